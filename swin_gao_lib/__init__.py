@@ -1,0 +1,12 @@
+"""swin_gao_lib: reproduce and explain gradient accumulation on a small Swin Transformer.
+
+Data flows params (YAML) -> :mod:`config` -> :mod:`data` -> :mod:`model` ->
+:mod:`accumulation` (the train step) -> :mod:`train` (run records).
+"""
+
+import os
+
+# TensorFlow is the default backend (the paper's); an explicit KERAS_BACKEND wins.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"

@@ -1,0 +1,155 @@
+"""Where the images come from: ``keras``, ``dir:<path>`` or the bundled ``sample``.
+
+The source is always chosen explicitly and never swapped for another: a user
+who asked for full CIFAR-10 must never silently get the sample.
+
+Each loader returns uint8 arrays ``x_train (N, H, W, C)``, ``y_train (N,)``,
+``x_test``, ``y_test`` exactly as published (28x28x1 for the digits, 32x32x3
+for CIFAR-10). Padding to 32x32 happens later, in :mod:`pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from swin_gao_lib.config import DATASETS
+from swin_gao_lib.data.formats import read_cifar_batch, read_idx_pair
+from swin_gao_lib.errors import DataError
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+CIFAR_TEST = "test_batch"
+OFFLINE_HINT = ("offline sources: 'sample' (real subset bundled with the kit) or "
+                "'dir:<path>' (the published files on disk)")
+
+
+@dataclass(frozen=True)
+class RawData:
+    """A data set as published: uint8 images NHWC and uint8 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    description: str
+
+    def __post_init__(self):
+        for x in (self.x_train, self.x_test):
+            if x.ndim != 4 or x.dtype != np.uint8:
+                raise DataError(f"images must be uint8 (N, H, W, C), got {x.dtype} {x.shape}")
+
+
+def _with_channels(x: np.ndarray) -> np.ndarray:
+    return x[..., None] if x.ndim == 3 else x
+
+
+# ------------------------------------------------------------------ dir:<path>
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    # Some mirrors name them t10k-images.idx3-ubyte; say what we looked for.
+    raise DataError(f"{folder}: missing {stem}.gz (or {stem}); expected the four published "
+                    "IDX files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
+
+
+def load_idx_dir(folder: str | Path, name: str = "MNIST") -> RawData:
+    """Load MNIST or Fashion-MNIST from a folder holding the four published IDX files."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    parts = {}
+    for split, (img, lab) in IDX_FILES.items():
+        parts[split] = read_idx_pair(_find(folder, img), _find(folder, lab))
+    (xtr, ytr), (xte, yte) = parts["train"], parts["test"]
+    return RawData(_with_channels(xtr), ytr, _with_channels(xte), yte,
+                   f"{name} from {folder}: {len(xtr)} train + {len(xte)} test images")
+
+
+def load_cifar_dir(folder: str | Path) -> RawData:
+    """Load CIFAR-10 from ``cifar-10-batches-py`` (or the folder that contains it)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    if not (folder / CIFAR_TEST).exists() and (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    for name in CIFAR_TRAIN + [CIFAR_TEST]:
+        if not (folder / name).is_file():
+            raise DataError(f"{folder}: missing {name}; expected the CIFAR-10 python-version "
+                            f"batches {', '.join(CIFAR_TRAIN)} and {CIFAR_TEST}")
+    train = [read_cifar_batch(folder / n) for n in CIFAR_TRAIN]
+    xte, yte = read_cifar_batch(folder / CIFAR_TEST)
+    xtr = np.concatenate([x for x, _ in train])
+    ytr = np.concatenate([y for _, y in train])
+    return RawData(xtr, ytr, xte, yte,
+                   f"CIFAR-10 from {folder}: {len(xtr)} train + {len(xte)} test images")
+
+
+# ------------------------------------------------------------------ sample
+def sample_path(dataset: str) -> Path:
+    """Path of the bundled sample file of ``dataset``."""
+    return Path(str(resources.files("swin_gao_lib.data") / "sample" / f"{dataset}.npz"))
+
+
+def sample_manifest() -> dict:
+    """Provenance of the bundled samples (source files, their SHA-256, row selection)."""
+    path = Path(str(resources.files("swin_gao_lib.data") / "sample" / "manifest.json"))
+    return json.loads(path.read_text())
+
+
+def load_sample(dataset: str) -> RawData:
+    """Load the real subset bundled with the package, and say how small it is."""
+    path = sample_path(dataset)
+    if not path.is_file():
+        raise DataError(f"{path}: the bundled sample of {dataset} is missing; reinstall the kit")
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: bundled sample is unreadable ({exc}); reinstall the kit") from None
+    n_tr, n_te = len(arrays["x_train"]), len(arrays["x_test"])
+    desc = (f"SAMPLE of {dataset}: {n_tr} train + {n_te} test real images bundled with the kit "
+            f"(not the full data set; use source: keras or dir:<path> for that)")
+    return RawData(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], desc)
+
+
+# ------------------------------------------------------------------ keras
+def load_keras(dataset: str) -> RawData:
+    """Download (or read from ``~/.keras/datasets``) the full data set via ``keras.datasets``."""
+    import keras
+
+    module = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist,
+              "cifar10": keras.datasets.cifar10}[dataset]
+    try:
+        (xtr, ytr), (xte, yte) = module.load_data()
+    except Exception as exc:  # network errors come in many types (URLError, OSError, ...)
+        raise DataError(f"source keras: could not download {dataset} ({type(exc).__name__}: "
+                        f"{exc}); {OFFLINE_HINT}") from None
+    return RawData(_with_channels(xtr), ytr.reshape(-1).astype(np.uint8), _with_channels(xte),
+                   yte.reshape(-1).astype(np.uint8),
+                   f"{dataset} from keras.datasets: {len(xtr)} train + {len(xte)} test images")
+
+
+def load_raw(dataset: str, source: str) -> RawData:
+    """Load ``dataset`` from exactly the ``source`` asked for."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset '{dataset}'; one of {', '.join(DATASETS)}")
+    if source == "sample":
+        return load_sample(dataset)
+    if source == "keras":
+        return load_keras(dataset)
+    if source.startswith("dir:"):
+        folder = source[4:]
+        if dataset == "cifar10":
+            return load_cifar_dir(folder)
+        return load_idx_dir(folder, {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}[dataset])
+    raise DataError(f"unknown source '{source}'; use keras, sample or dir:<path>")

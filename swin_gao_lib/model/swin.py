@@ -1,0 +1,51 @@
+"""Assemble a hierarchical Swin Transformer classifier from a :class:`RunConfig`.
+
+::
+
+    image -> PatchEmbedding -> [stage 1: SwinBlock x depths[0]] -> PatchMerging
+          -> [stage 2 ...] -> ... -> (PatchMerging, if merge_after_last_stage)
+          -> GlobalAveragePooling -> Dense(head_units) -> ReLU -> Dropout -> Dense(classes)
+
+With the defaults (one stage of two blocks, merge after it, as in the keras-io
+example) a 32x32x3 input gives about 152K parameters. The model outputs
+logits; the loss applies the softmax, which is numerically safer.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from swin_gao_lib.config import NUM_CLASSES, RunConfig
+from swin_gao_lib.model.layers import PatchEmbedding, PatchMerging, SwinBlock, drop_path_rates
+
+
+def build_swin(cfg: RunConfig, num_classes: int = NUM_CLASSES) -> keras.Model:
+    """Build the (uncompiled) Swin classifier described by ``cfg``."""
+    inputs = keras.Input(shape=cfg.input_shape, name="image")
+    x = PatchEmbedding(cfg.patch_size, cfg.embed_dim, name="patch_embedding")(inputs)
+    h = cfg.input_shape[0] // cfg.patch_size
+    w = cfg.input_shape[1] // cfg.patch_size
+    dim = cfg.embed_dim
+    rates = iter(drop_path_rates(cfg.depths, cfg.drop_path_rate))
+    n_stages = len(cfg.depths)
+    for stage, (depth, heads) in enumerate(zip(cfg.depths, cfg.num_heads)):
+        mlp_dim = cfg.mlp_dim * 2**stage
+        for b in range(depth):
+            x = SwinBlock(
+                dim, (h, w), heads, window_size=cfg.window_size,
+                shift_size=0 if b % 2 == 0 else cfg.shift_size, mlp_dim=mlp_dim,
+                qkv_bias=cfg.qkv_bias, dropout=cfg.dropout,
+                attention_dropout=cfg.attention_dropout, drop_path=next(rates),
+                name=f"stage{stage + 1}_block{b + 1}",
+            )(x)
+        if stage < n_stages - 1 or cfg.merge_after_last_stage:
+            x = PatchMerging((h, w), dim, name=f"stage{stage + 1}_merge")(x)
+            h, w, dim = h // 2, w // 2, dim * 2
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    if cfg.head_units:
+        x = layers.Dense(cfg.head_units, name="head_dense")(x)
+        x = layers.Activation("relu", name="head_relu")(x)
+        x = layers.Dropout(cfg.dropout, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="swin")

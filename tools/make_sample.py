@@ -1,0 +1,72 @@
+"""Build the real-data samples bundled in ``swin_gao_lib/data/sample/``.
+
+The rows are taken, not generated: for each class, the first ``k`` images of
+that class in the published file order (so every class is equally present),
+kept in file order. Run from the repository root::
+
+    python tools/make_sample.py --shared ../shared/datasets \
+        --fashion /usr/share/datasets/fashion-mnist
+
+It writes one compressed ``.npz`` per data set and ``manifest.json`` with the
+SHA-256 of every source file and the row indices taken, so the sample can be
+checked against the published data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from swin_gao_lib.data.sources import CIFAR_TEST, CIFAR_TRAIN, IDX_FILES, load_cifar_dir, load_idx_dir
+
+# Per class: (train, test). ~7 MB in all, compressed.
+SIZES = {"mnist": (500, 100), "fashion_mnist": (300, 100), "cifar10": (100, 50)}
+OUT = Path(__file__).resolve().parents[1] / "swin_gao_lib" / "data" / "sample"
+
+
+def balanced_rows(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """The first ``per_class`` row indices of each class, in file order."""
+    rows = [np.flatnonzero(labels == c)[:per_class] for c in range(10)]
+    if min(len(r) for r in rows) < per_class:
+        raise SystemExit(f"not enough rows for {per_class} per class")
+    return np.sort(np.concatenate(rows))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", type=Path, default=Path("../shared/datasets"))
+    ap.add_argument("--fashion", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
+    args = ap.parse_args()
+    folders = {"mnist": args.shared / "mnist", "fashion_mnist": args.fashion,
+               "cifar10": args.shared / "cifar10" / "cifar-10-batches-py"}
+    manifest = {}
+    for name, folder in folders.items():
+        raw = load_cifar_dir(folder) if name == "cifar10" else load_idx_dir(folder, name)
+        k_tr, k_te = SIZES[name]
+        tr, te = balanced_rows(raw.y_train, k_tr), balanced_rows(raw.y_test, k_te)
+        out = OUT / f"{name}.npz"
+        np.savez_compressed(out, x_train=raw.x_train[tr], y_train=raw.y_train[tr],
+                            x_test=raw.x_test[te], y_test=raw.y_test[te])
+        files = (CIFAR_TRAIN + [CIFAR_TEST] if name == "cifar10"
+                 else [s + ".gz" for pair in IDX_FILES.values() for s in pair])
+        manifest[name] = {
+            "from": raw.description,
+            "files_sha256": {f: sha256(folder / f) for f in files},
+            "selection": f"first {k_tr} train and {k_te} test images of each class, in file order",
+            "train_rows": tr.tolist(), "test_rows": te.tolist(),
+            "bytes": out.stat().st_size,
+        }
+        print(f"{name}: {len(tr)} train + {len(te)} test -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
