@@ -122,7 +122,7 @@ class WindowAttention(layers.Layer):
     where ``B[i, j] = table[index[i, j]]`` is a learned bias per head that
     depends only on the offset between tokens ``i`` and ``j`` (see
     :func:`relative_position_index`), and ``mask`` is 0 or -100 per pair in
-    shifted windows. Input ``(B*nW, n, C)``; mask ``(nW, n, n)`` or None.
+    shifted windows. Input ``(B*nW, n, C)``; ``attention_mask`` ``(nW, n, n)`` or None.
     """
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True,
@@ -142,7 +142,12 @@ class WindowAttention(layers.Layer):
         self.proj = layers.Dense(dim, name="proj")
         self.attn_drop = layers.Dropout(attention_dropout)
         self.proj_drop = layers.Dropout(dropout)
-        self.index = relative_position_index(window_size).reshape(-1)
+        # Bias lookup as a matmul with a constant one-hot matrix, not a gather:
+        # a gather's gradient is IndexedSlices with repeated indices, and Keras's
+        # Adam squares those slice by slice (sum of g^2 instead of (sum of g)^2),
+        # which silently changes its second moment for this table.
+        index = relative_position_index(window_size).reshape(-1)
+        self.index_one_hot = np.eye((2 * window_size - 1) ** 2, dtype="float32")[index]
 
     def build(self, input_shape):
         m = self.window_size
@@ -154,19 +159,20 @@ class WindowAttention(layers.Layer):
         self.qkv.build((None, None, self.dim))
         self.proj.build((None, None, self.dim))
 
-    def call(self, x, mask=None, training=None):
+    def call(self, x, attention_mask=None, training=None):
         n, c = x.shape[1], x.shape[2]
         h, d = self.num_heads, c // self.num_heads
         qkv = ops.reshape(self.qkv(x), (-1, n, 3, h, d))
         qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # (3, B*nW, heads, n, d)
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
         attn = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (B*nW, heads, n, n)
-        bias = ops.take(self.bias_table, self.index, axis=0)  # (n*n, heads)
+        one_hot = ops.convert_to_tensor(self.index_one_hot, dtype=self.bias_table.dtype)
+        bias = ops.matmul(one_hot, self.bias_table)  # (n*n, heads): table[index]
         bias = ops.transpose(ops.reshape(bias, (n, n, h)), (2, 0, 1))
         attn = attn + ops.expand_dims(bias, 0)
-        if mask is not None:
-            n_windows = mask.shape[0]
-            attn = ops.reshape(attn, (-1, n_windows, h, n, n)) + mask[None, :, None, :, :]
+        if attention_mask is not None:
+            n_windows = attention_mask.shape[0]
+            attn = ops.reshape(attn, (-1, n_windows, h, n, n)) + attention_mask[None, :, None, :, :]
             attn = ops.reshape(attn, (-1, h, n, n))
         attn = self.attn_drop(ops.softmax(attn, axis=-1), training=training)
         out = ops.transpose(ops.matmul(attn, v), (0, 2, 1, 3))
@@ -242,7 +248,7 @@ class SwinBlock(layers.Layer):
             x = ops.roll(x, shift=(-s, -s), axis=(1, 2))
         windows = ops.reshape(window_partition(x, m), (-1, m * m, self.dim))
         mask = None if self.mask is None else ops.convert_to_tensor(self.mask, dtype=x.dtype)
-        windows = self.attn(windows, mask=mask, training=training)
+        windows = self.attn(windows, attention_mask=mask, training=training)
         x = window_reverse(ops.reshape(windows, (-1, m, m, self.dim)), m, h, w)
         if s:
             x = ops.roll(x, shift=(s, s), axis=(1, 2))

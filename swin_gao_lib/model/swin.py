@@ -4,7 +4,7 @@
 
     image -> PatchEmbedding -> [stage 1: SwinBlock x depths[0]] -> PatchMerging
           -> [stage 2 ...] -> ... -> (PatchMerging, if merge_after_last_stage)
-          -> GlobalAveragePooling -> Dense(head_units) -> ReLU -> Dropout -> Dense(classes)
+          -> GlobalAveragePooling -> Dense(head_units) -> GELU -> Dropout -> Dense(classes)
 
 With the defaults (one stage of two blocks, merge after it, as in the keras-io
 example) a 32x32x3 input gives about 152K parameters. The model outputs
@@ -45,7 +45,7 @@ def build_swin(cfg: RunConfig, num_classes: int = NUM_CLASSES) -> keras.Model:
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     if cfg.head_units:
         x = layers.Dense(cfg.head_units, name="head_dense")(x)
-        x = layers.Activation("relu", name="head_relu")(x)
+        x = layers.Activation("gelu", name="head_gelu")(x)
         x = layers.Dropout(cfg.dropout, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="swin")

@@ -1,0 +1,179 @@
+r"""Gradient accumulation: one optimizer update from several micro-batches.
+
+Two modes (``accumulation_mode``):
+
+``in_step`` — the paper's Eq. 9–10, inside one train step.
+    A batch of ``b`` samples is cut into micro-batches of ``m = ceil(B/N)``
+    (the last may be shorter). For each micro-batch ``k`` with ``n_k`` samples
+    and mean loss ``L_k``, forward and backward run, and the gradients are
+    combined into ONE update::
+
+        reduction: mean   g = sum_k (n_k / b) * grad L_k  = grad (1/b) sum_i l_i
+        reduction: sum    g = sum_k grad L_k              (= N x the mean, Eq. 9 literally)
+
+    ``mean`` is exactly the full-batch gradient of the mean loss, also for a
+    short micro-batch or a short final batch, because each micro-batch is
+    weighted by its sample count. The micro-batches run in a ``tf.while_loop``
+    with ``parallel_iterations=1``: the gradient of one micro-batch is added to
+    the running sum before the next forward pass starts, so peak activation
+    memory is that of one micro-batch (an unrolled Python loop would let the
+    graph keep all N sets of activations alive).
+
+``optimizer`` — Keras's own ``gradient_accumulation_steps``.
+    ``fit`` is fed batches of ``B/N``; the optimizer sums N gradients and
+    applies their plain average every N-th step. Caveats: every micro-batch
+    gets weight ``1/N`` whatever its size (inexact for a short final batch),
+    accumulation crosses epoch boundaries when an epoch's step count is not a
+    multiple of N, and a learning-rate *schedule* is evaluated at the
+    micro-step counter, so it runs N times faster than the update count.
+
+Loss and accuracy are always reported over all samples (weighted by counts).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from swin_gao_lib.config import RunConfig
+
+
+class AccumulatingModel(keras.Model):
+    """Train ``network`` with in-step gradient accumulation.
+
+    Args:
+        network: the model to train; ``call`` delegates to it, so save and
+            serve ``network`` itself.
+        accumulation_steps: N; 1 gives Keras's ordinary train step.
+        micro_batch_size: samples per forward/backward pass; defaults to
+            ``ceil(batch / N)`` of the batch seen, but a fixed size keeps the
+            graph's memory bound static.
+        reduction: ``"mean"`` (exact mean-loss gradient) or ``"sum"`` (Eq. 9).
+    """
+
+    def __init__(self, network: keras.Model, accumulation_steps: int = 1,
+                 micro_batch_size: int | None = None, reduction: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if micro_batch_size is not None and micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1, got {micro_batch_size}")
+        self.network = network
+        self.accumulation_steps = accumulation_steps
+        self.micro_batch_size = micro_batch_size
+        self.reduction = reduction
+
+    def call(self, inputs, training=None):
+        return self.network(inputs, training=training)
+
+    def train_step(self, data):
+        if self.accumulation_steps == 1:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError("in_step accumulation does not support sample weights")
+        grads = self.accumulated_gradients(x, y)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.get_metrics_result()
+
+    def accumulated_gradients(self, x, y) -> list:
+        """Combined gradient of one batch, one micro-batch at a time (see module doc).
+
+        Also updates the loss and metric trackers with every micro-batch,
+        weighted by its sample count. Returns one tensor per trainable variable.
+        """
+        batch = tf.shape(x)[0]
+        if self.micro_batch_size is None:
+            micro = (batch + self.accumulation_steps - 1) // self.accumulation_steps
+        else:
+            micro = tf.constant(self.micro_batch_size)
+        n_micro = (batch + micro - 1) // micro
+        variables = self.trainable_variables
+
+        def body(k, *acc):
+            xk = x[k * micro:(k + 1) * micro]
+            yk = y[k * micro:(k + 1) * micro]
+            n_k = tf.shape(xk)[0]
+            with tf.GradientTape() as tape:
+                y_pred = self(xk, training=True)
+                loss = self._compute_loss(x=xk, y=yk, y_pred=y_pred, training=True)
+                scaled = self.optimizer.scale_loss(loss) if self.optimizer else loss
+            self._loss_tracker.update_state(loss, sample_weight=n_k)
+            self.compute_metrics(xk, yk, y_pred)
+            grads = tape.gradient(scaled, variables)
+            acc = list(acc)
+            for i, g in enumerate(grads):
+                if g is None:  # a variable this loss does not reach
+                    continue
+                # The bias-table gather yields IndexedSlices; the sum is dense anyway.
+                g = tf.cast(tf.convert_to_tensor(g), acc[i].dtype)
+                if self.reduction == "mean":
+                    weight = tf.cast(n_k, acc[i].dtype) / tf.cast(batch, acc[i].dtype)
+                    acc[i] = acc[i] + weight * g
+                else:
+                    acc[i] = acc[i] + g
+            return (k + 1, *acc)
+
+        zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
+        # parallel_iterations=1: micro-batch k+1 starts only after k's gradient is
+        # added, so at most one micro-batch's activations are alive at a time.
+        _, *grads = tf.while_loop(lambda k, *_: k < n_micro, body, (tf.constant(0), *zeros),
+                                  parallel_iterations=1)
+        return grads
+
+    def get_config(self):
+        return {**super().get_config(),
+                "network": keras.saving.serialize_keras_object(self.network),
+                "accumulation_steps": self.accumulation_steps,
+                "micro_batch_size": self.micro_batch_size, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**config)
+
+
+def build_optimizer(cfg: RunConfig) -> keras.optimizers.Optimizer:
+    """The optimizer of ``cfg``; in optimizer mode it carries the accumulation."""
+    kwargs = {"learning_rate": cfg.learning_rate}
+    if cfg.accumulation_mode == "optimizer" and cfg.accumulation_steps > 1:
+        kwargs["gradient_accumulation_steps"] = cfg.accumulation_steps
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(weight_decay=cfg.weight_decay, **kwargs)
+    # Keras 3 applies decoupled weight decay in every optimizer; None turns it off.
+    decay = cfg.weight_decay or None
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(weight_decay=decay, **kwargs)
+    return keras.optimizers.SGD(momentum=cfg.momentum, weight_decay=decay, **kwargs)
+
+
+def optimizer_updates(optimizer: keras.optimizers.Optimizer) -> int:
+    """How many times the optimizer has changed the weights.
+
+    ``optimizer.iterations`` already divides Keras's micro-step counter by
+    ``gradient_accumulation_steps`` in optimizer mode.
+    """
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
+def build_trainer(cfg: RunConfig, network: keras.Model) -> AccumulatingModel:
+    """Wrap and compile ``network`` for training as ``cfg`` says."""
+    in_step = cfg.accumulation_mode == "in_step"
+    model = AccumulatingModel(
+        network,
+        accumulation_steps=cfg.accumulation_steps if in_step else 1,
+        micro_batch_size=cfg.micro_batch_size if in_step else None,
+        reduction=cfg.reduction,
+        name="trainer",
+    )
+    model.compile(
+        optimizer=build_optimizer(cfg),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                  label_smoothing=cfg.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=cfg.jit_compile,
+    )
+    return model

@@ -1,0 +1,185 @@
+"""Gradient accumulation against full-batch training.
+
+The reference is always the ordinary Keras train step on the whole batch
+(an independent code path: ``keras.Model.train_step``), or a gradient taken
+directly with ``tf.GradientTape`` on the full batch.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY_DETERMINISTIC
+from swin_gao_lib.accumulation import AccumulatingModel, build_trainer, optimizer_updates
+from swin_gao_lib.config import make_config
+from swin_gao_lib.model import build_swin
+
+BATCH = 16
+
+
+def _cfg(**kw):
+    values = {**TINY_DETERMINISTIC, "batch_size": BATCH}
+    values.update(kw)
+    return make_config(values)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    keras.utils.set_random_seed(0)
+    cfg = _cfg()
+    net = build_swin(cfg)
+    rng = np.random.default_rng(0)
+    x = rng.random((5 * BATCH, 32, 32, 3)).astype("float32")
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, len(x))]
+    return net, [w.copy() for w in net.get_weights()], x, y
+
+
+def _full_gradient(net, x, y, smoothing=0.1):
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, net(x, training=True))
+    return [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, net.trainable_variables)]
+
+
+def _accumulated_gradient(net, x, y, steps, reduction="mean", micro=None):
+    model = build_trainer(_cfg(accumulation_steps=steps, reduction=reduction), net)
+    if micro is not None:
+        model.micro_batch_size = micro
+    return [g.numpy() for g in model.accumulated_gradients(tf.constant(x), tf.constant(y))]
+
+
+def _rel_err(a, b):
+    num = np.sqrt(sum(((p - q) ** 2).sum() for p, q in zip(a, b)))
+    return num / np.sqrt(sum((q**2).sum() for q in b))
+
+
+@pytest.mark.parametrize("steps", [2, 4])
+def test_in_step_mean_equals_full_batch_gradient(setup, steps):
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    ref = _full_gradient(net, x[:BATCH], y[:BATCH])
+    acc = _accumulated_gradient(net, x[:BATCH], y[:BATCH], steps)
+    assert _rel_err(acc, ref) <= 1e-5
+
+
+def test_uneven_split_4_4_2_is_weighted_exactly(setup):
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    xb, yb = x[:10], y[:10]
+    ref = _full_gradient(net, xb, yb)
+    acc = _accumulated_gradient(net, xb, yb, steps=3, micro=4)  # 4 + 4 + 2
+    assert _rel_err(acc, ref) <= 1e-5
+    # Equal weights (1/3 each) would be wrong: the short micro-batch counts less.
+    parts = [_full_gradient(net, xb[s:s + 4], yb[s:s + 4]) for s in (0, 4, 8)]
+    naive = [sum(p[i] for p in parts) / 3 for i in range(len(ref))]
+    assert _rel_err(naive, ref) > 1e-3
+
+
+@pytest.mark.parametrize("steps", [2, 4])
+def test_sum_reduction_is_n_times_mean(setup, steps):
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    mean = _accumulated_gradient(net, x[:BATCH], y[:BATCH], steps, "mean")
+    total = _accumulated_gradient(net, x[:BATCH], y[:BATCH], steps, "sum")
+    assert _rel_err(total, [steps * g for g in mean]) <= 1e-5
+
+
+def _train(net, w0, x, y, **kw):
+    """Five updates with one config; returns per-update weights, model."""
+    net.set_weights(w0)
+    cfg = _cfg(**kw)
+    model = build_trainer(cfg, net)
+    snapshots = []
+    cb = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: snapshots.append([w.copy() for w in net.get_weights()]))
+    history = model.fit(x, y, batch_size=cfg.fit_batch_size, epochs=1, shuffle=False, verbose=0,
+                        callbacks=[cb])
+    return snapshots, model, history.history
+
+
+SGD = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, weight_decay=0.0)
+ADAMW = dict(optimizer="adamw", learning_rate=1e-3, weight_decay=1e-2)
+
+
+@pytest.mark.parametrize("steps", [2, 4])
+def test_in_step_sgd_five_steps_match_full_batch(setup, steps):
+    net, w0, x, y = setup
+    ref, _, _ = _train(net, w0, x, y, **SGD)
+    acc, model, _ = _train(net, w0, x, y, accumulation_steps=steps, **SGD)
+    assert len(ref) == len(acc) == 5
+    assert max(np.abs(a - b).max() for a, b in zip(acc[-1], ref[-1])) <= 1e-6
+    assert optimizer_updates(model.optimizer) == 5
+
+
+@pytest.mark.parametrize("steps", [2, 4])
+def test_in_step_adamw_five_steps_match_full_batch(setup, steps):
+    net, w0, x, y = setup
+    ref, _, _ = _train(net, w0, x, y, **ADAMW)
+    acc, model, _ = _train(net, w0, x, y, accumulation_steps=steps, **ADAMW)
+    diff = max(np.abs(a - b).max() for a, b in zip(acc[-1], ref[-1]))
+    assert diff <= 0.01 * ADAMW["learning_rate"]
+    assert optimizer_updates(model.optimizer) == 5
+
+
+def test_sum_reduction_with_sgd_is_n_times_the_step(setup):
+    # Eq. 9 literally: with SGD (no momentum) the summed gradient moves the
+    # weights N times as far as the mean.
+    net, w0, x, y = setup
+    sgd = dict(SGD, momentum=0.0)
+    xb, yb = x[:BATCH], y[:BATCH]
+    mean, _, _ = _train(net, w0, xb, yb, accumulation_steps=4, reduction="mean", **sgd)
+    total, _, _ = _train(net, w0, xb, yb, accumulation_steps=4, reduction="sum", **sgd)
+    for w, m, t in zip(w0, mean[0], total[0]):
+        np.testing.assert_allclose(t - w, 4 * (m - w), rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("opt", [SGD, ADAMW], ids=["sgd", "adamw"])
+def test_optimizer_mode_matches_full_batch_after_each_update(setup, opt):
+    net, w0, x, y = setup
+    ref, _, _ = _train(net, w0, x, y, **opt)
+    acc, model, _ = _train(net, w0, x, y, accumulation_steps=4, accumulation_mode="optimizer", **opt)
+    assert len(acc) == 4 * len(ref)  # a snapshot per micro-step
+    tol = 1e-6 if opt is SGD else 0.01 * opt["learning_rate"]
+    for update, ref_w in enumerate(ref):
+        after = acc[4 * update + 3]
+        assert max(np.abs(a - b).max() for a, b in zip(after, ref_w)) <= tol, update
+        if update:  # between updates the weights do not move
+            for micro in (4 * update, 4 * update + 1, 4 * update + 2):
+                assert all(np.array_equal(a, b) for a, b in zip(acc[micro], acc[4 * update - 1]))
+    assert optimizer_updates(model.optimizer) == 5
+
+
+def test_metrics_cover_all_samples(setup):
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    xb, yb = x[:10], y[:10]
+    model = build_trainer(_cfg(accumulation_steps=3, batch_size=12, optimizer="sgd",
+                               learning_rate=1e-9, weight_decay=0.0, momentum=0.0), net)
+    logs = model.fit(xb, yb, batch_size=12, epochs=1, verbose=0, shuffle=False).history
+    logits = net(xb, training=False).numpy()  # lr ~0: the weights barely move
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    assert logs["loss"][0] == pytest.approx(float(loss_fn(yb, logits)), rel=1e-5)
+    acc = (logits.argmax(1) == yb.argmax(1)).mean()
+    assert logs["accuracy"][0] == pytest.approx(acc)
+
+
+def test_accumulating_model_validates_arguments():
+    net = build_swin(_cfg())
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        AccumulatingModel(net, accumulation_steps=0)
+    with pytest.raises(ValueError, match="reduction"):
+        AccumulatingModel(net, accumulation_steps=2, reduction="avg")
+
+
+def test_model_gradients_are_dense(setup):
+    # Regression: the relative-position bias was a gather, whose IndexedSlices
+    # gradient (repeated indices) made Keras's Adam square per slice, so plain
+    # full-batch training and accumulation disagreed by ~lr on that table.
+    net, w0, x, y = setup
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y[:4], net(x[:4], training=True))
+    grads = tape.gradient(loss, net.trainable_variables)
+    assert not [v.path for v, g in zip(net.trainable_variables, grads)
+                if isinstance(g, tf.IndexedSlices)]
