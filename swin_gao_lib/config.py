@@ -67,7 +67,7 @@ class RunConfig:
     attention_dropout: float = 0.03
     drop_path_rate: float = 0.03
     merge_after_last_stage: bool = True  # keras-io merges once more before pooling
-    head_units: int = 16  # 0: pooling -> dense(classes), as keras-io
+    head_units: int = 128  # the paper's head: pool -> dense -> GELU -> dropout -> dense; 0: keras-io's pool -> dense
     # --- optimisation
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
@@ -154,6 +154,12 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name}: expected an integer, got {value!r} ({type(value).__name__})")
         return value
     if hint is float:
+        # YAML 1.1 (PyYAML) reads "3e-4" (no dot) as a string; accept it as the number it is.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}: expected a number, got {value!r} ({type(value).__name__})")
         return float(value)

@@ -93,6 +93,10 @@ def _check_labels(labels: np.ndarray, path: str | Path) -> None:
         raise DataError(f"{path}: label {int(bad)} is outside 0..{NUM_CLASSES - 1}")
 
 
+class _ForbiddenObject(pickle.UnpicklingError):
+    pass
+
+
 class _CifarUnpickler(pickle.Unpickler):
     """Unpickle only what a CIFAR batch holds: no arbitrary code from a data file."""
 
@@ -106,7 +110,7 @@ class _CifarUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        raise _ForbiddenObject(f"{module}.{name}")
 
 
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -117,6 +121,9 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open("rb") as f:
             batch = _CifarUnpickler(f, encoding="bytes").load()
+    except _ForbiddenObject as exc:
+        raise DataError(f"{path}: holds a pickled {exc}, which no CIFAR-10 batch contains; "
+                        "refusing to load it (a pickle can run code)") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, struct.error) as exc:
         raise DataError(f"{path}: not a readable CIFAR-10 python batch, truncated or corrupt "

@@ -1,0 +1,299 @@
+"""Data loaders against the published formats, corrupt files, and the pipeline."""
+
+import gzip
+import hashlib
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import FASHION
+from swin_gao_lib.config import make_config
+from swin_gao_lib.data.formats import read_cifar_batch, read_idx
+from swin_gao_lib.data.pipeline import make_datasets, random_crop_flip, split
+from swin_gao_lib.data.sources import (
+    load_cifar_dir,
+    load_idx_dir,
+    load_raw,
+    load_sample,
+    sample_manifest,
+)
+from swin_gao_lib.errors import DataError
+
+
+# ---------------------------------------------------------------- writers per the published specs
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX as LeCun documents it: 0,0, type 0x08, ndim, big-endian uint32 dims, data."""
+    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) \
+        + array.astype(np.uint8).tobytes()
+
+
+def write_idx_dir(folder, n_train=20, n_test=10, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, a in arrays.items():
+        (folder / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(a)))
+    return arrays
+
+
+def cifar_batch_bytes(images_chw_flat: np.ndarray, labels) -> bytes:
+    return pickle.dumps({b"batch_label": b"x", b"labels": list(labels), b"data": images_chw_flat},
+                        protocol=2)
+
+
+def write_cifar_dir(folder, n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, n).tolist()
+        (folder / name).write_bytes(cifar_batch_bytes(data, labels))
+        batches[name] = (data, labels)
+    return batches
+
+
+# ---------------------------------------------------------------- IDX
+def test_idx_reader_matches_spec(tmp_path):
+    arrays = write_idx_dir(tmp_path / "m")
+    raw = load_idx_dir(tmp_path / "m")
+    np.testing.assert_array_equal(raw.x_train[..., 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(raw.y_test, arrays["t10k-labels-idx1-ubyte"])
+    assert raw.x_train.shape == (20, 28, 28, 1) and raw.x_train.dtype == np.uint8
+
+
+def test_idx_plain_uncompressed_file(tmp_path):
+    a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    (tmp_path / "f").write_bytes(idx_bytes(a))
+    np.testing.assert_array_equal(read_idx(tmp_path / "f", 3), a)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda b: b"\x00\x00\x08\x02" + b[4:], r"bad IDX magic number 0x00000802, expected 0x00000803"),
+    (lambda b: b"\x00\x00\x0d\x03" + b[4:], r"bad IDX magic number 0x00000d03"),
+    (lambda b: b[:-100], r"file truncated: header says 20x28x28 = 15680 bytes of data, found 15580"),
+    (lambda b: b + b"\x00", r"file has trailing bytes: header says 20x28x28 = 15680 bytes of data, found 15681"),
+    (lambda b: b[:2], r"only 2 bytes, too short"),
+])
+def test_idx_corrupt_contents(tmp_path, damage, message):
+    write_idx_dir(tmp_path)
+    f = tmp_path / "train-images-idx3-ubyte.gz"
+    f.write_bytes(gzip.compress(damage(gzip.decompress(f.read_bytes()))))
+    with pytest.raises(DataError, match=f"train-images-idx3-ubyte.gz: {message}"):
+        load_idx_dir(tmp_path)
+
+
+def test_idx_truncated_gzip(tmp_path):
+    write_idx_dir(tmp_path)
+    f = tmp_path / "t10k-images-idx3-ubyte.gz"
+    f.write_bytes(f.read_bytes()[:200])
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: the gzip stream is truncated or corrupt"):
+        load_idx_dir(tmp_path)
+
+
+def test_idx_count_mismatch_and_label_range(tmp_path):
+    write_idx_dir(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(19))))
+    with pytest.raises(DataError, match=r"holds 20 images but .*train-labels-idx1-ubyte.gz holds 19 labels"):
+        load_idx_dir(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.full(20, 12))))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: label 12 is outside 0..9"):
+        load_idx_dir(tmp_path)
+
+
+def test_idx_missing_file_and_folder(tmp_path):
+    write_idx_dir(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"missing t10k-labels-idx1-ubyte.gz"):
+        load_idx_dir(tmp_path)
+    with pytest.raises(DataError, match=r"folder not found"):
+        load_raw("mnist", f"dir:{tmp_path / 'nowhere'}")
+
+
+# ---------------------------------------------------------------- CIFAR
+def test_cifar_reader_matches_spec(tmp_path):
+    batches = write_cifar_dir(tmp_path / "cifar-10-batches-py")
+    raw = load_raw("cifar10", f"dir:{tmp_path}")  # the parent folder works too
+    data, labels = batches["data_batch_1"]
+    assert raw.x_train.shape == (30, 32, 32, 3)
+    # pixel (r, c) of channel k is data[1024 * k + 32 * r + c]
+    for k in range(3):
+        for r, c in [(0, 0), (5, 17), (31, 31)]:
+            assert raw.x_train[0, r, c, k] == data[0, 1024 * k + 32 * r + c]
+    assert raw.y_train[: len(labels)].tolist() == labels
+
+
+@pytest.mark.parametrize("content,message", [
+    (lambda good: good[: len(good) // 2], r"not a readable CIFAR-10 python batch, truncated or corrupt"),
+    (lambda good: b"garbage" * 10, r"not a readable CIFAR-10 python batch"),
+    (lambda good: pickle.dumps({b"labels": [1]}, protocol=2), r"expected a dict with b'data' and b'labels'"),
+    (lambda good: cifar_batch_bytes(np.zeros((2, 100), np.uint8), [1, 2]), r"b'data' is uint8 \(2, 100\), expected uint8 \(N, 3072\)"),
+    (lambda good: cifar_batch_bytes(np.zeros((2, 3072), np.uint8), [1]), r"2 images but 1 labels"),
+    (lambda good: cifar_batch_bytes(np.zeros((1, 3072), np.uint8), [10]), r"label 10 is outside 0..9"),
+])
+def test_cifar_corrupt(tmp_path, content, message):
+    write_cifar_dir(tmp_path)
+    f = tmp_path / "data_batch_3"
+    f.write_bytes(content(f.read_bytes()))
+    with pytest.raises(DataError, match=f"data_batch_3: {message}"):
+        load_cifar_dir(tmp_path)
+
+
+def test_cifar_refuses_code_in_pickle(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    write_cifar_dir(tmp_path)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(Evil(), protocol=2))
+    with pytest.raises(DataError, match=r"test_batch: holds a pickled (__builtin__|builtins).print, which no CIFAR-10 batch contains; refusing"):
+        load_cifar_dir(tmp_path)
+
+
+def test_cifar_missing_batch(tmp_path):
+    write_cifar_dir(tmp_path)
+    (tmp_path / "data_batch_5").unlink()
+    with pytest.raises(DataError, match=r"missing data_batch_5"):
+        load_cifar_dir(tmp_path)
+
+
+# ---------------------------------------------------------------- sample and real files
+@pytest.mark.parametrize("dataset,shape,n_train,n_test", [
+    ("mnist", (28, 28, 1), 5000, 1000), ("fashion_mnist", (28, 28, 1), 3000, 1000),
+    ("cifar10", (32, 32, 3), 1000, 500),
+])
+def test_bundled_sample(dataset, shape, n_train, n_test):
+    raw = load_sample(dataset)
+    assert raw.x_train.shape == (n_train, *shape) and raw.x_test.shape == (n_test, *shape)
+    assert "SAMPLE" in raw.description and str(n_train) in raw.description
+    # balanced: the same count of every class
+    assert set(np.bincount(raw.y_train, minlength=10)) == {n_train // 10}
+    assert raw.x_train.std() > 20  # real images, not blanks
+
+
+def test_sample_rows_are_the_published_rows(shared_datasets):
+    manifest = sample_manifest()
+    for dataset, folder in [("mnist", shared_datasets / "mnist"),
+                            ("cifar10", shared_datasets / "cifar10")]:
+        full = load_raw(dataset, f"dir:{folder}")
+        sample = load_sample(dataset)
+        rows = manifest[dataset]["train_rows"]
+        np.testing.assert_array_equal(sample.x_train, full.x_train[rows])
+        np.testing.assert_array_equal(sample.y_test, full.y_test[manifest[dataset]["test_rows"]])
+
+
+def test_real_shared_files_parse(shared_datasets):
+    sums = dict(reversed(line.split()) for line in
+                (shared_datasets / "SHA256SUMS").read_text().splitlines() if line.strip())
+    mnist = load_raw("mnist", f"dir:{shared_datasets / 'mnist'}")
+    assert mnist.x_train.shape == (17435, 28, 28, 1) and mnist.x_test.shape == (10000, 28, 28, 1)
+    assert mnist.y_train[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # the published first labels
+    cifar = load_raw("cifar10", f"dir:{shared_datasets / 'cifar10'}")
+    assert cifar.x_train.shape == (5085, 32, 32, 3) and cifar.x_test.shape == (1017, 32, 32, 3)
+    assert cifar.y_train[:5].tolist() == [6, 9, 9, 4, 1]
+    key = next(k for k in sums if k.endswith("mnist/train-images-idx3-ubyte.gz"))
+    digest = hashlib.sha256((shared_datasets / "mnist/train-images-idx3-ubyte.gz").read_bytes())
+    assert digest.hexdigest() == sums[key]
+
+
+def test_debian_fashion_mnist():
+    if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("apt-get install dataset-fashion-mnist for this test")
+    raw = load_raw("fashion_mnist", f"dir:{FASHION}")
+    assert raw.x_train.shape == (60000, 28, 28, 1) and raw.x_test.shape == (10000, 28, 28, 1)
+    assert set(np.bincount(raw.y_train)) == {6000}
+
+
+# ---------------------------------------------------------------- split and pipeline
+def test_split_is_deterministic_disjoint_and_padded():
+    raw = load_sample("mnist")
+    cfg = make_config(dataset="mnist", validation_split=0.2, seed=7)
+    a, b = split(raw, cfg), split(raw, cfg)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert len(a.y_train) == 4000 and len(a.y_val) == 1000
+    assert a.x_train.shape[1:] == (32, 32, 1)
+    assert not a.x_train[:, :2].any() and not a.x_train[:, :, -2:].any()  # zero border
+    np.testing.assert_array_equal(a.x_test[:, 2:30, 2:30], raw.x_test)
+    # train and validation are disjoint and together are the whole train set
+    flat = lambda x: {hashlib.md5(r.tobytes()).hexdigest() for r in x}
+    tr, va = flat(a.x_train[:, 2:30, 2:30]), flat(a.x_val[:, 2:30, 2:30])
+    assert not tr & va and len(tr | va) == len(flat(raw.x_train))
+    other = split(raw, make_config(dataset="mnist", validation_split=0.2, seed=8))
+    assert not np.array_equal(other.y_val, a.y_val)
+
+
+def _brute_force_crop_offsets(image, out, padding):
+    """Every (dy, dx) such that out is the padded image's window at that offset."""
+    padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
+    h, w = image.shape[:2]
+    hits = []
+    for dy in range(2 * padding + 1):
+        for dx in range(2 * padding + 1):
+            window = padded[dy:dy + h, dx:dx + w]
+            if np.array_equal(window, out):
+                hits.append((dy, dx, False))
+            if np.array_equal(window[:, ::-1], out):
+                hits.append((dy, dx, True))
+    return hits
+
+
+def test_random_crop_flip_against_brute_force():
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8, 3)).astype("float32")
+    out = random_crop_flip(tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=True).numpy()
+    offsets, flips = set(), set()
+    for img, o in zip(images, out):
+        hits = _brute_force_crop_offsets(img, o, 2)
+        assert hits, "every output is a crop of its own padded image"
+        offsets.add(hits[0][:2])
+        flips.add(hits[0][2])
+    assert len(offsets) > 10 and flips == {True, False}  # per-image randomness
+    no_flip = random_crop_flip(tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=False).numpy()
+    assert all(not h[2] for img, o in zip(images, no_flip) for h in _brute_force_crop_offsets(img, o, 2)[:1])
+
+
+def test_digits_are_never_flipped_cifar_is():
+    def flipped_any(dataset):
+        cfg = make_config(dataset=dataset, crop_padding=0, batch_size=64, max_train_samples=256,
+                          validation_split=0.0)
+        data = make_datasets(cfg)
+        seen = {hashlib.md5((x * 255).round().astype(np.uint8).tobytes()).hexdigest()
+                for xb, _ in data.train for x in xb.numpy()}
+        originals = {hashlib.md5(x.tobytes()).hexdigest() for x in data.splits.x_train}
+        return len(seen - originals) > 0
+    assert not flipped_any("mnist")
+    assert flipped_any("cifar10")
+
+
+def test_pipeline_batches_labels_and_reshuffles():
+    cfg = make_config(dataset="cifar10", batch_size=32, max_train_samples=128, augment=False)
+    data = make_datasets(cfg)
+    first = [y.numpy().argmax(1) for _, y in data.train]
+    second = [y.numpy().argmax(1) for _, y in data.train]
+    assert [len(b) for b in first] == [32] * 4
+    assert sorted(np.concatenate(first)) == sorted(data.splits.y_train.tolist())
+    assert not np.array_equal(np.concatenate(first), np.concatenate(second))  # new order per epoch
+    x, y = next(iter(data.test))
+    assert x.dtype == tf.float32 and 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
+    assert y.shape[1] == 10
+    # the same seed gives the same first-epoch order in a new pipeline
+    again = [y.numpy().argmax(1) for _, y in make_datasets(cfg).train]
+    np.testing.assert_array_equal(np.concatenate(again), np.concatenate(first))
+
+
+def test_keras_source_failure_names_offline_sources(monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(DataError, match=r"source keras: could not download cifar10.*'sample'.*'dir:<path>'"):
+        load_raw("cifar10", "keras")

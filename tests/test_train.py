@@ -1,0 +1,167 @@
+"""End-to-end runs, their records, failures that keep partial outputs, and the CLI."""
+
+import csv
+import json
+import math
+import os
+
+import keras
+import pytest
+import yaml
+
+from conftest import TINY_DETERMINISTIC
+from swin_gao_lib import cli
+from swin_gao_lib.config import load_config, make_config
+from swin_gao_lib.errors import ConfigError, DataError, RunError
+from swin_gao_lib.records import atomic_write_text
+from swin_gao_lib.train import train
+
+QUIET = dict(verbose=0, log=lambda *a: None)
+
+
+def tiny(tmp_path, **kw):
+    values = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 96,
+              "max_test_samples": 64, "batch_size": 32, "epochs": 2,
+              "output_dir": str(tmp_path), "run_name": "tiny"}
+    values.update(kw)
+    return make_config(values)
+
+
+def test_mnist_sample_learns_well_above_chance(tmp_path):
+    # The default (keras-io sized) model on the bundled real MNIST sample.
+    cfg = make_config(dataset="mnist", source="sample", max_train_samples=3000, batch_size=32,
+                      epochs=3, augment=False, output_dir=str(tmp_path), run_name="e2e")
+    result = train(cfg, **QUIET)
+    assert result.metrics["test_accuracy"] > 0.5, result.metrics["test_accuracy"]
+    assert result.metrics["optimizer_updates"] == 3 * math.ceil(3000 / 32)
+
+
+def test_records_are_complete_and_consistent(tmp_path):
+    result = train(tiny(tmp_path, accumulation_steps=4), **QUIET)
+    run = tmp_path / "tiny"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "metrics.json"]
+    assert load_config(run / "config.yaml", {"run_name": "tiny"}) == result.config
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for r in rows:
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_s", "train_s",
+                    "compile_s", "train_s_steady", "val_s", "images_per_s"):
+            assert float(r[key]) >= 0, key
+    assert float(rows[0]["compile_s"]) > 0 and float(rows[1]["compile_s"]) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert m == json.loads(json.dumps(result.metrics, default=str))
+    assert m["optimizer_updates"] == 2 * math.ceil(96 / 32) and m["optimizer_micro_steps"] == 6
+    assert m["micro_batch_size"] == 8 and m["accumulation_steps"] == 4
+    assert m["peak_memory_mib"] > 100
+    assert "resident-set" in m["peak_memory_kind"] or "GPU" in m["peak_memory_kind"]
+    env = m["environment"]
+    assert env["tensorflow"] and env["keras"] == keras.__version__ and env["cpu_count"] >= 1
+    assert env["device"]
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and m["samples"]["test"] == 64
+    assert m["images_per_s"] > 0 and m["seed"] == 42
+
+
+def test_optimizer_mode_counts_updates_not_micro_steps(tmp_path):
+    result = train(tiny(tmp_path, accumulation_steps=4, accumulation_mode="optimizer"), **QUIET)
+    # 96 samples in batches of 8 -> 12 micro-steps per epoch -> 3 updates per epoch
+    assert result.metrics["optimizer_micro_steps"] == 24
+    assert result.metrics["optimizer_updates"] == 6
+
+
+def test_seeded_runs_repeat_exactly(tmp_path):
+    a = train(tiny(tmp_path, run_name="a"), **QUIET)
+    b = train(tiny(tmp_path, run_name="b"), **QUIET)
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+    assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    train(tiny(tmp_path), **QUIET)
+    before = (tmp_path / "tiny" / "metrics.json").read_text()
+    with pytest.raises(ConfigError, match=r"tiny already holds a run \(metrics.json, history.csv\).*--overwrite"):
+        train(tiny(tmp_path), **QUIET)
+    assert (tmp_path / "tiny" / "metrics.json").read_text() == before
+    train(tiny(tmp_path, epochs=1), overwrite=True, **QUIET)
+    assert len(list(csv.DictReader((tmp_path / "tiny" / "history.csv").open()))) == 1
+
+
+def test_failed_run_keeps_partial_outputs(tmp_path, monkeypatch):
+    # Fail after the last epoch, while the final metrics are collected.
+    def broken(*a, **k):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr("swin_gao_lib.train.optimizer_updates", broken)
+    with pytest.raises(RunError, match=r"after 2 epoch\(s\): RuntimeError: disk on fire; partial outputs kept in") as info:
+        train(tiny(tmp_path), **QUIET)
+    run = tmp_path / "tiny"
+    assert info.value.run_dir == str(run)
+    assert not (run / "metrics.json").exists()  # not marked complete
+    assert len(list(csv.DictReader((run / "history.csv").open()))) == 2
+    failure = json.loads((run / "failure.json").read_text())
+    assert failure["epochs_completed"] == 2 and "disk on fire" in failure["traceback"]
+    assert "history.csv" in failure["partial_outputs"]
+
+
+def test_bad_data_fails_before_any_output(tmp_path):
+    cfg = tiny(tmp_path, source=f"dir:{tmp_path / 'missing'}")
+    with pytest.raises(DataError, match="folder not found"):
+        train(cfg, **QUIET)
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    atomic_write_text(target, "old")
+
+    def crash(*a):
+        raise OSError("power cut")
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+
+
+# ---------------------------------------------------------------- CLI
+def _params(tmp_path, **kw):
+    values = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64,
+              "max_test_samples": 32, "batch_size": 32, "epochs": 1, "output_dir": str(tmp_path)}
+    values.update(kw)
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(values))
+    return str(p)
+
+
+def test_cli_success(tmp_path, capsys):
+    code = cli.main(["train", _params(tmp_path), "--set", "accumulation_steps=2", "--verbose", "0"])
+    assert code == 0
+    assert (tmp_path / "p" / "metrics.json").is_file()
+    assert "accumulation_steps: 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "embed_dimm=32"], "unknown config key 'embed_dimm'; did you mean 'embed_dim'?"),
+    (["--set", "window_size=3"], "window_size: 3 does not divide stage 1's 16x16 patch grid"),
+    (["--set", "source=dir:/nonexistent"], "/nonexistent: folder not found"),
+    (["--set", "epochs"], "--set 'epochs': expected key=value"),
+])
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
+    code = cli.main(["train", _params(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert message in err
+
+
+def test_cli_missing_params_file_exits_2(tmp_path, capsys):
+    assert cli.main(["train", str(tmp_path / "none.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_failed_run_exits_1(tmp_path, capsys, monkeypatch):
+    def broken_fit(self, *a, **k):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr(keras.Model, "fit", broken_fit)
+    assert cli.main(["train", _params(tmp_path), "--verbose", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "run failed" in err and "out of memory" in err and str(tmp_path / "p") in err
+    assert (tmp_path / "p" / "failure.json").is_file()
