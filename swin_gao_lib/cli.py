@@ -34,7 +34,47 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replace the records of an earlier run with the same name")
     tr.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                     help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
+    ra = sub.add_parser("run-all", help="run every params file of a suite through "
+                        "notebooks/train.ipynb (papermill), then notebooks/report.ipynb")
+    ra.add_argument("params_dir", help="a folder of params YAML files, e.g. params/quick")
+    ra.add_argument("--output", default=None,
+                    help="where the runs land (default: outputs/<suite folder name>)")
+    ra.add_argument("--force", action="store_true", help="re-run configurations whose records "
+                    "are already complete")
+    ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
+    ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    sub.add_parser("bench", help="benchmark accumulation's time and memory (see "
+                   "`swin-gao bench --help`)", add_help=False)
+    rp = sub.add_parser("report", help="draw the figures and tables of a suite's runs")
+    rp.add_argument("suite_dir", help="a folder of runs, e.g. outputs/quick")
+    rp.add_argument("--out", default=None, help="default: <suite_dir>/report")
     return parser
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    from swin_gao_lib.runner import run_all
+
+    result = run_all(args.params_dir, args.output, force=args.force,
+                     notebooks_dir=args.notebooks, kernel_name=args.kernel)
+    print(f"ran {len(result.ran)}, skipped {len(result.skipped)} complete, "
+          f"failed {len(result.failed)}")
+    for f in result.failed:
+        print(f"FAILED {f.params}: {f.error}\n  executed notebook: {f.notebook}", file=sys.stderr)
+    if result.report_error:
+        print(f"report failed: {result.report_error}\n  executed notebook: "
+              f"{result.report_notebook}", file=sys.stderr)
+    elif result.report_notebook is not None:
+        print(f"report: figures and tables in {result.report_notebook.parent}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _report(args: argparse.Namespace) -> int:
+    from swin_gao_lib.report import build_report
+
+    report = build_report(args.suite_dir, args.out)
+    for path in report.files:
+        print(path)
+    return EXIT_OK
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -49,9 +89,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # the benchmark has its own options
+        from swin_gao_lib.bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train}[args.command](args)
+        return {"train": _train, "run-all": _run_all, "report": _report}[args.command](args)
     except InputError as exc:
         print(f"swin-gao: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,134 @@
+"""Batch runs: execute ``notebooks/train.ipynb`` once per params file, then the report.
+
+Each configuration runs through papermill's Python API in its own kernel;
+the executed notebook is saved beside that run's records
+(``<output>/<run>/train.ipynb``), so a failure can be read in place. A
+failing configuration does not stop the others. A configuration whose
+``metrics.json`` exists (written last, only by a successful run) is skipped
+unless ``force``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swin_gao_lib.config import load_config
+from swin_gao_lib.errors import InputError
+from swin_gao_lib.train import COMPLETE_MARKER, run_dir_of
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Failure:
+    params: Path
+    error: str
+    notebook: Path
+
+
+@dataclass
+class SuiteResult:
+    ran: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    report_notebook: Path | None = None
+    report_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.report_error is None
+
+
+def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
+    """Locate a kit notebook: the given folder, the repository's, or ./notebooks."""
+    candidates = [Path(notebooks_dir)] if notebooks_dir else [REPO_ROOT / "notebooks", Path("notebooks")]
+    for folder in candidates:
+        if (folder / name).is_file():
+            return (folder / name).resolve()
+    raise InputError(f"cannot find notebooks/{name}; run from the repository root or pass "
+                     "--notebooks <folder>")
+
+
+def _error_text(exc: BaseException) -> str:
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
+            notebooks_dir: str | Path | None = None, kernel_name: str | None = None,
+            report: bool = True, progress: bool = True) -> SuiteResult:
+    """Run every ``*.yaml`` in ``params_dir`` through the train notebook, then the report.
+
+    All params files are validated before the first one runs, so a typo in
+    the last file stops the batch at once instead of after hours.
+    """
+    import os
+
+    import papermill as pm
+    from tqdm.auto import tqdm
+
+    # Kernels inherit the environment: keep TensorFlow's C++ info and warnings
+    # out of the batch output (errors still show, and reach the notebooks).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    params_dir = Path(params_dir)
+    files = sorted(params_dir.glob("*.yaml"))
+    if not files:
+        raise InputError(f"{params_dir}: no *.yaml params files found")
+    output = Path(output) if output is not None else Path("outputs") / params_dir.name
+    train_nb = find_notebook("train.ipynb", notebooks_dir)
+    report_nb = find_notebook("report.ipynb", notebooks_dir)
+    plans = []
+    for f in files:
+        try:
+            cfg = load_config(f, {"output_dir": str(output)})
+        except InputError as exc:
+            raise type(exc)(f"{f}: {exc}") from None
+        plans.append((f, run_dir_of(cfg)))
+    names = [d.name for _, d in plans]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"{params_dir}: several params files give the run name(s) {dup}; "
+                         "set distinct run_name values")
+
+    result = SuiteResult()
+    bar = tqdm(plans, desc=f"run-all {params_dir.name}", unit="config", disable=not progress,
+               file=sys.stderr)
+    for params, run_dir in bar:
+        bar.set_postfix_str(params.stem)
+        if (run_dir / COMPLETE_MARKER).is_file() and not force:
+            result.skipped.append(params)
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        notebook = run_dir / "train.ipynb"
+        try:
+            pm.execute_notebook(
+                str(train_nb), str(notebook), cwd=str(train_nb.parent),
+                parameters={"params_file": str(params.resolve()), "overrides": {},
+                            "output_dir": str(output.resolve()), "run_name": None,
+                            # incomplete records (a failed earlier try) are replaced;
+                            # complete ones were skipped above unless force
+                            "overwrite": True},
+                kernel_name=kernel_name, progress_bar=False, log_output=False,
+            )
+            result.ran.append(params)
+        except Exception as exc:  # papermill re-raises the notebook's error
+            result.failed.append(Failure(params, _error_text(exc), notebook))
+            bar.write(f"FAILED {params.name}: {_error_text(exc)} (see {notebook})")
+    if report:
+        report_dir = output / "report"
+        report_dir.mkdir(parents=True, exist_ok=True)
+        result.report_notebook = report_dir / "report.ipynb"
+        try:
+            pm.execute_notebook(
+                str(report_nb), str(result.report_notebook), cwd=str(report_nb.parent),
+                parameters={"suite_dir": str(output.resolve())},
+                kernel_name=kernel_name, progress_bar=False, log_output=False,
+            )
+        except Exception as exc:
+            result.report_error = _error_text(exc)
+    return result

@@ -1,0 +1,169 @@
+"""The papermill batch runner and the report, end to end on tiny runs."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import TINY_DETERMINISTIC
+from swin_gao_lib import cli
+from swin_gao_lib.config import make_config, to_yaml
+from swin_gao_lib.errors import InputError
+from swin_gao_lib.report import build_report, load_suite
+from swin_gao_lib.runner import run_all
+
+TINY = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64, "max_test_samples": 32,
+        "batch_size": 32, "epochs": 1}
+
+
+def write_params(folder, name, **kw):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump({**TINY, **kw}))
+
+
+def test_run_all_keeps_going_past_a_failure(tmp_path, capsys):
+    params, out = tmp_path / "params", tmp_path / "out"
+    write_params(params, "a-baseline")
+    write_params(params, "b-broken", source=f"dir:{tmp_path / 'no-such-data'}")
+    write_params(params, "c-gao", accumulation_steps=2, reduction="sum")
+    code = cli.main(["run-all", str(params), "--output", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "ran 2, skipped 0 complete, failed 1" in captured.out
+    assert "FAILED" in captured.err and "b-broken.yaml" in captured.err
+    assert "DataError" in captured.err and "folder not found" in captured.err
+    assert str(out / "b-broken" / "train.ipynb") in captured.err
+    # the executed notebook of the failure shows the error
+    failed_nb = json.loads((out / "b-broken" / "train.ipynb").read_text())
+    assert any(o.get("ename") == "DataError" for c in failed_nb["cells"] for o in c.get("outputs", []))
+    for ok in ("a-baseline", "c-gao"):
+        assert (out / ok / "metrics.json").is_file() and (out / ok / "train.ipynb").is_file()
+    assert json.loads((out / "c-gao" / "metrics.json").read_text())["accumulation_steps"] == 2
+    # the report ran over the two complete runs
+    assert (out / "report" / "summary.csv").is_file()
+    assert len(pd.read_csv(out / "report" / "summary.csv")) == 2
+
+    # A re-run skips complete records and retries only the failure.
+    before = (out / "a-baseline" / "metrics.json").read_text()
+    result = run_all(params, out, progress=False, report=False)
+    assert [p.name for p in result.skipped] == ["a-baseline.yaml", "c-gao.yaml"]
+    assert [f.params.name for f in result.failed] == ["b-broken.yaml"]
+    assert (out / "a-baseline" / "metrics.json").read_text() == before
+
+
+def test_run_all_validates_every_file_first(tmp_path):
+    params = tmp_path / "params"
+    write_params(params, "good")
+    write_params(params, "typo", batch_szie=3)
+    with pytest.raises(InputError, match=r"typo.yaml: unknown config key 'batch_szie'"):
+        run_all(params, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="no \\*.yaml"):
+        run_all(tmp_path / "empty", tmp_path / "out", progress=False)
+
+
+# ---------------------------------------------------------------- report on generated records
+def fake_suite(root, epochs=4):
+    """Run records as train() writes them, with known numbers."""
+    rng = np.random.default_rng(0)
+    truth = {}
+    for ds in ("mnist", "cifar10"):
+        for n in (1, 4):
+            cfg = make_config(dataset=ds, accumulation_steps=n, reduction="sum" if n > 1 else "mean",
+                              epochs=epochs, run_name=f"{ds}-n{n}")
+            run = root / cfg.run_name
+            run.mkdir(parents=True)
+            (run / "config.yaml").write_text(to_yaml(cfg))
+            hist = pd.DataFrame({
+                "epoch": range(1, epochs + 1),
+                "loss": np.linspace(2, 1, epochs), "accuracy": np.linspace(0.2, 0.8, epochs) - 0.01 * n,
+                "val_loss": np.linspace(2.1, 1.2, epochs), "val_accuracy": np.linspace(0.15, 0.7, epochs),
+                "epoch_s": 10.0, "train_s": 9.0, "compile_s": [3.0] + [0.0] * (epochs - 1),
+                "train_s_steady": 5 + n + rng.random(epochs), "val_s": 1.0, "images_per_s": 100.0,
+            })
+            hist.to_csv(run / "history.csv", index=False)
+            metrics = {"test_accuracy": 0.6 + 0.01 * n, "test_loss": 1.0,
+                       "final_train_accuracy": hist["accuracy"].iloc[-1],
+                       "final_val_accuracy": hist["val_accuracy"].iloc[-1],
+                       "train_time_per_epoch_s": float(hist["train_s_steady"].median()),
+                       "total_time_s": float(hist["epoch_s"].sum()), "images_per_s": 100.0 / n,
+                       "peak_memory_mib": 1000.0 / n, "optimizer_updates": 100 * epochs,
+                       "micro_batch_size": cfg.micro_batch_size, "epochs_completed": epochs,
+                       "environment": {"device": "CPU: test"}}
+            (run / "metrics.json").write_text(json.dumps(metrics))
+            truth[cfg.run_name] = (hist, metrics)
+    # an incomplete run (no metrics.json) must be listed, not plotted
+    (root / "crashed").mkdir()
+    (root / "crashed" / "history.csv").write_text("epoch,loss\n1,2.0\n")
+    return truth
+
+
+def test_report_data_behind_the_figures(tmp_path):
+    truth = fake_suite(tmp_path / "suite")
+    report = build_report(tmp_path / "suite")
+    assert [p.name for p in report.suite.incomplete] == ["crashed"]
+    assert sorted(report.table["run"]) == sorted(truth)
+    row = report.table.set_index("run").loc["cifar10-n4"]
+    assert row["test accuracy"] == pytest.approx(0.64) and row["optimizer updates"] == 400
+    assert row["variant"] == "GAO N=4 (in-step, sum)" and row["micro-batch"] == 32
+
+    # Figs. 3-4: one panel per data set, baseline and GAO, every epoch's time.
+    fig = report.figures["training_time"]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["CIFAR-10: training time per epoch",
+                                                "MNIST: training time per epoch"]
+    for ax in axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "GAO N=4 (in-step, sum)"]
+        assert "(s)" in ax.get_ylabel()
+    times = report.times
+    for name, (hist, _) in truth.items():
+        np.testing.assert_allclose(times.loc[times["run"] == name, "train time (s)"],
+                                   hist["train_s_steady"])
+    # the dots drawn are exactly the per-epoch times
+    drawn = np.sort(np.concatenate([c.get_offsets()[:, 1] for c in axes[0].collections
+                                    if len(c.get_offsets())]))
+    expected = np.sort(np.concatenate([truth[n][0]["train_s_steady"]
+                                       for n in ("cifar10-n1", "cifar10-n4")]))
+    np.testing.assert_allclose(drawn, expected)
+
+    # Figs. 5-6: every run's train and validation curve, and its test line.
+    fig = report.figures["accuracy_curves"]
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    assert set(panels) == {"MNIST: baseline", "MNIST: GAO N=4 (in-step, sum)",
+                           "CIFAR-10: baseline", "CIFAR-10: GAO N=4 (in-step, sum)"}
+    ax = panels["CIFAR-10: GAO N=4 (in-step, sum)"]
+    hist, metrics = truth["cifar10-n4"]
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    np.testing.assert_allclose(lines["train"].get_ydata(), hist["accuracy"])
+    np.testing.assert_allclose(lines["validation"].get_ydata(), hist["val_accuracy"])
+    assert lines["test (final)"].get_ydata()[0] == pytest.approx(metrics["test_accuracy"])
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy"
+
+    names = sorted(p.name for p in report.files)
+    assert names == ["accuracy_curves.png", "accuracy_curves.svg", "summary.csv", "summary.md",
+                     "training_time.png", "training_time.svg"]
+    assert "| dataset" in (tmp_path / "suite" / "report" / "summary.md").read_text()
+
+
+def test_report_notebook_runs_on_generated_records(tmp_path):
+    import papermill as pm
+    from swin_gao_lib.runner import find_notebook
+
+    fake_suite(tmp_path / "suite")
+    pm.execute_notebook(str(find_notebook("report.ipynb")), str(tmp_path / "report.ipynb"),
+                        parameters={"suite_dir": str(tmp_path / "suite")}, progress_bar=False,
+                        cwd=str(find_notebook("report.ipynb").parent))
+    for name in ("training_time.png", "training_time.svg", "accuracy_curves.png",
+                 "accuracy_curves.svg", "summary.csv", "summary.md"):
+        assert (tmp_path / "suite" / "report" / name).stat().st_size > 0
+
+
+def test_report_errors(tmp_path):
+    with pytest.raises(InputError, match="no such suite folder"):
+        load_suite(tmp_path / "nothing")
+    (tmp_path / "empty" / "run").mkdir(parents=True)
+    with pytest.raises(InputError, match="holds no complete run"):
+        load_suite(tmp_path / "empty")
