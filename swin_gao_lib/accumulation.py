@@ -84,36 +84,60 @@ class AccumulatingModel(keras.Model):
         Also updates the loss and metric trackers with every micro-batch,
         weighted by its sample count. Returns one tensor per trainable variable.
         """
-        batch = tf.shape(x)[0]
-        if self.micro_batch_size is None:
-            micro = (batch + self.accumulation_steps - 1) // self.accumulation_steps
-        else:
-            micro = tf.constant(self.micro_batch_size)
-        n_micro = (batch + micro - 1) // micro
         variables = self.trainable_variables
+        reduction = getattr(self.loss, "reduction", "sum_over_batch_size")
+        if reduction != "sum_over_batch_size":
+            raise ValueError("in_step accumulation needs a loss with reduction "
+                             f"'sum_over_batch_size', got {reduction!r}")
+        batch = tf.shape(x)[0]
+        if self.micro_batch_size is not None:
+            m = self.micro_batch_size
+        else:
+            m = (batch + self.accumulation_steps - 1) // self.accumulation_steps
+        n_micro = (batch + m - 1) // m
+        # Pad the batch to n_micro * m rows and view it as (n_micro, m, ...), with
+        # a 0/1 weight per row. Every micro-batch then has the static shape m: XLA
+        # needs that (a slice with a data-dependent end is padded to the whole
+        # batch, so each micro-batch cost as much as the full batch under
+        # jit_compile), and a short last micro-batch is just one with zero weights.
+        pad = n_micro * m - batch
+
+        def split(t):
+            t = tf.pad(t, [[0, pad]] + [[0, 0]] * (len(t.shape) - 1))
+            return tf.reshape(t, (-1, m, *t.shape[1:]))
+
+        xs, ys = split(x), split(y)
+        ws = tf.reshape(tf.cast(tf.range(n_micro * m) < batch, x.dtype), (-1, m))
+        b_float = tf.cast(batch, x.dtype)
 
         def body(k, *acc):
-            xk = x[k * micro:(k + 1) * micro]
-            yk = y[k * micro:(k + 1) * micro]
-            n_k = tf.shape(xk)[0]
+            xk, yk, wk = xs[k], ys[k], ws[k]
+            n_k = tf.reduce_sum(wk)
             with tf.GradientTape() as tape:
                 y_pred = self(xk, training=True)
-                loss = self._compute_loss(x=xk, y=yk, y_pred=y_pred, training=True)
+                # sum_over_batch_size with 0/1 weights: (1/m) * sum of the n_k real losses
+                loss = self._compute_loss(x=xk, y=yk, y_pred=y_pred, sample_weight=wk,
+                                          training=True)
                 scaled = self.optimizer.scale_loss(loss) if self.optimizer else loss
-            self._loss_tracker.update_state(loss, sample_weight=n_k)
-            self.compute_metrics(xk, yk, y_pred)
+            mean_k = loss * tf.cast(m, loss.dtype) / n_k  # the micro-batch's mean loss L_k
+            self._loss_tracker.update_state(mean_k, sample_weight=n_k)
+            # Metrics see only the real rows (compiled `metrics` ignore sample weights).
+            real = tf.cast(n_k, tf.int32)
+            self.compute_metrics(xk[:real], yk[:real], y_pred[:real])
             grads = tape.gradient(scaled, variables)
+            # grad(loss) = (n_k/m) grad L_k, so: mean -> (m/b) grad(loss) = (n_k/b) grad L_k;
+            # sum -> (m/n_k) grad(loss) = grad L_k.
+            if self.reduction == "mean":
+                weight = tf.cast(m, x.dtype) / b_float
+            else:
+                weight = tf.cast(m, x.dtype) / n_k
             acc = list(acc)
             for i, g in enumerate(grads):
                 if g is None:  # a variable this loss does not reach
                     continue
-                # The bias-table gather yields IndexedSlices; the sum is dense anyway.
+                # A gather-based layer would give IndexedSlices; the sum is dense anyway.
                 g = tf.cast(tf.convert_to_tensor(g), acc[i].dtype)
-                if self.reduction == "mean":
-                    weight = tf.cast(n_k, acc[i].dtype) / tf.cast(batch, acc[i].dtype)
-                    acc[i] = acc[i] + weight * g
-                else:
-                    acc[i] = acc[i] + g
+                acc[i] = acc[i] + tf.cast(weight, acc[i].dtype) * g
             return (k + 1, *acc)
 
         zeros = [tf.zeros(v.shape, v.dtype) for v in variables]

@@ -183,3 +183,16 @@ def test_model_gradients_are_dense(setup):
     grads = tape.gradient(loss, net.trainable_variables)
     assert not [v.path for v, g in zip(net.trainable_variables, grads)
                 if isinstance(g, tf.IndexedSlices)]
+
+
+@pytest.mark.parametrize("batch", [16, None])
+def test_static_and_dynamic_micro_batch_paths_agree(setup, batch):
+    # A traced batch of known size takes the reshape path (static shapes, for
+    # XLA); an unknown size takes the slicing path. Both give the full gradient.
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    model = build_trainer(_cfg(accumulation_steps=4), net)
+    fn = tf.function(model.accumulated_gradients,
+                     input_signature=[tf.TensorSpec((batch, 32, 32, 3)), tf.TensorSpec((batch, 10))])
+    acc = [g.numpy() for g in fn(tf.constant(x[:BATCH]), tf.constant(y[:BATCH]))]
+    assert _rel_err(acc, _full_gradient(net, x[:BATCH], y[:BATCH])) <= 1e-5
