@@ -19,8 +19,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
 
 # ------------------------------------------------------------------ atomic files
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -42,10 +40,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def write_yaml(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    return atomic_write_text(path, yaml.safe_dump(dict(data), sort_keys=False))
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:

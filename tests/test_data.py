@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from conftest import FASHION
 from swin_gao_lib.config import make_config
-from swin_gao_lib.data.formats import read_cifar_batch, read_idx
+from swin_gao_lib.data.formats import read_idx
 from swin_gao_lib.data.pipeline import make_datasets, random_crop_flip, split
 from swin_gao_lib.data.sources import (
     load_cifar_dir,

@@ -1,7 +1,6 @@
 """The papermill batch runner and the report, end to end on tiny runs."""
 
 import json
-import math
 
 import numpy as np
 import pandas as pd

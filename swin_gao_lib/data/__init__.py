@@ -1,0 +1,1 @@
+"""Data: published-format parsers (formats), sources (keras | dir: | sample), tf.data pipeline."""
