@@ -17,7 +17,9 @@ Two modes (``accumulation_mode``):
     with ``parallel_iterations=1``: the gradient of one micro-batch is added to
     the running sum before the next forward pass starts, so peak activation
     memory is that of one micro-batch (an unrolled Python loop would let the
-    graph keep all N sets of activations alive).
+    graph keep all N sets of activations alive). The batch is zero-padded to a
+    whole number of micro-batches, each row weighted 1 (real) or 0 (padding),
+    so every micro-batch has the static shape ``m`` that XLA needs.
 
 ``optimizer`` — Keras's own ``gradient_accumulation_steps``.
     ``fit`` is fed batches of ``B/N``; the optimizer sums N gradients and
