@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -41,8 +43,11 @@ def training_time(times: pd.DataFrame) -> Figure:
         order = _variant_order(sub["variant"])
         sns.boxplot(data=sub, x="variant", y="train time (s)", order=order, ax=ax,
                     color="#dbe6f3", showfliers=False)
-        sns.stripplot(data=sub, x="variant", y="train time (s)", order=order, ax=ax,
-                      color="#1f4e79", size=5, jitter=0.15)
+        # Dots with a seeded jitter, so the same records give the same figure.
+        jitter = np.random.default_rng(0)
+        for i, v in enumerate(order):
+            ys = sub.loc[sub["variant"] == v, "train time (s)"].to_numpy()
+            ax.scatter(i + jitter.uniform(-0.15, 0.15, len(ys)), ys, color="#1f4e79", s=25, zorder=3)
         for i, v in enumerate(order):
             total = sub.loc[sub["variant"] == v, "train time (s)"].sum()
             ax.annotate(f"total {total:.0f} s", (i, 1.0), xycoords=("data", "axes fraction"),
@@ -131,7 +136,8 @@ def save(fig: Figure, stem: str | Path) -> list[Path]:
         tmp = path.with_name(f".{path.name}.tmp")
         # No creation date in the files: the same records give byte-identical figures.
         meta = {"Date": None} if ext == "svg" else {}
-        fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight", metadata=meta)
+        with matplotlib.rc_context({"svg.hashsalt": "swin-gao"}):  # stable SVG ids
+            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight", metadata=meta)
         tmp.replace(path)  # atomic, like every other record
         paths.append(path)
     return paths
