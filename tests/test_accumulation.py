@@ -196,3 +196,24 @@ def test_static_and_dynamic_micro_batch_paths_agree(setup, batch):
                      input_signature=[tf.TensorSpec((batch, 32, 32, 3)), tf.TensorSpec((batch, 10))])
     acc = [g.numpy() for g in fn(tf.constant(x[:BATCH]), tf.constant(y[:BATCH]))]
     assert _rel_err(acc, _full_gradient(net, x[:BATCH], y[:BATCH])) <= 1e-5
+
+
+def test_micro_batches_have_a_static_shape_for_xla(setup):
+    # Regression: micro-batches sliced with a data-dependent end had an unknown
+    # size, which XLA pads to the whole batch (each micro-batch then cost as
+    # much as the full batch under jit_compile). Traced with an unknown batch
+    # size, the network must still see micro-batches of exactly m rows.
+    net, w0, x, y = setup
+    model = build_trainer(_cfg(accumulation_steps=4), net)
+    seen = []
+    original = model.call
+
+    def spy(inputs, training=None):
+        seen.append(tuple(inputs.shape))
+        return original(inputs, training=training)
+
+    model.call = spy
+    fn = tf.function(model.accumulated_gradients,
+                     input_signature=[tf.TensorSpec((None, 32, 32, 3)), tf.TensorSpec((None, 10))])
+    fn.get_concrete_function()
+    assert seen and all(s == (4, 32, 32, 3) for s in seen), seen
