@@ -37,6 +37,10 @@ class Run:
         return self.config["dataset"]
 
     @property
+    def dataset_title(self) -> str:
+        return DATASET_TITLES.get(self.dataset, self.dataset)
+
+    @property
     def variant(self) -> str:
         """``baseline`` or a label saying how accumulation was done."""
         c = self.config
@@ -84,7 +88,7 @@ def summary_table(suite: Suite) -> pd.DataFrame:
     for r in suite.runs:
         m, c = r.metrics, r.config
         rows.append({
-            "run": r.name, "dataset": DATASET_TITLES.get(r.dataset, r.dataset),
+            "run": r.name, "dataset": r.dataset_title,
             "variant": r.variant, "batch": c["batch_size"],
             "micro-batch": m["micro_batch_size"], "N": c["accumulation_steps"],
             "reduction": c["reduction"], "epochs": m["epochs_completed"],
@@ -106,7 +110,7 @@ def epoch_times(suite: Suite) -> pd.DataFrame:
     frames = []
     for r in suite.runs:
         frames.append(pd.DataFrame({
-            "dataset": DATASET_TITLES.get(r.dataset, r.dataset), "variant": r.variant,
+            "dataset": r.dataset_title, "variant": r.variant,
             "run": r.name, "epoch": r.history["epoch"],
             "train time (s)": r.history["train_s_steady"],
         }))
@@ -120,7 +124,7 @@ def accuracy_curves(suite: Suite) -> pd.DataFrame:
         for col, split in (("accuracy", "train"), ("val_accuracy", "validation")):
             if col in r.history and r.history[col].notna().any():
                 frames.append(pd.DataFrame({
-                    "dataset": DATASET_TITLES.get(r.dataset, r.dataset), "variant": r.variant,
+                    "dataset": r.dataset_title, "variant": r.variant,
                     "run": r.name, "epoch": r.history["epoch"], "split": split,
                     "accuracy": r.history[col],
                 }))
