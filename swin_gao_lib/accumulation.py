@@ -164,7 +164,7 @@ class AccumulatingModel(keras.Model):
 
 def build_optimizer(cfg: RunConfig) -> keras.optimizers.Optimizer:
     """The optimizer of ``cfg``; in optimizer mode it carries the accumulation."""
-    kwargs = {"learning_rate": cfg.learning_rate}
+    kwargs = {"learning_rate": cfg.effective_learning_rate}
     if cfg.accumulation_mode == "optimizer" and cfg.accumulation_steps > 1:
         kwargs["gradient_accumulation_steps"] = cfg.accumulation_steps
     if cfg.optimizer == "adamw":

@@ -36,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
     ra = sub.add_parser("run-all", help="run every params file of a suite through "
                         "notebooks/train.ipynb (papermill), then notebooks/report.ipynb")
-    ra.add_argument("params_dir", help="a folder of params YAML files, e.g. params/quick")
+    ra.add_argument("params_dir", help="a folder of params YAML files (e.g. params/quick), or one "
+                    "file; a file with grid:/seeds: gives one run per point")
     ra.add_argument("--output", default=None,
-                    help="where the runs land (default: outputs/<suite folder name>)")
+                    help="where the runs land (default: outputs/<folder or file name>)")
     ra.add_argument("--force", action="store_true", help="re-run configurations whose records "
                     "are already complete")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
@@ -59,7 +60,8 @@ def _run_all(args: argparse.Namespace) -> int:
     print(f"ran {len(result.ran)}, skipped {len(result.skipped)} complete, "
           f"failed {len(result.failed)}")
     for f in result.failed:
-        print(f"FAILED {f.params}: {f.error}\n  executed notebook: {f.notebook}", file=sys.stderr)
+        print(f"FAILED {f.run} ({f.params}): {f.error}\n  executed notebook: {f.notebook}",
+              file=sys.stderr)
     if result.report_error:
         print(f"report failed: {result.report_error}\n  executed notebook: "
               f"{result.report_notebook}", file=sys.stderr)

@@ -32,6 +32,7 @@ IMAGE_HANDLING = ("pad32", "native")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 ACCUMULATION_MODES = ("in_step", "optimizer")
 REDUCTIONS = ("mean", "sum")
+LR_SCALINGS = ("none", "sqrt", "linear")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,11 @@ class RunConfig:
     head_units: int = 128  # the paper's head: pool -> dense -> GELU -> dropout -> dense; 0: keras-io's pool -> dense
     # --- optimisation
     optimizer: str = "adamw"
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # at a batch of lr_base_batch; see lr_scaling
+    # Scale the learning rate with the effective batch B: lr * (B / lr_base_batch)**k,
+    # k = 0 (none), 1/2 (sqrt, Krizhevsky 2014; Hoffer et al. 2017) or 1 (linear, Goyal et al. 2017).
+    lr_scaling: str = "none"
+    lr_base_batch: int = 128
     weight_decay: float = 1e-4  # decoupled (w -= lr * wd * w) in every Keras 3 optimizer
     momentum: float = 0.9  # SGD only
     label_smoothing: float = 0.1
@@ -105,6 +110,12 @@ class RunConfig:
         if self.accumulation_mode == "optimizer":
             return self.micro_batch_size
         return self.batch_size
+
+    @property
+    def effective_learning_rate(self) -> float:
+        """The learning rate the optimizer gets: ``learning_rate`` scaled per ``lr_scaling``."""
+        power = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[self.lr_scaling]
+        return self.learning_rate * (self.batch_size / self.lr_base_batch) ** power
 
     def stage_grids(self) -> list[int]:
         """Token-grid side length at each stage (square inputs only)."""
@@ -170,10 +181,11 @@ def _coerce(name: str, value: Any) -> Any:
     raise AssertionError(f"unhandled type {hint} for {name}")  # a bug in this module
 
 
-def _unknown_key(key: str) -> ConfigError:
-    close = difflib.get_close_matches(key, _FIELDS, n=1, cutoff=0.6)
+def unknown_key_error(key: str, where: str | None = None) -> ConfigError:
+    """The error for a key that is not a :class:`RunConfig` field, with the closest match."""
+    close = difflib.get_close_matches(str(key), _FIELDS, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(_FIELDS))}"
-    return ConfigError(f"unknown config key '{key}'{hint}")
+    return ConfigError(f"{where + ': ' if where else ''}unknown config key '{key}'{hint}")
 
 
 # ---------------------------------------------------------------- validation
@@ -211,8 +223,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("optimizer", cfg.optimizer, OPTIMIZERS)
     _choice("accumulation_mode", cfg.accumulation_mode, ACCUMULATION_MODES)
     _choice("reduction", cfg.reduction, REDUCTIONS)
+    _choice("lr_scaling", cfg.lr_scaling, LR_SCALINGS)
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
-              "accumulation_steps", "epochs")
+              "accumulation_steps", "epochs", "lr_base_batch")
     for n in ("max_train_samples", "max_test_samples"):
         v = getattr(cfg, n)
         if v is not None and v < 1:
@@ -307,7 +320,7 @@ def make_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> Ru
     kwargs = {}
     for key, value in merged.items():
         if key not in _FIELDS:
-            raise _unknown_key(key)
+            raise unknown_key_error(key)
         kwargs[key] = _coerce(key, value)
     return validate(RunConfig(**kwargs))
 
@@ -351,17 +364,38 @@ def load_config(
         path: a YAML file of ``key: value`` pairs, or None for the defaults.
         overrides: ``["key=value", ...]`` strings as from ``--set``, or a mapping.
 
-    The run name defaults to the params file's stem.
+    The run name defaults to the params file's stem. A file with a ``grid:``
+    or ``seeds:`` block (see :mod:`swin_gao_lib.grid`) describes several runs;
+    it loads as one of them when the overrides set every key it varies, and
+    the run is then named from those values as ``run-all`` names it.
     """
+    from swin_gao_lib import grid
+
     values = read_params(path) if path is not None else {}
+    chosen: dict[str, Any] = {}
     if isinstance(overrides, Mapping):
-        values.update(overrides)
+        chosen.update(overrides)
     else:
         for text in overrides:
             key, value = parse_override(text)
-            values[key] = value
+            chosen[key] = value
+    varied: list[str] = []
+    if grid.has_grid(values):
+        prefix = values.get("run_name") or Path(path).stem
+        varied = grid.varied_keys(values)
+        grid.expand(values, prefix)  # checks the grid's shape
+        missing = [k for k in varied if k not in chosen]
+        if missing:
+            n = len(grid.expand(values, prefix))
+            raise ConfigError(
+                f"params file {path} is a grid of {n} runs varying {', '.join(varied)}; run them "
+                f"all with `swin-gao run-all {path}`, or pick one by setting "
+                f"{', '.join(missing)} (e.g. --set {missing[0]}=...)")
+        values = {k: v for k, v in values.items() if k not in (grid.GRID_KEY, grid.SEEDS_KEY)}
+    values.update(chosen)
     if path is not None and values.get("run_name") is None:
-        values["run_name"] = Path(path).stem
+        values["run_name"] = (grid.point_name(prefix, varied, values) if varied
+                              else Path(path).stem)
     return make_config(values)
 
 

@@ -14,7 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swin_gao_lib.config import load_config
+from typing import Any
+
+from swin_gao_lib.config import load_config, read_params
+from swin_gao_lib.grid import expand
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.train import COMPLETE_MARKER, run_dir_of
 
@@ -24,12 +27,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class Failure:
     params: Path
+    run: str
     error: str
     notebook: Path
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One run of a suite: its params file, the grid values it sets, its folder."""
+
+    params: Path
+    overrides: dict[str, Any]
+    run_dir: Path
+    seed_rank: int = 0
+
+
 @dataclass
 class SuiteResult:
+    """What :func:`run_all` did; ``ran`` and ``skipped`` hold run folders."""
+
     ran: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
@@ -58,13 +74,39 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def plan_suite(files: list[Path], output: Path) -> list[Plan]:
+    """Expand and validate every run of ``files`` before any of them starts.
+
+    A typo in the last file stops the batch at once instead of after hours.
+    Runs are ordered seed by seed (all configurations at the first seed, then
+    at the second...), so a study stopped early still holds whole replicates.
+    """
+    plans = []
+    for f in files:
+        try:
+            values = read_params(f)
+            for point in expand(values, f.stem):
+                cfg = load_config(f, {**point.overrides, "output_dir": str(output),
+                                      "run_name": point.name})
+                plans.append(Plan(f, point.overrides, run_dir_of(cfg), point.seed_rank))
+        except InputError as exc:
+            raise type(exc)(f"{f}: {exc}") from None
+    names = [p.run_dir.name for p in plans]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"several runs of this suite are named {dup}; set distinct run_name "
+                         "values (or file names)")
+    return sorted(plans, key=lambda p: p.seed_rank)  # stable: file order within a seed
+
+
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
             notebooks_dir: str | Path | None = None, kernel_name: str | None = None,
             report: bool = True, progress: bool = True) -> SuiteResult:
-    """Run every ``*.yaml`` in ``params_dir`` through the train notebook, then the report.
+    """Run every run of ``params_dir`` through the train notebook, then the report.
 
-    All params files are validated before the first one runs, so a typo in
-    the last file stops the batch at once instead of after hours.
+    ``params_dir`` is a folder of ``*.yaml`` files or one file; a file with a
+    ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.grid`).
+    Every run is validated before the first one starts (:func:`plan_suite`).
     """
     import os
 
@@ -76,49 +118,44 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     params_dir = Path(params_dir)
-    files = sorted(params_dir.glob("*.yaml"))
+    if params_dir.is_file():
+        files = [params_dir]
+    elif params_dir.is_dir():
+        files = sorted(params_dir.glob("*.yaml"))
+    else:
+        raise InputError(f"{params_dir}: no such params folder or file")
     if not files:
         raise InputError(f"{params_dir}: no *.yaml params files found")
-    output = Path(output) if output is not None else Path("outputs") / params_dir.name
+    suite_name = params_dir.stem if params_dir.is_file() else params_dir.name
+    output = Path(output) if output is not None else Path("outputs") / suite_name
     train_nb = find_notebook("train.ipynb", notebooks_dir)
     report_nb = find_notebook("report.ipynb", notebooks_dir)
-    plans = []
-    for f in files:
-        try:
-            cfg = load_config(f, {"output_dir": str(output)})
-        except InputError as exc:
-            raise type(exc)(f"{f}: {exc}") from None
-        plans.append((f, run_dir_of(cfg)))
-    names = [d.name for _, d in plans]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise InputError(f"{params_dir}: several params files give the run name(s) {dup}; "
-                         "set distinct run_name values")
-
+    plans = plan_suite(files, output)
     result = SuiteResult()
-    bar = tqdm(plans, desc=f"run-all {params_dir.name}", unit="config", disable=not progress,
+    bar = tqdm(plans, desc=f"run-all {suite_name}", unit="run", disable=not progress,
                file=sys.stderr)
-    for params, run_dir in bar:
-        bar.set_postfix_str(params.stem)
+    for plan in bar:
+        params, run_dir = plan.params, plan.run_dir
+        bar.set_postfix_str(run_dir.name)
         if (run_dir / COMPLETE_MARKER).is_file() and not force:
-            result.skipped.append(params)
+            result.skipped.append(run_dir)
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
         notebook = run_dir / "train.ipynb"
         try:
             pm.execute_notebook(
                 str(train_nb), str(notebook), cwd=str(train_nb.parent),
-                parameters={"params_file": str(params.resolve()), "overrides": {},
-                            "output_dir": str(output.resolve()), "run_name": None,
+                parameters={"params_file": str(params.resolve()), "overrides": plan.overrides,
+                            "output_dir": str(output.resolve()), "run_name": run_dir.name,
                             # incomplete records (a failed earlier try) are replaced;
                             # complete ones were skipped above unless force
                             "overwrite": True},
                 kernel_name=kernel_name, progress_bar=False, log_output=False,
             )
-            result.ran.append(params)
+            result.ran.append(run_dir)
         except Exception as exc:  # papermill re-raises the notebook's error
-            result.failed.append(Failure(params, _error_text(exc), notebook))
-            bar.write(f"FAILED {params.name}: {_error_text(exc)} (see {notebook})")
+            result.failed.append(Failure(params, run_dir.name, _error_text(exc), notebook))
+            bar.write(f"FAILED {run_dir.name} ({params.name}): {_error_text(exc)} (see {notebook})")
     if report:
         report_dir = output / "report"
         report_dir.mkdir(parents=True, exist_ok=True)

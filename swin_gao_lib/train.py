@@ -163,11 +163,18 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
                   callbacks=[recorder], verbose=verbose)
         fit_s = time.perf_counter() - t0
         test = model.evaluate(data.test, verbose=0, return_dict=True)
+        # The history's train accuracy is a running mean over an epoch with dropout
+        # and augmentation on; the train-test gap that tests "overfitting" needs the
+        # final model scored on its train images the way test images are scored.
+        train_eval = model.evaluate(data.train_eval, verbose=0, return_dict=True)
         micro_steps = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
         metrics = {
             "run_name": run_dir.name,
             "seed": cfg.seed,
             "test_loss": float(test["loss"]), "test_accuracy": float(test["accuracy"]),
+            "train_eval_loss": float(train_eval["loss"]),
+            "train_eval_accuracy": float(train_eval["accuracy"]),
+            "generalization_gap": float(train_eval["accuracy"]) - float(test["accuracy"]),
             **_summary(recorder.rows, n_train),
             "fit_wall_s": fit_s,
             "optimizer_updates": optimizer_updates(model.optimizer),
@@ -176,6 +183,7 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
             "batch_size": cfg.batch_size, "micro_batch_size": cfg.micro_batch_size,
             "accumulation_steps": cfg.accumulation_steps,
             "accumulation_mode": cfg.accumulation_mode, "reduction": cfg.reduction,
+            "effective_learning_rate": cfg.effective_learning_rate,
             "parameters": network.count_params(),
             **memory.describe(),
             "data": data.splits.description,

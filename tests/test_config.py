@@ -42,6 +42,20 @@ def test_optimizer_mode_feeds_micro_batches():
     assert make_config(accumulation_steps=4).fit_batch_size == 128
 
 
+def test_learning_rate_scaling_with_the_effective_batch():
+    # lr * (B / lr_base_batch) ** k, k = 0, 1/2, 1
+    assert make_config(batch_size=512).effective_learning_rate == 1e-3
+    assert make_config(batch_size=512, lr_scaling="sqrt").effective_learning_rate == pytest.approx(2e-3)
+    assert make_config(batch_size=512, lr_scaling="linear").effective_learning_rate == pytest.approx(4e-3)
+    cfg = make_config(batch_size=64, lr_base_batch=256, lr_scaling="linear", learning_rate=0.1)
+    assert cfg.effective_learning_rate == pytest.approx(0.025)
+    # the optimizer gets the scaled rate
+    from swin_gao_lib.accumulation import build_optimizer
+
+    opt = build_optimizer(make_config(batch_size=512, accumulation_steps=4, lr_scaling="linear"))
+    assert float(opt.learning_rate) == pytest.approx(4e-3)
+
+
 BAD = [
     ({"batch_szie": 64}, r"unknown config key 'batch_szie'; did you mean 'batch_size'\?"),
     ({"zzz": 1}, r"unknown config key 'zzz'; valid keys: .*accumulation_mode"),
@@ -69,6 +83,8 @@ BAD = [
      r"reduction: Keras's optimizer accumulation always averages"),
     ({"accumulation_mode": "gao"}, r"accumulation_mode: 'gao' is not one of in_step, optimizer"),
     ({"reduction": "avg"}, r"reduction: 'avg' is not one of mean, sum"),
+    ({"lr_scaling": "square"}, r"lr_scaling: 'square' is not one of none, sqrt, linear \(did you mean 'sqrt'\?\)"),
+    ({"lr_base_batch": 0}, r"lr_base_batch: must be >= 1, got 0"),
     ({"optimizer": "adamax"}, r"optimizer: 'adamax' is not one of adamw, adam, sgd"),
     ({"validation_split": 1.0}, r"validation_split: must be in \[0, 1\)"),
     ({"dropout": 1.5}, r"dropout: must be in \[0, 1\)"),

@@ -53,6 +53,7 @@ class Datasets:
     validation: tf.data.Dataset | None
     test: tf.data.Dataset
     splits: Splits
+    train_eval: tf.data.Dataset | None = None  # train images, un-augmented, in file order
 
 
 def fit_geometry(x: np.ndarray, cfg: RunConfig) -> np.ndarray:
@@ -143,5 +144,6 @@ def make_datasets(cfg: RunConfig, raw: RawData | None = None) -> Datasets:
         train=train_pipeline(s.x_train, s.y_train, cfg, cfg.fit_batch_size),
         validation=eval_pipeline(s.x_val, s.y_val, eval_bs) if len(s.y_val) else None,
         test=eval_pipeline(s.x_test, s.y_test, eval_bs),
+        train_eval=eval_pipeline(s.x_train, s.y_train, eval_bs),
         splits=s,
     )

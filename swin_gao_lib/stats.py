@@ -1,0 +1,137 @@
+r"""Statistics across seeds: mean +- std, differences of means with confidence intervals, t-tests.
+
+A study runs every configuration with several seeds. Comparing a
+configuration ``a`` with its baseline ``b`` asks how large ``mean(a) - mean(b)``
+is and how sure we are of its sign.
+
+*Paired* (when both ran with the same seeds): seed ``s`` fixes the initial
+weights and the data order of both runs, so the per-seed differences
+``d_s = a_s - b_s`` remove the noise the two share::
+
+    d_bar = mean(d),  se = sd(d) / sqrt(n),  t = d_bar / se,  df = n - 1
+
+*Welch* (otherwise): unequal variances, Welch–Satterthwaite degrees of freedom::
+
+    se^2 = s_a^2/n_a + s_b^2/n_b
+    df   = se^4 / ((s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1))
+
+In both, the two-sided p-value is ``2 * P(T_df > |t|)`` and the confidence
+interval is ``estimate +- t_{(1+c)/2, df} * se``. With fewer than two values
+on a side there is no spread to estimate: the estimate stands alone and the
+test is ``"none"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``mean(a) - mean(b)`` with its confidence interval and t-test."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    test: str  # "paired t", "Welch t" or "none"
+    statistic: float
+    df: float
+    p_value: float
+    n_a: int
+    n_b: int
+    confidence: float = 0.95
+
+    @property
+    def tested(self) -> bool:
+        return self.test != "none"
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci_high - self.ci_low) / 2
+
+    def significant(self) -> int:
+        """+1 or -1 when the interval excludes 0 on that side, else 0."""
+        if not self.tested:
+            return 0
+        if self.ci_low > 0:
+            return 1
+        if self.ci_high < 0:
+            return -1
+        return 0
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (ddof=1; NaN for one value) and count."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan, 0
+    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else math.nan, int(x.size)
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom."""
+    return float(_st.t.ppf(q, df))
+
+
+def _finish(estimate: float, se: float, df: float, test: str, n_a: int, n_b: int,
+            confidence: float) -> Difference:
+    if se == 0:
+        # Every seed gave the same difference: no noise to test against.
+        t = math.copysign(math.inf, estimate) if estimate else math.nan
+        p = 0.0 if estimate else 1.0
+        return Difference(estimate, estimate, estimate, test, t, df, p, n_a, n_b, confidence)
+    t = estimate / se
+    p = float(2 * _st.t.sf(abs(t), df))
+    half = t_quantile((1 + confidence) / 2, df) * se
+    return Difference(estimate, estimate - half, estimate + half, test, t, df, p, n_a, n_b,
+                      confidence)
+
+
+def _untested(estimate: float, n_a: int, n_b: int, confidence: float) -> Difference:
+    nan = math.nan
+    return Difference(estimate, nan, nan, "none", nan, nan, nan, n_a, n_b, confidence)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float],
+                      confidence: float = 0.95) -> Difference:
+    """Mean of ``a_i - b_i`` with a paired t-test (as ``scipy.stats.ttest_rel``)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples need equal lengths, got {a.size} and {b.size}")
+    d = a - b
+    n = d.size
+    if n < 2:
+        return _untested(float(d.mean()) if n else math.nan, n, n, confidence)
+    return _finish(float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n), n - 1, "paired t",
+                   n, n, confidence)
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float],
+                     confidence: float = 0.95) -> Difference:
+    """``mean(a) - mean(b)`` with Welch's unequal-variance t-test."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    estimate = float(a.mean() - b.mean()) if a.size and b.size else math.nan
+    if a.size < 2 or b.size < 2:
+        return _untested(estimate, a.size, b.size, confidence)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se2 = va + vb
+    if se2 == 0:
+        return _finish(estimate, 0.0, a.size + b.size - 2, "Welch t", a.size, b.size, confidence)
+    df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    return _finish(estimate, math.sqrt(se2), float(df), "Welch t", a.size, b.size, confidence)
+
+
+def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
+    """Compare two configurations' per-seed values ``{seed: value}``.
+
+    Paired when both ran exactly the same seeds (at least two); Welch otherwise.
+    """
+    if set(a) == set(b) and len(a) >= 2:
+        seeds = sorted(a)
+        return paired_difference([a[s] for s in seeds], [b[s] for s in seeds], confidence)
+    return welch_difference(list(a.values()), list(b.values()), confidence)

@@ -1,0 +1,140 @@
+"""Grids in params files: expansion, names, seeds, and errors for bad grids."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swin_gao_lib.config import load_config
+from swin_gao_lib.errors import ConfigError
+from swin_gao_lib.grid import expand, varied_keys
+
+DOC_EXAMPLE = {
+    "dataset": "mnist",
+    "seeds": [0, 1],
+    "grid": [
+        {"accumulation_steps": [1, 4]},
+        {"accumulation_steps": [4], "batch_size": [512], "lr_scaling": ["none", "linear"]},
+    ],
+}
+
+
+def names(points):
+    return [p.name for p in points]
+
+
+def test_blocks_are_joined_and_every_name_carries_every_varied_key():
+    points = expand(DOC_EXAMPLE, "mnist")
+    assert len(points) == (2 + 2) * 2
+    assert names(points)[:4] == ["mnist-n1-b128-lrnone-s0", "mnist-n4-b128-lrnone-s0",
+                                 "mnist-n4-b512-lrnone-s0", "mnist-n4-b512-lrlinear-s0"]
+    assert names(points)[4:] == [n.replace("-s0", "-s1") for n in names(points)[:4]]
+    assert [p.seed_rank for p in points] == [0] * 4 + [1] * 4
+    # each point sets every varied key, so it selects one run of the file on its own
+    assert points[0].overrides == {"accumulation_steps": 1, "batch_size": 128,
+                                   "lr_scaling": "none", "seed": 0}
+    assert varied_keys(DOC_EXAMPLE) == ["accumulation_steps", "batch_size", "lr_scaling", "seed"]
+
+
+def test_a_mapping_is_a_cartesian_product():
+    values = {"grid": {"optimizer": ["adamw", "sgd"], "accumulation_steps": [1, 2, 4],
+                       "depths": [[2], [2, 2]]}, "num_heads": [4]}
+    points = expand(values, "p")
+    assert len(points) == 2 * 3 * 2
+    assert len(set(names(points))) == 12
+    assert "p-sgd-n4-depths2x2" in names(points)
+    assert {p.overrides["optimizer"] for p in points} == {"adamw", "sgd"}
+
+
+def test_seeds_alone_and_run_name_as_prefix():
+    points = expand({"seeds": [3, 1, 2], "run_name": "rep"}, "file-stem")
+    assert names(points) == ["rep-s3", "rep-s1", "rep-s2"]
+    assert [p.overrides for p in points] == [{"seed": 3}, {"seed": 1}, {"seed": 2}]
+
+
+def test_a_file_without_grid_is_one_run():
+    (point,) = expand({"dataset": "mnist"}, "mnist-baseline")
+    assert point.name == "mnist-baseline" and point.overrides == {}
+
+
+def test_float_and_bool_values_make_clean_names():
+    points = expand({"grid": {"learning_rate": [1e-3, 0.0003], "augment": [True, False]}}, "x")
+    assert names(points) == ["x-lr0.001-augmenttrue", "x-lr0.001-augmentfalse",
+                             "x-lr0.0003-augmenttrue", "x-lr0.0003-augmentfalse"]
+
+
+BAD_GRIDS = [
+    ({"grid": {"batch_szie": [64]}}, r"grid: unknown config key 'batch_szie'; did you mean 'batch_size'"),
+    ({"grid": [{"epochs": [1]}, {"optimiser": ["sgd"]}]},
+     r"grid block 2: unknown config key 'optimiser'; did you mean 'optimizer'"),
+    ({"grid": {"batch_size": []}}, r"grid: batch_size has an empty list of values"),
+    ({"grid": {"batch_size": 64}}, r"grid: batch_size must be a list of values, e\.g\. batch_size: \[64\]"),
+    ({"grid": {}}, r"grid: expected a non-empty mapping"),
+    ({"grid": []}, r"grid: expected a mapping of key: \[values...\] or a non-empty list"),
+    ({"grid": "batch_size"}, r"grid: expected a mapping"),
+    ({"grid": [{"epochs": [1]}, "oops"]}, r"grid block 2: expected a non-empty mapping"),
+    ({"grid": {"seed": [0, 1]}}, r"'seed' cannot be varied in a grid; list the seeds under 'seeds:'"),
+    ({"grid": {"run_name": ["a"]}}, r"'run_name' cannot be varied"),
+    ({"seeds": []}, r"seeds: expected a non-empty list of integers"),
+    ({"seeds": 3}, r"seeds: expected a non-empty list"),
+    ({"seeds": [0, -1]}, r"seeds: every seed must be an integer >= 0, got -1"),
+    ({"seeds": [0, "1"]}, r"seeds: every seed must be an integer"),
+    ({"seeds": [1, 1]}, r"seeds: \[1, 1\] repeats a seed"),
+    ({"seeds": [0], "seed": 4}, r"sets both 'seed' and 'seeds'"),
+    ({"grid": [{"accumulation_steps": [1, 2]}, {"accumulation_steps": [2]}]},
+     r"grid block 2 gives the run 'x-n2' already made by block 1"),
+    ({"grid": {"accumulation_steps": [2, 2]}}, r"grid block 1 gives the run 'x-n2' twice"),
+]
+
+
+@pytest.mark.parametrize("values,message", BAD_GRIDS, ids=[m[:40] for _, m in BAD_GRIDS])
+def test_bad_grids_are_named(values, message):
+    with pytest.raises(ConfigError, match=message):
+        expand(values, "x")
+
+
+def write(tmp_path: Path, name: str, values: dict) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_load_config_of_a_grid_file_asks_for_a_point(tmp_path):
+    path = write(tmp_path, "study", DOC_EXAMPLE)
+    with pytest.raises(ConfigError, match=r"is a grid of 8 runs varying accumulation_steps, "
+                       r"batch_size, lr_scaling, seed; run them all with `swin-gao run-all"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"pick one by setting lr_scaling, seed"):
+        load_config(path, ["accumulation_steps=4", "batch_size=512"])
+
+
+def test_load_config_of_a_grid_point_matches_its_expansion(tmp_path):
+    path = write(tmp_path, "study", DOC_EXAMPLE)
+    for point in expand(DOC_EXAMPLE, "study"):
+        cfg = load_config(path, point.overrides)
+        assert cfg.run_name == point.name
+        for key, value in point.overrides.items():
+            assert getattr(cfg, key) == value
+        assert cfg.dataset == "mnist"
+
+
+def test_a_grid_point_is_validated_like_any_config(tmp_path):
+    path = write(tmp_path, "bad", {"dataset": "mnist", "grid": {"window_size": [2, 3]}})
+    load_config(path, {"window_size": 2})
+    with pytest.raises(ConfigError, match=r"window_size: 3 does not divide"):
+        load_config(path, {"window_size": 3})
+
+
+def test_run_all_plan_expands_grids_validates_first_and_goes_seed_by_seed(tmp_path):
+    from swin_gao_lib.runner import plan_suite
+
+    a = write(tmp_path, "a", {"dataset": "mnist", "seeds": [0, 1],
+                              "grid": {"accumulation_steps": [1, 2]}})
+    b = write(tmp_path, "b", {"dataset": "mnist"})
+    plans = plan_suite([a, b], tmp_path / "out")
+    assert [p.run_dir.name for p in plans] == ["a-n1-s0", "a-n2-s0", "b", "a-n1-s1", "a-n2-s1"]
+    assert all(p.run_dir.parent == tmp_path / "out" for p in plans)
+
+    bad = write(tmp_path, "c", {"dataset": "mnist", "grid": {"window_size": [2, 3]}})
+    with pytest.raises(ConfigError, match=r"c.yaml: window_size: 3 does not divide"):
+        plan_suite([a, b, bad], tmp_path / "out")

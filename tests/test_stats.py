@@ -1,0 +1,88 @@
+"""Statistics helpers against scipy's tests and published table values."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from swin_gao_lib.stats import (compare, mean_std, paired_difference, t_quantile,
+                                welch_difference)
+
+A = [0.912, 0.905, 0.921, 0.899, 0.915]
+B = [0.887, 0.894, 0.902, 0.881, 0.899]
+C = [0.70, 0.74, 0.69]  # a different size and spread, for Welch
+
+
+def test_t_quantiles_match_printed_tables():
+    # Two-sided 95% critical values of Student's t (any statistics textbook's table).
+    for df, value in [(1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228), (30, 2.042)]:
+        assert t_quantile(0.975, df) == pytest.approx(value, abs=5e-4)
+
+
+def test_mean_std_uses_the_sample_standard_deviation():
+    m, s, n = mean_std([1.0, 2.0, 3.0, 4.0])
+    assert (m, n) == (2.5, 4) and s == pytest.approx(math.sqrt(5 / 3))
+    assert math.isnan(mean_std([1.0])[1]) and mean_std([])[2] == 0
+
+
+def test_paired_difference_matches_scipy_ttest_rel():
+    got = paired_difference(A, B)
+    ref = st.ttest_rel(A, B)
+    ci = ref.confidence_interval(0.95)
+    assert got.test == "paired t" and got.df == 4 and got.n_a == got.n_b == 5
+    assert got.estimate == pytest.approx(np.mean(np.subtract(A, B)))
+    assert got.statistic == pytest.approx(ref.statistic)
+    assert got.p_value == pytest.approx(ref.pvalue)
+    assert (got.ci_low, got.ci_high) == pytest.approx((ci.low, ci.high))
+    assert got.significant() == 1
+
+
+def test_paired_difference_by_hand():
+    # d = (1, 2, 3): mean 2, sd 1, se 1/sqrt(3), t = 2 sqrt(3), df = 2
+    got = paired_difference([2.0, 4.0, 6.0], [1.0, 2.0, 3.0], confidence=0.9)
+    assert got.statistic == pytest.approx(2 * math.sqrt(3))
+    half = 2.919986 / math.sqrt(3)  # t_{0.95, 2} = 2.919986
+    assert (got.ci_low, got.ci_high) == pytest.approx((2 - half, 2 + half), rel=1e-6)
+
+
+@pytest.mark.parametrize("a,b", [(A, C), (C, B), (B, A)])
+def test_welch_difference_matches_scipy_ttest_ind(a, b):
+    got = welch_difference(a, b)
+    ref = st.ttest_ind(a, b, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert got.test == "Welch t"
+    assert got.estimate == pytest.approx(np.mean(a) - np.mean(b))
+    assert got.statistic == pytest.approx(ref.statistic)
+    assert got.df == pytest.approx(ref.df)
+    assert got.p_value == pytest.approx(ref.pvalue)
+    assert (got.ci_low, got.ci_high) == pytest.approx((ci.low, ci.high))
+
+
+def test_compare_pairs_only_when_the_seeds_match():
+    a = dict(zip([0, 1, 2, 3, 4], A))
+    b = dict(zip([0, 1, 2, 3, 4], B))
+    assert compare(a, b).test == "paired t"
+    assert compare(a, b).p_value == pytest.approx(st.ttest_rel(A, B).pvalue)
+    b_other = dict(zip([5, 6, 7, 8, 9], B))
+    assert compare(a, b_other).test == "Welch t"
+    assert compare(a, b_other).p_value == pytest.approx(st.ttest_ind(A, B, equal_var=False).pvalue)
+
+
+def test_one_seed_gives_an_estimate_without_a_test():
+    d = compare({0: 0.9}, {0: 0.8})
+    assert d.test == "none" and d.estimate == pytest.approx(0.1)
+    assert math.isnan(d.ci_low) and math.isnan(d.p_value) and d.significant() == 0
+    assert welch_difference([0.9, 0.8], [0.7]).test == "none"
+
+
+def test_identical_differences_have_no_noise():
+    d = paired_difference([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])
+    assert (d.ci_low, d.ci_high) == (0.5, 0.5) and d.p_value == 0.0 and d.significant() == 1
+    same = paired_difference([1.0, 2.0], [1.0, 2.0])
+    assert same.p_value == 1.0 and same.significant() == 0
+
+
+def test_paired_needs_equal_lengths():
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_difference([1.0, 2.0], [1.0])
