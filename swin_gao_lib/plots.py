@@ -6,6 +6,11 @@
 * :func:`accuracy_curves` — Figs. 5–6: train vs held-out accuracy per epoch,
   one row per data set, one column per variant (baseline beside GAO), with the
   final test accuracy as a dashed line.
+
+Study figures, drawn from :mod:`study`'s tables (mean ± std over seeds):
+:func:`accuracy_vs_updates`, :func:`metric_vs_n` (accuracy, train–test gap,
+time per image and memory against N, per family) and :func:`differences` (each
+configuration minus its baseline, with its 95% confidence interval).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
@@ -141,3 +146,97 @@ def save(fig: Figure, stem: str | Path) -> list[Path]:
         tmp.replace(path)  # atomic, like every other record
         paths.append(path)
     return paths
+
+
+# ---------------------------------------------------------------- study figures
+_FAMILY_COLORS = {"baseline": "black", "equal effective batch": "#1f77b4",
+                  "equal micro-batch": "#d62728", "no accumulation": "#7f7f7f", "other": "#9467bd"}
+_OPT_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+_SERIES_STYLES = {"lr x1": "-", "lr x sqrt(N)": "--", "lr x N": ":"}
+
+
+def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
+    """Test accuracy (mean +- std over seeds) against the number of optimizer updates."""
+    datasets = list(dict.fromkeys(configs["dataset"]))
+    fig, axes = _subplots(1, len(datasets), (5.8 * len(datasets), 4.4))
+    markers = dict(zip(dict.fromkeys(configs["optimizer"]), "osD^v"))
+    for ax, ds in zip(axes[0], datasets):
+        sub = configs[configs["dataset"] == ds]
+        for (family, opt), g in sub.groupby(["family", "optimizer"], sort=False):
+            ax.errorbar(g["optimizer_updates_mean"].to_numpy(float),
+                        100 * g["test_accuracy_mean"].to_numpy(float),
+                        yerr=100 * g["test_accuracy_std"].fillna(0).to_numpy(float), fmt=markers[opt],
+                        color=_FAMILY_COLORS.get(family, "#9467bd"), capsize=3, alpha=0.85,
+                        label=f"{family} ({_OPT_TITLES.get(opt, opt)})")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("optimizer updates in the run (log scale)")
+        ax.set_ylabel("test accuracy (%), mean ± std over seeds")
+        ax.set_title(f"{ds}: accuracy vs number of updates")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title: str,
+                scale: dict[str, float] | None = None) -> Figure:
+    """One row per metric, one column per data set: mean +- std against N for each series.
+
+    ``sweeps`` maps a metric to its :func:`swin_gao_lib.study.n_sweep` table.
+    """
+    scale = scale or {}
+    metrics = [m for m, t in sweeps.items() if not t.empty]
+    datasets = list(dict.fromkeys(pd.concat([sweeps[m] for m in metrics])["dataset"]))
+    fig, axes = _subplots(len(metrics), len(datasets), (6.2 * len(datasets), 3.9 * len(metrics)))
+    for i, metric in enumerate(metrics):
+        k = scale.get(metric, 1.0)
+        for j, ds in enumerate(datasets):
+            ax = axes[i][j]
+            sub = sweeps[metric][sweeps[metric]["dataset"] == ds]
+            for name, g in sub.groupby("series", sort=False):
+                family = "equal micro-batch" if "micro-batch" in name else "equal effective batch"
+                style = next((s for key, s in _SERIES_STYLES.items() if name.endswith(key)), "-")
+                marker = "s" if name.startswith("SGD") else "o"
+                ax.errorbar(g["N"].to_numpy(float), k * g["mean"].to_numpy(float),
+                            yerr=k * g["std"].fillna(0).to_numpy(float), marker=marker,
+                            linestyle=style, color=_FAMILY_COLORS[family], capsize=3, label=name)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(sub["N"].unique()) or [1])
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("N (micro-batches per update)")
+            ax.set_ylabel(ylabels[metric])
+            ax.set_title(f"{ds}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle(title, y=1.01)
+    fig.tight_layout()
+    return fig
+
+
+def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float = 100.0,
+                xlabel: str = "difference from the baseline (percentage points)") -> Figure:
+    """Forest plot: each configuration's difference from its baseline, with its 95% CI."""
+    sub = comp[comp["metric"] == metric]
+    datasets = list(dict.fromkeys(sub["dataset"]))
+    height = max(3.0, 0.32 * sub.groupby("dataset").size().max() + 1.2) if len(sub) else 3.0
+    fig, axes = _subplots(1, max(len(datasets), 1), (6.8 * max(len(datasets), 1), height))
+    colors = {1: "#2ca02c", -1: "#d62728", 0: "#7f7f7f"}
+    for ax, ds in zip(axes[0], datasets):
+        g = sub[sub["dataset"] == ds].reset_index(drop=True)
+        y = np.arange(len(g))[::-1]
+        for yi, (_, r) in zip(y, g.iterrows()):
+            c = colors[int(r["significant"])]
+            if r["test"] != "none":
+                ax.plot([scale * r["ci_low"], scale * r["ci_high"]], [yi, yi], color=c, lw=2)
+            ax.plot(scale * r["difference"], yi, "o", color=c)
+        ax.axvline(0, color="black", lw=1)
+        ax.set_yticks(y, g["label"], fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{ds}: {metric.replace('_', ' ')} vs baseline\n"
+                     "(bars: 95% CI over seeds; green/red: CI excludes 0)", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig

@@ -140,6 +140,80 @@ def write_table(table: pd.DataFrame, stem: str | Path) -> list[Path]:
     return [csv_path, md_path]
 
 
+def paper_pair(suite: Suite) -> Suite:
+    """The runs the paper compares: its baseline and its GAO (in-step, summed, Eq. 9).
+
+    A study suite holds many more configurations (other N, batch sizes,
+    optimizers, reductions); Figs. 3–6 stay the paper's figures by drawing
+    only runs with the default optimizer at the reference batch
+    (``batch_size == lr_base_batch``, unscaled lr) that are either the
+    baseline (N=1) or in-step accumulation with summed gradients. A suite of
+    only such runs (the paper and quick suites) is drawn whole.
+    """
+    from swin_gao_lib.config import RunConfig
+
+    defaults = RunConfig().to_dict()
+    keep = []
+    for r in suite.runs:
+        c = {**defaults, **r.config}
+        reference = (c["optimizer"] == defaults["optimizer"] and c["lr_scaling"] == "none"
+                     and c["batch_size"] == c["lr_base_batch"])
+        paper_gao = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
+        if reference and (c["accumulation_steps"] == 1 or paper_gao):
+            keep.append(r)
+    return Suite(suite.path, keep or suite.runs, suite.incomplete)
+
+
+def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
+    """The configurations table as people read it: mean ± std over seeds."""
+    def pm(metric: str, scale: float = 1.0, digits: int = 2) -> list[str]:
+        out = []
+        for m, s in zip(configs[f"{metric}_mean"], configs[f"{metric}_std"]):
+            if pd.isna(m):
+                out.append("")
+            elif pd.isna(s):
+                out.append(f"{scale * m:.{digits}f}")
+            else:
+                out.append(f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}")
+        return out
+
+    return pd.DataFrame({
+        "dataset": configs["dataset"], "configuration": configs["label"],
+        "family": configs["family"], "seeds": configs["seeds"],
+        "effective lr": configs["effective_lr"],
+        "updates": configs["optimizer_updates_mean"].round().astype("Int64"),
+        "test accuracy (%)": pm("test_accuracy", 100, 1),
+        "train-test gap (pp)": pm("generalization_gap", 100, 1),
+        "time/image (ms)": pm("time_per_image_ms", 1, 3),
+        "peak memory (MiB)": pm("peak_memory_mib", 1, 0),
+    })
+
+
+@dataclass
+class StudyTables:
+    """What :mod:`study` makes of a suite: configurations over seeds, comparisons, findings."""
+
+    runs: pd.DataFrame
+    configurations: pd.DataFrame
+    comparisons: pd.DataFrame
+    findings: pd.DataFrame  # long: claim, control, dataset, verdict, evidence
+    findings_table: pd.DataFrame  # wide: one column per data set
+    sweeps: dict[str, pd.DataFrame]
+
+
+def study_tables(suite: Suite) -> StudyTables:
+    """Group a suite's runs into configurations and compare each with its baseline."""
+    from swin_gao_lib import study
+
+    runs = study.runs_frame(suite)
+    configs = study.configurations(runs)
+    comp = study.comparisons(runs, configs)
+    found = study.findings(comp)
+    sweeps = {m: study.n_sweep(configs, m) for m in
+              ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
+    return StudyTables(runs, configs, comp, found, study.findings_table(found), sweeps)
+
+
 @dataclass
 class Report:
     """What :func:`build_report` made: the tables, the figure data, the files."""
@@ -150,25 +224,57 @@ class Report:
     curves: pd.DataFrame
     figures: dict[str, Any]
     files: list[Path]
+    study: StudyTables | None = None
 
 
 def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Report:
-    """Load a suite, draw Figs. 3–6 equivalents and the summary table, save them.
+    """Load a suite, draw Figs. 3–6 equivalents, the study figures and tables, save them.
 
     Files go to ``<suite_dir>/report/`` unless ``out_dir`` is given: figures as
-    PNG and SVG, tables as CSV and Markdown.
+    PNG and SVG, tables as CSV and Markdown:
+
+    * ``summary`` — one row per run;
+    * ``training_time``, ``accuracy_curves`` — the paper's Figs. 3–4 and 5–6,
+      on its baseline/GAO pair (:func:`paper_pair`);
+    * ``configurations`` — mean ± std over seeds per configuration;
+    * ``comparisons`` — every configuration minus its baseline, per metric,
+      with a 95% CI and a (paired where possible) t-test;
+    * ``findings`` — the paper's claims against this suite's data;
+    * ``accuracy_vs_updates``, ``accuracy_vs_n``, ``cost_vs_n``,
+      ``accuracy_differences`` — the study figures, when the suite has
+      accumulating configurations with baselines.
     """
     from swin_gao_lib import plots
 
     suite = load_suite(suite_dir)
     out = Path(out_dir) if out_dir is not None else suite.path / "report"
-    table, times, curves = summary_table(suite), epoch_times(suite), accuracy_curves(suite)
-    tests = {r.name: r.metrics["test_accuracy"] for r in suite.runs}
+    pair = paper_pair(suite)
+    table, times, curves = summary_table(suite), epoch_times(pair), accuracy_curves(pair)
+    tests = {r.name: r.metrics["test_accuracy"] for r in pair.runs}
     figures = {
         "training_time": plots.training_time(times),
         "accuracy_curves": plots.accuracy_curves(curves, tests),
     }
     files = write_table(table, out / "summary")
+    st = study_tables(suite)
+    files += write_table(configurations_display(st.configurations), out / "configurations")
+    if not st.comparisons.empty:
+        files += write_table(st.comparisons, out / "comparisons")
+        files += write_table(st.findings_table, out / "findings")
+        figures["accuracy_vs_updates"] = plots.accuracy_vs_updates(st.configurations)
+        figures["accuracy_differences"] = plots.differences(st.comparisons)
+        if not st.sweeps["test_accuracy"].empty:
+            figures["accuracy_vs_n"] = plots.metric_vs_n(
+                {m: st.sweeps[m] for m in ("test_accuracy", "generalization_gap")},
+                {"test_accuracy": "test accuracy (%)",
+                 "generalization_gap": "train - test accuracy (pp)"},
+                "Accuracy and train-test gap vs N (mean ± std over seeds)",
+                scale={"test_accuracy": 100, "generalization_gap": 100})
+            figures["cost_vs_n"] = plots.metric_vs_n(
+                {m: st.sweeps[m] for m in ("time_per_image_ms", "peak_memory_mib")},
+                {"time_per_image_ms": "training time per image (ms)",
+                 "peak_memory_mib": "peak memory (MiB)"},
+                "Time per image and peak memory vs N (mean ± std over seeds)")
     for name, fig in figures.items():
         files += plots.save(fig, out / name)
-    return Report(suite, table, times, curves, figures, files)
+    return Report(suite, table, times, curves, figures, files, st)

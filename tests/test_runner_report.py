@@ -142,8 +142,15 @@ def test_report_data_behind_the_figures(tmp_path):
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy"
 
     names = sorted(p.name for p in report.files)
-    assert names == ["accuracy_curves.png", "accuracy_curves.svg", "summary.csv", "summary.md",
-                     "training_time.png", "training_time.svg"]
+    assert names == sorted(["accuracy_curves.png", "accuracy_curves.svg", "summary.csv", "summary.md",
+                            "training_time.png", "training_time.svg",
+                            "configurations.csv", "configurations.md", "comparisons.csv",
+                            "comparisons.md", "findings.csv", "findings.md",
+                            "accuracy_vs_updates.png", "accuracy_vs_updates.svg",
+                            "accuracy_differences.png", "accuracy_differences.svg"])
+    # one run per configuration: the findings say the claims cannot be tested
+    assert all(v.startswith("untestable") for v in report.study.findings["verdict"])
+    assert "untestable (one seed per configuration)" in set(report.study.findings["verdict"])
     assert "| dataset" in (tmp_path / "suite" / "report" / "summary.md").read_text()
 
 

@@ -1,0 +1,324 @@
+"""A suite read as a study: configurations over seeds, controls, comparisons, findings.
+
+Runs that differ only in their seed are one *configuration*. Configurations
+that differ only in how a batch is accumulated (``accumulation_steps``,
+``batch_size``, ``accumulation_mode``, ``reduction``, ``lr_scaling``) share a
+*baseline*: the one among them with N=1 (at ``lr_base_batch`` if there are
+several). Against that baseline, with ``B0`` its batch, each accumulating
+configuration belongs to a *family*:
+
+* **equal effective batch** -- ``B = B0`` in N micro-batches of ``B0/N``: the
+  same data per update and as many updates; with a mean loss, the same
+  gradient. What may change is time and memory.
+* **equal micro-batch** -- micro-batches of ``B0``, so ``B = N B0`` and N times
+  fewer updates per epoch; optionally a learning rate scaled by sqrt(N) or N.
+
+A *control* is a family at fixed optimizer, mode, reduction and learning-rate
+scaling, seen across N. Every comparison with the baseline is a difference of
+means over seeds with a 95% confidence interval and a t-test
+(:mod:`swin_gao_lib.stats`), paired by seed when the seeds match.
+
+The findings table states, for each claim of the paper and each control,
+whether this suite's data supports it, from those comparisons alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from swin_gao_lib.config import RunConfig
+from swin_gao_lib.stats import Difference, compare
+
+_DEFAULTS = RunConfig().to_dict()
+#: Keys that do not make a configuration: the seed and where the records went.
+NOT_CONFIGURATION = ("seed", "run_name", "output_dir")
+#: Keys that say how a batch is accumulated; the rest of the config is the control.
+ACCUMULATION_KEYS = ("accumulation_steps", "batch_size", "accumulation_mode", "reduction",
+                     "lr_scaling")
+EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
+FAMILIES = ("baseline", EQUAL_BATCH, EQUAL_MICRO, "no accumulation", "other")
+#: Per-run measurements the study compares, with their display names.
+METRICS = {
+    "test_accuracy": "test accuracy",
+    "generalization_gap": "train-test gap",
+    "time_per_image_ms": "time per image (ms)",
+    "peak_memory_mib": "peak memory (MiB)",
+    "optimizer_updates": "optimizer updates",
+}
+OPTIMIZER_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+LR_SCALING_TITLES = {"none": "lr x1", "sqrt": "lr x sqrt(N)", "linear": "lr x N"}
+
+
+def _key(config: dict[str, Any], drop: tuple[str, ...]) -> str:
+    return json.dumps({k: v for k, v in config.items() if k not in drop}, sort_keys=True)
+
+
+def runs_frame(suite) -> pd.DataFrame:
+    """One row per run: what it varied and what it measured.
+
+    Records written before a key existed read as that key's default;
+    measurements they lack read as NaN.
+    """
+    rows = []
+    for r in suite.runs:
+        c = {**_DEFAULTS, **r.config}
+        m = r.metrics
+        n_train = m.get("samples", {}).get("train")
+        per_epoch = m.get("train_time_per_epoch_s")
+        rows.append({
+            "run": r.name, "dataset": r.dataset_title, "seed": c["seed"],
+            "optimizer": c["optimizer"], "learning_rate": c["learning_rate"],
+            "N": c["accumulation_steps"], "batch": c["batch_size"],
+            "micro_batch": m.get("micro_batch_size", math.ceil(c["batch_size"] / c["accumulation_steps"])),
+            "mode": c["accumulation_mode"], "reduction": c["reduction"],
+            "lr_scaling": c["lr_scaling"], "lr_base_batch": c["lr_base_batch"],
+            "effective_lr": m.get("effective_learning_rate", c["learning_rate"]),
+            "test_accuracy": m["test_accuracy"],
+            "train_eval_accuracy": m.get("train_eval_accuracy", np.nan),
+            "generalization_gap": m.get("generalization_gap", np.nan),
+            "time_per_image_ms": 1000 * per_epoch / n_train if per_epoch and n_train else np.nan,
+            "peak_memory_mib": m.get("peak_memory_mib", np.nan),
+            "optimizer_updates": m["optimizer_updates"],
+            "configuration": _key(c, NOT_CONFIGURATION),
+            "control_group": _key(c, NOT_CONFIGURATION + ACCUMULATION_KEYS),
+        })
+    return pd.DataFrame(rows)
+
+
+def _family(row: pd.Series, base: pd.Series | None) -> str:
+    if base is not None and row["configuration"] == base["configuration"]:
+        return "baseline"
+    if row["N"] == 1:
+        return "no accumulation"
+    if base is None:
+        return "other"
+    if row["batch"] == base["batch"]:
+        return EQUAL_BATCH
+    if row["micro_batch"] == base["batch"]:
+        return EQUAL_MICRO
+    return "other"
+
+
+def _label(row: pd.Series) -> str:
+    opt = OPTIMIZER_TITLES.get(row["optimizer"], row["optimizer"])
+    if row["family"] == "baseline":
+        return f"{opt} baseline, B={row['batch']}"
+    mode = "in-step" if row["mode"] == "in_step" else "Keras optimizer"
+    text = f"{opt} N={row['N']}: {row['N']}x{row['micro_batch']}={row['batch']}, {mode} {row['reduction']}"
+    if row["lr_scaling"] != "none":
+        text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
+    return text
+
+
+def _control(row: pd.Series) -> str:
+    """The family at fixed optimizer, mode, reduction and lr scaling (N varies)."""
+    opt = OPTIMIZER_TITLES.get(row["optimizer"], row["optimizer"])
+    mode = "in-step" if row["mode"] == "in_step" else "Keras optimizer"
+    if row["family"] == EQUAL_BATCH:
+        what = "equal effective batch (same updates)"
+    elif row["family"] == EQUAL_MICRO:
+        what = f"equal micro-batch (N x fewer updates, {LR_SCALING_TITLES[row['lr_scaling']]})"
+    else:
+        what = row["family"]
+    return f"{what}, {opt}, {mode} {row['reduction']}"
+
+
+def configurations(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: family, label, control, baseline, and mean/std/n over seeds."""
+    first = runs.groupby("configuration", sort=False).first().reset_index()
+    baselines: dict[str, pd.Series] = {}
+    for group, rows in first.groupby("control_group", sort=False):
+        single = rows[rows["N"] == 1]
+        at_base = single[single["batch"] == single["lr_base_batch"]]
+        pick = at_base if len(at_base) == 1 else single
+        if len(pick) == 1:
+            baselines[group] = pick.iloc[0]
+    out = []
+    for _, row in first.iterrows():
+        base = baselines.get(row["control_group"])
+        row = row.copy()
+        row["family"] = _family(row, base)
+        row["baseline"] = base["configuration"] if base is not None else None
+        row["label"] = _label(row)
+        row["control"] = _control(row)
+        seeds = runs[runs["configuration"] == row["configuration"]]
+        row["seeds"] = len(seeds)
+        for metric in METRICS:
+            values = seeds[metric].dropna()
+            row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        out.append(row)
+    table = pd.DataFrame(out).infer_objects()
+    rank = {**{f: i for i, f in enumerate(FAMILIES)}, **{s: i for i, s in enumerate(LR_SCALING_TITLES)}}
+    table["_family"] = table["family"].map(rank)
+    table["_lr"] = table["lr_scaling"].map(rank)
+    table = table.sort_values(["dataset", "optimizer", "_family", "mode", "reduction", "_lr", "N"],
+                              kind="stable")
+    return table.drop(columns=["_family", "_lr"]).reset_index(drop=True)
+
+
+def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
+                confidence: float = 0.95) -> pd.DataFrame:
+    """Every accumulating configuration against its baseline, metric by metric."""
+    rows = []
+    by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
+    for _, c in configs.iterrows():
+        if c["family"] == "baseline" or not isinstance(c["baseline"], str):
+            continue
+        mine, base = by_config[c["configuration"]], by_config[c["baseline"]]
+        for metric in METRICS:
+            a = dict(zip(mine["seed"], mine[metric]))
+            b = dict(zip(base["seed"], base[metric]))
+            a = {s: v for s, v in a.items() if pd.notna(v)}
+            b = {s: v for s, v in b.items() if pd.notna(v)}
+            if not a or not b:
+                continue
+            d = compare(a, b, confidence)
+            base_mean = float(np.mean(list(b.values())))
+            rows.append({
+                "dataset": c["dataset"], "control": c["control"], "family": c["family"],
+                "label": c["label"], "optimizer": c["optimizer"], "N": c["N"],
+                "batch": c["batch"], "micro_batch": c["micro_batch"], "mode": c["mode"],
+                "reduction": c["reduction"], "lr_scaling": c["lr_scaling"], "metric": metric,
+                "baseline_mean": base_mean, "mean": float(np.mean(list(a.values()))),
+                "difference": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high,
+                "ratio": float(np.mean(list(a.values()))) / base_mean if base_mean else np.nan,
+                "test": d.test, "t": d.statistic, "df": d.df, "p_value": d.p_value,
+                "n": d.n_a, "n_baseline": d.n_b, "significant": d.significant(),
+            })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- findings
+CLAIMS = {
+    "accuracy": "GA lowers test accuracy",
+    "time": "GA raises training time",
+    "overfitting": "the accuracy drop is due to overfitting",
+}
+
+
+def _difference(row: pd.Series) -> Difference:
+    return Difference(row["difference"], row["ci_low"], row["ci_high"], row["test"], row["t"],
+                      row["df"], row["p_value"], row["n"], row["n_baseline"])
+
+
+def _fmt(row: pd.Series, scale: float, unit: str, digits: int = 1) -> str:
+    d = row["difference"] * scale
+    if row["test"] == "none":  # one seed: the verdict says so once
+        return f"N={row['N']}: {d:+.{digits}f}{unit}"
+    lo, hi = row["ci_low"] * scale, row["ci_high"] * scale
+    return f"N={row['N']}: {d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def _verdict(signs: list[int], tested: list[bool], claimed: int) -> str:
+    """From the significant signs of several comparisons, for a claim of sign ``claimed``."""
+    if not any(tested):
+        return "untestable (one seed per configuration)"
+    pro = sum(1 for s in signs if s == claimed)
+    con = sum(1 for s in signs if s == -claimed)
+    n = sum(tested)
+    if pro and con:
+        return f"mixed ({pro} of {n} for, {con} against)"
+    if pro:
+        return "supported" if pro == n else f"partly supported ({pro} of {n})"
+    if con:
+        return f"contradicted ({con} of {n} significant the other way)"
+    return "not supported (no significant difference)"
+
+
+def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
+    """Verdict and evidence for one claim within one control of one data set."""
+    by_metric = {m: g.sort_values("N") for m, g in comp.groupby("metric")}
+    if claim == "accuracy":
+        g = by_metric.get("test_accuracy")
+        if g is None:
+            return "untestable (these records lack test accuracy)", ""
+        signs = [int(s) for s in g["significant"]]
+        return (_verdict(signs, list(g["test"] != "none"), -1),
+                "; ".join(_fmt(r, 100, " pp") for _, r in g.iterrows()))
+    if claim == "time":
+        g = by_metric.get("time_per_image_ms")
+        if g is None:
+            return "untestable (these records lack training time per image)", ""
+        signs = [int(s) for s in g["significant"]]
+        ev = "; ".join(f"{_fmt(r, 1, ' ms/img', 3)} (x{r['ratio']:.2f})" for _, r in g.iterrows())
+        return _verdict(signs, list(g["test"] != "none"), +1), ev
+    # overfitting: only where accuracy drops significantly, does the train-test gap grow?
+    acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")
+    if acc is None or gap is None:
+        return "untestable (these records lack the train-set evaluation)", ""
+    if (acc["test"] == "none").all():
+        return "untestable (one seed per configuration)", ""
+    drops = acc[acc["significant"] == -1]["N"].tolist()
+    if not drops:
+        return "not applicable (no significant accuracy drop to explain)", ""
+    g = gap[gap["N"].isin(drops)]
+    signs = [int(s) for s in g["significant"]]
+    verdict = _verdict(signs, list(g["test"] != "none"), +1)
+    if verdict.startswith("contradicted"):
+        verdict += ": the gap shrinks, as when a model underfits"
+    elif verdict.startswith("not supported"):
+        verdict = "not supported (the gap does not change significantly where accuracy drops)"
+    return verdict, "gap " + "; ".join(_fmt(r, 100, " pp") for _, r in g.iterrows())
+
+
+def findings(comp: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim, control and data set: the verdict and the numbers behind it."""
+    rows = []
+    if comp.empty:
+        return pd.DataFrame(columns=["claim", "control", "dataset", "verdict", "evidence"])
+    controls = list(dict.fromkeys(comp["control"]))
+    for claim, text in CLAIMS.items():
+        for control in controls:
+            for dataset, g in comp[comp["control"] == control].groupby("dataset", sort=True):
+                verdict, evidence = _claim_rows(g, claim)
+                rows.append({"claim": text, "control": control, "dataset": dataset,
+                             "verdict": verdict, "evidence": evidence})
+    return pd.DataFrame(rows)
+
+
+def findings_table(found: pd.DataFrame) -> pd.DataFrame:
+    """Findings with one column per data set: ``verdict: evidence`` in each cell."""
+    if found.empty:
+        return found
+    found = found.assign(cell=[v + (f": {e}" if e else "")
+                               for v, e in zip(found["verdict"], found["evidence"])])
+    wide = found.pivot_table(index=["claim", "control"], columns="dataset", values="cell",
+                             aggfunc="first", sort=False).reset_index()
+    wide.columns.name = None
+    return wide.fillna("(not run)")
+
+
+def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean and std of ``metric`` against N, one series per family (and lr scaling).
+
+    Each series starts at its baseline (N=1) and follows one family at in-step
+    accumulation with a mean reduction, per data set and optimizer.
+    """
+    rows = []
+    sel = configs[(configs["mode"] == "in_step") & (configs["reduction"] == "mean")]
+    for (dataset, opt), g in sel.groupby(["dataset", "optimizer"], sort=False):
+        base = g[g["family"] == "baseline"]
+        if len(base) != 1:
+            continue
+        title = OPTIMIZER_TITLES.get(opt, opt)
+        series = [(f"{title}: {EQUAL_BATCH} (B={base.iloc[0]['batch']})", g[g["family"] == EQUAL_BATCH])]
+        micro = g[g["family"] == EQUAL_MICRO]
+        for scaling in LR_SCALING_TITLES:
+            series.append((f"{title}: {EQUAL_MICRO} (B={base.iloc[0]['batch']}N), "
+                           f"{LR_SCALING_TITLES[scaling]}", micro[micro["lr_scaling"] == scaling]))
+        for name, members in series:
+            if members.empty:
+                continue
+            for _, r in pd.concat([base, members]).sort_values("N").iterrows():
+                rows.append({"dataset": dataset, "series": name, "N": int(r["N"]),
+                             "mean": float(r[f"{metric}_mean"]), "std": float(r[f"{metric}_std"]),
+                             "seeds": int(r["seeds"]),
+                             "optimizer_updates": float(r["optimizer_updates_mean"])})
+    return pd.DataFrame(rows, columns=["dataset", "series", "N", "mean", "std", "seeds",
+                                       "optimizer_updates"])

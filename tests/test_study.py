@@ -1,0 +1,156 @@
+"""The study analysis on synthetic run records built to support and to refute each claim."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as st
+
+from swin_gao_lib.config import make_config, to_yaml
+from swin_gao_lib.report import build_report, load_suite, study_tables
+
+N_TRAIN = 1000
+SEEDS = (0, 1, 2)
+NOISE = (0.004, -0.003, 0.001)  # per-seed noise shared by every configuration (seeds pair)
+
+
+def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, **kw):
+    """One run's records as train() writes them: config.yaml, history.csv, metrics.json."""
+    cfg = make_config(dataset=kw.pop("dataset", "mnist"), seed=seed, **kw)
+    name = (f"{cfg.dataset}-{cfg.optimizer}-n{cfg.accumulation_steps}-b{cfg.batch_size}-"
+            f"{cfg.accumulation_mode}-{cfg.reduction}-{cfg.lr_scaling}-s{seed}")
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(to_yaml(cfg))
+    pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "accuracy": [0.5, acc + gap],
+                  "val_loss": [2.0, 1.6], "val_accuracy": [0.5, acc],
+                  "train_s_steady": [time, time]}).to_csv(run / "history.csv", index=False)
+    updates = 2 * -(-N_TRAIN // cfg.batch_size)
+    metrics = {
+        "test_accuracy": acc, "train_eval_accuracy": acc + gap, "generalization_gap": gap,
+        "final_train_accuracy": acc + gap, "final_val_accuracy": acc,
+        "train_time_per_epoch_s": time, "total_time_s": 2 * time, "images_per_s": N_TRAIN / time,
+        "peak_memory_mib": memory, "optimizer_updates": updates, "epochs_completed": 2,
+        "micro_batch_size": cfg.micro_batch_size, "samples": {"train": N_TRAIN},
+        "effective_learning_rate": cfg.effective_learning_rate,
+        "environment": {"device": "CPU: synthetic"},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def study_suite(root, *, micro_drop, micro_gap, batch_time, seeds=SEEDS):
+    """A baseline, an equal-batch family (N=2, 4) and an equal-micro family (N=4).
+
+    micro_drop / micro_gap: how the equal-micro-batch runs' accuracy and gap differ
+    from the baseline's; batch_time: the equal-batch runs' time per epoch (baseline 2.0 s).
+    """
+    for seed, noise in zip(seeds, NOISE):
+        write_run(root, seed=seed, acc=0.80 + noise, gap=0.01)
+        for n in (2, 4):
+            # same gradient: same accuracy up to a tiny unpaired wobble
+            write_run(root, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed, gap=0.01,
+                      time=batch_time * (1 + 0.01 * seed), memory=1000 / n, accumulation_steps=n)
+        write_run(root, seed=seed, acc=0.80 + noise - micro_drop + 0.002 * seed,
+                  gap=0.01 + micro_gap + 0.001 * seed, accumulation_steps=4, batch_size=512)
+
+
+def verdicts(report):
+    f = report.study.findings
+    return {(row.claim.split()[1] if row.claim.startswith("GA") else "overfitting",
+             "micro" if "micro" in row.control else "batch"): row.verdict
+            for row in f.itertuples()}
+
+
+def test_families_baselines_and_labels(tmp_path):
+    study_suite(tmp_path, micro_drop=0.1, micro_gap=0.05, batch_time=3.0)
+    st_ = study_tables(load_suite(tmp_path))
+    c = st_.configurations.set_index("label")
+    assert list(c["family"]) == ["baseline", "equal effective batch", "equal effective batch",
+                                 "equal micro-batch"]
+    assert list(c.index) == ["AdamW baseline, B=128", "AdamW N=2: 2x64=128, in-step mean",
+                             "AdamW N=4: 4x32=128, in-step mean",
+                             "AdamW N=4: 4x128=512, in-step mean"]
+    assert (c["seeds"] == 3).all()
+    base = c.loc["AdamW baseline, B=128"]
+    assert base["test_accuracy_mean"] == pytest.approx(0.80 + np.mean(NOISE))
+    assert base["test_accuracy_std"] == pytest.approx(np.std(np.add(0.8, NOISE), ddof=1))
+    assert c.loc["AdamW N=4: 4x128=512, in-step mean", "optimizer_updates_mean"] == 4
+    assert base["optimizer_updates_mean"] == 16
+    assert base["time_per_image_ms_mean"] == pytest.approx(2.0)  # 2 s / 1000 images
+
+
+def test_comparisons_are_paired_t_tests_over_seeds(tmp_path):
+    study_suite(tmp_path, micro_drop=0.1, micro_gap=0.05, batch_time=3.0)
+    runs = load_suite(tmp_path)
+    comp = study_tables(runs).comparisons
+    row = comp[(comp["label"] == "AdamW N=4: 4x128=512, in-step mean")
+               & (comp["metric"] == "test_accuracy")].iloc[0]
+    a = [0.80 + n - 0.1 + 0.002 * s for s, n in zip(SEEDS, NOISE)]
+    b = [0.80 + n for n in NOISE]
+    ref = st.ttest_rel(a, b)
+    ci = ref.confidence_interval()
+    assert row["test"] == "paired t" and row["n"] == 3
+    assert row["difference"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert row["p_value"] == pytest.approx(ref.pvalue)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert row["significant"] == -1
+
+
+def test_findings_supporting_every_claim(tmp_path):
+    # Equal micro-batch: -10 pp with a +5 pp larger gap; equal batch: 1.5x slower.
+    study_suite(tmp_path, micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
+    v = verdicts(build_report(tmp_path))
+    assert v[("lowers", "micro")] == "supported"
+    assert v[("lowers", "batch")] == "not supported (no significant difference)"
+    assert v[("raises", "batch")] == "supported"
+    assert v[("raises", "micro")] == "not supported (no significant difference)"
+    assert v[("overfitting", "micro")] == "supported"
+    assert v[("overfitting", "batch")].startswith("not applicable")
+
+
+def test_findings_refuting_every_claim(tmp_path):
+    # Accuracy rises with fewer updates? No: it drops, but with a SMALLER gap (underfitting),
+    # and accumulation runs faster than the baseline.
+    study_suite(tmp_path, micro_drop=0.10, micro_gap=-0.04, batch_time=1.5)
+    v = verdicts(build_report(tmp_path))
+    assert v[("raises", "batch")].startswith("contradicted (2 of 2")
+    assert v[("overfitting", "micro")].startswith("contradicted") and "underfits" in v[("overfitting", "micro")]
+    # and accuracy that rises significantly contradicts "GA lowers accuracy"
+    other = tmp_path.parent / "rises"
+    study_suite(other, micro_drop=-0.05, micro_gap=0.0, batch_time=2.0)
+    v = verdicts(build_report(other))
+    assert v[("lowers", "micro")].startswith("contradicted")
+    assert v[("overfitting", "micro")].startswith("not applicable")
+
+
+def test_one_seed_is_untestable_and_the_table_says_so(tmp_path):
+    study_suite(tmp_path, micro_drop=0.10, micro_gap=0.05, batch_time=3.0, seeds=(0,))
+    report = build_report(tmp_path)
+    assert set(report.study.findings["verdict"]) == {"untestable (one seed per configuration)"}
+    table = (tmp_path / "report" / "findings.md").read_text()
+    assert "untestable (one seed per configuration): N=4: -10.0 pp" in table
+
+
+def test_n_sweep_series_start_at_the_baseline(tmp_path):
+    study_suite(tmp_path, micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
+    report = build_report(tmp_path)
+    sweep = report.study.sweeps["test_accuracy"]
+    series = {name: list(g["N"]) for name, g in sweep.groupby("series", sort=False)}
+    assert series == {"AdamW: equal effective batch (B=128)": [1, 2, 4],
+                      "AdamW: equal micro-batch (B=128N), lr x1": [1, 4]}
+    # the figure draws those points (accuracy in %)
+    ax = report.figures["accuracy_vs_n"].axes[0]
+    handles, labels = ax.get_legend_handles_labels()  # errorbar containers: [0] is the line
+    drawn = {label: h[0].get_ydata() for h, label in zip(handles, labels)}
+    expected = sweep[sweep["series"] == "AdamW: equal micro-batch (B=128N), lr x1"]["mean"] * 100
+    np.testing.assert_allclose(drawn["AdamW: equal micro-batch (B=128N), lr x1"], expected)
+    # forest plot: one point per configuration other than the baseline
+    fig = report.figures["accuracy_differences"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        "AdamW N=2: 2x64=128, in-step mean", "AdamW N=4: 4x32=128, in-step mean",
+        "AdamW N=4: 4x128=512, in-step mean"]
+    for name in ("findings.md", "findings.csv", "comparisons.csv", "configurations.md",
+                 "accuracy_vs_n.png", "cost_vs_n.svg", "accuracy_vs_updates.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
