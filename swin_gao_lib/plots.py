@@ -169,6 +169,11 @@ def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
                         color=_FAMILY_COLORS.get(family, "#9467bd"), capsize=3, alpha=0.85,
                         label=f"{family} ({_OPT_TITLES.get(opt, opt)})")
         ax.set_xscale("log")
+        ticks: list[int] = []
+        for u in sorted({int(round(u)) for u in sub["optimizer_updates_mean"].dropna()}, reverse=True):
+            if not ticks or u < 0.85 * ticks[-1]:  # keep labels apart on the log axis
+                ticks.append(u)
+        ax.set_xticks(sorted(ticks))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("optimizer updates in the run (log scale)")

@@ -180,7 +180,10 @@ def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "dataset": configs["dataset"], "configuration": configs["label"],
         "family": configs["family"], "seeds": configs["seeds"],
-        "effective lr": configs["effective_lr"],
+        "optimizer lr": configs["effective_lr"],
+        # Eq. 9's sum hands the optimizer N times the mean gradient: for SGD an
+        # N-times larger step, for Adam(W) almost no change (it divides by sqrt(v)).
+        "gradient scale": [n if r == "sum" else 1 for n, r in zip(configs["N"], configs["reduction"])],
         "updates": configs["optimizer_updates_mean"].round().astype("Int64"),
         "test accuracy (%)": pm("test_accuracy", 100, 1),
         "train-test gap (pp)": pm("generalization_gap", 100, 1),

@@ -135,3 +135,22 @@ def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 
         seeds = sorted(a)
         return paired_difference([a[s] for s in seeds], [b[s] for s in seeds], confidence)
     return welch_difference(list(a.values()), list(b.values()), confidence)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (NaN stays NaN and does not count).
+
+    With m tests sorted by p, the k-th smallest (k = 0..m-1) is multiplied by
+    ``m - k``, then a running maximum keeps the adjusted values in order, and
+    each is capped at 1. Rejecting where the adjusted p < alpha controls the
+    chance of any false positive among the m at alpha.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = idx.size
+    running = 0.0
+    for k, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
+        running = max(running, min(1.0, (m - k) * p[i]))
+        out[i] = running
+    return out.tolist()

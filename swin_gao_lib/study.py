@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from swin_gao_lib.config import RunConfig
-from swin_gao_lib.stats import Difference, compare
+from swin_gao_lib.stats import Difference, compare, holm
 
 _DEFAULTS = RunConfig().to_dict()
 #: Keys that do not make a configuration: the seed and where the records went.
@@ -191,7 +191,14 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
                 "test": d.test, "t": d.statistic, "df": d.df, "p_value": d.p_value,
                 "n": d.n_a, "n_baseline": d.n_b, "significant": d.significant(),
             })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        # Many comparisons at 5% each make a few "significant" by chance; Holm's
+        # adjustment within each data set and metric says which survive that.
+        table["p_holm"] = np.nan
+        for _, g in table.groupby(["dataset", "metric"], sort=False):
+            table.loc[g.index, "p_holm"] = holm(g["p_value"].tolist())
+    return table
 
 
 # ---------------------------------------------------------------- findings

@@ -60,8 +60,11 @@ def test_run_all_validates_every_file_first(tmp_path):
     with pytest.raises(InputError, match=r"typo.yaml: unknown config key 'batch_szie'"):
         run_all(params, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+    (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no \\*.yaml"):
         run_all(tmp_path / "empty", tmp_path / "out", progress=False)
+    with pytest.raises(InputError, match="no such params folder or file"):
+        run_all(tmp_path / "missing", tmp_path / "out", progress=False)
 
 
 # ---------------------------------------------------------------- report on generated records
@@ -173,3 +176,24 @@ def test_report_errors(tmp_path):
     (tmp_path / "empty" / "run").mkdir(parents=True)
     with pytest.raises(InputError, match="holds no complete run"):
         load_suite(tmp_path / "empty")
+
+
+def test_run_all_runs_a_grid_file_and_the_report_groups_its_seeds(tmp_path, capsys):
+    params = tmp_path / "grid.yaml"
+    params.write_text(yaml.safe_dump({**TINY, "seeds": [0, 1],
+                                      "grid": {"accumulation_steps": [1, 2]}}))
+    out = tmp_path / "out"
+    assert cli.main(["run-all", str(params), "--output", str(out)]) == 0
+    assert "ran 4, skipped 0 complete, failed 0" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir() if p.name != "report")
+    assert names == ["grid-n1-s0", "grid-n1-s1", "grid-n2-s0", "grid-n2-s1"]
+    for name in names:
+        cfg = yaml.safe_load((out / name / "config.yaml").read_text())
+        assert (cfg["accumulation_steps"], cfg["seed"]) == (int(name[6]), int(name[-1]))
+        assert (out / name / "train.ipynb").is_file()
+    report = build_report(out)
+    configs = report.study.configurations
+    assert list(configs["seeds"]) == [2, 2] and list(configs["N"]) == [1, 2]
+    comp = report.study.comparisons
+    assert set(comp["test"]) == {"paired t"} and set(comp["n"]) == {2}
+    assert (out / "report" / "findings.md").is_file()

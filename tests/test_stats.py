@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from swin_gao_lib.stats import (compare, mean_std, paired_difference, t_quantile,
+from swin_gao_lib.stats import (compare, holm, mean_std, paired_difference, t_quantile,
                                 welch_difference)
 
 A = [0.912, 0.905, 0.921, 0.899, 0.915]
@@ -86,3 +86,11 @@ def test_identical_differences_have_no_noise():
 def test_paired_needs_equal_lengths():
     with pytest.raises(ValueError, match="equal lengths"):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_holm_adjustment_by_hand():
+    # sorted: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> running max 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    got = holm([0.02, float("nan"), 0.01])  # NaN (an untested comparison) does not count
+    assert got[0] == pytest.approx(0.02) and math.isnan(got[1]) and got[2] == pytest.approx(0.02)
