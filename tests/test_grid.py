@@ -138,3 +138,28 @@ def test_run_all_plan_expands_grids_validates_first_and_goes_seed_by_seed(tmp_pa
     bad = write(tmp_path, "c", {"dataset": "mnist", "grid": {"window_size": [2, 3]}})
     with pytest.raises(ConfigError, match=r"c.yaml: window_size: 3 does not divide"):
         plan_suite([a, b, bad], tmp_path / "out")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("suite", ["examples", "paper", "quick", "study", "study-quick"])
+def test_every_shipped_params_file_plans(suite, tmp_path):
+    from swin_gao_lib.runner import plan_suite
+
+    files = sorted((REPO / "params" / suite).glob("*.yaml"))
+    assert files
+    plans = plan_suite(files, tmp_path)
+    assert len({p.run_dir.name for p in plans}) == len(plans)
+    if suite.startswith("study"):
+        assert len(plans) == 2 * 19 * 3  # two data sets, 19 configurations, 3 seeds
+
+
+def test_study_quick_has_the_design_of_the_full_study():
+    from swin_gao_lib.config import read_params
+
+    for full, quick in (("mnist", "mnist"), ("cifar10", "fashion_mnist")):
+        a = read_params(REPO / "params" / "study" / f"{full}.yaml")
+        b = read_params(REPO / "params" / "study-quick" / f"{quick}.yaml")
+        assert a["grid"] == b["grid"] and a["seeds"] == b["seeds"]
+        assert a["batch_size"] == b["batch_size"] == a["lr_base_batch"] == b["lr_base_batch"]

@@ -154,3 +154,35 @@ def test_n_sweep_series_start_at_the_baseline(tmp_path):
     for name in ("findings.md", "findings.csv", "comparisons.csv", "configurations.md",
                  "accuracy_vs_n.png", "cost_vs_n.svg", "accuracy_vs_updates.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
+    for seed in SEEDS:
+        write_run(tmp_path, seed=seed, acc=0.8)
+    report = build_report(tmp_path)
+    assert report.study.comparisons.empty and report.study.findings.empty
+    assert list(report.study.configurations["family"]) == ["baseline"]
+    assert set(report.figures) == {"training_time", "accuracy_curves"}
+    assert (tmp_path / "report" / "configurations.md").is_file()
+    assert not (tmp_path / "report" / "findings.md").exists()
+    # and the report notebook says so instead of failing
+    import papermill as pm
+    from swin_gao_lib.runner import find_notebook
+
+    nb = find_notebook("report.ipynb")
+    pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
+                        parameters={"suite_dir": str(tmp_path)}, progress_bar=False)
+    assert "no accumulating configuration with a baseline" in (tmp_path / "report.ipynb").read_text()
+
+
+def test_the_report_notebook_renders_a_study(tmp_path):
+    import papermill as pm
+    from swin_gao_lib.runner import find_notebook
+
+    study_suite(tmp_path / "suite", micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
+    nb = find_notebook("report.ipynb")
+    pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
+                        parameters={"suite_dir": str(tmp_path / "suite")}, progress_bar=False)
+    text = (tmp_path / "report.ipynb").read_text()
+    assert "GA lowers test accuracy" in text and "supported: N=4: -9.8 pp" in text
+    assert "equal micro-batch" in text
