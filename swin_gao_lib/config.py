@@ -32,7 +32,8 @@ IMAGE_HANDLING = ("pad32", "native")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 ACCUMULATION_MODES = ("in_step", "optimizer")
 REDUCTIONS = ("mean", "sum")
-LR_SCALINGS = ("none", "sqrt", "linear")
+#: lr_scaling -> the power k of (batch_size / lr_base_batch) that multiplies the learning rate.
+LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class RunConfig:
     @property
     def effective_learning_rate(self) -> float:
         """The learning rate the optimizer gets: ``learning_rate`` scaled per ``lr_scaling``."""
-        power = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[self.lr_scaling]
+        power = LR_SCALINGS[self.lr_scaling]
         return self.learning_rate * (self.batch_size / self.lr_base_batch) ** power
 
     def stage_grids(self) -> list[int]:
@@ -223,7 +224,7 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("optimizer", cfg.optimizer, OPTIMIZERS)
     _choice("accumulation_mode", cfg.accumulation_mode, ACCUMULATION_MODES)
     _choice("reduction", cfg.reduction, REDUCTIONS)
-    _choice("lr_scaling", cfg.lr_scaling, LR_SCALINGS)
+    _choice("lr_scaling", cfg.lr_scaling, tuple(LR_SCALINGS))
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n in ("max_train_samples", "max_test_samples"):
@@ -383,12 +384,11 @@ def load_config(
     if grid.has_grid(values):
         prefix = values.get("run_name") or Path(path).stem
         varied = grid.varied_keys(values)
-        grid.expand(values, prefix)  # checks the grid's shape
+        points = grid.expand(values, prefix)  # also checks the grid's shape
         missing = [k for k in varied if k not in chosen]
         if missing:
-            n = len(grid.expand(values, prefix))
             raise ConfigError(
-                f"params file {path} is a grid of {n} runs varying {', '.join(varied)}; run them "
+                f"params file {path} is a grid of {len(points)} runs varying {', '.join(varied)}; run them "
                 f"all with `swin-gao run-all {path}`, or pick one by setting "
                 f"{', '.join(missing)} (e.g. --set {missing[0]}=...)")
         values = {k: v for k, v in values.items() if k not in (grid.GRID_KEY, grid.SEEDS_KEY)}

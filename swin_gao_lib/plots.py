@@ -24,6 +24,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
+from swin_gao_lib.study import EQUAL_BATCH, EQUAL_MICRO, OPTIMIZER_TITLES
+
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
 # is the cell's value) and a long batch run does not accumulate open figures.
@@ -149,10 +151,9 @@ def save(fig: Figure, stem: str | Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- study figures
-_FAMILY_COLORS = {"baseline": "black", "equal effective batch": "#1f77b4",
-                  "equal micro-batch": "#d62728", "no accumulation": "#7f7f7f", "other": "#9467bd"}
-_OPT_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
-_SERIES_STYLES = {"lr x1": "-", "lr x sqrt(N)": "--", "lr x N": ":"}
+_FAMILY_COLORS = {"baseline": "black", EQUAL_BATCH: "#1f77b4", EQUAL_MICRO: "#d62728",
+                  "no accumulation": "#7f7f7f", "other": "#9467bd"}
+_LR_SCALING_STYLES = {"none": "-", "sqrt": "--", "linear": ":"}
 
 
 def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
@@ -167,7 +168,7 @@ def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
                         100 * g["test_accuracy_mean"].to_numpy(float),
                         yerr=100 * g["test_accuracy_std"].fillna(0).to_numpy(float), fmt=markers[opt],
                         color=_FAMILY_COLORS.get(family, "#9467bd"), capsize=3, alpha=0.85,
-                        label=f"{family} ({_OPT_TITLES.get(opt, opt)})")
+                        label=f"{family} ({OPTIMIZER_TITLES.get(opt, opt)})")
         ax.set_xscale("log")
         ticks: list[int] = []
         for u in sorted({int(round(u)) for u in sub["optimizer_updates_mean"].dropna()}, reverse=True):
@@ -201,12 +202,12 @@ def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title:
             ax = axes[i][j]
             sub = sweeps[metric][sweeps[metric]["dataset"] == ds]
             for name, g in sub.groupby("series", sort=False):
-                family = "equal micro-batch" if "micro-batch" in name else "equal effective batch"
-                style = next((s for key, s in _SERIES_STYLES.items() if name.endswith(key)), "-")
-                marker = "s" if name.startswith("SGD") else "o"
+                first = g.iloc[0]
                 ax.errorbar(g["N"].to_numpy(float), k * g["mean"].to_numpy(float),
-                            yerr=k * g["std"].fillna(0).to_numpy(float), marker=marker,
-                            linestyle=style, color=_FAMILY_COLORS[family], capsize=3, label=name)
+                            yerr=k * g["std"].fillna(0).to_numpy(float),
+                            marker="s" if first["optimizer"] == "sgd" else "o",
+                            linestyle=_LR_SCALING_STYLES[first["lr_scaling"]],
+                            color=_FAMILY_COLORS[first["family"]], capsize=3, label=name)
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted(sub["N"].unique()) or [1])
             ax.xaxis.set_major_formatter(ScalarFormatter())

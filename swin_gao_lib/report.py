@@ -33,6 +33,13 @@ class Run:
     history: pd.DataFrame
 
     @property
+    def resolved_config(self) -> dict[str, Any]:
+        """The config with every key: records written before a key existed read as its default."""
+        from swin_gao_lib.config import RunConfig
+
+        return {**RunConfig().to_dict(), **self.config}
+
+    @property
     def dataset(self) -> str:
         return self.config["dataset"]
 
@@ -152,11 +159,11 @@ def paper_pair(suite: Suite) -> Suite:
     """
     from swin_gao_lib.config import RunConfig
 
-    defaults = RunConfig().to_dict()
+    default_optimizer = RunConfig().optimizer
     keep = []
     for r in suite.runs:
-        c = {**defaults, **r.config}
-        reference = (c["optimizer"] == defaults["optimizer"] and c["lr_scaling"] == "none"
+        c = r.resolved_config
+        reference = (c["optimizer"] == default_optimizer and c["lr_scaling"] == "none"
                      and c["batch_size"] == c["lr_base_batch"])
         paper_gao = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
         if reference and (c["accumulation_steps"] == 1 or paper_gao):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
 from swin_gao_lib.config import load_config, read_params

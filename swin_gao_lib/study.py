@@ -31,10 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from swin_gao_lib.config import RunConfig
-from swin_gao_lib.stats import Difference, compare, holm
+from swin_gao_lib.stats import compare, holm
 
-_DEFAULTS = RunConfig().to_dict()
 #: Keys that do not make a configuration: the seed and where the records went.
 NOT_CONFIGURATION = ("seed", "run_name", "output_dir")
 #: Keys that say how a batch is accumulated; the rest of the config is the control.
@@ -66,7 +64,7 @@ def runs_frame(suite) -> pd.DataFrame:
     """
     rows = []
     for r in suite.runs:
-        c = {**_DEFAULTS, **r.config}
+        c = r.resolved_config
         m = r.metrics
         n_train = m.get("samples", {}).get("train")
         per_epoch = m.get("train_time_per_epoch_s")
@@ -179,15 +177,15 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
             if not a or not b:
                 continue
             d = compare(a, b, confidence)
-            base_mean = float(np.mean(list(b.values())))
+            mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
             rows.append({
                 "dataset": c["dataset"], "control": c["control"], "family": c["family"],
                 "label": c["label"], "optimizer": c["optimizer"], "N": c["N"],
                 "batch": c["batch"], "micro_batch": c["micro_batch"], "mode": c["mode"],
                 "reduction": c["reduction"], "lr_scaling": c["lr_scaling"], "metric": metric,
-                "baseline_mean": base_mean, "mean": float(np.mean(list(a.values()))),
+                "baseline_mean": base_mean, "mean": mean,
                 "difference": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high,
-                "ratio": float(np.mean(list(a.values()))) / base_mean if base_mean else np.nan,
+                "ratio": mean / base_mean if base_mean else np.nan,
                 "test": d.test, "t": d.statistic, "df": d.df, "p_value": d.p_value,
                 "n": d.n_a, "n_baseline": d.n_b, "significant": d.significant(),
             })
@@ -207,11 +205,6 @@ CLAIMS = {
     "time": "GA raises training time",
     "overfitting": "the accuracy drop is due to overfitting",
 }
-
-
-def _difference(row: pd.Series) -> Difference:
-    return Difference(row["difference"], row["ci_low"], row["ci_high"], row["test"], row["t"],
-                      row["df"], row["p_value"], row["n"], row["n_baseline"])
 
 
 def _fmt(row: pd.Series, scale: float, unit: str, digits: int = 1) -> str:
@@ -314,18 +307,21 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
         if len(base) != 1:
             continue
         title = OPTIMIZER_TITLES.get(opt, opt)
-        series = [(f"{title}: {EQUAL_BATCH} (B={base.iloc[0]['batch']})", g[g["family"] == EQUAL_BATCH])]
+        series = [(f"{title}: {EQUAL_BATCH} (B={base.iloc[0]['batch']})", EQUAL_BATCH, "none",
+                   g[g["family"] == EQUAL_BATCH])]
         micro = g[g["family"] == EQUAL_MICRO]
         for scaling in LR_SCALING_TITLES:
             series.append((f"{title}: {EQUAL_MICRO} (B={base.iloc[0]['batch']}N), "
-                           f"{LR_SCALING_TITLES[scaling]}", micro[micro["lr_scaling"] == scaling]))
-        for name, members in series:
+                           f"{LR_SCALING_TITLES[scaling]}", EQUAL_MICRO, scaling,
+                           micro[micro["lr_scaling"] == scaling]))
+        for name, family, scaling, members in series:
             if members.empty:
                 continue
             for _, r in pd.concat([base, members]).sort_values("N").iterrows():
-                rows.append({"dataset": dataset, "series": name, "N": int(r["N"]),
+                rows.append({"dataset": dataset, "series": name, "family": family,
+                             "optimizer": opt, "lr_scaling": scaling, "N": int(r["N"]),
                              "mean": float(r[f"{metric}_mean"]), "std": float(r[f"{metric}_std"]),
                              "seeds": int(r["seeds"]),
                              "optimizer_updates": float(r["optimizer_updates_mean"])})
-    return pd.DataFrame(rows, columns=["dataset", "series", "N", "mean", "std", "seeds",
-                                       "optimizer_updates"])
+    return pd.DataFrame(rows, columns=["dataset", "series", "family", "optimizer", "lr_scaling",
+                                       "N", "mean", "std", "seeds", "optimizer_updates"])
