@@ -1,6 +1,6 @@
 """The run configuration: one typed object holding every knob of a run.
 
-Data flows ``params/*.yaml`` -> :func:`load_config` -> :class:`RunConfig`
+Data flows ``params/*.yaml`` -> :mod:`swin_gao_lib.params` -> :class:`RunConfig`
 (validated here, before anything is built) -> data, model, train step.
 
 Defaults are those of the keras-io Swin Transformer example (the model the
@@ -14,26 +14,26 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
+from swin_gao_lib import datasets
 from swin_gao_lib.errors import ConfigError
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
-#: (height, width, channels) of each data set as published.
-NATIVE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
-NUM_CLASSES = 10
 IMAGE_HANDLING = ("pad32", "native")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 ACCUMULATION_MODES = ("in_step", "optimizer")
 REDUCTIONS = ("mean", "sum")
 #: lr_scaling -> the power k of (batch_size / lr_base_batch) that multiplies the learning rate.
 LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
+
+
+def _knob(default: Any, group: str, help: str) -> Any:
+    """A field with its one line of help, which the configuration reference prints."""
+    return dataclasses.field(default=default, metadata={"group": group, "help": help})
 
 
 @dataclass(frozen=True)
@@ -45,60 +45,87 @@ class RunConfig:
     ``depths[i]`` Swin blocks with ``num_heads[i]`` heads at width
     ``embed_dim * 2**i`` on a grid halved by each patch merging between stages.
     Blocks alternate plain (shift 0) and shifted (``shift_size``) windows.
+
+    Each field's help line is the configuration reference
+    (``docs/configuration.md``, written by ``tools/config_reference.py``).
     """
 
     # --- data
-    dataset: str = "cifar10"
-    source: str = "sample"  # "keras" | "sample" | "dir:<path>"
-    image_handling: str = "pad32"  # 28x28 digits: zero-pad to 32x32, or keep native 28x28
-    max_train_samples: int | None = None  # take the first n of train (after the val split)
-    max_test_samples: int | None = None
-    validation_split: float = 0.1
-    augment: bool = True
-    crop_padding: int = 4  # random crop after zero-padding each side by this many pixels
+    dataset: str = _knob("cifar10", "data", "the data set: " + ", ".join(datasets.DATASETS))
+    source: str = _knob("sample", "data", "`keras` (download), `sample` (the real subset bundled "
+                        "with the kit) or `dir:<path>` (the published files on disk)")
+    image_handling: str = _knob("pad32", "data", "28x28 digits: `pad32` zero-pads them to 32x32, "
+                                "`native` keeps 28x28")
+    max_train_samples: int | None = _knob(None, "data", "keep only the first n training images "
+                                          "(after the validation split); null: all")
+    max_test_samples: int | None = _knob(None, "data", "keep only the first n test images; "
+                                         "null: all")
+    validation_split: float = _knob(0.1, "data", "fraction of train held out for validation, "
+                                    "chosen by seed")
+    augment: bool = _knob(True, "data", "random crop after zero padding; left-right flips where "
+                          "the data set allows them (photos, not digits)")
+    crop_padding: int = _knob(4, "data", "pixels of zero padding on each side before the "
+                              "random crop")
     # --- model
-    patch_size: int = 2
-    embed_dim: int = 64
-    depths: tuple[int, ...] = (2,)
-    num_heads: tuple[int, ...] = (8,)
-    window_size: int = 2
-    shift_size: int = 1
-    mlp_dim: int = 256  # hidden width of stage 1's MLP; doubles with the width
-    qkv_bias: bool = True
-    dropout: float = 0.03
-    attention_dropout: float = 0.03
-    drop_path_rate: float = 0.03
-    merge_after_last_stage: bool = True  # keras-io merges once more before pooling
-    head_units: int = 128  # the paper's head: pool -> dense -> GELU -> dropout -> dense; 0: keras-io's pool -> dense
+    patch_size: int = _knob(2, "model", "side of the square patches the image is cut into")
+    embed_dim: int = _knob(64, "model", "token width of stage 1; doubles with each stage")
+    depths: tuple[int, ...] = _knob((2,), "model", "Swin blocks per stage; stages are joined "
+                                    "by patch merging")
+    num_heads: tuple[int, ...] = _knob((8,), "model", "attention heads per stage (one entry "
+                                       "per stage)")
+    window_size: int = _knob(2, "model", "side of the attention windows, in patches")
+    shift_size: int = _knob(1, "model", "cyclic shift of every second block's windows")
+    mlp_dim: int = _knob(256, "model", "hidden width of stage 1's MLP; doubles with the width")
+    qkv_bias: bool = _knob(True, "model", "bias in the query/key/value projection")
+    dropout: float = _knob(0.03, "model", "dropout rate after attention, in the MLP and the head")
+    attention_dropout: float = _knob(0.03, "model", "dropout rate on the attention weights")
+    drop_path_rate: float = _knob(0.03, "model", "stochastic depth: rises linearly over the "
+                                  "blocks to this rate")
+    merge_after_last_stage: bool = _knob(True, "model", "merge patches once more before "
+                                         "pooling, as keras-io does")
+    head_units: int = _knob(128, "model", "the paper's head: pool, dense(head_units), GELU, "
+                            "dropout, dense; 0: keras-io's pool then dense")
     # --- optimisation
-    optimizer: str = "adamw"
-    learning_rate: float = 1e-3  # at a batch of lr_base_batch; see lr_scaling
-    # Scale the learning rate with the effective batch B: lr * (B / lr_base_batch)**k,
-    # k = 0 (none), 1/2 (sqrt, Krizhevsky 2014; Hoffer et al. 2017) or 1 (linear, Goyal et al. 2017).
-    lr_scaling: str = "none"
-    lr_base_batch: int = 128
-    weight_decay: float = 1e-4  # decoupled (w -= lr * wd * w) in every Keras 3 optimizer
-    momentum: float = 0.9  # SGD only
-    label_smoothing: float = 0.1
-    batch_size: int = 128
-    accumulation_steps: int = 1
-    accumulation_mode: str = "in_step"
-    reduction: str = "mean"
-    epochs: int = 40
-    seed: int = 42
-    jit_compile: bool = False
+    optimizer: str = _knob("adamw", "training", "`adamw`, `adam` or `sgd` (with momentum)")
+    learning_rate: float = _knob(1e-3, "training", "learning rate at a batch of lr_base_batch; "
+                                 "see lr_scaling")
+    # Krizhevsky 2014 / Hoffer et al. 2017 (sqrt); Goyal et al. 2017 (linear).
+    lr_scaling: str = _knob("none", "training", "the optimizer gets `learning_rate * (batch_size "
+                            "/ lr_base_batch)^k`, k = 0 `none`, 1/2 `sqrt`, 1 `linear`")
+    lr_base_batch: int = _knob(128, "training", "the batch size at which learning_rate applies "
+                               "unscaled")
+    weight_decay: float = _knob(1e-4, "training", "decoupled weight decay (w -= lr * wd * w), "
+                                "in every optimizer")
+    momentum: float = _knob(0.9, "training", "SGD's momentum (other optimizers ignore it)")
+    label_smoothing: float = _knob(0.1, "training", "label smoothing of the cross-entropy loss")
+    batch_size: int = _knob(128, "training", "B: samples per optimizer update")
+    accumulation_steps: int = _knob(1, "training", "N: micro-batches per update")
+    accumulation_mode: str = _knob("in_step", "training", "`in_step` (this kit's train step) "
+                                   "or `optimizer` (Keras's `gradient_accumulation_steps`)")
+    reduction: str = _knob("mean", "training", "`mean` (exact full-batch gradient) or `sum` "
+                           "(the paper's Eq. 9: N x the mean); in_step only")
+    epochs: int = _knob(40, "training", "passes over the training split")
+    seed: int = _knob(42, "training", "seeds the weights, the validation split, the data "
+                      "order, dropout and augmentation")
+    jit_compile: bool = _knob(False, "training", "compile the train step with XLA")
     # --- records
-    output_dir: str = "outputs"
-    run_name: str | None = None
+    output_dir: str = _knob("outputs", "records", "the run lands in `<output_dir>/<run_name>/`")
+    run_name: str | None = _knob(None, "records", "the run's folder name; null: the params "
+                                 "file's stem (or a name made from the config)")
 
     # ------------------------------------------------------------------ derived
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """Shape of one image as the model sees it."""
-        h, w, c = NATIVE_SHAPES[self.dataset]
+        h, w, c = datasets.get(self.dataset).shape
         if self.image_handling == "pad32" and (h, w) == (28, 28):
             return (32, 32, c)
         return (h, w, c)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the data set: the width of the model's output."""
+        return datasets.get(self.dataset).num_classes
 
     @property
     def micro_batch_size(self) -> int:
@@ -212,7 +239,7 @@ def _rate(cfg: RunConfig, *names: str) -> None:
 
 def validate(cfg: RunConfig) -> RunConfig:
     """Check every cross-field constraint; raise :class:`ConfigError` naming the field."""
-    _choice("dataset", cfg.dataset, DATASETS)
+    _choice("dataset", cfg.dataset, tuple(datasets.DATASETS))
     if not (cfg.source in ("keras", "sample") or cfg.source.startswith("dir:")):
         raise ConfigError(
             f"source: '{cfg.source}' is not valid; use 'keras' (download), 'sample' "
@@ -220,6 +247,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         )
     if cfg.source.startswith("dir:") and not cfg.source[4:].strip():
         raise ConfigError("source: 'dir:' needs a folder, e.g. 'dir:/data/mnist'")
+    if cfg.source == "sample" and not datasets.get(cfg.dataset).sample:
+        raise ConfigError(
+            f"source: no sample of {cfg.dataset} ships with the kit (samples: "
+            f"{', '.join(datasets.with_sample())}); use 'keras' or 'dir:<path>'")
     _choice("image_handling", cfg.image_handling, IMAGE_HANDLING)
     _choice("optimizer", cfg.optimizer, OPTIMIZERS)
     _choice("accumulation_mode", cfg.accumulation_mode, ACCUMULATION_MODES)
@@ -326,79 +357,18 @@ def make_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> Ru
     return validate(RunConfig(**kwargs))
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse one ``--set key=value``; the value is read as YAML (``8``, ``[2, 2]``, ``null``)."""
-    if "=" not in text:
-        raise ConfigError(f"--set '{text}': expected key=value, e.g. --set epochs=2")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value '{raw}' is not valid YAML ({exc.problem})") from None
-    return key, value
-
-
-def read_params(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a params YAML file into a mapping (no validation)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"params file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"params file {path} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"params file {path} must hold a mapping of key: value, got {type(data).__name__}")
-    return data
-
-
-def load_config(
-    path: str | os.PathLike | None = None,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
-) -> RunConfig:
-    """Load a params file, apply overrides, validate.
-
-    Args:
-        path: a YAML file of ``key: value`` pairs, or None for the defaults.
-        overrides: ``["key=value", ...]`` strings as from ``--set``, or a mapping.
-
-    The run name defaults to the params file's stem. A file with a ``grid:``
-    or ``seeds:`` block (see :mod:`swin_gao_lib.grid`) describes several runs;
-    it loads as one of them when the overrides set every key it varies, and
-    the run is then named from those values as ``run-all`` names it.
-    """
-    from swin_gao_lib import grid
-
-    values = read_params(path) if path is not None else {}
-    chosen: dict[str, Any] = {}
-    if isinstance(overrides, Mapping):
-        chosen.update(overrides)
-    else:
-        for text in overrides:
-            key, value = parse_override(text)
-            chosen[key] = value
-    varied: list[str] = []
-    if grid.has_grid(values):
-        prefix = values.get("run_name") or Path(path).stem
-        varied = grid.varied_keys(values)
-        points = grid.expand(values, prefix)  # also checks the grid's shape
-        missing = [k for k in varied if k not in chosen]
-        if missing:
-            raise ConfigError(
-                f"params file {path} is a grid of {len(points)} runs varying {', '.join(varied)}; run them "
-                f"all with `swin-gao run-all {path}`, or pick one by setting "
-                f"{', '.join(missing)} (e.g. --set {missing[0]}=...)")
-        values = {k: v for k, v in values.items() if k not in (grid.GRID_KEY, grid.SEEDS_KEY)}
-    values.update(chosen)
-    if path is not None and values.get("run_name") is None:
-        values["run_name"] = (grid.point_name(prefix, varied, values) if varied
-                              else Path(path).stem)
-    return make_config(values)
-
-
 def to_yaml(cfg: RunConfig) -> str:
-    """The config as YAML that :func:`load_config` reads back to an equal config."""
+    """The config as YAML that :func:`from_yaml` reads back to an equal config."""
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def from_yaml(text: str, where: str = "config") -> RunConfig:
+    """Read a resolved config (the text of a run's ``config.yaml``) back, validated."""
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must hold a mapping of key: value, got "
+                          f"{type(values).__name__}")
+    return make_config(values)

@@ -24,7 +24,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from swin_gao_lib.study import EQUAL_BATCH, EQUAL_MICRO, OPTIMIZER_TITLES
+from swin_gao_lib.labels import BASELINE, EQUAL_BATCH, EQUAL_MICRO, optimizer_title
 
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
@@ -38,7 +38,7 @@ def _subplots(nrows: int, ncols: int, figsize, **kw):
 
 
 def _variant_order(variants) -> list[str]:
-    return sorted(set(variants), key=lambda v: (v != "baseline", v))
+    return sorted(set(variants), key=lambda v: (v != BASELINE, v))
 
 
 def training_time(times: pd.DataFrame) -> Figure:
@@ -151,7 +151,7 @@ def save(fig: Figure, stem: str | Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- study figures
-_FAMILY_COLORS = {"baseline": "black", EQUAL_BATCH: "#1f77b4", EQUAL_MICRO: "#d62728",
+_FAMILY_COLORS = {BASELINE: "black", EQUAL_BATCH: "#1f77b4", EQUAL_MICRO: "#d62728",
                   "no accumulation": "#7f7f7f", "other": "#9467bd"}
 _LR_SCALING_STYLES = {"none": "-", "sqrt": "--", "linear": ":"}
 
@@ -168,7 +168,7 @@ def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
                         100 * g["test_accuracy_mean"].to_numpy(float),
                         yerr=100 * g["test_accuracy_std"].fillna(0).to_numpy(float), fmt=markers[opt],
                         color=_FAMILY_COLORS.get(family, "#9467bd"), capsize=3, alpha=0.85,
-                        label=f"{family} ({OPTIMIZER_TITLES.get(opt, opt)})")
+                        label=f"{family} ({optimizer_title(opt)})")
         ax.set_xscale("log")
         ticks: list[int] = []
         for u in sorted({int(round(u)) for u in sub["optimizer_updates_mean"].dropna()}, reverse=True):

@@ -1,8 +1,22 @@
-"""Run records: atomic files, the environment, and peak memory.
+"""The run folder: its files, the completion marker, writing and reading a run, a suite.
 
-Every file is written to a temporary name in the same folder, flushed to disk
-and then renamed over the target (``os.replace`` is atomic on POSIX and
-Windows), so a crash leaves either the old file or the new one, never half.
+One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
+
+* ``config.yaml`` — the resolved config (loads back to the same run), first;
+* ``history.csv`` — one row per epoch, rewritten after every epoch, so a run
+  that dies keeps the epochs it finished;
+* ``metrics.json`` — written last, only when the run succeeded: its presence
+  marks a complete record (:data:`COMPLETE_MARKER`);
+* ``failure.json`` — instead of ``metrics.json`` when the run failed: the
+  error, the traceback and the epochs completed;
+* ``train.ipynb`` — the executed notebook, when ``run-all`` ran it.
+
+A *suite* is a folder of run folders (plus its ``report/``). Every file is
+written to a temporary name in the same folder, flushed to disk and then
+renamed over the target (``os.replace`` is atomic on POSIX and Windows), so a
+crash leaves either the old file or the new one, never half.
+
+This module imports no TensorFlow: ``run-all`` plans and skips runs with it.
 """
 
 from __future__ import annotations
@@ -10,14 +24,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
-import platform
-import resource
-import subprocess
-import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from swin_gao_lib import labels
+from swin_gao_lib.config import RunConfig, to_yaml
+from swin_gao_lib.errors import InputError
+
+CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK = (
+    "config.yaml", "history.csv", "metrics.json", "failure.json", "train.ipynb")
+#: Written last, only by a successful run: a run folder holding it is complete.
+COMPLETE_MARKER = METRICS
+#: The records a run writes; a folder holding any of them holds a run.
+RECORDS = (CONFIG, HISTORY, METRICS, FAILURE)
+#: The suite's report folder, beside its run folders.
+REPORT_DIR = "report"
 
 
 # ------------------------------------------------------------------ atomic files
@@ -55,110 +80,149 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Pat
     return atomic_write_text(path, buf.getvalue())
 
 
-# ------------------------------------------------------------------ environment
-def git_commit(start: str | os.PathLike | None = None) -> str | None:
-    """The commit checked out at ``start`` (default: cwd), ``+dirty`` if modified."""
-    cwd = str(start or Path.cwd())
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10)
-        if sha.returncode:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=cwd, capture_output=True, text=True, timeout=10)
-        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
+# ------------------------------------------------------------------ one run's folder
+def run_dir_of(cfg: RunConfig) -> Path:
+    """Where the run of ``cfg`` lands: ``<output_dir>/<run_name>``."""
+    return Path(cfg.output_dir) / (cfg.run_name or labels.default_run_name(cfg))
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+class RunFolder:
+    """The folder of one run, and the files in it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> "RunFolder":
+        return cls(run_dir_of(cfg))
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def notebook(self) -> Path:
+        return self.path / NOTEBOOK
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run finished: its :data:`COMPLETE_MARKER` exists."""
+        return (self.path / COMPLETE_MARKER).is_file()
+
+    def existing_records(self) -> list[str]:
+        """The names of the records (other than the config) already in the folder."""
+        return [n for n in (METRICS, HISTORY, FAILURE) if (self.path / n).exists()]
+
+    def start(self, cfg: RunConfig) -> None:
+        """Begin a run: clear the earlier records of this folder, write the config."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in (METRICS, FAILURE, HISTORY):
+            (self.path / stale).unlink(missing_ok=True)
+        atomic_write_text(self.path / CONFIG, to_yaml(cfg))
+
+    def write_history(self, rows: Iterable[Mapping[str, Any]]) -> Path:
+        return write_csv(self.path / HISTORY, rows)
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
+        return write_json(self.path / METRICS, metrics)
+
+    def write_failure(self, failure: Mapping[str, Any]) -> Path:
+        return write_json(self.path / FAILURE, failure)
+
+    def read(self) -> "Run":
+        """The records of a complete run."""
+        import pandas as pd
+        import yaml
+
+        return Run(name=self.name, path=self.path,
+                   config=yaml.safe_load((self.path / CONFIG).read_text()),
+                   metrics=json.loads((self.path / METRICS).read_text()),
+                   history=pd.read_csv(self.path / HISTORY))
 
 
-def gpu_names() -> list[str]:
-    """Names of the visible GPUs, as TensorFlow reports them."""
-    import tensorflow as tf
+# ------------------------------------------------------------------ reading runs back
+@dataclass
+class Run:
+    """One complete run's records, and what readers derive from them.
 
-    names = []
-    for dev in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(dev)
-        names.append(details.get("device_name", dev.name))
-    return names
-
-
-def environment() -> dict[str, Any]:
-    """Versions, device and commit: what another person needs to repeat a run."""
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    gpus = gpu_names()
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "keras_backend": keras.backend.backend(),
-        "device": gpus[0] if gpus else f"CPU: {_cpu_name()}",
-        "gpus": gpus,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "git_commit": git_commit(Path(__file__).resolve().parent) or git_commit(),
-        "argv": sys.argv,
-    }
-
-
-# ------------------------------------------------------------------ memory
-class PeakMemory:
-    """Peak memory of the part of the process that follows :meth:`reset`.
-
-    On a GPU: TensorFlow's device allocator peak (``get_memory_info``), reset
-    at the start. On CPU: the process's resident-set high-water mark (VmHWM);
-    Linux lets a process reset it by writing ``5`` to
-    ``/proc/self/clear_refs``, otherwise the lifetime peak
-    (``ru_maxrss``) is reported and ``reset`` says so.
+    Records written before a config key existed read as that key's default
+    (:attr:`resolved_config`); a measurement they lack reads as NaN.
     """
 
-    def __init__(self):
-        self.kind = "gpu" if gpu_names() else "cpu_rss"
-        self.reset_ok = False
+    name: str
+    path: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    history: Any  # a pandas DataFrame, one row per epoch
 
-    def reset(self) -> None:
-        if self.kind == "gpu":
-            import tensorflow as tf
+    @property
+    def resolved_config(self) -> dict[str, Any]:
+        """The config with every key: records written before a key existed read as its default."""
+        return {**RunConfig().to_dict(), **self.config}
 
-            tf.config.experimental.reset_memory_stats("GPU:0")
-            self.reset_ok = True
-            return
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self.reset_ok = True
-        except OSError:
-            self.reset_ok = False
+    @property
+    def dataset(self) -> str:
+        return self.config["dataset"]
 
-    def peak_mib(self) -> float:
-        if self.kind == "gpu":
-            import tensorflow as tf
+    @property
+    def dataset_title(self) -> str:
+        return labels.dataset_title(self.dataset)
 
-            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        # ru_maxrss is KiB on Linux, bytes on macOS.
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    @property
+    def variant(self) -> str:
+        """``baseline`` or a label saying how accumulation was done."""
+        return labels.variant(self.config)
 
-    def describe(self) -> dict[str, Any]:
-        what = ("TensorFlow GPU:0 allocator peak" if self.kind == "gpu"
-                else "process resident-set high-water mark (VmHWM)")
-        return {"peak_memory_mib": round(self.peak_mib(), 1), "peak_memory_kind": what,
-                "peak_memory_reset_at_start": self.reset_ok}
+    def measured(self, key: str) -> Any:
+        """A metric of the run, or NaN where its records lack it."""
+        return self.metrics.get(key, math.nan)
+
+    @property
+    def micro_batch_size(self) -> int:
+        c = self.resolved_config
+        return self.metrics.get("micro_batch_size",
+                                math.ceil(c["batch_size"] / c["accumulation_steps"]))
+
+    @property
+    def effective_learning_rate(self) -> float:
+        return self.metrics.get("effective_learning_rate", self.resolved_config["learning_rate"])
+
+    @property
+    def time_per_image_ms(self) -> float:
+        """Steady training time per training image (median epoch), in ms."""
+        n_train = self.metrics.get("samples", {}).get("train")
+        per_epoch = self.metrics.get("train_time_per_epoch_s")
+        return 1000 * per_epoch / n_train if per_epoch and n_train else math.nan
+
+
+@dataclass
+class Suite:
+    """The complete runs of a suite, and the folders that hold no complete run."""
+
+    path: Path
+    runs: list[Run]
+    incomplete: list[Path] = field(default_factory=list)
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load every complete run under ``path`` (one level of run folders)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: no such suite folder; run `swin-gao run-all params/<suite>` first")
+    runs, incomplete = [], []
+    for run_dir in sorted(p for p in path.iterdir() if p.is_dir() and p.name != REPORT_DIR):
+        folder = RunFolder(run_dir)
+        if not folder.complete:
+            incomplete.append(run_dir)
+            continue
+        runs.append(folder.read())
+    if not runs:
+        raise InputError(f"{path}: holds no complete run (a run is complete once its "
+                         f"{COMPLETE_MARKER} is written)")
+    return Suite(path, runs, incomplete)

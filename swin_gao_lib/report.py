@@ -1,92 +1,22 @@
 """Read the run records of a suite and turn them into tables and figure data.
 
-A suite is a folder of runs, ``outputs/<suite>/<run>/``; a run counts only
-when its ``metrics.json`` exists (written last, on success). The tidy tables
+A suite is a folder of runs, ``outputs/<suite>/<run>/``, read through
+:mod:`swin_gao_lib.records`; a run counts only when it is complete. The tidy tables
 built here are what the figures in :mod:`plots` draw, so tests can check the
 data behind a figure instead of its pixels.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from swin_gao_lib.errors import InputError
-from swin_gao_lib.records import atomic_write_text
-
-DATASET_TITLES = {"cifar10": "CIFAR-10", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
-
-
-@dataclass
-class Run:
-    """One complete run's records."""
-
-    name: str
-    path: Path
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    history: pd.DataFrame
-
-    @property
-    def resolved_config(self) -> dict[str, Any]:
-        """The config with every key: records written before a key existed read as its default."""
-        from swin_gao_lib.config import RunConfig
-
-        return {**RunConfig().to_dict(), **self.config}
-
-    @property
-    def dataset(self) -> str:
-        return self.config["dataset"]
-
-    @property
-    def dataset_title(self) -> str:
-        return DATASET_TITLES.get(self.dataset, self.dataset)
-
-    @property
-    def variant(self) -> str:
-        """``baseline`` or a label saying how accumulation was done."""
-        c = self.config
-        if c["accumulation_steps"] == 1:
-            return "baseline"
-        mode = "in-step" if c["accumulation_mode"] == "in_step" else "Keras optimizer"
-        return f"GAO N={c['accumulation_steps']} ({mode}, {c['reduction']})"
-
-
-@dataclass
-class Suite:
-    """The complete runs of a suite, and the folders that hold no complete run."""
-
-    path: Path
-    runs: list[Run]
-    incomplete: list[Path] = field(default_factory=list)
-
-
-def load_suite(path: str | Path) -> Suite:
-    """Load every complete run under ``path`` (one level of run folders)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError(f"{path}: no such suite folder; run `swin-gao run-all params/<suite>` first")
-    runs, incomplete = [], []
-    for run_dir in sorted(p for p in path.iterdir() if p.is_dir() and p.name != "report"):
-        metrics_file = run_dir / "metrics.json"
-        if not metrics_file.is_file():
-            incomplete.append(run_dir)
-            continue
-        runs.append(Run(
-            name=run_dir.name, path=run_dir,
-            config=yaml.safe_load((run_dir / "config.yaml").read_text()),
-            metrics=json.loads(metrics_file.read_text()),
-            history=pd.read_csv(run_dir / "history.csv"),
-        ))
-    if not runs:
-        raise InputError(f"{path}: holds no complete run (a run is complete once its metrics.json "
-                         "is written)")
-    return Suite(path, runs, incomplete)
+from swin_gao_lib import plots, study
+from swin_gao_lib.config import RunConfig
+from swin_gao_lib.records import REPORT_DIR, Suite, atomic_write_text, load_suite
 
 
 def summary_table(suite: Suite) -> pd.DataFrame:
@@ -157,8 +87,6 @@ def paper_pair(suite: Suite) -> Suite:
     baseline (N=1) or in-step accumulation with summed gradients. A suite of
     only such runs (the paper and quick suites) is drawn whole.
     """
-    from swin_gao_lib.config import RunConfig
-
     default_optimizer = RunConfig().optimizer
     keep = []
     for r in suite.runs:
@@ -213,8 +141,6 @@ class StudyTables:
 
 def study_tables(suite: Suite) -> StudyTables:
     """Group a suite's runs into configurations and compare each with its baseline."""
-    from swin_gao_lib import study
-
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
     comp = study.comparisons(runs, configs)
@@ -254,10 +180,8 @@ def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Re
       ``accuracy_differences`` — the study figures, when the suite has
       accumulating configurations with baselines.
     """
-    from swin_gao_lib import plots
-
     suite = load_suite(suite_dir)
-    out = Path(out_dir) if out_dir is not None else suite.path / "report"
+    out = Path(out_dir) if out_dir is not None else suite.path / REPORT_DIR
     pair = paper_pair(suite)
     table, times, curves = summary_table(suite), epoch_times(pair), accuracy_curves(pair)
     tests = {r.name: r.metrics["test_accuracy"] for r in pair.runs}

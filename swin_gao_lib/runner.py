@@ -1,11 +1,13 @@
-"""Batch runs: execute ``notebooks/train.ipynb`` once per params file, then the report.
+"""Batch runs: execute ``notebooks/train.ipynb`` once per run of a suite, then the report.
 
-Each configuration runs through papermill's Python API in its own kernel;
-the executed notebook is saved beside that run's records
-(``<output>/<run>/train.ipynb``), so a failure can be read in place. A
-failing configuration does not stop the others. A configuration whose
-``metrics.json`` exists (written last, only by a successful run) is skipped
-unless ``force``.
+Planning (:func:`plan_suite`) resolves every run of every params file once
+(:func:`swin_gao_lib.params.resolve`) and imports no TensorFlow. Each run then
+executes through papermill's Python API in its own kernel, handed its resolved
+config as the YAML text of its ``config.yaml``, so the notebook loads it once
+and never re-reads the params file. The executed notebook is saved beside that
+run's records (``<output>/<run>/train.ipynb``), so a failure can be read in
+place. A failing configuration does not stop the others. A complete run
+(:attr:`swin_gao_lib.records.RunFolder.complete`) is skipped unless ``force``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from swin_gao_lib.config import load_config, read_params
-from swin_gao_lib.grid import expand
+from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.errors import InputError
-from swin_gao_lib.train import COMPLETE_MARKER, run_dir_of
+from swin_gao_lib.params import resolve
+from swin_gao_lib.records import REPORT_DIR, RunFolder, run_dir_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,10 @@ class Failure:
 
 @dataclass(frozen=True)
 class Plan:
-    """One run of a suite: its params file, the grid values it sets, its folder."""
+    """One run of a suite: its params file, its resolved config, its folder."""
 
     params: Path
-    overrides: dict[str, Any]
+    config: RunConfig
     run_dir: Path
     seed_rank: int = 0
 
@@ -83,11 +84,8 @@ def plan_suite(files: list[Path], output: Path) -> list[Plan]:
     plans = []
     for f in files:
         try:
-            values = read_params(f)
-            for point in expand(values, f.stem):
-                cfg = load_config(f, {**point.overrides, "output_dir": str(output),
-                                      "run_name": point.name})
-                plans.append(Plan(f, point.overrides, run_dir_of(cfg), point.seed_rank))
+            for run in resolve(f, {"output_dir": str(output)}):
+                plans.append(Plan(f, run.config, run_dir_of(run.config), run.seed_rank))
         except InputError as exc:
             raise type(exc)(f"{f}: {exc}") from None
     names = [p.run_dir.name for p in plans]
@@ -129,23 +127,24 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     output = Path(output) if output is not None else Path("outputs") / suite_name
     train_nb = find_notebook("train.ipynb", notebooks_dir)
     report_nb = find_notebook("report.ipynb", notebooks_dir)
-    plans = plan_suite(files, output)
+    # Absolute, because each notebook runs in the notebooks' folder.
+    plans = plan_suite(files, output.resolve())
     result = SuiteResult()
     bar = tqdm(plans, desc=f"run-all {suite_name}", unit="run", disable=not progress,
                file=sys.stderr)
     for plan in bar:
-        params, run_dir = plan.params, plan.run_dir
+        params, folder = plan.params, RunFolder(plan.run_dir)
+        run_dir = folder.path
         bar.set_postfix_str(run_dir.name)
-        if (run_dir / COMPLETE_MARKER).is_file() and not force:
+        if folder.complete and not force:
             result.skipped.append(run_dir)
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
-        notebook = run_dir / "train.ipynb"
+        notebook = folder.notebook
         try:
             pm.execute_notebook(
                 str(train_nb), str(notebook), cwd=str(train_nb.parent),
-                parameters={"params_file": str(params.resolve()), "overrides": plan.overrides,
-                            "output_dir": str(output.resolve()), "run_name": run_dir.name,
+                parameters={"config_yaml": to_yaml(plan.config),
                             # incomplete records (a failed earlier try) are replaced;
                             # complete ones were skipped above unless force
                             "overwrite": True},
@@ -156,7 +155,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
             result.failed.append(Failure(params, run_dir.name, _error_text(exc), notebook))
             bar.write(f"FAILED {run_dir.name} ({params.name}): {_error_text(exc)} (see {notebook})")
     if report:
-        report_dir = output / "report"
+        report_dir = output / REPORT_DIR
         report_dir.mkdir(parents=True, exist_ok=True)
         result.report_notebook = report_dir / "report.ipynb"
         try:

@@ -50,10 +50,6 @@ class Difference:
     def tested(self) -> bool:
         return self.test != "none"
 
-    @property
-    def half_width(self) -> float:
-        return (self.ci_high - self.ci_low) / 2
-
     def significant(self) -> int:
         """+1 or -1 when the interval excludes 0 on that side, else 0."""
         if not self.tested:

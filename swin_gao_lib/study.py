@@ -25,21 +25,22 @@ whether this suite's data supports it, from those comparisons alone.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from swin_gao_lib.stats import compare, holm
+from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, LR_SCALING_TITLES,
+                                 configuration_label, control_label, dataset_title, series_label)
+from swin_gao_lib.records import Suite
+from swin_gao_lib.stats import compare, holm, mean_std
 
 #: Keys that do not make a configuration: the seed and where the records went.
 NOT_CONFIGURATION = ("seed", "run_name", "output_dir")
 #: Keys that say how a batch is accumulated; the rest of the config is the control.
 ACCUMULATION_KEYS = ("accumulation_steps", "batch_size", "accumulation_mode", "reduction",
                      "lr_scaling")
-EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
-FAMILIES = ("baseline", EQUAL_BATCH, EQUAL_MICRO, "no accumulation", "other")
+FAMILIES = (BASELINE, EQUAL_BATCH, EQUAL_MICRO, "no accumulation", "other")
 #: Per-run measurements the study compares, with their display names.
 METRICS = {
     "test_accuracy": "test accuracy",
@@ -48,40 +49,31 @@ METRICS = {
     "peak_memory_mib": "peak memory (MiB)",
     "optimizer_updates": "optimizer updates",
 }
-OPTIMIZER_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
-LR_SCALING_TITLES = {"none": "lr x1", "sqrt": "lr x sqrt(N)", "linear": "lr x N"}
 
 
 def _key(config: dict[str, Any], drop: tuple[str, ...]) -> str:
     return json.dumps({k: v for k, v in config.items() if k not in drop}, sort_keys=True)
 
 
-def runs_frame(suite) -> pd.DataFrame:
-    """One row per run: what it varied and what it measured.
-
-    Records written before a key existed read as that key's default;
-    measurements they lack read as NaN.
-    """
+def runs_frame(suite: Suite) -> pd.DataFrame:
+    """One row per run: what it varied and what it measured (see :class:`records.Run`)."""
     rows = []
     for r in suite.runs:
         c = r.resolved_config
-        m = r.metrics
-        n_train = m.get("samples", {}).get("train")
-        per_epoch = m.get("train_time_per_epoch_s")
         rows.append({
-            "run": r.name, "dataset": r.dataset_title, "seed": c["seed"],
+            "run": r.name, "dataset": dataset_title(r.dataset), "seed": c["seed"],
             "optimizer": c["optimizer"], "learning_rate": c["learning_rate"],
             "N": c["accumulation_steps"], "batch": c["batch_size"],
-            "micro_batch": m.get("micro_batch_size", math.ceil(c["batch_size"] / c["accumulation_steps"])),
+            "micro_batch": r.micro_batch_size,
             "mode": c["accumulation_mode"], "reduction": c["reduction"],
             "lr_scaling": c["lr_scaling"], "lr_base_batch": c["lr_base_batch"],
-            "effective_lr": m.get("effective_learning_rate", c["learning_rate"]),
-            "test_accuracy": m["test_accuracy"],
-            "train_eval_accuracy": m.get("train_eval_accuracy", np.nan),
-            "generalization_gap": m.get("generalization_gap", np.nan),
-            "time_per_image_ms": 1000 * per_epoch / n_train if per_epoch and n_train else np.nan,
-            "peak_memory_mib": m.get("peak_memory_mib", np.nan),
-            "optimizer_updates": m["optimizer_updates"],
+            "effective_lr": r.effective_learning_rate,
+            "test_accuracy": r.metrics["test_accuracy"],
+            "train_eval_accuracy": r.measured("train_eval_accuracy"),
+            "generalization_gap": r.measured("generalization_gap"),
+            "time_per_image_ms": r.time_per_image_ms,
+            "peak_memory_mib": r.measured("peak_memory_mib"),
+            "optimizer_updates": r.metrics["optimizer_updates"],
             "configuration": _key(c, NOT_CONFIGURATION),
             "control_group": _key(c, NOT_CONFIGURATION + ACCUMULATION_KEYS),
         })
@@ -90,7 +82,7 @@ def runs_frame(suite) -> pd.DataFrame:
 
 def _family(row: pd.Series, base: pd.Series | None) -> str:
     if base is not None and row["configuration"] == base["configuration"]:
-        return "baseline"
+        return BASELINE
     if row["N"] == 1:
         return "no accumulation"
     if base is None:
@@ -100,30 +92,6 @@ def _family(row: pd.Series, base: pd.Series | None) -> str:
     if row["micro_batch"] == base["batch"]:
         return EQUAL_MICRO
     return "other"
-
-
-def _label(row: pd.Series) -> str:
-    opt = OPTIMIZER_TITLES.get(row["optimizer"], row["optimizer"])
-    if row["family"] == "baseline":
-        return f"{opt} baseline, B={row['batch']}"
-    mode = "in-step" if row["mode"] == "in_step" else "Keras optimizer"
-    text = f"{opt} N={row['N']}: {row['N']}x{row['micro_batch']}={row['batch']}, {mode} {row['reduction']}"
-    if row["lr_scaling"] != "none":
-        text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
-    return text
-
-
-def _control(row: pd.Series) -> str:
-    """The family at fixed optimizer, mode, reduction and lr scaling (N varies)."""
-    opt = OPTIMIZER_TITLES.get(row["optimizer"], row["optimizer"])
-    mode = "in-step" if row["mode"] == "in_step" else "Keras optimizer"
-    if row["family"] == EQUAL_BATCH:
-        what = "equal effective batch (same updates)"
-    elif row["family"] == EQUAL_MICRO:
-        what = f"equal micro-batch (N x fewer updates, {LR_SCALING_TITLES[row['lr_scaling']]})"
-    else:
-        what = row["family"]
-    return f"{what}, {opt}, {mode} {row['reduction']}"
 
 
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
@@ -142,14 +110,12 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
         row = row.copy()
         row["family"] = _family(row, base)
         row["baseline"] = base["configuration"] if base is not None else None
-        row["label"] = _label(row)
-        row["control"] = _control(row)
+        row["label"] = configuration_label(row)
+        row["control"] = control_label(row)
         seeds = runs[runs["configuration"] == row["configuration"]]
         row["seeds"] = len(seeds)
         for metric in METRICS:
-            values = seeds[metric].dropna()
-            row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
-            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+            row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(seeds[metric].dropna())
         out.append(row)
     table = pd.DataFrame(out).infer_objects()
     rank = {**{f: i for i, f in enumerate(FAMILIES)}, **{s: i for i, s in enumerate(LR_SCALING_TITLES)}}
@@ -166,7 +132,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
     rows = []
     by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
     for _, c in configs.iterrows():
-        if c["family"] == "baseline" or not isinstance(c["baseline"], str):
+        if c["family"] == BASELINE or not isinstance(c["baseline"], str):
             continue
         mine, base = by_config[c["configuration"]], by_config[c["baseline"]]
         for metric in METRICS:
@@ -303,16 +269,15 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
     rows = []
     sel = configs[(configs["mode"] == "in_step") & (configs["reduction"] == "mean")]
     for (dataset, opt), g in sel.groupby(["dataset", "optimizer"], sort=False):
-        base = g[g["family"] == "baseline"]
+        base = g[g["family"] == BASELINE]
         if len(base) != 1:
             continue
-        title = OPTIMIZER_TITLES.get(opt, opt)
-        series = [(f"{title}: {EQUAL_BATCH} (B={base.iloc[0]['batch']})", EQUAL_BATCH, "none",
+        b0 = base.iloc[0]["batch"]
+        series = [(series_label(opt, EQUAL_BATCH, b0), EQUAL_BATCH, "none",
                    g[g["family"] == EQUAL_BATCH])]
         micro = g[g["family"] == EQUAL_MICRO]
         for scaling in LR_SCALING_TITLES:
-            series.append((f"{title}: {EQUAL_MICRO} (B={base.iloc[0]['batch']}N), "
-                           f"{LR_SCALING_TITLES[scaling]}", EQUAL_MICRO, scaling,
+            series.append((series_label(opt, EQUAL_MICRO, b0, scaling), EQUAL_MICRO, scaling,
                            micro[micro["lr_scaling"] == scaling]))
         for name, family, scaling, members in series:
             if members.empty:

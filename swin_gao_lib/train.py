@@ -1,14 +1,9 @@
 """One training run: data, model, accumulating train step, and its records.
 
-``train(config)`` writes ``<output_dir>/<run_name>/``:
-
-* ``config.yaml`` — the resolved config (loads back to the same run), first;
-* ``history.csv`` — one row per epoch, rewritten after every epoch, so a run
-  that dies keeps the epochs it finished;
-* ``metrics.json`` — written last, only when the run succeeded: its presence
-  marks a complete record;
-* ``failure.json`` — instead of ``metrics.json`` when the run failed: the
-  error, the traceback and the epochs completed.
+``train(config)`` writes the run folder ``<output_dir>/<run_name>/``
+(:mod:`swin_gao_lib.records` owns its files): the resolved config first, the
+history after every epoch, and the metrics last, on success only (or a
+failure record instead).
 
 Timing: each epoch's training wall time is split from its validation time.
 The first train step of a run also traces and compiles the step function;
@@ -29,13 +24,12 @@ import keras
 import numpy as np
 
 from swin_gao_lib.accumulation import build_trainer, optimizer_updates
-from swin_gao_lib.config import RunConfig, to_yaml
+from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.pipeline import Datasets, make_datasets
 from swin_gao_lib.errors import ConfigError, RunError
+from swin_gao_lib.machine import PeakMemory, environment
 from swin_gao_lib.model import build_swin
-from swin_gao_lib.records import PeakMemory, atomic_write_text, environment, write_csv, write_json
-
-COMPLETE_MARKER = "metrics.json"
+from swin_gao_lib.records import RunFolder
 
 
 @dataclass
@@ -49,26 +43,15 @@ class RunResult:
     model: keras.Model = field(repr=False)
 
 
-def default_run_name(cfg: RunConfig) -> str:
-    """A name that says what differs between runs: data, accumulation, batch, seed."""
-    if cfg.accumulation_steps == 1:
-        acc = "baseline"
-    else:
-        acc = f"{cfg.accumulation_mode}-n{cfg.accumulation_steps}-{cfg.reduction}"
-    return f"{cfg.dataset}-{acc}-b{cfg.batch_size}-s{cfg.seed}"
-
-
-def run_dir_of(cfg: RunConfig) -> Path:
-    return Path(cfg.output_dir) / (cfg.run_name or default_run_name(cfg))
-
-
 class EpochRecorder(keras.callbacks.Callback):
     """Record per-epoch metrics and times; rewrite ``history.csv`` after every epoch."""
 
-    def __init__(self, path: Path, n_train: int):
+    def __init__(self, folder: RunFolder, n_train: int):
         super().__init__()
-        self.path, self.n_train = path, n_train
+        self.folder, self.n_train = folder, n_train
         self.rows: list[dict[str, Any]] = []
+        # Train steps taken: optimizer mode applies one micro-step per step.
+        self.steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t_epoch = time.perf_counter()
@@ -76,6 +59,7 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step_ends.append(time.perf_counter())
+        self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -97,7 +81,7 @@ class EpochRecorder(keras.callbacks.Callback):
             "images_per_s": self.n_train / steady if steady > 0 else None,
         }
         self.rows.append(row)
-        write_csv(self.path, self.rows)
+        self.folder.write_history(self.rows)
 
 
 def _summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
@@ -117,14 +101,13 @@ def _summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
     }
 
 
-def prepare(cfg: RunConfig, overwrite: bool = False, log=print) -> tuple[Path, Datasets]:
+def prepare(cfg: RunConfig, overwrite: bool = False, log=print) -> tuple[RunFolder, Datasets]:
     """Every check that can fail on input, before anything trains: output folder, then data."""
-    run_dir = run_dir_of(cfg)
-    existing = [p.name for p in (run_dir / COMPLETE_MARKER, run_dir / "history.csv",
-                                 run_dir / "failure.json") if p.exists()]
+    folder = RunFolder.of(cfg)
+    existing = folder.existing_records()
     if existing and not overwrite:
         raise ConfigError(
-            f"output: {run_dir} already holds a run ({', '.join(existing)}); choose another "
+            f"output: {folder.path} already holds a run ({', '.join(existing)}); choose another "
             "run_name or output_dir, or pass --overwrite to replace it"
         )
     data = make_datasets(cfg)
@@ -132,7 +115,7 @@ def prepare(cfg: RunConfig, overwrite: bool = False, log=print) -> tuple[Path, D
     log(f"data: {data.splits.description}")
     log(f"data: using {sizes['train']} train, {sizes['validation']} validation, "
         f"{sizes['test']} test images at {cfg.input_shape}")
-    return run_dir, data
+    return folder, data
 
 
 def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto",
@@ -144,14 +127,12 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
         RunError: the run failed; ``failure.json`` and the finished epochs'
             ``history.csv`` stay in ``RunError.run_dir``.
     """
-    run_dir, data = prepare(cfg, overwrite=overwrite, log=log)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (COMPLETE_MARKER, "failure.json", "history.csv"):
-        (run_dir / stale).unlink(missing_ok=True)
-    atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    folder, data = prepare(cfg, overwrite=overwrite, log=log)
+    run_dir = folder.path
+    folder.start(cfg)
 
     n_train = len(data.splits.y_train)
-    recorder = EpochRecorder(run_dir / "history.csv", n_train)
+    recorder = EpochRecorder(folder, n_train)
     memory = PeakMemory()
     try:
         keras.utils.set_random_seed(cfg.seed)
@@ -167,7 +148,6 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
         # and augmentation on; the train-test gap that tests "overfitting" needs the
         # final model scored on its train images the way test images are scored.
         train_eval = model.evaluate(data.train_eval, verbose=0, return_dict=True)
-        micro_steps = int(keras.ops.convert_to_numpy(model.optimizer._iterations))
         metrics = {
             "run_name": run_dir.name,
             "seed": cfg.seed,
@@ -178,7 +158,7 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
             **_summary(recorder.rows, n_train),
             "fit_wall_s": fit_s,
             "optimizer_updates": optimizer_updates(model.optimizer),
-            "optimizer_micro_steps": micro_steps,
+            "optimizer_micro_steps": recorder.steps,
             "samples": data.splits.sizes(),
             "batch_size": cfg.batch_size, "micro_batch_size": cfg.micro_batch_size,
             "accumulation_steps": cfg.accumulation_steps,
@@ -196,13 +176,13 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
             "epochs_completed": len(recorder.rows),
             "partial_outputs": sorted(p.name for p in run_dir.iterdir()),
         }
-        write_json(run_dir / "failure.json", failure)
+        folder.write_failure(failure)
         if isinstance(exc, KeyboardInterrupt):
             log(f"interrupted; partial outputs kept in {run_dir}")
             raise
         raise RunError(f"run failed after {len(recorder.rows)} epoch(s): {type(exc).__name__}: "
                        f"{exc}; partial outputs kept in {run_dir}", str(run_dir)) from exc
-    write_json(run_dir / COMPLETE_MARKER, metrics)
+    folder.write_metrics(metrics)
     log(f"done: test accuracy {metrics['test_accuracy']:.4f}, "
         f"{metrics['optimizer_updates']} optimizer updates, records in {run_dir}")
     return RunResult(cfg, run_dir, recorder.rows, metrics, network)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from swin_gao_lib.config import RunConfig, load_config, make_config, parse_override, to_yaml
+from swin_gao_lib.config import RunConfig, make_config, to_yaml
+from swin_gao_lib.params import load_config, parse_override
 from swin_gao_lib.errors import ConfigError
 
 

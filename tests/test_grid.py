@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swin_gao_lib.config import load_config
+from swin_gao_lib.params import load_config
 from swin_gao_lib.errors import ConfigError
-from swin_gao_lib.grid import expand, varied_keys
+from swin_gao_lib.params import expand, varied_keys
 
 DOC_EXAMPLE = {
     "dataset": "mnist",
@@ -156,7 +156,7 @@ def test_every_shipped_params_file_plans(suite, tmp_path):
 
 
 def test_study_quick_has_the_design_of_the_full_study():
-    from swin_gao_lib.config import read_params
+    from swin_gao_lib.params import read_params
 
     for full, quick in (("mnist", "mnist"), ("cifar10", "fashion_mnist")):
         a = read_params(REPO / "params" / "study" / f"{full}.yaml")

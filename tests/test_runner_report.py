@@ -11,7 +11,8 @@ from conftest import TINY_DETERMINISTIC
 from swin_gao_lib import cli
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.errors import InputError
-from swin_gao_lib.report import build_report, load_suite
+from swin_gao_lib.records import load_suite
+from swin_gao_lib.report import build_report
 from swin_gao_lib.runner import run_all
 
 TINY = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64, "max_test_samples": 32,

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats as st
 
 from swin_gao_lib.config import make_config, to_yaml
-from swin_gao_lib.report import build_report, load_suite, study_tables
+from swin_gao_lib.records import load_suite
+from swin_gao_lib.report import build_report, study_tables
 
 N_TRAIN = 1000
 SEEDS = (0, 1, 2)

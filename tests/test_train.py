@@ -11,7 +11,8 @@ import yaml
 
 from conftest import TINY_DETERMINISTIC
 from swin_gao_lib import cli
-from swin_gao_lib.config import load_config, make_config
+from swin_gao_lib.config import make_config
+from swin_gao_lib.params import load_config
 from swin_gao_lib.errors import ConfigError, DataError, RunError
 from swin_gao_lib.records import atomic_write_text
 from swin_gao_lib.train import train

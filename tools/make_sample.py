@@ -21,16 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from swin_gao_lib.data.sources import CIFAR_TEST, CIFAR_TRAIN, IDX_FILES, load_cifar_dir, load_idx_dir
+from swin_gao_lib import datasets
+from swin_gao_lib.data.sources import cifar_folder, load_raw
 
 # Per class: (train, test). ~7 MB in all, compressed.
 SIZES = {"mnist": (500, 100), "fashion_mnist": (300, 100), "cifar10": (100, 50)}
 OUT = Path(__file__).resolve().parents[1] / "swin_gao_lib" / "data" / "sample"
 
 
-def balanced_rows(labels: np.ndarray, per_class: int) -> np.ndarray:
+def balanced_rows(labels: np.ndarray, per_class: int, num_classes: int) -> np.ndarray:
     """The first ``per_class`` row indices of each class, in file order."""
-    rows = [np.flatnonzero(labels == c)[:per_class] for c in range(10)]
+    rows = [np.flatnonzero(labels == c)[:per_class] for c in range(num_classes)]
     if min(len(r) for r in rows) < per_class:
         raise SystemExit(f"not enough rows for {per_class} per class")
     return np.sort(np.concatenate(rows))
@@ -46,17 +47,21 @@ def main() -> None:
     ap.add_argument("--fashion", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     args = ap.parse_args()
     folders = {"mnist": args.shared / "mnist", "fashion_mnist": args.fashion,
-               "cifar10": args.shared / "cifar10" / "cifar-10-batches-py"}
+               "cifar10": args.shared / "cifar10"}
     manifest = {}
     for name, folder in folders.items():
-        raw = load_cifar_dir(folder) if name == "cifar10" else load_idx_dir(folder, name)
+        spec = datasets.get(name)
+        raw = load_raw(name, f"dir:{folder}")
+        if spec.layout.format == datasets.CIFAR_PYTHON:
+            folder = cifar_folder(folder, name)
         k_tr, k_te = SIZES[name]
-        tr, te = balanced_rows(raw.y_train, k_tr), balanced_rows(raw.y_test, k_te)
+        tr = balanced_rows(raw.y_train, k_tr, spec.num_classes)
+        te = balanced_rows(raw.y_test, k_te, spec.num_classes)
         out = OUT / f"{name}.npz"
         np.savez_compressed(out, x_train=raw.x_train[tr], y_train=raw.y_train[tr],
                             x_test=raw.x_test[te], y_test=raw.y_test[te])
-        files = (CIFAR_TRAIN + [CIFAR_TEST] if name == "cifar10"
-                 else [s + ".gz" for pair in IDX_FILES.values() for s in pair])
+        files = (list(spec.layout.files()) if spec.layout.format == datasets.CIFAR_PYTHON
+                 else [f + ".gz" for f in spec.layout.files()])
         manifest[name] = {
             "from": raw.description,
             "files_sha256": {f: sha256(folder / f) for f in files},

@@ -5,10 +5,13 @@
   Type ``0x08`` is unsigned byte. Images are ``ndim=3`` (magic 2051 =
   0x00000803), labels ``ndim=1`` (magic 2049 = 0x00000801). Files are usually
   gzipped; plain files are read too.
-* **CIFAR-10 "python version"** (Krizhevsky): each batch is a pickled dict
-  with ``b'data'``, a uint8 ``(N, 3072)`` array holding the 1024 red, then
-  1024 green, then 1024 blue values of a 32x32 image, row-major, and
-  ``b'labels'``, a list of N ints in 0..9.
+* **CIFAR-10 / CIFAR-100 "python version"** (Krizhevsky): each batch is a
+  pickled dict with ``b'data'``, a uint8 ``(N, 3072)`` array holding the 1024
+  red, then 1024 green, then 1024 blue values of a 32x32 image, row-major, and
+  the labels, a list of N ints: ``b'labels'`` in 0..9 (CIFAR-10) or
+  ``b'fine_labels'`` in 0..99 (CIFAR-100, which also has ``b'coarse_labels'``).
+  A ``meta`` file (``batches.meta`` for CIFAR-10) is a pickled dict holding the
+  class names (``b'label_names'`` / ``b'fine_label_names'``).
 
 Every problem raises :class:`DataError` naming the file and what is wrong.
 """
@@ -27,7 +30,6 @@ from swin_gao_lib.errors import DataError
 
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801
-NUM_CLASSES = 10
 
 
 def _read_maybe_gzip(path: Path) -> bytes:
@@ -73,7 +75,8 @@ def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def read_idx_pair(images_path: str | Path, labels_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(images_path: str | Path, labels_path: str | Path,
+                  num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Read matching IDX image and label files; check counts, 28x28 and label range."""
     images = read_idx(images_path, 3)
     labels = read_idx(labels_path, 1)
@@ -83,14 +86,14 @@ def read_idx_pair(images_path: str | Path, labels_path: str | Path) -> tuple[np.
         raise DataError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
         )
-    _check_labels(labels, labels_path)
+    _check_labels(labels, labels_path, num_classes)
     return images, labels
 
 
-def _check_labels(labels: np.ndarray, path: str | Path) -> None:
-    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-        bad = labels[(labels < 0) | (labels >= NUM_CLASSES)][0]
-        raise DataError(f"{path}: label {int(bad)} is outside 0..{NUM_CLASSES - 1}")
+def _check_labels(labels: np.ndarray, path: str | Path, num_classes: int) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise DataError(f"{path}: label {int(bad)} is outside 0..{num_classes - 1}")
 
 
 class _ForbiddenObject(pickle.UnpicklingError):
@@ -113,30 +116,60 @@ class _CifarUnpickler(pickle.Unpickler):
         raise _ForbiddenObject(f"{module}.{name}")
 
 
-def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR-10 python batch: ``(N, 32, 32, 3)`` uint8 images and labels."""
-    path = Path(path)
+def _unpickle(path: Path, title: str) -> dict:
+    """Load a CIFAR pickle with :class:`_CifarUnpickler`; check that it holds a dict."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
         with path.open("rb") as f:
             batch = _CifarUnpickler(f, encoding="bytes").load()
     except _ForbiddenObject as exc:
-        raise DataError(f"{path}: holds a pickled {exc}, which no CIFAR-10 batch contains; "
+        raise DataError(f"{path}: holds a pickled {exc}, which no {title} batch contains; "
                         "refusing to load it (a pickle can run code)") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, struct.error) as exc:
-        raise DataError(f"{path}: not a readable CIFAR-10 python batch, truncated or corrupt "
+        raise DataError(f"{path}: not a readable {title} python batch, truncated or corrupt "
                         f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise DataError(f"{path}: expected a dict with b'data' and b'labels', found {keys}")
+    if not isinstance(batch, dict):
+        raise DataError(f"{path}: expected a pickled dict, found {type(batch).__name__}")
+    return batch
+
+
+def read_cifar_batch(path: str | Path, label_key: bytes = b"labels", num_classes: int = 10,
+                     title: str = "CIFAR-10") -> tuple[np.ndarray, np.ndarray]:
+    """Read one CIFAR python batch: ``(N, 32, 32, 3)`` uint8 images and their labels.
+
+    Args:
+        path: a batch file (``data_batch_1``, ``test_batch``; CIFAR-100's
+            ``train`` or ``test``).
+        label_key: ``b'labels'`` (CIFAR-10) or ``b'fine_labels'`` (CIFAR-100).
+        num_classes: labels must lie in ``0 .. num_classes - 1``.
+        title: the data set's name, for messages.
+    """
+    path = Path(path)
+    batch = _unpickle(path, title)
+    if b"data" not in batch or label_key not in batch:
+        raise DataError(f"{path}: expected a dict with b'data' and {label_key!r}, found "
+                        f"{sorted(batch)}")
     data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"])
+    labels = np.asarray(batch[label_key])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
     if labels.ndim != 1 or len(labels) != len(data):
         raise DataError(f"{path}: {len(data)} images but {labels.size} labels")
-    _check_labels(labels, path)
+    _check_labels(labels, path, num_classes)
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels.astype(np.uint8)
+
+
+def read_cifar_meta(path: str | Path, key: bytes, num_classes: int,
+                    title: str = "CIFAR-10") -> list[str]:
+    """Read the class names of a CIFAR ``meta`` file and check there are ``num_classes``."""
+    path = Path(path)
+    meta = _unpickle(path, title)
+    names = meta.get(key)
+    if not isinstance(names, list) or len(names) != num_classes:
+        found = f"{len(names)} names" if isinstance(names, list) else f"keys {sorted(meta)}"
+        raise DataError(f"{path}: expected {key!r} with {num_classes} class names, found {found}; "
+                        f"is this the {title} meta file?")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]

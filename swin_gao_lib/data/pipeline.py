@@ -12,8 +12,8 @@
   used for the final test only.
 * **Pipeline.** Images stay uint8 in memory; each *batch* is then scaled to
   [0, 1], randomly cropped after zero-padding by ``crop_padding`` pixels
-  (every image its own offset) and, for CIFAR-10 only, flipped left-right
-  (digits are not mirror-symmetric). Shuffling is reseeded every epoch,
+  (every image its own offset) and, where the data-set registry allows it
+  (photos: CIFAR-10/100), flipped left-right (digits are not mirror-symmetric). Shuffling is reseeded every epoch,
   augmentation randomness comes from a seeded stream, and batches are
   prefetched. Labels are one-hot, which label smoothing needs.
 """
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from swin_gao_lib.config import NUM_CLASSES, RunConfig
+from swin_gao_lib import datasets
+from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.sources import RawData, load_raw
 
 
@@ -106,32 +107,38 @@ def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: boo
     return images
 
 
-def _to_model(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return tf.cast(x, tf.float32) / 255.0, tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)
+def _scaler(num_classes: int):
+    """uint8 images to [0, 1] floats, integer labels to one-hot rows of ``num_classes``."""
+    def to_model(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.cast(x, tf.float32) / 255.0, tf.one_hot(tf.cast(y, tf.int32), num_classes)
+    return to_model
 
 
 def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int) -> tf.data.Dataset:
     """Shuffled (reseeded every epoch), augmented, batched and prefetched train data."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.shuffle(len(y), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
-    flip = cfg.dataset == "cifar10"
+    flip = datasets.get(cfg.dataset).flip
+    to_model = _scaler(cfg.num_classes)
     if cfg.augment:
         seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True).batch(2)
 
         def augment(batch, seed):
-            xb, yb = _to_model(*batch)
+            xb, yb = to_model(*batch)
             return random_crop_flip(xb, seed, cfg.crop_padding, flip), yb
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = ds.map(_to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
+def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
+                  num_classes: int = 10) -> tf.data.Dataset:
     """Batched, scaled, un-augmented data in file order."""
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return ds.map(_to_model, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds.map(_scaler(num_classes),
+                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def make_datasets(cfg: RunConfig, raw: RawData | None = None) -> Datasets:
@@ -139,11 +146,11 @@ def make_datasets(cfg: RunConfig, raw: RawData | None = None) -> Datasets:
     raw = raw if raw is not None else load_raw(cfg.dataset, cfg.source)
     s = split(raw, cfg)
     # Evaluation runs at the micro-batch size so it never needs more memory than training.
-    eval_bs = cfg.micro_batch_size
+    eval_bs, k = cfg.micro_batch_size, cfg.num_classes
     return Datasets(
         train=train_pipeline(s.x_train, s.y_train, cfg, cfg.fit_batch_size),
-        validation=eval_pipeline(s.x_val, s.y_val, eval_bs) if len(s.y_val) else None,
-        test=eval_pipeline(s.x_test, s.y_test, eval_bs),
-        train_eval=eval_pipeline(s.x_train, s.y_train, eval_bs),
+        validation=eval_pipeline(s.x_val, s.y_val, eval_bs, k) if len(s.y_val) else None,
+        test=eval_pipeline(s.x_test, s.y_test, eval_bs, k),
+        train_eval=eval_pipeline(s.x_train, s.y_train, eval_bs, k),
         splits=s,
     )

@@ -17,16 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from swin_gao_lib.config import DATASETS
-from swin_gao_lib.data.formats import read_cifar_batch, read_idx_pair
+from swin_gao_lib import datasets
+from swin_gao_lib.data.formats import read_cifar_batch, read_cifar_meta, read_idx_pair
+from swin_gao_lib.datasets import CIFAR_PYTHON, DatasetSpec
 from swin_gao_lib.errors import DataError
 
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
-CIFAR_TEST = "test_batch"
 OFFLINE_HINT = ("offline sources: 'sample' (real subset bundled with the kit) or "
                 "'dir:<path>' (the published files on disk)")
 
@@ -52,46 +47,67 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ dir:<path>
-def _find(folder: Path, stem: str) -> Path:
+def _find(folder: Path, stem: str, spec: DatasetSpec) -> Path:
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
             return folder / name
     # Some mirrors name them t10k-images.idx3-ubyte; say what we looked for.
-    raise DataError(f"{folder}: missing {stem}.gz (or {stem}); expected the four published "
-                    "IDX files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-                    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
+    expected = ", ".join(f + ".gz" for f in spec.layout.files())
+    raise DataError(f"{folder}: missing {stem}.gz (or {stem}); expected the {spec.title} "
+                    f"published IDX files {expected}")
 
 
-def load_idx_dir(folder: str | Path, name: str = "MNIST") -> RawData:
+def load_idx_dir(folder: str | Path, dataset: str = "mnist") -> RawData:
     """Load MNIST or Fashion-MNIST from a folder holding the four published IDX files."""
+    spec = datasets.get(dataset)
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found (source dir:{folder})")
-    parts = {}
-    for split, (img, lab) in IDX_FILES.items():
-        parts[split] = read_idx_pair(_find(folder, img), _find(folder, lab))
-    (xtr, ytr), (xte, yte) = parts["train"], parts["test"]
+    layout = spec.layout
+    xtr, ytr = read_idx_pair(*(_find(folder, f, spec) for f in layout.train), spec.num_classes)
+    xte, yte = read_idx_pair(*(_find(folder, f, spec) for f in layout.test), spec.num_classes)
     return RawData(_with_channels(xtr), ytr, _with_channels(xte), yte,
-                   f"{name} from {folder}: {len(xtr)} train + {len(xte)} test images")
+                   f"{spec.title} from {folder}: {len(xtr)} train + {len(xte)} test images")
 
 
-def load_cifar_dir(folder: str | Path) -> RawData:
-    """Load CIFAR-10 from ``cifar-10-batches-py`` (or the folder that contains it)."""
+def cifar_folder(folder: str | Path, dataset: str = "cifar10") -> Path:
+    """The folder holding the batches: ``folder`` itself, or the archive's subfolder in it."""
+    layout = datasets.get(dataset).layout
+    folder = Path(folder).expanduser()
+    if (not (folder / layout.test[0]).exists() and layout.subfolder
+            and (folder / layout.subfolder).is_dir()):
+        folder = folder / layout.subfolder
+    return folder
+
+
+def load_cifar_dir(folder: str | Path, dataset: str = "cifar10") -> RawData:
+    """Load CIFAR-10 or CIFAR-100 from their python-version files.
+
+    ``folder`` is the unpacked archive (``cifar-10-batches-py``,
+    ``cifar-100-python``) or the folder that contains it. The ``meta`` file,
+    when present, must name as many classes as the registry says.
+    """
+    spec = datasets.get(dataset)
+    layout = spec.layout
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found (source dir:{folder})")
-    if not (folder / CIFAR_TEST).exists() and (folder / "cifar-10-batches-py").is_dir():
-        folder = folder / "cifar-10-batches-py"
-    for name in CIFAR_TRAIN + [CIFAR_TEST]:
+    folder = cifar_folder(folder, dataset)
+    for name in layout.files():
         if not (folder / name).is_file():
-            raise DataError(f"{folder}: missing {name}; expected the CIFAR-10 python-version "
-                            f"batches {', '.join(CIFAR_TRAIN)} and {CIFAR_TEST}")
-    train = [read_cifar_batch(folder / n) for n in CIFAR_TRAIN]
-    xte, yte = read_cifar_batch(folder / CIFAR_TEST)
-    xtr = np.concatenate([x for x, _ in train])
-    ytr = np.concatenate([y for _, y in train])
+            raise DataError(f"{folder}: missing {name}; expected the {spec.title} python-version "
+                            f"files {', '.join(layout.train)} and {', '.join(layout.test)}")
+    if layout.meta and (folder / layout.meta[0]).is_file():
+        read_cifar_meta(folder / layout.meta[0], layout.meta[1], spec.num_classes, spec.title)
+
+    def read(names):
+        parts = [read_cifar_batch(folder / n, layout.label_key, spec.num_classes, spec.title)
+                 for n in names]
+        return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+    (xtr, ytr), (xte, yte) = read(layout.train), read(layout.test)
     return RawData(xtr, ytr, xte, yte,
-                   f"CIFAR-10 from {folder}: {len(xtr)} train + {len(xte)} test images")
+                   f"{spec.title} from {folder}: {len(xtr)} train + {len(xte)} test images")
 
 
 # ------------------------------------------------------------------ sample
@@ -108,6 +124,9 @@ def sample_manifest() -> dict:
 
 def load_sample(dataset: str) -> RawData:
     """Load the real subset bundled with the package, and say how small it is."""
+    if not datasets.get(dataset).sample:
+        raise DataError(f"source sample: no sample of {dataset} ships with the kit (samples: "
+                        f"{', '.join(datasets.with_sample())}); use source: keras or dir:<path>")
     path = sample_path(dataset)
     if not path.is_file():
         raise DataError(f"{path}: the bundled sample of {dataset} is missing; reinstall the kit")
@@ -127,10 +146,10 @@ def load_keras(dataset: str) -> RawData:
     """Download (or read from ``~/.keras/datasets``) the full data set via ``keras.datasets``."""
     import keras
 
-    module = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist,
-              "cifar10": keras.datasets.cifar10}[dataset]
+    spec = datasets.get(dataset)
+    module = getattr(keras.datasets, spec.keras_loader)
     try:
-        (xtr, ytr), (xte, yte) = module.load_data()
+        (xtr, ytr), (xte, yte) = module.load_data(**spec.keras_kwargs)
     except Exception as exc:  # network errors come in many types (URLError, OSError, ...)
         raise DataError(f"source keras: could not download {dataset} ({type(exc).__name__}: "
                         f"{exc}); {OFFLINE_HINT}") from None
@@ -141,15 +160,16 @@ def load_keras(dataset: str) -> RawData:
 
 def load_raw(dataset: str, source: str) -> RawData:
     """Load ``dataset`` from exactly the ``source`` asked for."""
-    if dataset not in DATASETS:
-        raise DataError(f"unknown dataset '{dataset}'; one of {', '.join(DATASETS)}")
+    if dataset not in datasets.DATASETS:
+        raise DataError(f"unknown dataset '{dataset}'; one of {', '.join(datasets.DATASETS)}")
+    spec = datasets.get(dataset)
     if source == "sample":
         return load_sample(dataset)
     if source == "keras":
         return load_keras(dataset)
     if source.startswith("dir:"):
         folder = source[4:]
-        if dataset == "cifar10":
-            return load_cifar_dir(folder)
-        return load_idx_dir(folder, {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}[dataset])
+        if spec.layout.format == CIFAR_PYTHON:
+            return load_cifar_dir(folder, dataset)
+        return load_idx_dir(folder, dataset)
     raise DataError(f"unknown source '{source}'; use keras, sample or dir:<path>")

@@ -20,12 +20,16 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from swin_gao_lib.config import NUM_CLASSES, RunConfig
+from swin_gao_lib.config import RunConfig
 from swin_gao_lib.model.layers import PatchEmbedding, PatchMerging, SwinBlock, drop_path_rates
 
 
-def build_swin(cfg: RunConfig, num_classes: int = NUM_CLASSES) -> keras.Model:
-    """Build the (uncompiled) Swin classifier described by ``cfg``."""
+def build_swin(cfg: RunConfig, num_classes: int | None = None) -> keras.Model:
+    """Build the (uncompiled) Swin classifier described by ``cfg``.
+
+    ``num_classes`` defaults to the data set's (the registry's) class count.
+    """
+    num_classes = cfg.num_classes if num_classes is None else num_classes
     inputs = keras.Input(shape=cfg.input_shape, name="image")
     x = PatchEmbedding(cfg.patch_size, cfg.embed_dim, name="patch_embedding")(inputs)
     h = cfg.input_shape[0] // cfg.patch_size

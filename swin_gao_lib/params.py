@@ -1,6 +1,14 @@
-"""Grids in params files: one YAML file that expands into a set of runs.
+"""Params files: YAML on disk, ``--set`` overrides, grids and seeds, resolved to configs.
 
-A params file holds ``key: value`` pairs (the base of every run) and may add
+This module owns everything between a params file and a :class:`RunConfig`:
+
+* :func:`read_params` reads one YAML file of ``key: value`` pairs;
+* :func:`parse_override` reads one ``--set key=value`` (the value as YAML);
+* a file may describe several runs (below); :func:`resolve` expands it and
+  validates every point once, which is what ``run-all`` plans from;
+* :func:`load_config` loads the one run a file (plus overrides) describes.
+
+Grids. A params file holds ``key: value`` pairs (the base of every run) and may add
 
 ``grid:``
     a mapping of config keys to *lists* of values, expanded as their
@@ -15,7 +23,7 @@ A params file holds ``key: value`` pairs (the base of every run) and may add
 Run names are derived from the varied values, in the order the keys first
 appear: ``<prefix>-<key><value>-...-s<seed>``, where the prefix is the file's
 ``run_name`` or its stem, and common keys get short tags (``n`` for
-``accumulation_steps``, ``b`` for ``batch_size``...). Every key of the
+``accumulation_steps``, ``b`` for ``batch_size``...; :mod:`swin_gao_lib.labels`). Every key of the
 union of blocks appears in every name, so names line up across blocks::
 
     seeds: [0, 1]
@@ -31,29 +39,66 @@ with ``-s1``.
 from __future__ import annotations
 
 import itertools
-import re
+import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-from swin_gao_lib.config import RunConfig, unknown_key_error
+import yaml
+
+from swin_gao_lib.config import RunConfig, make_config, unknown_key_error
 from swin_gao_lib.errors import ConfigError
+from swin_gao_lib.labels import point_name
 
 GRID_KEY, SEEDS_KEY = "grid", "seeds"
+FIELDS = frozenset(RunConfig.__dataclass_fields__)
 #: Keys a grid may not vary: each has its own mechanism.
 _NOT_IN_GRID = {
     "seed": "list the seeds under 'seeds:' instead",
     "run_name": "run names are derived from the varied values",
     "output_dir": "a suite lands in one folder; use run-all --output",
 }
-#: Short tags for the keys studies vary most; other keys use their full name.
-TAGS = {
-    "accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
-    "epochs": "e", "seed": "s", "accumulation_mode": "", "reduction": "", "optimizer": "",
-    "dataset": "",
-}
 _DEFAULTS = RunConfig()
 
 
+# ---------------------------------------------------------------- files and overrides
+def read_params(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a params YAML file into a mapping (no validation)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"params file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"params file {path} must hold a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``--set key=value``; the value is read as YAML (``8``, ``[2, 2]``, ``null``)."""
+    if "=" not in text:
+        raise ConfigError(f"--set '{text}': expected key=value, e.g. --set epochs=2")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value '{raw}' is not valid YAML ({exc.problem})") from None
+    return key, value
+
+
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``["key=value", ...]`` (from ``--set``) or a mapping, as a mapping."""
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    return dict(parse_override(text) for text in overrides)
+
+
+# ---------------------------------------------------------------- grids
 @dataclass(frozen=True)
 class GridPoint:
     """One run of a grid: its name and the values it sets on top of the file's base."""
@@ -66,28 +111,6 @@ class GridPoint:
 def has_grid(values: Mapping[str, Any]) -> bool:
     """Whether a params mapping defines several runs."""
     return GRID_KEY in values or SEEDS_KEY in values
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, float):
-        text = f"{value:g}"
-    elif isinstance(value, (list, tuple)):
-        text = "x".join(_format(v) for v in value)
-    else:
-        text = str(value)
-    # Keep names safe as folder names on every OS and in shells.
-    return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)
-
-
-def point_name(prefix: str, varied: list[str], values: Mapping[str, Any]) -> str:
-    """The run name of the point ``values`` of a grid varying ``varied``."""
-    parts = [prefix]
-    for key in varied:
-        value = values.get(key, getattr(_DEFAULTS, key, None))
-        parts.append(TAGS.get(key, key) + _format(value))
-    return "-".join(parts)
 
 
 def _blocks(grid: Any) -> list[dict[str, list]]:
@@ -108,7 +131,7 @@ def _blocks(grid: Any) -> list[dict[str, list]]:
         for key, values in block.items():
             if key in _NOT_IN_GRID:
                 raise ConfigError(f"{where}: '{key}' cannot be varied in a grid; {_NOT_IN_GRID[key]}")
-            if key not in RunConfig.__dataclass_fields__:
+            if key not in FIELDS:
                 raise unknown_key_error(key, where=where)
             if not isinstance(values, list):
                 raise ConfigError(f"{where}: {key} must be a list of values, e.g. {key}: [{values!r}]"
@@ -149,8 +172,8 @@ def varied_keys(values: Mapping[str, Any]) -> list[str]:
 def expand(values: Mapping[str, Any], prefix: str) -> list[GridPoint]:
     """Expand a params mapping into its runs (one point when it has no grid).
 
-    Only the shape of the grid is checked here; each point's full config is
-    validated by :func:`swin_gao_lib.config.load_config`.
+    Only the shape of the grid is checked here; :func:`resolve` validates each
+    point's full config.
 
     Raises:
         ConfigError: a malformed grid, an unknown key, an empty value list,
@@ -187,3 +210,71 @@ def expand(values: Mapping[str, Any], prefix: str) -> list[GridPoint]:
                 seen[name] = b
                 points.append(GridPoint(name, overrides, rank))
     return points
+
+
+# ---------------------------------------------------------------- resolving
+@dataclass(frozen=True)
+class ResolvedRun:
+    """One run of a params file, resolved: its validated config and its place in the plan."""
+
+    name: str
+    config: RunConfig
+    overrides: dict[str, Any]  # the grid values it sets on top of the file's base
+    seed_rank: int = 0
+
+
+def _base(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in (GRID_KEY, SEEDS_KEY)}
+
+
+def resolve(path: str | os.PathLike, overrides: Sequence[str] | Mapping[str, Any] = ()
+            ) -> list[ResolvedRun]:
+    """Every run of a params file, each validated once, named as ``run-all`` names it.
+
+    ``overrides`` apply to every run (``run-all`` sets ``output_dir`` this
+    way); the run name always comes from the file and the grid point.
+    """
+    values = read_params(path)
+    extra = parse_overrides(overrides)
+    base = _base(values)
+    runs = []
+    for point in expand(values, Path(path).stem):
+        cfg = make_config({**base, **point.overrides, **extra, "run_name": point.name})
+        runs.append(ResolvedRun(point.name, cfg, point.overrides, point.seed_rank))
+    return runs
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+) -> RunConfig:
+    """Load a params file, apply overrides, validate.
+
+    Args:
+        path: a YAML file of ``key: value`` pairs, or None for the defaults.
+        overrides: ``["key=value", ...]`` strings as from ``--set``, or a mapping.
+
+    The run name defaults to the params file's stem. A file with a ``grid:``
+    or ``seeds:`` block describes several runs; it loads as one of them when
+    the overrides set every key it varies, and the run is then named from
+    those values as ``run-all`` names it.
+    """
+    values = read_params(path) if path is not None else {}
+    chosen = parse_overrides(overrides)
+    varied: list[str] = []
+    if has_grid(values):
+        prefix = values.get("run_name") or Path(path).stem
+        varied = varied_keys(values)
+        points = expand(values, prefix)  # also checks the grid's shape
+        missing = [k for k in varied if k not in chosen]
+        if missing:
+            raise ConfigError(
+                f"params file {path} is a grid of {len(points)} runs varying {', '.join(varied)}; run them "
+                f"all with `swin-gao run-all {path}`, or pick one by setting "
+                f"{', '.join(missing)} (e.g. --set {missing[0]}=...)")
+        values = _base(values)
+    values.update(chosen)
+    if path is not None and values.get("run_name") is None:
+        values["run_name"] = (point_name(prefix, varied, values) if varied
+                              else Path(path).stem)
+    return make_config(values)

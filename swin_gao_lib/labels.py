@@ -1,0 +1,118 @@
+"""The kit's display vocabulary: how data sets, variants, optimizers and runs are named.
+
+Tables, figures, run folders and grid points all take their words from here,
+so a label reads the same in every report and a renamed variant changes in one
+place.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from swin_gao_lib import datasets
+from swin_gao_lib.config import RunConfig
+
+OPTIMIZER_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+LR_SCALING_TITLES = {"none": "lr x1", "sqrt": "lr x sqrt(N)", "linear": "lr x N"}
+MODE_TITLES = {"in_step": "in-step", "optimizer": "Keras optimizer"}
+BASELINE = "baseline"
+EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
+#: Short tags for the keys grids vary most; other keys use their full name.
+TAGS = {
+    "accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
+    "epochs": "e", "seed": "s", "accumulation_mode": "", "reduction": "", "optimizer": "",
+    "dataset": "",
+}
+_DEFAULTS = RunConfig()
+
+
+def dataset_title(name: str) -> str:
+    """``"CIFAR-10"`` for ``"cifar10"``: the registry's title."""
+    return datasets.title(name)
+
+
+def optimizer_title(name: str) -> str:
+    return OPTIMIZER_TITLES.get(name, name)
+
+
+def mode_title(mode: str) -> str:
+    return MODE_TITLES.get(mode, mode)
+
+
+def variant(config: Mapping[str, Any]) -> str:
+    """``baseline``, or how accumulation was done: ``GAO N=4 (in-step, sum)``."""
+    if config["accumulation_steps"] == 1:
+        return BASELINE
+    return (f"GAO N={config['accumulation_steps']} ({mode_title(config['accumulation_mode'])}, "
+            f"{config['reduction']})")
+
+
+def configuration_label(row: Mapping[str, Any]) -> str:
+    """A study configuration in one line: ``AdamW N=4: 4x32=128, in-step sum, lr x sqrt(N)``.
+
+    ``row`` holds ``family``, ``optimizer``, ``N``, ``micro_batch``, ``batch``,
+    ``mode``, ``reduction`` and ``lr_scaling`` (a row of the study's tables).
+    """
+    opt = optimizer_title(row["optimizer"])
+    if row["family"] == BASELINE:
+        return f"{opt} baseline, B={row['batch']}"
+    text = (f"{opt} N={row['N']}: {row['N']}x{row['micro_batch']}={row['batch']}, "
+            f"{mode_title(row['mode'])} {row['reduction']}")
+    if row["lr_scaling"] != "none":
+        text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
+    return text
+
+
+def control_label(row: Mapping[str, Any]) -> str:
+    """A control: the family at fixed optimizer, mode, reduction and lr scaling (N varies)."""
+    if row["family"] == EQUAL_BATCH:
+        what = "equal effective batch (same updates)"
+    elif row["family"] == EQUAL_MICRO:
+        what = f"equal micro-batch (N x fewer updates, {LR_SCALING_TITLES[row['lr_scaling']]})"
+    else:
+        what = row["family"]
+    return f"{what}, {optimizer_title(row['optimizer'])}, {mode_title(row['mode'])} {row['reduction']}"
+
+
+def series_label(optimizer: str, family: str, base_batch: int, lr_scaling: str = "none") -> str:
+    """A line of the figures against N: one family of one optimizer from its baseline batch."""
+    if family == EQUAL_BATCH:
+        return f"{optimizer_title(optimizer)}: {EQUAL_BATCH} (B={base_batch})"
+    return (f"{optimizer_title(optimizer)}: {EQUAL_MICRO} (B={base_batch}N), "
+            f"{LR_SCALING_TITLES[lr_scaling]}")
+
+
+def default_run_name(cfg: RunConfig) -> str:
+    """A name that says what differs between runs: data, accumulation, batch, seed."""
+    if cfg.accumulation_steps == 1:
+        acc = BASELINE
+    else:
+        acc = f"{cfg.accumulation_mode}-n{cfg.accumulation_steps}-{cfg.reduction}"
+    return f"{cfg.dataset}-{acc}-b{cfg.batch_size}-s{cfg.seed}"
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, (list, tuple)):
+        text = "x".join(_format(v) for v in value)
+    else:
+        text = str(value)
+    # Keep names safe as folder names on every OS and in shells.
+    return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)
+
+
+def point_name(prefix: str, varied: list[str], values: Mapping[str, Any]) -> str:
+    """The run name of the grid point ``values`` of a grid varying ``varied``.
+
+    ``<prefix>-<tag><value>-...``, every varied key in order, e.g.
+    ``mnist-n4-b512-lrsqrt-s1``.
+    """
+    parts = [prefix]
+    for key in varied:
+        value = values.get(key, getattr(_DEFAULTS, key, None))
+        parts.append(TAGS.get(key, key) + _format(value))
+    return "-".join(parts)

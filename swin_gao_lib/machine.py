@@ -1,0 +1,124 @@
+"""The machine a run ran on: versions, device, commit, and peak memory.
+
+TensorFlow is imported inside the functions that need it, so importing this
+module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+# ------------------------------------------------------------------ environment
+def git_commit(start: str | os.PathLike | None = None) -> str | None:
+    """The commit checked out at ``start`` (default: cwd), ``+dirty`` if modified."""
+    cwd = str(start or Path.cwd())
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10)
+        if sha.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_names() -> list[str]:
+    """Names of the visible GPUs, as TensorFlow reports them."""
+    import tensorflow as tf
+
+    names = []
+    for dev in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(dev)
+        names.append(details.get("device_name", dev.name))
+    return names
+
+
+def environment() -> dict[str, Any]:
+    """Versions, device and commit: what another person needs to repeat a run."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    gpus = gpu_names()
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "keras_backend": keras.backend.backend(),
+        "device": gpus[0] if gpus else f"CPU: {_cpu_name()}",
+        "gpus": gpus,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(Path(__file__).resolve().parent) or git_commit(),
+        "argv": sys.argv,
+    }
+
+
+# ------------------------------------------------------------------ memory
+class PeakMemory:
+    """Peak memory of the part of the process that follows :meth:`reset`.
+
+    On a GPU: TensorFlow's device allocator peak (``get_memory_info``), reset
+    at the start. On CPU: the process's resident-set high-water mark (VmHWM);
+    Linux lets a process reset it by writing ``5`` to
+    ``/proc/self/clear_refs``, otherwise the lifetime peak
+    (``ru_maxrss``) is reported and ``reset`` says so.
+    """
+
+    def __init__(self):
+        self.kind = "gpu" if gpu_names() else "cpu_rss"
+        self.reset_ok = False
+
+    def reset(self) -> None:
+        if self.kind == "gpu":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            self.reset_ok = True
+            return
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.reset_ok = True
+        except OSError:
+            self.reset_ok = False
+
+    def peak_mib(self) -> float:
+        if self.kind == "gpu":
+            import tensorflow as tf
+
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        # ru_maxrss is KiB on Linux, bytes on macOS.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+    def describe(self) -> dict[str, Any]:
+        what = ("TensorFlow GPU:0 allocator peak" if self.kind == "gpu"
+                else "process resident-set high-water mark (VmHWM)")
+        return {"peak_memory_mib": round(self.peak_mib(), 1), "peak_memory_kind": what,
+                "peak_memory_reset_at_start": self.reset_ok}

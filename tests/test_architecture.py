@@ -1,0 +1,187 @@
+"""The shape of the code: layers import only downward, planning needs no TensorFlow,
+one owner per concept, and the generated configuration reference is current."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "swin_gao_lib"
+
+#: The data flow, bottom to top: params -> config -> data -> model -> train step
+#: -> run records -> report, then the drivers. A module may import only modules
+#: of a strictly lower rank (same-rank neighbours would allow a cycle).
+RANKS = {
+    "swin_gao_lib": 0, "errors": 0, "datasets": 1,
+    "config": 2, "labels": 3, "params": 4,
+    "data": 5, "data.formats": 5, "data.sources": 6, "data.pipeline": 7,
+    "model.windows": 8, "model.layers": 9, "model.swin": 10, "model": 11,
+    "accumulation": 12, "machine": 12, "records": 13, "train": 14,
+    "stats": 15, "study": 16, "plots": 17, "report": 18,
+    "runner": 19, "bench": 19, "cli": 20,
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(parts) or "swin_gao_lib"
+
+
+def _internal_imports(path: Path) -> set[str]:
+    """Every swin_gao_lib module ``path`` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("swin_gao_lib"):
+            base = node.module.removeprefix("swin_gao_lib").lstrip(".")
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}".lstrip(".")
+                found.add(candidate if candidate in RANKS else (base or "swin_gao_lib"))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("swin_gao_lib."):
+                    found.add(alias.name.removeprefix("swin_gao_lib."))
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): _internal_imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_every_module_has_a_layer():
+    assert set(_graph()) == set(RANKS), "add new modules to RANKS (their place in the flow)"
+
+
+def test_imports_only_go_down_the_layers():
+    climbs = [f"{mod} (rank {RANKS[mod]}) imports {dep} (rank {RANKS[dep]})"
+              for mod, deps in _graph().items() for dep in deps
+              if dep != mod and RANKS[dep] >= RANKS[mod]]
+    assert not climbs, "\n".join(climbs)
+
+
+def test_import_graph_has_no_cycle():
+    graph = _graph()
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        if state.get(node) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(path + [node]))
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for dep in graph.get(node, ()):
+            if dep != node:
+                visit(dep, path + [node])
+        state[node] = 2
+
+    for node in graph:
+        visit(node, [])
+
+
+def test_graph_checker_sees_a_climb(tmp_path):
+    # The checker itself: a lower layer importing a higher one is found.
+    bad = tmp_path / "config.py"
+    bad.write_text("def f():\n    from swin_gao_lib.train import train\n")
+    assert "train" in _internal_imports(bad)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_run_all_plans_without_tensorflow():
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from swin_gao_lib.cli import build_parser\n"
+        "from swin_gao_lib.runner import plan_suite\n"
+        "build_parser()\n"
+        "files = sorted(Path('params/study-quick').glob('*.yaml'))\n"
+        "plans = plan_suite(files, Path('unused'))\n"
+        "from swin_gao_lib.records import RunFolder\n"
+        "[RunFolder(p.run_dir).complete for p in plans]\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules]\n"
+        "print(len(plans), heavy)\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["114", "[]"]
+
+
+def test_planning_resolves_each_point_once(monkeypatch):
+    # run-all reads and expands each params file once, not once per point.
+    from swin_gao_lib import params
+    from swin_gao_lib.runner import plan_suite
+
+    reads, expands = [], []
+    read, expand = params.read_params, params.expand
+    monkeypatch.setattr(params, "read_params", lambda p: reads.append(p) or read(p))
+    monkeypatch.setattr(params, "expand", lambda *a: expands.append(a) or expand(*a))
+    files = sorted((ROOT / "params" / "study-quick").glob("*.yaml"))
+    plans = plan_suite(files, Path("unused"))
+    assert len(plans) == 114 and len(reads) == len(expands) == len(files)
+
+
+def test_configuration_reference_is_current():
+    proc = subprocess.run([sys.executable, "tools/config_reference.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_configuration_reference_check_fails_when_stale(tmp_path):
+    stale = tmp_path / "configuration.md"
+    stale.write_text("# an old reference\n")
+    proc = subprocess.run([sys.executable, "tools/config_reference.py", "--check", "--out",
+                           str(stale)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "stale" in proc.stderr
+
+
+def test_reference_documents_every_config_key():
+    import dataclasses
+
+    from swin_gao_lib.config import RunConfig
+
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for f in dataclasses.fields(RunConfig):
+        assert f.metadata.get("help"), f"{f.name} has no help line"
+        assert f"| `{f.name}` |" in text
+
+
+@pytest.mark.parametrize("pattern", ["NUM_CLASSES", "._iterations", '"cifar10": "CIFAR-10"'])
+def test_no_scattered_facts(pattern):
+    # Class counts come from the registry, titles from labels, update counts from
+    # the public helper: none of these is spelled out in another module.
+    hits = [str(p.relative_to(ROOT)) for p in list(PACKAGE.rglob("*.py")) + list((ROOT / "tools").glob("*.py"))
+            if pattern in p.read_text()]
+    assert not hits, hits
+
+
+def test_registry_is_the_source_of_dataset_choices():
+    from swin_gao_lib import datasets, labels
+    from swin_gao_lib.bench import add_arguments
+    from swin_gao_lib.config import make_config
+    import argparse
+
+    for name, spec in datasets.DATASETS.items():
+        assert labels.dataset_title(name) == spec.title
+        source = "sample" if spec.sample else "keras"
+        cfg = make_config(dataset=name, source=source)
+        assert cfg.num_classes == spec.num_classes
+    bench = add_arguments(argparse.ArgumentParser())
+    choices = next(a.choices for a in bench._actions if a.dest == "dataset")
+    assert tuple(choices) == datasets.with_sample()
+
+
+def test_readme_is_short_and_points_to_docs():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"docs/{page.name}" in readme, f"README's table of contents misses {page.name}"
+    # CI runs the README's test command verbatim
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = next(line for line in ci.splitlines() if line.startswith("python3 -m venv"))
+    assert command in readme
