@@ -124,7 +124,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     from swin_gao_lib.data.pipeline import split, train_pipeline
     from swin_gao_lib.data.sources import load_sample
     from swin_gao_lib.model import build_swin
-    from swin_gao_lib.records import PeakMemory, environment
+    from swin_gao_lib.machine import PeakMemory, environment
 
     if spec.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -136,7 +136,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     if spec.data == "tensors":
         n = min(len(data.y_train), per_step * total_steps)
         x = tf.constant(data.x_train[:n].astype("float32") / 255.0)
-        y = tf.one_hot(data.y_train[:n].astype("int32"), 10)
+        y = tf.one_hot(data.y_train[:n].astype("int32"), cfg.num_classes)
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(per_step).cache().repeat()
     else:
         ds = train_pipeline(data.x_train, data.y_train, cfg, per_step).repeat()
@@ -334,20 +334,40 @@ def plot(report: dict[str, Any], stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="swin-gao bench", description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The benchmark's options, on ``ap`` (``swin-gao bench`` and ``python -m``)."""
+    from swin_gao_lib.datasets import with_sample
+
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--models", nargs="+", default=["paper"], choices=sorted(MODELS))
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--n", nargs="+", type=int, default=[1, 2, 4, 8])
-    ap.add_argument("--jit", choices=("off", "on", "both"), default="both")
-    ap.add_argument("--mixed-precision", action="store_true", help="also mixed_float16 (GPU)")
-    ap.add_argument("--steps", type=int, default=10, help="measured steps per run")
-    ap.add_argument("--warmup", type=int, default=3, help="discarded steps per run")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--dataset", default="cifar10", choices=("cifar10", "mnist", "fashion_mnist"))
-    ap.add_argument("--out", default="outputs/bench")
-    args = ap.parse_args(argv)
+    ap.add_argument("--models", nargs="+", default=["paper"], choices=sorted(MODELS),
+                    help="model sizes: 'paper' (the kit's defaults, keras-io size) and/or 'large' "
+                    "(3 stages, embed 96) (default: %(default)s)")
+    ap.add_argument("--batch", type=int, default=128,
+                    help="B, the samples per optimizer update (default: %(default)s)")
+    ap.add_argument("--n", nargs="+", type=int, default=[1, 2, 4, 8],
+                    help="N values, micro-batches per update; each must divide --batch "
+                    "(default: %(default)s)")
+    ap.add_argument("--jit", choices=("off", "on", "both"), default="both",
+                    help="XLA compilation of the train step (default: %(default)s)")
+    ap.add_argument("--mixed-precision", action="store_true",
+                    help="also measure mixed_float16 (meaningful on a GPU)")
+    ap.add_argument("--steps", type=int, default=10,
+                    help="measured steps per process, after the warm-up (default: %(default)s)")
+    ap.add_argument("--warmup", type=int, default=3,
+                    help="steps discarded per process: tracing, compilation, caches "
+                    "(default: %(default)s)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="fresh processes per variant, interleaved in shuffled rounds "
+                    "(default: %(default)s)")
+    ap.add_argument("--dataset", default="cifar10", choices=with_sample(),
+                    help="the bundled sample to train on (default: %(default)s)")
+    ap.add_argument("--out", default="outputs/bench",
+                    help="folder for bench.json, bench.md and the figure (default: %(default)s)")
+    return ap
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark (or, with ``--worker``, one measurement) for parsed options."""
     if args.worker:
         print(json.dumps(measure(Spec(**json.loads(args.worker)))))
         return 0
@@ -366,6 +386,13 @@ def main(argv=None) -> int:
     print("written:", Path(args.out) / "bench.json", Path(args.out) / "bench.md", *files)
     failed = [r for r in report["summary"] if "error" in r]
     return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    """``python -m swin_gao_lib.bench`` (the worker entry point) and ``benchmarks/accumulation.py``."""
+    ap = add_arguments(argparse.ArgumentParser(prog="swin-gao bench",
+                                               description=__doc__.splitlines()[0]))
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "are already complete")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
     ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
-    sub.add_parser("bench", help="benchmark accumulation's time and memory (see "
-                   "`swin-gao bench --help`)", add_help=False)
+    from swin_gao_lib.bench import add_arguments as bench_arguments
+
+    bench_arguments(sub.add_parser(
+        "bench", help="benchmark accumulation's time and memory",
+        description="Benchmark the time and memory cost of gradient accumulation: plain "
+        "training at B and at B/N, in-step and Keras optimizer accumulation, each measurement "
+        "in a fresh process, repeats interleaved (docs/benchmarks.md)."))
     rp = sub.add_parser("report", help="draw the figures and tables of a suite's runs")
     rp.add_argument("suite_dir", help="a folder of runs, e.g. outputs/quick")
     rp.add_argument("--out", default=None, help="default: <suite_dir>/report")
@@ -79,8 +84,15 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from swin_gao_lib.bench import run
+
+    return run(args)
+
+
 def _train(args: argparse.Namespace) -> int:
-    from swin_gao_lib.config import load_config, to_yaml
+    from swin_gao_lib.config import to_yaml
+    from swin_gao_lib.params import load_config
 
     cfg = load_config(args.params, args.overrides)
     print(to_yaml(cfg).rstrip(), flush=True)
@@ -92,13 +104,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:  # the benchmark has its own options
-        from swin_gao_lib.bench import main as bench_main
-
-        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "run-all": _run_all, "report": _report}[args.command](args)
+        return {"train": _train, "run-all": _run_all, "report": _report,
+                "bench": _bench}[args.command](args)
     except InputError as exc:
         print(f"swin-gao: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
