@@ -9,11 +9,16 @@ Two modes (``accumulation_mode``):
     combined into ONE update::
 
         reduction: mean   g = sum_k (n_k / b) * grad L_k  = grad (1/b) sum_i l_i
-        reduction: sum    g = sum_k grad L_k              (= N x the mean, Eq. 9 literally)
+        reduction: sum    g = K * (mean g above)            (K = micro-batches run)
 
     ``mean`` is exactly the full-batch gradient of the mean loss, also for a
     short micro-batch or a short final batch, because each micro-batch is
-    weighted by its sample count. The micro-batches run in a ``tf.while_loop``
+    weighted by its sample count. ``sum`` is the paper's Eq. 9: with K equal
+    micro-batches it is literally ``sum_k grad L_k``. With unequal ones (a batch
+    of 10 as 4+4+2, or an epoch's short last batch) the literal sum of each
+    micro-batch's own mean would over-weight the short micro-batch's samples;
+    here every sample keeps the same weight and the sum is K times the exact
+    mean, so "sum = (number of micro-batches) x mean" holds for every batch. The micro-batches run in a ``tf.while_loop``
     with ``parallel_iterations=1``: the gradient of one micro-batch is added to
     the running sum before the next forward pass starts, so peak activation
     memory is that of one micro-batch (an unrolled Python loop would let the
@@ -50,7 +55,8 @@ class AccumulatingModel(keras.Model):
         micro_batch_size: samples per forward/backward pass; defaults to
             ``ceil(batch / N)`` of the batch seen, but a fixed size keeps the
             graph's memory bound static.
-        reduction: ``"mean"`` (exact mean-loss gradient) or ``"sum"`` (Eq. 9).
+        reduction: ``"mean"`` (exact mean-loss gradient) or ``"sum"`` (Eq. 9:
+            the number of micro-batches times the exact mean).
     """
 
     def __init__(self, network: keras.Model, accumulation_steps: int = 1,
@@ -127,12 +133,11 @@ class AccumulatingModel(keras.Model):
             real = tf.cast(n_k, tf.int32)
             self.compute_metrics(xk[:real], yk[:real], y_pred[:real])
             grads = tape.gradient(scaled, variables)
-            # grad(loss) = (n_k/m) grad L_k, so: mean -> (m/b) grad(loss) = (n_k/b) grad L_k;
-            # sum -> (m/n_k) grad(loss) = grad L_k.
-            if self.reduction == "mean":
-                weight = tf.cast(m, x.dtype) / b_float
-            else:
-                weight = tf.cast(m, x.dtype) / n_k
+            # grad(loss) = (n_k/m) grad L_k, so mean: (m/b) grad(loss) = (n_k/b) grad L_k;
+            # sum: K times that (= grad L_k for equal micro-batches, K = n_micro).
+            weight = tf.cast(m, x.dtype) / b_float
+            if self.reduction == "sum":
+                weight = weight * tf.cast(n_micro, x.dtype)
             acc = list(acc)
             for i, g in enumerate(grads):
                 if g is None:  # a variable this loss does not reach

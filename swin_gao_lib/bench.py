@@ -121,7 +121,8 @@ def measure(spec: Spec) -> dict[str, Any]:
     import tensorflow as tf
 
     from swin_gao_lib.accumulation import build_trainer
-    from swin_gao_lib.data.pipeline import split, train_pipeline
+    from swin_gao_lib.data.pipeline import train_pipeline
+    from swin_gao_lib.data.splits import split
     from swin_gao_lib.data.sources import load_sample
     from swin_gao_lib.model import build_swin
     from swin_gao_lib.machine import PeakMemory, environment
@@ -139,7 +140,7 @@ def measure(spec: Spec) -> dict[str, Any]:
         y = tf.one_hot(data.y_train[:n].astype("int32"), cfg.num_classes)
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(per_step).cache().repeat()
     else:
-        ds = train_pipeline(data.x_train, data.y_train, cfg, per_step).repeat()
+        ds = train_pipeline(data.x_train, data.y_train, cfg, per_step)  # epochs without end
     model = build_trainer(cfg, build_swin(cfg))
     memory = PeakMemory()
     memory.reset()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -29,6 +30,14 @@ ACCUMULATION_MODES = ("in_step", "optimizer")
 REDUCTIONS = ("mean", "sum")
 #: lr_scaling -> the power k of (batch_size / lr_base_batch) that multiplies the learning rate.
 LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
+#: Seeds feed TensorFlow and NumPy generators, which take 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+#: Upper bounds that catch typos (an extra zero or three) before hours are spent.
+LIMITS = {"epochs": 100_000, "batch_size": 2**20, "accumulation_steps": 2**20,
+          "lr_base_batch": 2**20}
+#: A run name is one folder name: letters, digits, '.', '-', '_', not starting with '.'.
+RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MAX_RUN_NAME = 128
 
 
 def _knob(default: Any, group: str, help: str) -> Any:
@@ -201,7 +210,13 @@ def _coerce(name: str, value: Any) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}: expected a number, got {value!r} ({type(value).__name__})")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int too large for a float
+            value = math.inf
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: must be a finite number, got {value}")
+        return value
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{name}: expected a string, got {value!r} ({type(value).__name__})")
@@ -228,6 +243,17 @@ def _positive(cfg: RunConfig, *names: str) -> None:
     for n in names:
         if getattr(cfg, n) < 1:
             raise ConfigError(f"{n}: must be >= 1, got {getattr(cfg, n)}")
+
+
+def check_run_name(name: str, field: str = "run_name") -> str:
+    """A run name must be one safe folder name: it may not climb out of ``output_dir``."""
+    if not name or len(name) > MAX_RUN_NAME or not RUN_NAME.fullmatch(name):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise ConfigError(
+            f"{field}: {shown!r} is not a valid run name; use 1 to {MAX_RUN_NAME} letters, "
+            "digits, '.', '-' or '_', not starting with '.' (it names one folder inside "
+            "output_dir)")
+    return name
 
 
 def _rate(cfg: RunConfig, *names: str) -> None:
@@ -258,6 +284,13 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("lr_scaling", cfg.lr_scaling, tuple(LR_SCALINGS))
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
+    for n, limit in LIMITS.items():
+        if getattr(cfg, n) > limit:
+            raise ConfigError(f"{n}: {getattr(cfg, n)} is larger than {limit:,}; is it a typo?")
+    if cfg.run_name is not None:
+        check_run_name(cfg.run_name)
+    if not cfg.output_dir.strip() or "\0" in cfg.output_dir:
+        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not a folder path")
     for n in ("max_train_samples", "max_test_samples"):
         v = getattr(cfg, n)
         if v is not None and v < 1:
@@ -275,8 +308,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"weight_decay: must be >= 0, got {cfg.weight_decay}")
     if not (0.0 <= cfg.momentum < 1.0):
         raise ConfigError(f"momentum: must be in [0, 1), got {cfg.momentum}")
-    if cfg.seed < 0:
-        raise ConfigError(f"seed: must be >= 0, got {cfg.seed}")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed: must be in [0, 2^32 - 1] = [0, {MAX_SEED}], got {cfg.seed}")
 
     # --- accumulation
     n = cfg.accumulation_steps
@@ -285,6 +318,13 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"batch_size: in in_step mode the batch ({cfg.batch_size}) is split into "
             f"accumulation_steps={n} micro-batches, so it must be >= {n}"
         )
+    if cfg.accumulation_mode == "in_step" and math.ceil(cfg.batch_size / cfg.micro_batch_size) != n:
+        b, m = cfg.batch_size, cfg.micro_batch_size
+        works = [k for k in range(1, min(b, 64) + 1) if math.ceil(b / math.ceil(b / k)) == k]
+        raise ConfigError(
+            f"accumulation_steps: a batch of {b} in micro-batches of ceil({b}/{n}) = {m} makes "
+            f"{math.ceil(b / m)} micro-batches, not {n}; choose an N that the batch splits into "
+            f"(for {b}: {', '.join(map(str, works))}{', ...' if b > 64 else ''})")
     if cfg.accumulation_mode == "optimizer":
         if n > 1 and cfg.batch_size % n:
             raise ConfigError(

@@ -46,7 +46,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from swin_gao_lib.config import RunConfig, make_config, unknown_key_error
+from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
 from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.labels import point_name
 
@@ -62,17 +62,62 @@ _DEFAULTS = RunConfig()
 
 
 # ---------------------------------------------------------------- files and overrides
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice (PyYAML lets the last one win)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (list, dict)):
+            continue  # unhashable: the config checks reject it later
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' is given twice (lines {seen[key]} and {line}); keep one",
+                key_node.start_mark)
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def yaml_error(where: str, exc: yaml.YAMLError) -> ConfigError:
+    """A YAML error as one line: ``where:line:column: problem``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    place = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return ConfigError(f"{place}: not valid YAML: {problem}")
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """Parse YAML text strictly (no repeated keys); errors are one line naming ``where``."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as exc:
+        raise yaml_error(where, exc) from None
+
+
 def read_params(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a params YAML file into a mapping (no validation)."""
+    """Read a params YAML file into a mapping (no validation of the values)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"params file {path} is a folder; give one YAML file (run-all takes a "
+                          "folder of them)")
     if not path.is_file():
         raise ConfigError(f"params file {path} does not exist")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"params file {path} is not valid YAML: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"params file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+    data = read_yaml(text, f"params file {path}")
     if data is None:
-        return {}
+        raise ConfigError(f"params file {path} holds no settings; write key: value lines (an "
+                          "empty file would silently train on every default)")
     if not isinstance(data, dict):
         raise ConfigError(f"params file {path} must hold a mapping of key: value, got {type(data).__name__}")
     return data
@@ -84,10 +129,12 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"--set '{text}': expected key=value, e.g. --set epochs=2")
     key, raw = text.split("=", 1)
     key = key.strip()
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value '{raw}' is not valid YAML ({exc.problem})") from None
+    if not raw.strip():
+        return key, ""
+    value = read_yaml(raw, f"--set {key}")
+    # "dir:" or "a: b" read as YAML is a mapping; unless braces ask for one, it is a string.
+    if isinstance(value, dict) and not raw.lstrip().startswith("{"):
+        value = raw.strip()
     return key, value
 
 
@@ -151,8 +198,8 @@ def _seeds(values: Mapping[str, Any]) -> list[int] | None:
     if not isinstance(seeds, list) or not seeds:
         raise ConfigError(f"seeds: expected a non-empty list of integers, e.g. [0, 1, 2], got {seeds!r}")
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ConfigError(f"seeds: every seed must be an integer >= 0, got {s!r}")
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+            raise ConfigError(f"seeds: every seed must be an integer in [0, 2^32 - 1], got {s!r}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: {seeds} repeats a seed; each seed runs once")
     return seeds

@@ -9,7 +9,10 @@ One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
   marks a complete record (:data:`COMPLETE_MARKER`);
 * ``failure.json`` — instead of ``metrics.json`` when the run failed: the
   error, the traceback and the epochs completed;
-* ``train.ipynb`` — the executed notebook, when ``run-all`` ran it.
+* ``train.ipynb`` — the executed notebook, when ``run-all`` ran it;
+* ``checkpoint/`` — while the run is unfinished: the state after the last
+  finished epoch (:mod:`swin_gao_lib.checkpoint`), from which a new start of
+  the same config resumes; removed when the run completes.
 
 A *suite* is a folder of run folders (plus its ``report/``). Every file is
 written to a temporary name in the same folder, flushed to disk and then
@@ -26,17 +29,18 @@ import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from swin_gao_lib import labels
-from swin_gao_lib.config import RunConfig, to_yaml
-from swin_gao_lib.errors import InputError
+from swin_gao_lib.config import RunConfig, make_config, to_yaml
+from swin_gao_lib.errors import ConfigError, InputError
 
-CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK = (
-    "config.yaml", "history.csv", "metrics.json", "failure.json", "train.ipynb")
+CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT = (
+    "config.yaml", "history.csv", "metrics.json", "failure.json", "train.ipynb", "checkpoint")
 #: Written last, only by a successful run: a run folder holding it is complete.
 COMPLETE_MARKER = METRICS
 #: The records a run writes; a folder holding any of them holds a run.
@@ -52,6 +56,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file 0600; give it the mode any new file gets (0666 & ~umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
@@ -63,8 +69,27 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def strict(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
 def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Write strict JSON atomically: non-finite numbers become ``null``."""
+    return atomic_write_text(path, json.dumps(strict(data), indent=2, sort_keys=False,
+                                              default=str, allow_nan=False) + "\n")
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -119,11 +144,95 @@ class RunFolder:
         """The names of the records (other than the config) already in the folder."""
         return [n for n in (METRICS, HISTORY, FAILURE) if (self.path / n).exists()]
 
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    def recorded_config(self) -> RunConfig | None:
+        """The config in the folder's ``config.yaml``, or None when there is none.
+
+        Raises:
+            ConfigError: a ``config.yaml`` that is not one the kit wrote.
+        """
+        path = self.path / CONFIG
+        if not path.exists():
+            return None
+        try:
+            import yaml
+
+            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+            return make_config({**values, "output_dir": str(self.path.parent),
+                                "run_name": self.name})
+        except Exception:  # not YAML, not a mapping, unknown keys, bad values
+            raise ConfigError(f"output: {path} exists and is not a run config this kit wrote; "
+                              "choose another run_name or output_dir (the kit never replaces "
+                              "files it did not write)") from None
+
+    def check_writable(self) -> None:
+        """Fail early, writing nothing, when the folder cannot be created or written."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"output: {self.path} is a file, not a folder; choose another "
+                              "run_name or output_dir")
+        existing = self.path
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigError(f"output_dir: {self.path.parent} is below {existing}, which is a "
+                              "file; choose a folder path")
+        try:  # the only sure test is to try; the probe is removed at once
+            os.rmdir(tempfile.mkdtemp(prefix=".swin-gao-probe-", dir=existing))
+        except OSError as exc:
+            raise ConfigError(f"output_dir: cannot create folders in {existing} "
+                              f"({exc.strerror or exc}); choose a writable folder") from None
+
+    def plan(self, cfg: RunConfig, overwrite: bool = False) -> str:
+        """How a run of ``cfg`` may use this folder: ``"new"``, ``"resume"`` or ``"overwrite"``.
+
+        An unfinished run of the same resolved config is resumed; a complete
+        run, or an unfinished run of another config, is refused unless
+        ``overwrite``. Nothing is written here.
+
+        Raises:
+            ConfigError: the folder cannot be used as asked; the message says why.
+        """
+        self.check_writable()
+        recorded = self.recorded_config()  # raises for a config.yaml the kit did not write
+        if recorded is None:
+            if self.existing_records():  # records without their config: not a run we can trust
+                if overwrite:
+                    return "overwrite"
+                raise ConfigError(f"output: {self.path} holds {', '.join(self.existing_records())}"
+                                  " but no config.yaml; choose another run_name or output_dir, "
+                                  "or pass --overwrite to replace them")
+            return "new"
+        if overwrite:
+            return "overwrite"
+        if self.complete:
+            raise ConfigError(f"output: {self.path} already holds a complete run; choose another "
+                              "run_name or output_dir, or pass --overwrite to replace it")
+        differs = config_differences(recorded, cfg)
+        if differs:
+            raise ConfigError(
+                f"output: {self.path} holds an unfinished run of a different config (it differs "
+                f"in {', '.join(differs)}); choose another run_name or output_dir, or pass "
+                "--overwrite to discard it")
+        return "resume"
+
+    def clear(self) -> None:
+        """Remove this run's records and checkpoint: only files the kit writes."""
+        for name in (METRICS, FAILURE, HISTORY):
+            (self.path / name).unlink(missing_ok=True)
+        self.clear_checkpoint()
+
+    def clear_checkpoint(self) -> None:
+        """Remove the checkpoint folder (the kit's own files), once the run is complete."""
+        if self.checkpoint.is_dir():
+            shutil.rmtree(self.checkpoint)
+
     def start(self, cfg: RunConfig) -> None:
-        """Begin a run: clear the earlier records of this folder, write the config."""
+        """Begin a new run: clear the earlier records of this folder, write the config."""
         self.path.mkdir(parents=True, exist_ok=True)
-        for stale in (METRICS, FAILURE, HISTORY):
-            (self.path / stale).unlink(missing_ok=True)
+        self.clear()
         atomic_write_text(self.path / CONFIG, to_yaml(cfg))
 
     def write_history(self, rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -144,6 +253,12 @@ class RunFolder:
                    config=yaml.safe_load((self.path / CONFIG).read_text()),
                    metrics=json.loads((self.path / METRICS).read_text()),
                    history=pd.read_csv(self.path / HISTORY))
+
+
+def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
+    """The keys in which two configs differ, besides where their records go."""
+    da, db = a.to_dict(), b.to_dict()
+    return [k for k in da if k not in ("output_dir", "run_name") and da[k] != db[k]]
 
 
 # ------------------------------------------------------------------ reading runs back
@@ -203,11 +318,16 @@ class Run:
 
 @dataclass
 class Suite:
-    """The complete runs of a suite, and the folders that hold no complete run."""
+    """The complete runs of a suite, and the folders that hold no complete run.
+
+    ``failed`` holds, for each incomplete folder with a ``failure.json``, what
+    it says (``diverged`` is true when the loss became NaN or infinite).
+    """
 
     path: Path
     runs: list[Run]
     incomplete: list[Path] = field(default_factory=list)
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -215,14 +335,20 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: no such suite folder; run `swin-gao run-all params/<suite>` first")
-    runs, incomplete = [], []
+    runs, incomplete, failed = [], [], {}
     for run_dir in sorted(p for p in path.iterdir() if p.is_dir() and p.name != REPORT_DIR):
         folder = RunFolder(run_dir)
         if not folder.complete:
             incomplete.append(run_dir)
+            failure = run_dir / FAILURE
+            if failure.is_file():
+                try:
+                    failed[run_dir.name] = json.loads(failure.read_text(encoding="utf-8"))
+                except ValueError:
+                    failed[run_dir.name] = {"error": f"{failure} is unreadable"}
             continue
         runs.append(folder.read())
     if not runs:
         raise InputError(f"{path}: holds no complete run (a run is complete once its "
                          f"{COMPLETE_MARKER} is written)")
-    return Suite(path, runs, incomplete)
+    return Suite(path, runs, incomplete, failed)

@@ -42,6 +42,18 @@ def summary_table(suite: Suite) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def failed_runs(suite: Suite) -> pd.DataFrame:
+    """One row per run that ended in a failure: diverged (NaN loss) or failed, and where."""
+    rows = []
+    for name, f in suite.failed.items():
+        rows.append({"run": name, "status": "diverged" if f.get("diverged") else "failed",
+                     "epoch": f.get("epoch"), "step": f.get("step"),
+                     "epochs completed": f.get("epochs_completed"),
+                     "error": str(f.get("error", ""))[:200]})
+    return pd.DataFrame(rows, columns=["run", "status", "epoch", "step", "epochs completed",
+                                       "error"])
+
+
 def epoch_times(suite: Suite) -> pd.DataFrame:
     """Tidy per-epoch training time (steady, compile excluded) of every run."""
     frames = []
@@ -169,7 +181,9 @@ def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Re
     Files go to ``<suite_dir>/report/`` unless ``out_dir`` is given: figures as
     PNG and SVG, tables as CSV and Markdown:
 
-    * ``summary`` — one row per run;
+    * ``summary`` — one row per complete run;
+    * ``failed_runs`` — only when some run failed: diverged (NaN loss) or failed,
+      at which epoch and step;
     * ``training_time``, ``accuracy_curves`` — the paper's Figs. 3–4 and 5–6,
       on its baseline/GAO pair (:func:`paper_pair`);
     * ``configurations`` — mean ± std over seeds per configuration;
@@ -190,6 +204,8 @@ def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Re
         "accuracy_curves": plots.accuracy_curves(curves, tests),
     }
     files = write_table(table, out / "summary")
+    if suite.failed:  # never plotted: their records end in a failure, not in metrics
+        files += write_table(failed_runs(suite), out / "failed_runs")
     st = study_tables(suite)
     files += write_table(configurations_display(st.configurations), out / "configurations")
     if not st.comparisons.empty:

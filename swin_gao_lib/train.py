@@ -2,18 +2,30 @@
 
 ``train(config)`` writes the run folder ``<output_dir>/<run_name>/``
 (:mod:`swin_gao_lib.records` owns its files): the resolved config first, the
-history after every epoch, and the metrics last, on success only (or a
-failure record instead).
+history and a checkpoint after every epoch (:mod:`swin_gao_lib.checkpoint`),
+and the metrics last, on success only (or a failure record instead).
+
+Resume. When the folder holds an unfinished run of the same resolved config
+(killed, kernel died, Colab disconnected), ``train`` continues it from its last
+finished epoch instead of starting over: the weights, the optimizer state, the
+random state of every layer and the data order are restored, so the result is
+the same as that of an uninterrupted run, bit for bit on the same machine. The
+epochs before the interruption keep their recorded times; the metrics say how
+often and where the run was resumed.
+
+A loss that becomes NaN or infinite stops the run at once: ``failure.json``
+names the epoch and step, and :class:`RunError` is raised.
 
 Timing: each epoch's training wall time is split from its validation time.
-The first train step of a run also traces and compiles the step function;
-``compile_s`` estimates that cost as the first step's time minus the mean of
-the epoch's other steps, and ``train_s_steady`` excludes it. Images/s is
-computed from the steady times.
+The first train step in each process also traces and compiles the step
+function; ``compile_s`` estimates that cost as the first step's time minus the
+mean of the epoch's other steps, and ``train_s_steady`` excludes it. Images/s
+is computed from the steady times.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,12 +36,14 @@ import keras
 import numpy as np
 
 from swin_gao_lib.accumulation import build_trainer, optimizer_updates
-from swin_gao_lib.config import RunConfig
-from swin_gao_lib.data.pipeline import Datasets, make_datasets
-from swin_gao_lib.errors import ConfigError, RunError
+from swin_gao_lib.checkpoint import Checkpoint
+from swin_gao_lib.config import RunConfig, to_yaml
+from swin_gao_lib.data.pipeline import make_datasets
+from swin_gao_lib.errors import RunError
 from swin_gao_lib.machine import PeakMemory, environment
 from swin_gao_lib.model import build_swin
-from swin_gao_lib.records import RunFolder
+from swin_gao_lib.preflight import Preflight, preflight
+from swin_gao_lib.records import CONFIG, RunFolder, atomic_write_text
 
 
 @dataclass
@@ -46,12 +60,14 @@ class RunResult:
 class EpochRecorder(keras.callbacks.Callback):
     """Record per-epoch metrics and times; rewrite ``history.csv`` after every epoch."""
 
-    def __init__(self, folder: RunFolder, n_train: int):
+    def __init__(self, folder: RunFolder, n_train: int, rows: list[dict[str, Any]] | None = None,
+                 steps: int = 0):
         super().__init__()
         self.folder, self.n_train = folder, n_train
-        self.rows: list[dict[str, Any]] = []
-        # Train steps taken: optimizer mode applies one micro-step per step.
-        self.steps = 0
+        self.rows: list[dict[str, Any]] = list(rows or [])
+        # Train steps taken (optimizer mode applies one micro-step per step), all processes.
+        self.steps = steps
+        self.first_epoch = len(self.rows)  # the first epoch this process runs (compiles)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t_epoch = time.perf_counter()
@@ -67,7 +83,7 @@ class EpochRecorder(keras.callbacks.Callback):
         last = self.step_ends[-1] if self.step_ends else now
         train_s = last - self.t_epoch
         compile_s = 0.0
-        if epoch == 0 and len(self.step_ends) > 1:
+        if epoch == self.first_epoch and len(self.step_ends) > 1:
             first = self.step_ends[0] - self.t_epoch
             typical = (last - self.step_ends[0]) / (len(self.step_ends) - 1)
             compile_s = max(first - typical, 0.0)
@@ -91,7 +107,8 @@ def _summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
         "epochs_completed": len(rows),
         "total_time_s": sum(r["epoch_s"] for r in rows),
         "train_time_s": sum(r["train_s"] for r in rows),
-        "compile_s": rows[0]["compile_s"] if rows else None,
+        # each process compiles once: a resumed run has several compile times
+        "compile_s": sum(r["compile_s"] for r in rows) if rows else None,
         "train_time_per_epoch_s": float(np.median(per_epoch)) if rows else None,
         "images_per_s": n_train * len(rows) / steady if steady > 0 else None,
         "final_train_loss": rows[-1]["loss"] if rows else None,
@@ -101,48 +118,101 @@ def _summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
     }
 
 
-def prepare(cfg: RunConfig, overwrite: bool = False, log=print) -> tuple[RunFolder, Datasets]:
-    """Every check that can fail on input, before anything trains: output folder, then data."""
-    folder = RunFolder.of(cfg)
-    existing = folder.existing_records()
-    if existing and not overwrite:
-        raise ConfigError(
-            f"output: {folder.path} already holds a run ({', '.join(existing)}); choose another "
-            "run_name or output_dir, or pass --overwrite to replace it"
-        )
-    data = make_datasets(cfg)
-    sizes = data.splits.sizes()
-    log(f"data: {data.splits.description}")
-    log(f"data: using {sizes['train']} train, {sizes['validation']} validation, "
-        f"{sizes['test']} test images at {cfg.input_shape}")
-    return folder, data
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop training at the first step whose loss is NaN or infinite, and say where."""
+
+    def __init__(self):
+        super().__init__()
+        self.where: dict[str, Any] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self.where is None and loss is not None and not math.isfinite(float(loss)):
+            self.where = {"epoch": self.epoch + 1, "step": batch + 1, "loss": str(float(loss))}
+            self.model.stop_training = True
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save the run's state after every finished epoch (after the recorder's row)."""
+
+    def __init__(self, checkpoint: Checkpoint, recorder: EpochRecorder, guard: DivergenceGuard,
+                 resumed_at: list[int]):
+        super().__init__()
+        self.checkpoint, self.recorder, self.guard = checkpoint, recorder, guard
+        self.resumed_at = resumed_at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.where is not None:  # never save a diverged state
+            return
+        self.checkpoint.save(self.model, epoch + 1, {
+            "history": self.recorder.rows, "steps": self.recorder.steps,
+            "resumed_at_epochs": self.resumed_at,
+        })
 
 
 def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto",
-          log=print) -> RunResult:
-    """Train one configuration and write its records (see module docstring).
+          log=print, checked: Preflight | None = None) -> RunResult:
+    """Train one configuration (or resume it) and write its records (see module docstring).
+
+    Args:
+        overwrite: replace the records of a run already in the folder instead
+            of resuming it (or refusing a complete or different one).
+        checked: the result of :func:`swin_gao_lib.preflight.preflight` for
+            ``cfg`` when the caller already ran it (the CLI does, before the
+            backend is imported).
 
     Raises:
-        InputError: bad output folder or data, before training starts.
-        RunError: the run failed; ``failure.json`` and the finished epochs'
-            ``history.csv`` stay in ``RunError.run_dir``.
+        InputError: bad output folder or data, before anything is written.
+        RunError: the run failed or diverged; ``failure.json``, the finished
+            epochs' ``history.csv`` and the last checkpoint stay in
+            ``RunError.run_dir``, and a new start resumes from there.
     """
-    folder, data = prepare(cfg, overwrite=overwrite, log=log)
+    checked = checked or preflight(cfg, overwrite=overwrite, log=log)
+    folder = checked.folder
     run_dir = folder.path
-    folder.start(cfg)
+    checkpoint = Checkpoint(folder.checkpoint)
+    state = checkpoint.load() if checked.action == "resume" else None
+    if checked.action == "resume":
+        folder.path.mkdir(parents=True, exist_ok=True)
+        (run_dir / "failure.json").unlink(missing_ok=True)  # an earlier try's; this one goes on
+        if not (run_dir / CONFIG).exists():
+            atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
+    else:
+        folder.start(cfg)
+    initial_epoch = state["epoch"] if state is not None else 0
+    data = make_datasets(cfg, splits=checked.splits, first_epoch=initial_epoch)
 
     n_train = len(data.splits.y_train)
-    recorder = EpochRecorder(folder, n_train)
+    resumed_at = list(state.get("resumed_at_epochs", [])) if state else []
+    recorder = EpochRecorder(folder, n_train, rows=state["history"] if state else None,
+                             steps=state["steps"] if state else 0)
+    guard = DivergenceGuard()
     memory = PeakMemory()
     try:
         keras.utils.set_random_seed(cfg.seed)
         network = build_swin(cfg)
         model = build_trainer(cfg, network)
+        if state is not None:
+            checkpoint.restore(model, state, cfg.input_shape)
+            resumed_at.append(initial_epoch)
+            folder.write_history(recorder.rows)  # drop a row written after the checkpoint
+            log(f"resuming {run_dir.name} after epoch {initial_epoch} of {cfg.epochs}")
+        elif checked.action == "resume":
+            log(f"resuming {run_dir.name}: no epoch had finished, starting at epoch 1")
         memory.reset()
         t0 = time.perf_counter()
         model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs,
-                  callbacks=[recorder], verbose=verbose)
-        fit_s = time.perf_counter() - t0
+                  initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
+                  verbose=verbose,
+                  callbacks=[recorder, guard, EpochCheckpoint(checkpoint, recorder, guard,
+                                                              resumed_at)])
+        # Earlier processes' fit time: their epochs' recorded wall times.
+        fit_s = time.perf_counter() - t0 + sum(r["epoch_s"] for r in recorder.rows[:initial_epoch])
+        if guard.where is not None:
+            raise _Diverged(guard.where)
         test = model.evaluate(data.test, verbose=0, return_dict=True)
         # The history's train accuracy is a running mean over an epoch with dropout
         # and augmentation on; the train-test gap that tests "overfitting" needs the
@@ -165,24 +235,57 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
             "accumulation_mode": cfg.accumulation_mode, "reduction": cfg.reduction,
             "effective_learning_rate": cfg.effective_learning_rate,
             "parameters": network.count_params(),
+            "final_weights_sha256": weights_digest(network),
+            "resumed": len(resumed_at),
+            "resumed_at_epochs": resumed_at,
             **memory.describe(),
             "data": data.splits.description,
             "environment": environment(),
         }
     except BaseException as exc:
+        diverged = exc.where if isinstance(exc, _Diverged) else None
         failure = {
             "error": f"{type(exc).__name__}: {exc}",
+            "diverged": diverged is not None,
+            **(diverged or {}),
             "traceback": traceback.format_exc(),
-            "epochs_completed": len(recorder.rows),
+            "epochs_completed": len([r for r in recorder.rows if _finite(r["loss"])]),
             "partial_outputs": sorted(p.name for p in run_dir.iterdir()),
         }
         folder.write_failure(failure)
         if isinstance(exc, KeyboardInterrupt):
-            log(f"interrupted; partial outputs kept in {run_dir}")
+            log(f"interrupted; partial outputs kept in {run_dir}; run the same command again "
+                "to resume")
             raise
-        raise RunError(f"run failed after {len(recorder.rows)} epoch(s): {type(exc).__name__}: "
-                       f"{exc}; partial outputs kept in {run_dir}", str(run_dir)) from exc
+        raise RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
+                       f"{type(exc).__name__}: {exc}; partial outputs kept in {run_dir}",
+                       str(run_dir)) from exc
     folder.write_metrics(metrics)
+    folder.clear_checkpoint()
     log(f"done: test accuracy {metrics['test_accuracy']:.4f}, "
         f"{metrics['optimizer_updates']} optimizer updates, records in {run_dir}")
     return RunResult(cfg, run_dir, recorder.rows, metrics, network)
+
+
+class _Diverged(RuntimeError):
+    """The loss became NaN or infinite; ``where`` says at which epoch and step."""
+
+    def __init__(self, where: dict[str, Any]):
+        super().__init__(f"the loss became {where['loss']} at epoch {where['epoch']}, step "
+                         f"{where['step']}; training stopped there (a smaller learning_rate, or "
+                         "reduction: mean instead of sum, usually helps)")
+        self.where = where
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+def weights_digest(network: keras.Model) -> str:
+    """SHA-256 of every weight's bytes in order: equal digests mean bit-identical models."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for w in network.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+    return digest.hexdigest()

@@ -85,6 +85,31 @@ def test_sum_reduction_is_n_times_mean(setup, steps):
     assert _rel_err(total, [steps * g for g in mean]) <= 1e-5
 
 
+def test_sum_with_unequal_micro_batches_is_count_times_exact_mean(setup):
+    # 4+4+2: sum = 3 x the exact full-batch mean gradient (every sample weighted alike),
+    # not g_1 + g_2 + g_3 of each micro-batch's own mean, which over-weights the short one.
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    xb, yb = x[:10], y[:10]
+    ref = _full_gradient(net, xb, yb)
+    total = _accumulated_gradient(net, xb, yb, steps=3, reduction="sum", micro=4)
+    assert _rel_err(total, [3 * g for g in ref]) <= 1e-5
+    parts = [_full_gradient(net, xb[s:s + 4], yb[s:s + 4]) for s in (0, 4, 8)]
+    literal = [sum(p[i] for p in parts) for i in range(len(ref))]
+    assert _rel_err(literal, [3 * g for g in ref]) > 1e-3
+
+
+def test_sum_on_a_short_last_batch_counts_the_micro_batches_it_ran(setup):
+    # An epoch's last batch of 20 with N=4 (micro-batches of 8): 3 micro-batches (8+8+4),
+    # so the sum is 3 x the exact mean of those 20 samples.
+    net, w0, x, y = setup
+    net.set_weights(w0)
+    xb, yb = x[:20], y[:20]
+    ref = _full_gradient(net, xb, yb)
+    total = _accumulated_gradient(net, xb, yb, steps=4, reduction="sum", micro=8)
+    assert _rel_err(total, [3 * g for g in ref]) <= 1e-5
+
+
 def _train(net, w0, x, y, **kw):
     """Five updates with one config; returns per-update weights, model."""
     net.set_weights(w0)

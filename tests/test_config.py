@@ -117,7 +117,7 @@ def test_bad_yaml_files(tmp_path):
         load_config(tmp_path / "nope.yaml")
     p = tmp_path / "broken.yaml"
     p.write_text("dataset: [mnist\n")
-    with pytest.raises(ConfigError, match="is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"broken.yaml:2:1: not valid YAML: expected .,. or .\]."):
         load_config(p)
     p.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):

@@ -12,7 +12,8 @@ import tensorflow as tf
 from conftest import FASHION
 from swin_gao_lib.config import make_config
 from swin_gao_lib.data.formats import read_idx
-from swin_gao_lib.data.pipeline import make_datasets, random_crop_flip, split
+from swin_gao_lib.data.pipeline import make_datasets, random_crop_flip
+from swin_gao_lib.data.splits import split
 from swin_gao_lib.data.sources import (
     load_cifar_dir,
     load_idx_dir,
@@ -266,7 +267,7 @@ def test_digits_are_never_flipped_cifar_is():
                           validation_split=0.0)
         data = make_datasets(cfg)
         seen = {hashlib.md5((x * 255).round().astype(np.uint8).tobytes()).hexdigest()
-                for xb, _ in data.train for x in xb.numpy()}
+                for xb, _ in data.epoch(cfg, 0) for x in xb.numpy()}
         originals = {hashlib.md5(x.tobytes()).hexdigest() for x in data.splits.x_train}
         return len(seen - originals) > 0
     assert not flipped_any("mnist")
@@ -274,10 +275,14 @@ def test_digits_are_never_flipped_cifar_is():
 
 
 def test_pipeline_batches_labels_and_reshuffles():
-    cfg = make_config(dataset="cifar10", batch_size=32, max_train_samples=128, augment=False)
+    cfg = make_config(dataset="cifar10", batch_size=32, max_train_samples=128, augment=False,
+                      epochs=2)
     data = make_datasets(cfg)
-    first = [y.numpy().argmax(1) for _, y in data.train]
-    second = [y.numpy().argmax(1) for _, y in data.train]
+    assert data.steps_per_epoch == 4
+    both = [y.numpy().argmax(1) for _, y in data.train]  # the two epochs back to back
+    first, second = both[:4], both[4:]
+    assert [y.numpy().argmax(1).tolist() for _, y in data.epoch(cfg, 1)] == \
+        [b.tolist() for b in second]
     assert [len(b) for b in first] == [32] * 4
     assert sorted(np.concatenate(first)) == sorted(data.splits.y_train.tolist())
     assert not np.array_equal(np.concatenate(first), np.concatenate(second))  # new order per epoch
@@ -285,8 +290,24 @@ def test_pipeline_batches_labels_and_reshuffles():
     assert x.dtype == tf.float32 and 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
     assert y.shape[1] == 10
     # the same seed gives the same first-epoch order in a new pipeline
-    again = [y.numpy().argmax(1) for _, y in make_datasets(cfg).train]
+    again = [y.numpy().argmax(1) for _, y in make_datasets(cfg).epoch(cfg, 0)]
     np.testing.assert_array_equal(np.concatenate(again), np.concatenate(first))
+
+
+def test_an_epoch_does_not_depend_on_the_epochs_before_it():
+    # What resume relies on: epoch e's batches (order and crops) are the same in a
+    # pipeline that starts at epoch 0 and in one that starts at e.
+    cfg = make_config(dataset="cifar10", batch_size=32, max_train_samples=96, epochs=5, seed=4)
+    data = make_datasets(cfg)
+    whole = [x.numpy() for x, _ in data.train]
+    resumed = [x.numpy() for x, _ in make_datasets(cfg, first_epoch=3).train]
+    assert len(whole) == 15 and len(resumed) == 6
+    for a, b in zip(whole[9:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(whole[0], whole[3])  # a new order and new crops every epoch
+    other = make_datasets(make_config(dataset="cifar10", batch_size=32, max_train_samples=96,
+                                      epochs=5, seed=5))
+    assert not np.array_equal(next(iter(other.train))[0].numpy(), whole[0])
 
 
 def test_keras_source_failure_names_offline_sources(monkeypatch):

@@ -77,7 +77,7 @@ BAD_GRIDS = [
     ({"grid": {"run_name": ["a"]}}, r"'run_name' cannot be varied"),
     ({"seeds": []}, r"seeds: expected a non-empty list of integers"),
     ({"seeds": 3}, r"seeds: expected a non-empty list"),
-    ({"seeds": [0, -1]}, r"seeds: every seed must be an integer >= 0, got -1"),
+    ({"seeds": [0, -1]}, r"seeds: every seed must be an integer in \[0, 2\^32 - 1\], got -1"),
     ({"seeds": [0, "1"]}, r"seeds: every seed must be an integer"),
     ({"seeds": [1, 1]}, r"seeds: \[1, 1\] repeats a seed"),
     ({"seeds": [0], "seed": 4}, r"sets both 'seed' and 'seeds'"),

@@ -79,7 +79,7 @@ def test_seeded_runs_repeat_exactly(tmp_path):
 def test_existing_run_is_not_overwritten(tmp_path):
     train(tiny(tmp_path), **QUIET)
     before = (tmp_path / "tiny" / "metrics.json").read_text()
-    with pytest.raises(ConfigError, match=r"tiny already holds a run \(metrics.json, history.csv\).*--overwrite"):
+    with pytest.raises(ConfigError, match=r"tiny already holds a complete run; .*--overwrite"):
         train(tiny(tmp_path), **QUIET)
     assert (tmp_path / "tiny" / "metrics.json").read_text() == before
     train(tiny(tmp_path, epochs=1), overwrite=True, **QUIET)
@@ -166,3 +166,44 @@ def test_cli_failed_run_exits_1(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "run failed" in err and "out of memory" in err and str(tmp_path / "p") in err
     assert (tmp_path / "p" / "failure.json").is_file()
+
+
+def test_a_diverging_run_stops_records_where_and_fails(tmp_path):
+    # SGD with an absurd learning rate: the loss overflows within the first steps.
+    cfg = tiny(tmp_path, optimizer="sgd", learning_rate=1e30, momentum=0.0, epochs=3)
+    with pytest.raises(RunError, match=r"the loss became (nan|inf) at epoch 1, step \d+"):
+        train(cfg, **QUIET)
+    run = tmp_path / "tiny"
+    assert not (run / "metrics.json").exists()
+    failure = json.loads((run / "failure.json").read_text())  # strict JSON
+    assert failure["diverged"] is True and failure["epoch"] == 1 and failure["step"] >= 1
+    assert failure["epochs_completed"] == 0
+    assert not (run / "checkpoint").exists() or not any((run / "checkpoint").glob("*.h5"))
+    # the report lists it as diverged and plots nothing of it
+    good = tiny(tmp_path, run_name="ok", epochs=1)
+    train(good, **QUIET)
+    from swin_gao_lib.report import build_report
+
+    report = build_report(tmp_path)
+    assert [r.name for r in report.suite.runs] == ["ok"]
+    failed = (tmp_path / "report" / "failed_runs.csv").read_text()
+    assert "tiny,diverged,1," in failed
+
+
+def test_json_records_are_strict(tmp_path):
+    from swin_gao_lib.records import write_json
+
+    path = write_json(tmp_path / "x.json", {"a": float("nan"), "b": [float("inf"), 1.5]})
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c)) == \
+        {"a": None, "b": [None, 1.5]}
+
+
+def test_record_files_get_the_normal_file_mode(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "r.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

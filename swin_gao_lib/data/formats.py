@@ -86,6 +86,8 @@ def read_idx_pair(images_path: str | Path, labels_path: str | Path,
         raise DataError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
         )
+    if not len(images):
+        raise DataError(f"{images_path}: holds no images; download the file again")
     _check_labels(labels, labels_path, num_classes)
     return images, labels
 
@@ -157,6 +159,8 @@ def read_cifar_batch(path: str | Path, label_key: bytes = b"labels", num_classes
         raise DataError(f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
     if labels.ndim != 1 or len(labels) != len(data):
         raise DataError(f"{path}: {len(data)} images but {labels.size} labels")
+    if not len(data):
+        raise DataError(f"{path}: holds no images; download the file again")
     _check_labels(labels, path, num_classes)
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels.astype(np.uint8)

@@ -1,21 +1,16 @@
-"""From raw uint8 arrays to tf.data pipelines: geometry, split, augmentation.
+"""From split uint8 arrays to tf.data pipelines: scaling, augmentation, batches.
 
-* **28x28 digits.** With ``image_handling: pad32`` (the default) MNIST and
-  Fashion-MNIST are zero-padded by 2 pixels on each side to 32x32, so the
-  model's geometry (16x16 patch grid, windows of 2, one merge to 8x8) is the
-  same as for CIFAR-10 and only the channel count differs. The pad is exact:
-  MNIST's digits are centred in a 20x20 box with a zero border, so padding
-  adds more of the same background. ``native`` keeps 28x28; then the patch and
-  window sizes must divide 28 and the grids below it (validated in config).
-* **Validation** is carved from train by a seeded permutation (so it is the
-  same for every run with that seed, whatever the accumulation). Test data is
-  used for the final test only.
-* **Pipeline.** Images stay uint8 in memory; each *batch* is then scaled to
-  [0, 1], randomly cropped after zero-padding by ``crop_padding`` pixels
-  (every image its own offset) and, where the data-set registry allows it
-  (photos: CIFAR-10/100), flipped left-right (digits are not mirror-symmetric). Shuffling is reseeded every epoch,
-  augmentation randomness comes from a seeded stream, and batches are
-  prefetched. Labels are one-hot, which label smoothing needs.
+Splitting and padding live in :mod:`swin_gao_lib.data.splits` (no TensorFlow).
+Images stay uint8 in memory; each *batch* is then scaled to [0, 1], randomly
+cropped after zero-padding by ``crop_padding`` pixels (every image its own
+offset) and, where the data-set registry allows it (photos: CIFAR-10/100),
+flipped left-right (digits are not mirror-symmetric). Batches are prefetched;
+labels are one-hot, which label smoothing needs.
+
+The order and the crops of epoch ``e`` are stateless draws keyed by
+``(seed, e)`` (:func:`train_pipeline`): they do not depend on what ran
+before, so a resumed run continues with exactly the batches it would have
+seen without the interruption.
 """
 
 from __future__ import annotations
@@ -27,61 +22,25 @@ import tensorflow as tf
 
 from swin_gao_lib import datasets
 from swin_gao_lib.config import RunConfig
-from swin_gao_lib.data.sources import RawData, load_raw
-
-
-@dataclass
-class Splits:
-    """uint8 arrays of the three splits, already at the model's input size."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    description: str
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)}
+from swin_gao_lib.data.sources import RawData
+from swin_gao_lib.data.splits import Splits, load_splits, split
 
 
 @dataclass
 class Datasets:
     """The tf.data pipelines of a run, and the sizes behind them."""
 
-    train: tf.data.Dataset
+    train: tf.data.Dataset  # every remaining epoch, back to back
+    steps_per_epoch: int
     validation: tf.data.Dataset | None
     test: tf.data.Dataset
     splits: Splits
     train_eval: tf.data.Dataset | None = None  # train images, un-augmented, in file order
 
-
-def fit_geometry(x: np.ndarray, cfg: RunConfig) -> np.ndarray:
-    """Bring images to ``cfg.input_shape`` (zero-pad 28x28 to 32x32 under pad32)."""
-    h, w, _ = cfg.input_shape
-    dh, dw = h - x.shape[1], w - x.shape[2]
-    if dh == dw == 0:
-        return x
-    return np.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)))
-
-
-def split(raw: RawData, cfg: RunConfig) -> Splits:
-    """Pad, carve validation from train by seed, and apply the sample limits."""
-    n = len(raw.y_train)
-    perm = np.random.default_rng(cfg.seed).permutation(n)
-    n_val = int(round(n * cfg.validation_split))
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    if cfg.max_train_samples is not None:
-        train_idx = train_idx[: cfg.max_train_samples]
-    x_test, y_test = raw.x_test, raw.y_test
-    if cfg.max_test_samples is not None:
-        x_test, y_test = x_test[: cfg.max_test_samples], y_test[: cfg.max_test_samples]
-    return Splits(
-        fit_geometry(raw.x_train[train_idx], cfg), raw.y_train[train_idx],
-        fit_geometry(raw.x_train[val_idx], cfg), raw.y_train[val_idx],
-        fit_geometry(x_test, cfg), y_test, raw.description,
-    )
+    def epoch(self, cfg: RunConfig, e: int) -> tf.data.Dataset:
+        """The batches of epoch ``e`` alone (what ``fit`` sees as that epoch)."""
+        return train_pipeline(self.splits.x_train, self.splits.y_train, cfg,
+                              cfg.fit_batch_size, e, e + 1)
 
 
 def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: bool) -> tf.Tensor:
@@ -114,23 +73,52 @@ def _scaler(num_classes: int):
     return to_model
 
 
-def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int) -> tf.data.Dataset:
-    """Shuffled (reseeded every epoch), augmented, batched and prefetched train data."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    ds = ds.shuffle(len(y), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
+#: Augmentation seeds are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``; shuffle keys are
+#: ``[seed, epoch]``. Epochs and batches per epoch stay below the stride (config limits), so
+#: no two draws of a run share a key.
+AUGMENT_STRIDE = 2**20
+
+
+def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int,
+                   first_epoch: int = 0, epochs: int | None = None) -> tf.data.Dataset:
+    """Epochs ``first_epoch .. epochs-1`` of shuffled, augmented batches, one after another.
+
+    Epoch ``e`` is a pure function of ``(seed, e)``: its order is a stateless
+    shuffle keyed by ``[seed, e]`` and its crops and flips are drawn with a key
+    per batch. It does not depend on how many passes came before or on how
+    Keras makes its iterators, so a run resumed at epoch ``k`` (``first_epoch=k``)
+    sees exactly the batches an uninterrupted run sees. ``epochs=None``: no end.
+    Feed it to ``fit`` with ``steps_per_epoch`` (:func:`steps_per_epoch`).
+    """
+    n = len(y)
+    images, labels = tf.constant(x), tf.constant(y)
     flip = datasets.get(cfg.dataset).flip
     to_model = _scaler(cfg.num_classes)
-    if cfg.augment:
-        seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True).batch(2)
+    seed = tf.constant(cfg.seed, tf.int64)
+    steps = steps_per_epoch(n, batch_size)
 
-        def augment(batch, seed):
-            xb, yb = to_model(*batch)
-            return random_crop_flip(xb, seed, cfg.crop_padding, flip), yb
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
+        batches = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(order).batch(batch_size),
+                                       tf.data.Dataset.range(steps)))
 
-        ds = tf.data.Dataset.zip((ds, seeds)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        def load(rows, b):
+            xb, yb = to_model(tf.gather(images, rows), tf.gather(labels, rows))
+            if cfg.augment:
+                key = tf.stack([seed, (epoch + 1) * AUGMENT_STRIDE + b])
+                xb = random_crop_flip(xb, key, cfg.crop_padding, flip)
+            return xb, yb
+
+        return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+
+    last = epochs if epochs is not None else 2**62
+    return (tf.data.Dataset.range(first_epoch, last, output_type=tf.int64).flat_map(one_epoch)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches in one pass over ``n`` images (the last one may be short)."""
+    return -(-n // batch_size)
 
 
 def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
@@ -141,14 +129,19 @@ def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
                   num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def make_datasets(cfg: RunConfig, raw: RawData | None = None) -> Datasets:
-    """Load (unless ``raw`` is given), split and wrap the data of a run."""
-    raw = raw if raw is not None else load_raw(cfg.dataset, cfg.source)
-    s = split(raw, cfg)
+def make_datasets(cfg: RunConfig, raw: RawData | None = None, splits: Splits | None = None,
+                  first_epoch: int = 0) -> Datasets:
+    """Wrap the data of a run in tf.data pipelines: from ``splits``, else ``raw``, else loaded.
+
+    ``train`` holds the epochs ``first_epoch .. cfg.epochs - 1`` back to back.
+    """
+    s = splits if splits is not None else (split(raw, cfg) if raw is not None else load_splits(cfg))
     # Evaluation runs at the micro-batch size so it never needs more memory than training.
     eval_bs, k = cfg.micro_batch_size, cfg.num_classes
     return Datasets(
-        train=train_pipeline(s.x_train, s.y_train, cfg, cfg.fit_batch_size),
+        train=train_pipeline(s.x_train, s.y_train, cfg, cfg.fit_batch_size, first_epoch,
+                             cfg.epochs),
+        steps_per_epoch=steps_per_epoch(len(s.y_train), cfg.fit_batch_size),
         validation=eval_pipeline(s.x_val, s.y_val, eval_bs, k) if len(s.y_val) else None,
         test=eval_pipeline(s.x_test, s.y_test, eval_bs, k),
         train_eval=eval_pipeline(s.x_train, s.y_train, eval_bs, k),

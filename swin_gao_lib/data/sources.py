@@ -158,6 +158,33 @@ def load_keras(dataset: str) -> RawData:
                    f"{dataset} from keras.datasets: {len(xtr)} train + {len(xte)} test images")
 
 
+def check_source(dataset: str, source: str) -> None:
+    """Look at a source without reading it: a ``dir:`` folder must hold the published files.
+
+    Cheap enough to run for every source of a suite before its first run.
+    """
+    spec = datasets.get(dataset)
+    if source == "sample":
+        if spec.sample and not sample_path(dataset).is_file():
+            raise DataError(f"{sample_path(dataset)}: the bundled sample of {dataset} is missing; "
+                            "reinstall the kit")
+        return
+    if not source.startswith("dir:"):
+        return
+    folder = Path(source[4:]).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    if spec.layout.format == CIFAR_PYTHON:
+        folder = cifar_folder(folder, dataset)
+        missing = [n for n in spec.layout.files() if not (folder / n).is_file()]
+    else:
+        missing = [n for n in spec.layout.files()
+                   if not (folder / n).is_file() and not (folder / (n + ".gz")).is_file()]
+    if missing:
+        raise DataError(f"{folder}: missing {', '.join(missing)} of the published {spec.title} "
+                        f"files (source dir:{folder})")
+
+
 def load_raw(dataset: str, source: str) -> RawData:
     """Load ``dataset`` from exactly the ``source`` asked for."""
     if dataset not in datasets.DATASETS:

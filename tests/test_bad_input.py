@@ -1,0 +1,193 @@
+"""Bad input, as a new user types it: exit 2, one line naming the field or file, nothing written.
+
+Every case runs the real CLI in a subprocess, in a temp folder holding good
+and bad params files, data folders and earlier run folders. Each must end with
+exit status 2 and exactly one line on stderr that names what is wrong (no
+traceback), and must leave every file and folder of the temp tree as it was.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from swin_gao_lib.config import make_config, to_yaml
+
+GOOD = dict(dataset="mnist", source="sample", max_train_samples=64, max_test_samples=32,
+            embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8, epochs=1, batch_size=16,
+            output_dir="out")
+
+
+def _idx(array: np.ndarray, magic_type=0x08) -> bytes:
+    head = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return head + array.astype(np.uint8).tobytes()
+
+
+def _idx_dir(folder: Path, n_train: int, n_test: int = 4, truncate: bool = False):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        images = _idx(rng.integers(0, 256, (n, 28, 28)))
+        if truncate:
+            images = images[:-10]
+        (folder / f"{stem}-images-idx3-ubyte.gz").write_bytes(gzip.compress(images))
+        (folder / f"{stem}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(_idx(rng.integers(0, 10, n))))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bad")
+    (root / "good.yaml").write_text(yaml.safe_dump(GOOD))
+    (root / "nonutf8.yaml").write_bytes(b"dataset: mnist\nrun_name: caf\xe9\n")
+    (root / "empty.yaml").write_bytes(b"")
+    (root / "comments.yaml").write_text("# only a comment\n")
+    (root / "dup.yaml").write_text("dataset: mnist\nepochs: 2\nepochs: 3\n")
+    (root / "syntax.yaml").write_text("dataset: mnist\nepochs: [2\n")
+    (root / "list.yaml").write_text("- dataset\n- mnist\n")
+    (root / "inf.yaml").write_text("learning_rate: .inf\n")
+    (root / "nan_wd.yaml").write_text("weight_decay: .nan\n")
+    (root / "inf_wd.yaml").write_text("weight_decay: .inf\n")
+    (root / "nul_name.yaml").write_text('run_name: "a\\0b"\n')
+    (root / "grid.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"accumulation_steps": [1, 2]}}))
+    (root / "grid_unknown.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"acumulation": [1]}}))
+    (root / "grid_seeds.yaml").write_text(yaml.safe_dump({**GOOD, "seeds": [0, 0]}))
+    (root / "a_folder.yaml").mkdir()
+    (root / "afile").write_text("not a folder\n")
+    suite = root / "suite_bad"
+    suite.mkdir()
+    (suite / "a.yaml").write_text(yaml.safe_dump(GOOD))
+    (suite / "z.yaml").write_text(yaml.safe_dump({**GOOD, "batch_sise": 8}))
+    missing_data = root / "suite_missing_data"
+    missing_data.mkdir()
+    (missing_data / "a.yaml").write_text(yaml.safe_dump({**GOOD, "source": "dir:nowhere"}))
+    (root / "suite_empty").mkdir()
+    _idx_dir(root / "idx_empty", n_train=0)
+    _idx_dir(root / "idx_trunc", n_train=8, truncate=True)
+    cifar = root / "cifar_bad"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (cifar / name).write_bytes(b"garbage" * 10)
+    # a complete earlier run, and a folder with somebody else's config.yaml
+    done = root / "out" / "done"
+    done.mkdir(parents=True)
+    cfg = make_config({**GOOD, "run_name": "done"})
+    (done / "config.yaml").write_text(to_yaml(cfg))
+    (done / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    foreign = root / "out" / "foreign"
+    foreign.mkdir()
+    (foreign / "config.yaml").write_text("my_own_tool: {setting: 1}\n")
+    return root
+
+
+CASES = [
+    # (arguments, a fragment the one line must contain)
+    (["train", "good.yaml", "--set", "seed=4294967296"], "seed: must be in [0, 2^32 - 1]"),
+    (["train", "good.yaml", "--set", "seed=-1"], "seed: must be in"),
+    (["train", "good.yaml", "--set", "validation_split=0.9999"], "validation_split: 0.9999 of"),
+    (["train", "good.yaml", "--set", "source=dir:idx_empty"], "train-images-idx3-ubyte.gz: holds no images"),
+    (["train", "good.yaml", "--set", "source=dir:idx_trunc"], "train-images-idx3-ubyte.gz: file truncated"),
+    (["train", "good.yaml", "--set", "source=dir:nowhere"], "nowhere: folder not found"),
+    (["train", "good.yaml", "--set", "dataset=cifar10", "--set", "source=dir:cifar_bad"],
+     "data_batch_1: not a readable CIFAR-10 python batch"),
+    (["train", "nonutf8.yaml"], "nonutf8.yaml is not UTF-8 text"),
+    (["train", "good.yaml", "--set", "output_dir=/proc/swin-gao-test"], "output_dir: cannot create folders in /proc"),
+    (["train", "good.yaml", "--set", "output_dir=afile/runs"], "is below afile, which is a file"),
+    (["train", "good.yaml", "--set", "run_name=" + "r" * 300], "run_name: 'rrrr"),
+    (["train", "nul_name.yaml"], "run_name: 'a\\x00b' is not a valid run name"),
+    (["train", "good.yaml", "--set", "run_name=../../x"], "run_name: '../../x' is not a valid run name"),
+    (["train", "good.yaml", "--set", "run_name=/tmp/abs"], "run_name: '/tmp/abs' is not a valid"),
+    (["train", "good.yaml", "--set", "run_name=.."], "run_name: '..' is not a valid run name"),
+    (["train", "good.yaml", "--set", "run_name=a/b"], "run_name: 'a/b' is not a valid run name"),
+    (["train", "inf.yaml"], "learning_rate: must be a finite number, got inf"),
+    (["train", "nan_wd.yaml"], "weight_decay: must be a finite number, got nan"),
+    (["train", "inf_wd.yaml"], "weight_decay: must be a finite number, got inf"),
+    (["train", "empty.yaml"], "empty.yaml holds no settings"),
+    (["train", "comments.yaml"], "comments.yaml holds no settings"),
+    (["train", "dup.yaml"], "dup.yaml:3:1: not valid YAML: key 'epochs' is given twice (lines 2 and 3)"),
+    (["train", "syntax.yaml"], "syntax.yaml:3:1: not valid YAML"),
+    (["train", "list.yaml"], "list.yaml must hold a mapping"),
+    (["train", "a_folder.yaml"], "a_folder.yaml is a folder"),
+    (["train", "missing.yaml"], "params file missing.yaml does not exist"),
+    (["train", "good.yaml", "--set", "epochs=1000000000000"], "epochs: 1000000000000 is larger than 100,000"),
+    (["train", "good.yaml", "--set", "source=dir:"], "source: 'dir:' needs a folder"),
+    (["train", "good.yaml", "--set", "batch_size=12", "--set", "accumulation_steps=5"],
+     "accumulation_steps: a batch of 12 in micro-batches of ceil(12/5) = 3 makes 4"),
+    (["train", "good.yaml", "--set", "epoch=2"], "unknown config key 'epoch'; did you mean 'epochs'?"),
+    (["train", "good.yaml", "--set", "dataset=mnst"], "dataset: 'mnst' is not one of"),
+    (["train", "good.yaml", "--set", "optimizer=adam_w"], "optimizer: 'adam_w' is not one of"),
+    (["train", "good.yaml", "--set", "batch_size=abc"], "batch_size: expected an integer"),
+    (["train", "good.yaml", "--set", "depths=[2,0]", "--set", "num_heads=[2,2]"],
+     "depths: every stage needs at least one block"),
+    (["train", "good.yaml", "--set", "num_heads=[3]"], "num_heads: stage 1 has width 16"),
+    (["train", "good.yaml", "--set", "window_size=3"], "window_size: 3 does not divide"),
+    (["train", "good.yaml", "--set", "shift_size=2"], "shift_size: must be in [0, window_size)"),
+    (["train", "good.yaml", "--set", "patch_size=3"], "patch_size: 3 does not divide"),
+    (["train", "good.yaml", "--set", "dropout=1.5"], "dropout: must be in [0, 1)"),
+    (["train", "good.yaml", "--set", "momentum=1.0"], "momentum: must be in [0, 1)"),
+    (["train", "good.yaml", "--set", "learning_rate=-1"], "learning_rate: must be > 0"),
+    (["train", "good.yaml", "--set", "max_train_samples=0"], "max_train_samples: must be >= 1"),
+    (["train", "good.yaml", "--set", "accumulation_mode=optimizer", "--set", "reduction=sum"],
+     "reduction: Keras's optimizer accumulation always averages"),
+    (["train", "good.yaml", "--set", "accumulation_mode=optimizer", "--set", "batch_size=30",
+      "--set", "accumulation_steps=4"], "batch_size: optimizer mode feeds batches"),
+    (["train", "good.yaml", "--set", "dataset=cifar100"], "source: no sample of cifar100 ships"),
+    (["train", "good.yaml", "--set", "epochs"], "--set 'epochs': expected key=value"),
+    (["train", "good.yaml", "--set", "depths=[1"], "--set depths:1:3: not valid YAML"),
+    (["train", "grid.yaml"], "grid.yaml is a grid of 2 runs varying accumulation_steps"),
+    (["train", "grid_unknown.yaml"], "grid: unknown config key 'acumulation'"),
+    (["train", "grid_seeds.yaml"], "seeds: [0, 0] repeats a seed"),
+    (["train", "good.yaml", "--set", "run_name=done"], "out/done already holds a complete run"),
+    (["train", "good.yaml", "--set", "run_name=foreign"], "is not a run config this kit wrote"),
+    (["train", "good.yaml", "--set", "run_name=foreign", "--overwrite"], "is not a run config this kit wrote"),
+    (["train"], "the following arguments are required: params"),
+    (["train", "good.yaml", "--verbose", "5"], "argument --verbose: invalid choice"),
+    (["run-all", "suite_missing", "--output", "o"], "suite_missing: no such params folder or file"),
+    (["run-all", "suite_empty", "--output", "o"], "suite_empty: no *.yaml params files found"),
+    (["run-all", "suite_bad", "--output", "o"], "z.yaml: unknown config key 'batch_sise'"),
+    (["run-all", "suite_missing_data", "--output", "o"], "nowhere: folder not found"),
+    (["run-all", "grid.yaml", "--output", "afile"], "--output afile is a file"),
+    (["report", "nowhere"], "nowhere: no such suite folder"),
+]
+
+
+def _snapshot(root: Path) -> dict[str, tuple]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_dir():
+            out[rel] = ("dir", path.stat().st_mode)
+        else:
+            st = path.stat()
+            out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns,
+                        st.st_mode)
+    return out
+
+
+def test_there_are_at_least_40_cases():
+    assert len(CASES) >= 40
+    assert len({tuple(a) for a, _ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("args,fragment", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(tree, args, fragment):
+    before = _snapshot(tree)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")  # TensorFlow must not even start
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", *args], cwd=tree,
+                          capture_output=True, text=True, timeout=300, env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("swin-gao"), lines[0]
+    assert fragment in lines[0], lines[0]
+    assert "tensorflow" not in proc.stdout.lower()
+    assert _snapshot(tree) == before, "bad input changed files"
