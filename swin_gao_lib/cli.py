@@ -17,9 +17,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own usage errors are bad input too
-        self.print_usage(sys.stderr)
-        print(f"swin-gao: error: {message}", file=sys.stderr)
+    def error(self, message):  # argparse's own usage errors are bad input too: one line
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -31,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one config key; the value is read as YAML; repeatable")
     tr.add_argument("--overwrite", action="store_true",
-                    help="replace the records of an earlier run with the same name")
+                    help="replace the records of an earlier run with the same name (by default an "
+                    "unfinished run of the same config is resumed, anything else refused)")
     tr.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                     help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
     ra = sub.add_parser("run-all", help="run every params file of a suite through "
@@ -44,6 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "are already complete")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
     ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    ra.add_argument("--executor", choices=("sequential", "dask"), default="sequential",
+                    help="run one run after another (default), or spread them on Dask "
+                    "(docs/distributed.md)")
+    ra.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="dask: join the cluster at tcp://host:port (default: start a local "
+                    "cluster on 127.0.0.1)")
+    ra.add_argument("--workers", type=_positive_int, default=2,
+                    help="dask, local cluster: worker processes, one CPU run each at a time "
+                    "(default: %(default)s)")
+    ra.add_argument("--gpus-per-run", type=float, default=0.0, metavar="F",
+                    help="dask: fraction of a GPU each run asks for, e.g. 0.25 for four runs per "
+                    "card (default: 0, CPU runs)")
+    ra.add_argument("--cpus-per-run", type=_positive_int, default=None, metavar="C",
+                    help="backend threads per run (dask default: 1; sequential default: the "
+                    "backend's own choice)")
+    ra.add_argument("--retries", type=_nonnegative_int, default=2, metavar="R",
+                    help="dask: tries again a run whose kernel or worker died, up to R times "
+                    "(default: %(default)s)")
     from swin_gao_lib.bench import add_arguments as bench_arguments
 
     bench_arguments(sub.add_parser(
@@ -57,11 +75,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _run_all(args: argparse.Namespace) -> int:
     from swin_gao_lib.runner import run_all
 
+    dask = None
+    if args.executor == "dask":
+        if not 0 <= args.gpus_per_run <= 1:
+            raise InputError(f"--gpus-per-run: must be in [0, 1], got {args.gpus_per_run}")
+        from swin_gao_lib.dask_runner import DaskOptions, require_dask
+
+        require_dask()
+        dask = DaskOptions(scheduler=args.scheduler, workers=args.workers,
+                           gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run or 1,
+                           retries=args.retries)
+    elif args.scheduler or args.gpus_per_run:
+        raise InputError("--scheduler and --gpus-per-run need --executor dask")
     result = run_all(args.params_dir, args.output, force=args.force,
-                     notebooks_dir=args.notebooks, kernel_name=args.kernel)
+                     notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
+                     cpus_per_run=args.cpus_per_run if dask is None else None)
     print(f"ran {len(result.ran)}, skipped {len(result.skipped)} complete, "
           f"failed {len(result.failed)}")
     for f in result.failed:
@@ -91,14 +136,22 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import os
+
     from swin_gao_lib.config import to_yaml
     from swin_gao_lib.params import load_config
+    from swin_gao_lib.preflight import preflight
 
     cfg = load_config(args.params, args.overrides)
-    print(to_yaml(cfg).rstrip(), flush=True)
-    from swin_gao_lib.train import train  # imports TensorFlow: after config checks
+    notes: list[str] = []
+    # Output folder and data are checked before the backend is imported, so bad
+    # input is one line, not one line after TensorFlow's start-up log.
+    checked = preflight(cfg, overwrite=args.overwrite, log=notes.append)
+    print(to_yaml(cfg).rstrip(), *notes, sep="\n", flush=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info lines look like errors
+    from swin_gao_lib.train import train
 
-    train(cfg, overwrite=args.overwrite, verbose=args.verbose)
+    train(cfg, overwrite=args.overwrite, verbose=args.verbose, checked=checked)
     return EXIT_OK
 
 

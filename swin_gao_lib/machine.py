@@ -74,6 +74,15 @@ def environment() -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ threads
+def thread_environment(cpus: int) -> dict[str, str]:
+    """Environment variables that hold TensorFlow, OpenMP and JAX to ``cpus`` threads."""
+    return {"TF_NUM_INTRAOP_THREADS": str(cpus), "TF_NUM_INTEROP_THREADS": "1",
+            "OMP_NUM_THREADS": str(cpus),
+            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if cpus > 1 else 'false'} "
+                         f"intra_op_parallelism_threads={cpus}"}
+
+
 # ------------------------------------------------------------------ memory
 class PeakMemory:
     """Peak memory of the part of the process that follows :meth:`reset`.

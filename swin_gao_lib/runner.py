@@ -7,7 +7,8 @@ config as the YAML text of its ``config.yaml``, so the notebook loads it once
 and never re-reads the params file. The executed notebook is saved beside that
 run's records (``<output>/<run>/train.ipynb``), so a failure can be read in
 place. A failing configuration does not stop the others. A complete run
-(:attr:`swin_gao_lib.records.RunFolder.complete`) is skipped unless ``force``.
+(:attr:`swin_gao_lib.records.RunFolder.complete`) is skipped unless ``force``;
+an unfinished one (killed, kernel died) resumes from its last finished epoch.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from swin_gao_lib.config import RunConfig, to_yaml
+from swin_gao_lib.data.sources import check_source
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.params import resolve
 from swin_gao_lib.records import REPORT_DIR, RunFolder, run_dir_of
+
+if TYPE_CHECKING:
+    from swin_gao_lib.dask_runner import DaskOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,12 +81,16 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def plan_suite(files: list[Path], output: Path) -> list[Plan]:
+def plan_suite(files: list[Path], output: Path, force: bool = False) -> list[Plan]:
     """Expand and validate every run of ``files`` before any of them starts.
 
-    A typo in the last file stops the batch at once instead of after hours.
-    Runs are ordered seed by seed (all configurations at the first seed, then
-    at the second...), so a study stopped early still holds whole replicates.
+    A typo in the last file stops the batch at once instead of after hours:
+    every point is resolved (:func:`swin_gao_lib.params.resolve`), every run
+    folder is checked (an unfinished run of another config, or files the kit
+    did not write, are refused; :meth:`RunFolder.plan`), and every data source
+    is looked at (a ``dir:`` folder must hold the published files). Runs are
+    ordered seed by seed (all configurations at the first seed, then at the
+    second...), so a study stopped early still holds whole replicates.
     """
     plans = []
     for f in files:
@@ -93,27 +104,82 @@ def plan_suite(files: list[Path], output: Path) -> list[Plan]:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InputError(f"several runs of this suite are named {dup}; set distinct run_name "
                          "values (or file names)")
+    for source in dict.fromkeys((p.config.dataset, p.config.source) for p in plans):
+        check_source(*source)
+    for p in plans:
+        folder = RunFolder(p.run_dir)
+        if force or not folder.complete:  # complete runs are skipped unless force
+            try:
+                folder.plan(p.config, overwrite=force)
+            except InputError as exc:
+                raise type(exc)(f"{p.params}: {exc}") from None
     return sorted(plans, key=lambda p: p.seed_rank)  # stable: file order within a seed
+
+
+def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
+                 options, kernel_name: str | None, progress: bool) -> None:
+    from swin_gao_lib.dask_runner import run_on_dask
+
+    todo = []
+    for plan in plans:
+        if RunFolder(plan.run_dir).complete and not force:
+            result.skipped.append(plan.run_dir)
+        else:
+            todo.append(plan)
+    for plan, error in run_on_dask(todo, train_nb, force=force, options=options,
+                                   kernel_name=kernel_name, progress=progress):
+        if error is None:
+            result.ran.append(plan.run_dir)
+        else:
+            result.failed.append(Failure(plan.params, plan.run_dir.name, error,
+                                         RunFolder(plan.run_dir).notebook))
+
+
+def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
+                      kernel_name: str | None, desc: str, progress: bool) -> None:
+    """The default executor: one run after another, each in its own kernel."""
+    import papermill as pm
+    from tqdm.auto import tqdm
+
+    bar = tqdm(plans, desc=desc, unit="run", disable=not progress, file=sys.stderr)
+    for plan in bar:
+        params, folder = plan.params, RunFolder(plan.run_dir)
+        run_dir = folder.path
+        bar.set_postfix_str(run_dir.name + (f", {len(result.failed)} failed" if result.failed
+                                            else ""))
+        if folder.complete and not force:
+            result.skipped.append(run_dir)
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        notebook = folder.notebook
+        try:
+            pm.execute_notebook(
+                str(train_nb), str(notebook), cwd=str(train_nb.parent),
+                parameters={"config_yaml": to_yaml(plan.config),
+                            # an unfinished run resumes from its last finished epoch;
+                            # complete ones were skipped above unless force
+                            "overwrite": force},
+                kernel_name=kernel_name, progress_bar=False, log_output=False,
+            )
+            result.ran.append(run_dir)
+        except Exception as exc:  # papermill re-raises the notebook's error
+            # listed once, at the end (the CLI prints each with its notebook)
+            result.failed.append(Failure(params, run_dir.name, _error_text(exc), notebook))
 
 
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
             notebooks_dir: str | Path | None = None, kernel_name: str | None = None,
-            report: bool = True, progress: bool = True) -> SuiteResult:
+            report: bool = True, progress: bool = True, dask: "DaskOptions | None" = None,
+            cpus_per_run: int | None = None) -> SuiteResult:
     """Run every run of ``params_dir`` through the train notebook, then the report.
 
     ``params_dir`` is a folder of ``*.yaml`` files or one file; a file with a
-    ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.grid`).
+    ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.params`).
     Every run is validated before the first one starts (:func:`plan_suite`).
+    Runs go one after another, or on Dask when ``dask`` options are given
+    (:mod:`swin_gao_lib.dask_runner`). ``cpus_per_run`` holds each sequential
+    run's backend to that many threads (the Dask executor's option of that name).
     """
-    import os
-
-    import papermill as pm
-    from tqdm.auto import tqdm
-
-    # Kernels inherit the environment: keep TensorFlow's C++ info and warnings
-    # out of the batch output (errors still show, and reach the notebooks).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
     params_dir = Path(params_dir)
     if params_dir.is_file():
         files = [params_dir]
@@ -125,35 +191,36 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         raise InputError(f"{params_dir}: no *.yaml params files found")
     suite_name = params_dir.stem if params_dir.is_file() else params_dir.name
     output = Path(output) if output is not None else Path("outputs") / suite_name
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output} is a file; give a folder for the suite's runs")
     train_nb = find_notebook("train.ipynb", notebooks_dir)
     report_nb = find_notebook("report.ipynb", notebooks_dir)
     # Absolute, because each notebook runs in the notebooks' folder.
-    plans = plan_suite(files, output.resolve())
+    plans = plan_suite(files, output.resolve(), force=force)
+
+    import os
+
+    import papermill as pm
+
+    # Kernels inherit the environment: keep TensorFlow's C++ info and warnings
+    # out of the batch output (errors still show, and reach the notebooks).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = SuiteResult()
-    bar = tqdm(plans, desc=f"run-all {suite_name}", unit="run", disable=not progress,
-               file=sys.stderr)
-    for plan in bar:
-        params, folder = plan.params, RunFolder(plan.run_dir)
-        run_dir = folder.path
-        bar.set_postfix_str(run_dir.name)
-        if folder.complete and not force:
-            result.skipped.append(run_dir)
-            continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        notebook = folder.notebook
+    if dask is not None:
+        _run_on_dask(plans, train_nb, result, force=force, options=dask,
+                     kernel_name=kernel_name, progress=progress)
+    else:
+        saved_env = dict(os.environ)
+        if cpus_per_run is not None:
+            from swin_gao_lib.machine import thread_environment
+
+            os.environ.update(thread_environment(cpus_per_run))  # the kernels inherit it
         try:
-            pm.execute_notebook(
-                str(train_nb), str(notebook), cwd=str(train_nb.parent),
-                parameters={"config_yaml": to_yaml(plan.config),
-                            # incomplete records (a failed earlier try) are replaced;
-                            # complete ones were skipped above unless force
-                            "overwrite": True},
-                kernel_name=kernel_name, progress_bar=False, log_output=False,
-            )
-            result.ran.append(run_dir)
-        except Exception as exc:  # papermill re-raises the notebook's error
-            result.failed.append(Failure(params, run_dir.name, _error_text(exc), notebook))
-            bar.write(f"FAILED {run_dir.name} ({params.name}): {_error_text(exc)} (see {notebook})")
+            _run_sequentially(plans, train_nb, result, force=force, kernel_name=kernel_name,
+                              desc=f"run-all {suite_name}", progress=progress)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
     if report:
         report_dir = output / REPORT_DIR
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -17,11 +17,12 @@ PACKAGE = ROOT / "swin_gao_lib"
 RANKS = {
     "swin_gao_lib": 0, "errors": 0, "datasets": 1,
     "config": 2, "labels": 3, "params": 4,
-    "data": 5, "data.formats": 5, "data.sources": 6, "data.pipeline": 7,
+    "data": 5, "data.formats": 5, "data.sources": 6, "data.splits": 6.5, "data.pipeline": 7,
     "model.windows": 8, "model.layers": 9, "model.swin": 10, "model": 11,
-    "accumulation": 12, "machine": 12, "records": 13, "train": 14,
+    "accumulation": 12, "machine": 12, "records": 13, "preflight": 13.5, "checkpoint": 13.5,
+    "train": 14,
     "stats": 15, "study": 16, "plots": 17, "report": 18,
-    "runner": 19, "bench": 19, "cli": 20,
+    "dask_runner": 18.5, "runner": 19, "bench": 19, "cli": 20,
 }
 
 

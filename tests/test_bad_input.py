@@ -156,6 +156,13 @@ CASES = [
     (["run-all", "suite_missing_data", "--output", "o"], "nowhere: folder not found"),
     (["run-all", "grid.yaml", "--output", "afile"], "--output afile is a file"),
     (["report", "nowhere"], "nowhere: no such suite folder"),
+    (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--gpus-per-run", "2"],
+     "--gpus-per-run: must be in [0, 1], got 2.0"),
+    (["run-all", "grid.yaml", "--output", "o", "--scheduler", "tcp://127.0.0.1:1"],
+     "--scheduler and --gpus-per-run need --executor dask"),
+    (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--workers", "0"],
+     "argument --workers: must be >= 1, got 0"),
+    (["run-all", "grid.yaml", "--output", "o", "--executor", "ray"], "argument --executor: invalid choice"),
 ]
 
 

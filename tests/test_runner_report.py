@@ -27,14 +27,21 @@ def write_params(folder, name, **kw):
 def test_run_all_keeps_going_past_a_failure(tmp_path, capsys):
     params, out = tmp_path / "params", tmp_path / "out"
     write_params(params, "a-baseline")
-    write_params(params, "b-broken", source=f"dir:{tmp_path / 'no-such-data'}")
+    # files that exist (planning checks that) but are not IDX (found only when read)
+    broken = tmp_path / "broken-data"
+    broken.mkdir()
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (broken / stem).write_bytes(b"not an IDX file")
+    write_params(params, "b-broken", source=f"dir:{broken}")
     write_params(params, "c-gao", accumulation_steps=2, reduction="sum")
     code = cli.main(["run-all", str(params), "--output", str(out)])
     captured = capsys.readouterr()
     assert code == 1
     assert "ran 2, skipped 0 complete, failed 1" in captured.out
     assert "FAILED" in captured.err and "b-broken.yaml" in captured.err
-    assert "DataError" in captured.err and "folder not found" in captured.err
+    assert "DataError" in captured.err and "bad IDX magic number" in captured.err
+    assert captured.err.count("FAILED") == 1  # listed once, at the end
     assert str(out / "b-broken" / "train.ipynb") in captured.err
     # the executed notebook of the failure shows the error
     failed_nb = json.loads((out / "b-broken" / "train.ipynb").read_text())
@@ -198,3 +205,33 @@ def test_run_all_runs_a_grid_file_and_the_report_groups_its_seeds(tmp_path, caps
     comp = report.study.comparisons
     assert set(comp["test"]) == {"paired t"} and set(comp["n"]) == {2}
     assert (out / "report" / "findings.md").is_file()
+
+
+def test_run_all_resumes_an_interrupted_run_and_refuses_a_changed_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from test_resume import DRIVER, KILL_EPOCH
+
+    params, out = tmp_path / "params", tmp_path / "out"
+    write_params(params, "r", epochs=KILL_EPOCH + 1, max_train_samples=160)
+    killed = subprocess.run(
+        [sys.executable, "-c", DRIVER, "train", str(params / "r.yaml"), "--verbose", "0",
+         "--set", f"output_dir={out}"], capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (out / "r" / "metrics.json").exists()
+
+    # the params file changed since: planning refuses before anything runs
+    write_params(params, "r", epochs=KILL_EPOCH + 1, max_train_samples=160, learning_rate=0.01)
+    with pytest.raises(InputError, match=r"r.yaml: output: .*holds an unfinished run of a "
+                                         r"different config \(it differs in learning_rate\)"):
+        run_all(params, out, progress=False, report=False)
+
+    write_params(params, "r", epochs=KILL_EPOCH + 1, max_train_samples=160)
+    result = run_all(params, out, progress=False, report=False)
+    assert [p.name for p in result.ran] == ["r"] and not result.failed
+    metrics = json.loads((out / "r" / "metrics.json").read_text())
+    assert metrics["resumed"] == 1 and metrics["resumed_at_epochs"] == [KILL_EPOCH]
+    assert metrics["epochs_completed"] == KILL_EPOCH + 1

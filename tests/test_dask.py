@@ -1,0 +1,122 @@
+"""run-all on Dask: a LocalCluster on 127.0.0.1 started by the test, 2 workers x 1 core.
+
+The same suite on the sequential executor and on Dask gives identical losses,
+accuracies and final weights per run (both with one backend thread per run);
+a kernel killed mid-run by PID is retried and resumes from its checkpoint; a
+run that fails on its own fails alone; a second start skips what is complete.
+"""
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytest.importorskip("distributed")
+
+from conftest import TINY_DETERMINISTIC  # noqa: E402
+from swin_gao_lib import cli  # noqa: E402
+from swin_gao_lib.dask_runner import DaskOptions  # noqa: E402
+from swin_gao_lib.runner import run_all  # noqa: E402
+
+TINY = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64, "max_test_samples": 32,
+        "batch_size": 32, "epochs": 1, "dropout": 0.05, "augment": True}
+OPTIONS = DaskOptions(workers=2, cpus_per_run=1, retries=2)
+
+
+def _params(folder: Path, name: str, **kw) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump({**TINY, **kw}))
+
+
+def _results(out: Path) -> dict:
+    found = {}
+    for run in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
+        m = json.loads((run / "metrics.json").read_text())
+        h = pd.read_csv(run / "history.csv")
+        found[run.name] = (m["test_loss"], m["test_accuracy"], m["final_weights_sha256"],
+                           h[["loss", "accuracy", "val_loss", "val_accuracy"]].values.tolist())
+    return found
+
+
+def test_dask_gives_the_sequential_results_and_skips_what_is_complete(tmp_path):
+    params = tmp_path / "params"
+    _params(params, "a")
+    _params(params, "b", accumulation_steps=2, reduction="sum")
+    _params(params, "c", accumulation_steps=2, accumulation_mode="optimizer")
+    _params(params, "d", seed=7, epochs=2)
+    seq = run_all(params, tmp_path / "seq", progress=False, report=False, cpus_per_run=1)
+    assert seq.ok and len(seq.ran) == 4
+    dask = run_all(params, tmp_path / "dask", progress=False, report=False, dask=OPTIONS)
+    assert dask.ok and sorted(p.name for p in dask.ran) == ["a", "b", "c", "d"]
+    a, b = _results(tmp_path / "seq"), _results(tmp_path / "dask")
+    assert sorted(b) == ["a", "b", "c", "d"]
+    assert a == b  # identical losses, accuracies and final weights; only times differ
+    for run in ("a", "d"):  # the records read as the sequential runner writes them
+        assert (tmp_path / "dask" / run / "config.yaml").read_text() == \
+            (tmp_path / "seq" / run / "config.yaml").read_text().replace(
+                str(tmp_path / "seq"), str(tmp_path / "dask"))
+        assert (tmp_path / "dask" / run / "train.ipynb").is_file()
+        assert not (tmp_path / "dask" / run / "checkpoint").exists()
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").rglob("metrics.json")}
+    again = run_all(params, tmp_path / "dask", progress=False, report=False, dask=OPTIONS)
+    assert not again.ran and len(again.skipped) == 4
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").rglob("metrics.json")} == before
+
+
+def _kill_a_kernel_after_its_first_epoch(found: list, stop: threading.Event) -> None:
+    """Find the kernel of run 'long' once its scratch checkpoint exists, and SIGKILL it."""
+    import psutil
+
+    me = psutil.Process()
+    while not stop.is_set():
+        for proc in me.children(recursive=True):
+            try:
+                if "ipykernel" not in " ".join(proc.cmdline()):
+                    continue
+                state = Path(proc.cwd()) / "runs" / "long" / "checkpoint" / "state.json"
+                if state.is_file():
+                    found.append(proc.pid)
+                    proc.kill()
+                    return
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        time.sleep(0.2)
+
+
+def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_path, capsys):
+    params = tmp_path / "params"
+    _params(params, "long", epochs=3, max_train_samples=320)
+    _params(params, "ok")
+    broken = tmp_path / "broken-data"  # exists (planning checks that), unreadable at run time
+    broken.mkdir()
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (broken / stem).write_bytes(b"not an IDX file")
+    _params(params, "broken", source=f"dir:{broken}")
+    killed, stop = [], threading.Event()
+    killer = threading.Thread(target=_kill_a_kernel_after_its_first_epoch, args=(killed, stop))
+    killer.start()
+    try:
+        code = cli.main(["run-all", str(params), "--output", str(tmp_path / "out"),
+                         "--executor", "dask", "--workers", "2", "--cpus-per-run", "1"])
+    finally:
+        stop.set()
+        killer.join()
+    err = capsys.readouterr().err
+    assert killed, "the test never found the kernel to kill"
+    assert code == 1
+    assert err.count("FAILED") == 1 and "broken" in err and "bad IDX magic number" in err
+    out = tmp_path / "out"
+    long = json.loads((out / "long" / "metrics.json").read_text())
+    assert long["resumed"] == 1 and long["resumed_at_epochs"][0] >= 1
+    assert long["epochs_completed"] == 3
+    assert (out / "ok" / "metrics.json").is_file()
+    # bad data is found before the run writes records: its executed notebook shows the error
+    assert not (out / "broken" / "metrics.json").exists()
+    assert "bad IDX magic number" in (out / "broken" / "train.ipynb").read_text()
+    assert (out / "report" / "summary.csv").is_file()
