@@ -186,3 +186,29 @@ def test_readme_is_short_and_points_to_docs():
     ci = (ROOT / ".ci" / "run").read_text()
     command = next(line for line in ci.splitlines() if line.startswith("python3 -m venv"))
     assert command in readme
+
+
+def test_repository_address_is_kept_in_one_place():
+    # README badges, docs and the notebooks' Colab install cells all follow pyproject.toml.
+    proc = subprocess.run([sys.executable, "tools/sync_repository.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_repository", ROOT / "tools" / "sync_repository.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = ('[badge](https://colab.research.google.com/github/swin-gao/swin-gao/blob/main/x.ipynb)'
+            ' `pip install git+https://github.com/swin-gao/swin-gao`'
+            ' "git+https://github.com/swin-gao/swin-gao"')
+    assert tool.rewrite(text, "fork/kit") == text.replace("swin-gao/swin-gao", "fork/kit")
+
+
+def test_outputs_folder_is_kept_and_runs_in_it_are_ignored():
+    assert (ROOT / "outputs" / "README.md").is_file()
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = ["outputs/README.md", "outputs/quick/run/metrics.json", "notebooks/outputs/x/a"]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.stdout.split() == paths[1:]
