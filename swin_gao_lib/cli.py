@@ -136,8 +136,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import os
-
     from swin_gao_lib.config import to_yaml
     from swin_gao_lib.params import load_config
     from swin_gao_lib.preflight import preflight
@@ -148,7 +146,9 @@ def _train(args: argparse.Namespace) -> int:
     # input is one line, not one line after TensorFlow's start-up log.
     checked = preflight(cfg, overwrite=args.overwrite, log=notes.append)
     print(to_yaml(cfg).rstrip(), *notes, sep="\n", flush=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info lines look like errors
+    from swin_gao_lib.machine import quiet_tensorflow
+
+    quiet_tensorflow()  # its start-up lines look like errors
     from swin_gao_lib.train import train
 
     train(cfg, overwrite=args.overwrite, verbose=args.verbose, checked=checked)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from swin_gao_lib.config import to_yaml
-from swin_gao_lib.machine import thread_environment
+from swin_gao_lib.machine import quiet_tensorflow, thread_environment
 from swin_gao_lib.records import CHECKPOINT, CONFIG, NOTEBOOK, RunFolder, atomic_write_text
 
 #: Exit status of the execute helper when the kernel died: the run may be retried.
@@ -111,8 +111,9 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
         (run_dir / CONFIG).write_text(local_yaml)
     source = root / "train.ipynb"
     source.write_bytes(notebook)
-    env = dict(os.environ, **thread_environment(cpus), TF_CPP_MIN_LOG_LEVEL="2",
-               TF_FORCE_GPU_ALLOW_GROWTH="true", XLA_PYTHON_CLIENT_PREALLOCATE="false")
+    quiet_tensorflow()
+    env = dict(os.environ, **thread_environment(cpus), TF_FORCE_GPU_ALLOW_GROWTH="true",
+               XLA_PYTHON_CLIENT_PREALLOCATE="false")
     if gpu is not None:  # None: keep the worker's own (a worker started per card)
         env["CUDA_VISIBLE_DEVICES"] = gpu
     request = json.dumps({"source": str(source), "target": str(run_dir / NOTEBOOK),
@@ -141,7 +142,8 @@ def _execute(request: dict[str, Any]) -> int:
     try:
         pm.execute_notebook(request["source"], request["target"], cwd=request["cwd"],
                             parameters=request["parameters"], kernel_name=request["kernel_name"],
-                            progress_bar=False, log_output=False)
+                            progress_bar=False, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except DeadKernelError as exc:
         print(f"DeadKernelError: {exc}", file=sys.stderr)
         return KERNEL_DIED

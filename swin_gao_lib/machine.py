@@ -74,6 +74,27 @@ def environment() -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ quiet start-up
+def has_nvidia_device() -> bool:
+    """Whether this machine shows an NVIDIA GPU (device files, driver, or nvidia-smi)."""
+    import shutil
+
+    return (any(Path("/dev").glob("nvidia[0-9]*")) or Path("/proc/driver/nvidia").exists()
+            or shutil.which("nvidia-smi") is not None)
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter, which reads like failure, out of the output.
+
+    Its C++ INFO and WARNING lines always; on a machine without an NVIDIA GPU also
+    its "failed call to cuInit ... CUDA error" line, which there is certain and
+    harmless. Python errors and warnings are untouched, and an explicit
+    ``TF_CPP_MIN_LOG_LEVEL`` wins. Call it before TensorFlow is imported (kernels
+    started afterwards inherit it).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
+
+
 # ------------------------------------------------------------------ threads
 def thread_environment(cpus: int) -> dict[str, str]:
     """Environment variables that hold TensorFlow, OpenMP and JAX to ``cpus`` threads."""

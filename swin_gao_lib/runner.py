@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from swin_gao_lib.dask_runner import DaskOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The kernel's own start-up warning ("running over TCP without encryption": it
+#: listens on 127.0.0.1 only) would break up the progress bar; cells' output is kept.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
 @dataclass
@@ -160,6 +163,7 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
                             # complete ones were skipped above unless force
                             "overwrite": force},
                 kernel_name=kernel_name, progress_bar=False, log_output=False,
+                extra_arguments=QUIET_KERNEL,
             )
             result.ran.append(run_dir)
         except Exception as exc:  # papermill re-raises the notebook's error
@@ -202,9 +206,9 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
 
     import papermill as pm
 
-    # Kernels inherit the environment: keep TensorFlow's C++ info and warnings
-    # out of the batch output (errors still show, and reach the notebooks).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from swin_gao_lib.machine import quiet_tensorflow
+
+    quiet_tensorflow()  # the kernels inherit it: no start-up noise between progress lines
     result = SuiteResult()
     if dask is not None:
         _run_on_dask(plans, train_nb, result, force=force, options=dask,
@@ -230,6 +234,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
                 str(report_nb), str(result.report_notebook), cwd=str(report_nb.parent),
                 parameters={"suite_dir": str(output.resolve())},
                 kernel_name=kernel_name, progress_bar=False, log_output=False,
+                extra_arguments=QUIET_KERNEL,
             )
         except Exception as exc:
             result.report_error = _error_text(exc)
