@@ -105,7 +105,10 @@ def plan(models, batch: int, ns, jit_modes, mixed_precision: bool, steps: int, w
                     if n == 1:
                         continue
                     if batch % n:
-                        raise ValueError(f"batch {batch} is not divisible by N={n}")
+                        from swin_gao_lib.errors import InputError
+
+                        raise InputError(f"--n: batch {batch} is not divisible by N={n}; give "
+                                         "N values that divide --batch")
                     specs += [Spec(n=n, variant=v, **common) for v in VARIANTS[1:]]
         if pipeline_check:
             specs.append(Spec(model=model, batch=batch, n=1, variant="plain_full", data="tensors",
@@ -335,6 +338,17 @@ def plot(report: dict[str, Any], stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The benchmark's options, on ``ap`` (``swin-gao bench`` and ``python -m``)."""
     from swin_gao_lib.datasets import with_sample
@@ -343,21 +357,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--models", nargs="+", default=["paper"], choices=sorted(MODELS),
                     help="model sizes: 'paper' (the kit's defaults, keras-io size) and/or 'large' "
                     "(3 stages, embed 96) (default: %(default)s)")
-    ap.add_argument("--batch", type=int, default=128,
+    ap.add_argument("--batch", type=_at_least(1), default=128,
                     help="B, the samples per optimizer update (default: %(default)s)")
-    ap.add_argument("--n", nargs="+", type=int, default=[1, 2, 4, 8],
+    ap.add_argument("--n", nargs="+", type=_at_least(1), default=[1, 2, 4, 8],
                     help="N values, micro-batches per update; each must divide --batch "
                     "(default: %(default)s)")
     ap.add_argument("--jit", choices=("off", "on", "both"), default="both",
                     help="XLA compilation of the train step (default: %(default)s)")
     ap.add_argument("--mixed-precision", action="store_true",
                     help="also measure mixed_float16 (meaningful on a GPU)")
-    ap.add_argument("--steps", type=int, default=10,
+    ap.add_argument("--steps", type=_at_least(1), default=10,
                     help="measured steps per process, after the warm-up (default: %(default)s)")
-    ap.add_argument("--warmup", type=int, default=3,
+    ap.add_argument("--warmup", type=_at_least(0), default=3,
                     help="steps discarded per process: tracing, compilation, caches "
                     "(default: %(default)s)")
-    ap.add_argument("--repeats", type=int, default=3,
+    ap.add_argument("--repeats", type=_at_least(1), default=3,
                     help="fresh processes per variant, interleaved in shuffled rounds "
                     "(default: %(default)s)")
     ap.add_argument("--dataset", default="cifar10", choices=with_sample(),

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from swin_gao_lib.errors import RunError
-from swin_gao_lib.records import write_json
+from swin_gao_lib.records import CHECKPOINT_FILE, write_json
 
 STATE = "state.json"
 
@@ -57,6 +57,8 @@ class Checkpoint:
         weights, rng = self._names(epoch)
         tmp = self.folder / f".tmp-{weights}"  # Keras wants the .weights.h5 ending
         model.save_weights(tmp)
+        with open(tmp, "rb+") as f:  # on disk before state.json points at it
+            os.fsync(f.fileno())
         os.replace(tmp, self.folder / weights)
         tmp = self.folder / f".tmp-{rng}"
         with open(tmp, "wb") as f:
@@ -66,7 +68,7 @@ class Checkpoint:
         os.replace(tmp, self.folder / rng)
         write_json(self.folder / STATE, {"epoch": epoch, "weights": weights, "rng": rng, **extra})
         for old in self.folder.iterdir():  # earlier epochs' files, now superseded
-            if old.name not in (weights, rng, STATE):
+            if old.name not in (weights, rng, STATE) and CHECKPOINT_FILE.fullmatch(old.name):
                 old.unlink()
 
     def load(self) -> dict[str, Any] | None:

@@ -50,18 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="dask: join the cluster at tcp://host:port (default: start a local "
                     "cluster on 127.0.0.1)")
-    ra.add_argument("--workers", type=_positive_int, default=2,
+    ra.add_argument("--workers", type=_positive_int, default=None,
                     help="dask, local cluster: worker processes, one CPU run each at a time "
-                    "(default: %(default)s)")
-    ra.add_argument("--gpus-per-run", type=float, default=0.0, metavar="F",
-                    help="dask: fraction of a GPU each run asks for, e.g. 0.25 for four runs per "
-                    "card (default: 0, CPU runs)")
+                    "(default: 2)")
+    ra.add_argument("--gpus-per-run", type=float, default=None, metavar="F",
+                    help="dask: fraction of a GPU each run asks for, from 1/64 to 1, e.g. 0.25 "
+                    "for four runs per card (default: CPU runs)")
     ra.add_argument("--cpus-per-run", type=_positive_int, default=None, metavar="C",
                     help="backend threads per run (dask default: 1; sequential default: the "
                     "backend's own choice)")
-    ra.add_argument("--retries", type=_nonnegative_int, default=2, metavar="R",
+    ra.add_argument("--retries", type=_nonnegative_int, default=None, metavar="R",
                     help="dask: tries again a run whose kernel or worker died, up to R times "
-                    "(default: %(default)s)")
+                    "(default: 2)")
     from swin_gao_lib.bench import add_arguments as bench_arguments
 
     bench_arguments(sub.add_parser(
@@ -93,17 +93,24 @@ def _run_all(args: argparse.Namespace) -> int:
     from swin_gao_lib.runner import run_all
 
     dask = None
+    dask_only = [f"--{name.replace('_', '-')}" for name in ("scheduler", "workers", "gpus_per_run",
+                                                            "retries")
+                 if getattr(args, name) is not None]
     if args.executor == "dask":
-        if not 0 <= args.gpus_per_run <= 1:
-            raise InputError(f"--gpus-per-run: must be in [0, 1], got {args.gpus_per_run}")
+        gpus = args.gpus_per_run
+        if gpus is not None and not 1 / 64 <= gpus <= 1:
+            raise InputError(f"--gpus-per-run: must be in [1/64, 1], got {gpus}")
+        if args.workers is not None and (args.scheduler or gpus):
+            raise InputError("--workers sizes the local CPU cluster; with --scheduler (your "
+                             "workers) or --gpus-per-run (one worker per GPU) leave it out")
         from swin_gao_lib.dask_runner import DaskOptions, require_dask
 
         require_dask()
-        dask = DaskOptions(scheduler=args.scheduler, workers=args.workers,
-                           gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run or 1,
-                           retries=args.retries)
-    elif args.scheduler or args.gpus_per_run:
-        raise InputError("--scheduler and --gpus-per-run need --executor dask")
+        dask = DaskOptions(scheduler=args.scheduler, workers=args.workers or 2,
+                           gpus_per_run=gpus or 0.0, cpus_per_run=args.cpus_per_run or 1,
+                           retries=2 if args.retries is None else args.retries)
+    elif dask_only:
+        raise InputError(f"{', '.join(dask_only)}: only with --executor dask")
     result = run_all(args.params_dir, args.output, force=args.force,
                      notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
                      cpus_per_run=args.cpus_per_run if dask is None else None)

@@ -10,7 +10,8 @@ folder as each run finishes, so an interrupted driver loses no finished run.
 Faults. A run whose kernel or worker dies (killed, out of memory, node lost)
 is tried again, up to ``retries`` times, and resumes from its last finished
 epoch when the retry lands on the same machine (the scratch folder is
-per machine, keyed by the run and this driver's start); on another machine
+per machine and user, keyed by the run and this driver's start; a kernel left
+from the try before is stopped first, so one process writes a run at a time); on another machine
 without a shared filesystem it starts over. A run that fails on its own (bad
 data, divergence) is not retried: its ``failure.json`` and executed notebook
 come back like any record and it is listed at the end.
@@ -42,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from swin_gao_lib.config import to_yaml
-from swin_gao_lib.machine import quiet_tensorflow, thread_environment
-from swin_gao_lib.records import CHECKPOINT, CONFIG, NOTEBOOK, RunFolder, atomic_write_text
+from swin_gao_lib.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
+from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder, atomic_write_text
 
 #: Exit status of the execute helper when the kernel died: the run may be retried.
 KERNEL_DIED = 3
@@ -97,9 +98,10 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
     """
     from swin_gao_lib.config import from_yaml
 
-    root = Path(tempfile.gettempdir()) / "swin-gao-dask" / scratch_key
+    root = Path(tempfile.gettempdir()) / f"swin-gao-dask-{os.getuid()}" / scratch_key
     out = root / "runs"
     run_dir = out / run_name
+    _stop_earlier_try(run_dir)
     if not root.exists():  # the first try: start from what the driver holds
         run_dir.mkdir(parents=True)
         for rel, data in shipped.items():
@@ -113,12 +115,14 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
     source.write_bytes(notebook)
     quiet_tensorflow()
     env = dict(os.environ, **thread_environment(cpus), TF_FORCE_GPU_ALLOW_GROWTH="true",
-               XLA_PYTHON_CLIENT_PREALLOCATE="false")
+               XLA_PYTHON_CLIENT_PREALLOCATE="false", **{DIE_WITH_PARENT: "1"})
     if gpu is not None:  # None: keep the worker's own (a worker started per card)
         env["CUDA_VISIBLE_DEVICES"] = gpu
     request = json.dumps({"source": str(source), "target": str(run_dir / NOTEBOOK),
                           "cwd": str(root), "kernel_name": kernel_name,
-                          "parameters": {"config_yaml": local_yaml, "overwrite": False}})
+                          "parameters": {"config_yaml": local_yaml, "overwrite": False},
+                          "parent": os.getpid()})
+    # The helper dies with this worker, and its kernel with the helper (DIE_WITH_PARENT).
     proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.dask_runner", request], env=env,
                           capture_output=True, text=True)
     if proc.returncode == KERNEL_DIED or proc.returncode < 0:
@@ -134,8 +138,44 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
     return {"ok": proc.returncode == 0, "error": error, "files": files}
 
 
+def _stop_earlier_try(run_dir: Path, timeout: float = 60.0) -> None:
+    """Stop the kernel of an earlier try of this task that still holds the run folder.
+
+    Only a try of this very task (same run, same driver start) can hold this
+    scratch folder's lock: a kernel orphaned when its worker was killed. It is
+    stopped, so one writer at a time continues the run.
+    """
+    import fcntl
+    import signal
+
+    lock = run_dir / LOCK
+    if not lock.is_file():
+        return
+    deadline = time.monotonic() + timeout
+    with open(lock, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+            except OSError:
+                handle.seek(0)
+                pid = handle.read().strip()
+                if pid.isdigit():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
+                if time.monotonic() > deadline:
+                    raise KernelDied(f"{run_dir.name}: an earlier try still holds {lock}")
+                time.sleep(0.5)
+
+
 def _execute(request: dict[str, Any]) -> int:
     """Run one notebook with papermill (in the task's subprocess, with its environment)."""
+    die_with_parent()  # armed in the child itself (preexec_fn is unsafe in a threaded worker)
+    if os.getppid() != request["parent"]:  # the worker died before that: nothing to do
+        return KERNEL_DIED
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
@@ -163,7 +203,13 @@ def _cluster(options: DaskOptions):
     # A task whose worker dies is rescheduled this many times before it is given up.
     dask.config.set({"distributed.scheduler.allowed-failures": options.retries})
     if options.scheduler:
-        return Client(options.scheduler), None
+        from swin_gao_lib.errors import InputError
+
+        try:
+            return Client(options.scheduler, timeout="30s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"--scheduler {options.scheduler}: cannot connect ({exc}); is the "
+                             "scheduler running, and is the address tcp://host:port?") from None
     if options.gpus_per_run:
         gpus = _visible_gpus()
         cluster = LocalCluster(n_workers=max(len(gpus), 1), host="127.0.0.1", processes=True,
@@ -186,15 +232,6 @@ def _visible_gpus() -> list[str]:
         return []
 
 
-def _worker_gpu(client) -> dict[str, str | None]:
-    """The card each worker's runs use: a LocalCluster's worker i gets card i."""
-    gpus = _visible_gpus()
-    info = client.scheduler_info()["workers"]
-    out = {}
-    for address, worker in info.items():
-        name = worker.get("name")
-        out[address] = gpus[int(name) % len(gpus)] if gpus and str(name).isdigit() else None
-    return out
 
 
 def _shipped(folder: RunFolder, force: bool) -> dict[str, bytes]:
@@ -216,8 +253,10 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
     client, cluster = _cluster(options)
     token = uuid.uuid4().hex[:12]  # this driver's start: retries share it, a new start does not
     notebook = train_nb.read_bytes()
-    gpu_of = (None if not options.gpus_per_run
-              else _worker_gpu(client) if cluster is not None else {})
+    # CPU runs see no GPU; on a local cluster worker i's runs see card i (looked up in the
+    # task by the worker's name, which a restarted worker keeps); on a cluster of your own
+    # each worker was started with its card and its runs keep it.
+    gpus = (None if not options.gpus_per_run else _visible_gpus() if cluster is not None else [])
     futures, outcomes = {}, []
     try:
         for plan in plans:
@@ -226,7 +265,7 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
             resources = {"GPU": options.gpus_per_run} if options.gpus_per_run else None
             future = client.submit(
                 _task_on_worker, notebook, to_yaml(plan.config), folder.name,
-                _shipped(folder, force), key, options.cpus_per_run, gpu_of, kernel_name,
+                _shipped(folder, force), key, options.cpus_per_run, gpus, kernel_name,
                 resources=resources, retries=options.retries, pure=False,
                 key=f"run-{folder.name}-{key}")
             futures[future] = plan
@@ -261,12 +300,16 @@ def _running(client) -> int:
     return sum(min(len(tasks), threads.get(a, 1)) for a, tasks in client.processing().items())
 
 
-def _task_on_worker(notebook, config_yaml, run_name, shipped, key, cpus, gpu_of, kernel_name):
+def _task_on_worker(notebook, config_yaml, run_name, shipped, key, cpus, gpus, kernel_name):
     from distributed import get_worker
 
-    # CPU runs see no GPU; GPU runs on a local cluster see their worker's card; on a
-    # cluster of your own each worker was started with its card (CUDA_VISIBLE_DEVICES).
-    gpu = "" if gpu_of is None else gpu_of.get(get_worker().address)
+    name = str(get_worker().name)
+    if gpus is None:
+        gpu = ""  # a CPU run
+    elif gpus and name.isdigit():
+        gpu = gpus[int(name) % len(gpus)]
+    else:
+        gpu = None  # keep the worker's own CUDA_VISIBLE_DEVICES
     return run_task(notebook, config_yaml, run_name, shipped, key, cpus, gpu, kernel_name)
 
 
@@ -276,11 +319,11 @@ def _write_back(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
     folder.clear()  # the run's own records (and checkpoint) are replaced by what came back
     files = dict(files)
     files[CONFIG] = to_yaml(plan.config).encode()  # the driver's paths, as the sequential runner
-    marker = files.pop("metrics.json", None)
+    marker = files.pop(METRICS, None)
     for rel, data in sorted(files.items()):
         _atomic_bytes(folder.path / rel, data)
     if marker is not None:  # written last: its presence marks the run complete
-        _atomic_bytes(folder.path / "metrics.json", marker)
+        _atomic_bytes(folder.path / METRICS, marker)
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
@@ -289,7 +332,10 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
     except UnicodeDecodeError:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
 
 

@@ -102,7 +102,7 @@ def _format(value: Any) -> str:
     else:
         text = str(value)
     # Keep names safe as folder names on every OS and in shells.
-    return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)  # what config.RUN_NAME accepts
 
 
 def point_name(prefix: str, varied: list[str], values: Mapping[str, Any]) -> str:

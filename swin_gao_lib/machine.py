@@ -87,21 +87,51 @@ def quiet_tensorflow() -> None:
     """Keep TensorFlow's start-up chatter, which reads like failure, out of the output.
 
     Its C++ INFO and WARNING lines always; on a machine without an NVIDIA GPU also
-    its "failed call to cuInit ... CUDA error" line, which there is certain and
-    harmless. Python errors and warnings are untouched, and an explicit
-    ``TF_CPP_MIN_LOG_LEVEL`` wins. Call it before TensorFlow is imported (kernels
-    started afterwards inherit it).
+    its C++ ERROR lines, the first of which is a certain and harmless "failed call
+    to cuInit ... CUDA error" (TensorFlow logs nothing finer to filter on). Python
+    exceptions and warnings are untouched, and an explicit ``TF_CPP_MIN_LOG_LEVEL``
+    wins. Call it before TensorFlow is imported (kernels started afterwards
+    inherit it).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
 
 
+# ------------------------------------------------------------------ process lifetime
+#: Set in a Dask task's environment: its helper and kernel die with their parent.
+DIE_WITH_PARENT = "SWIN_GAO_DIE_WITH_PARENT"
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    A Dask task runs a notebook in a helper process whose kernel trains; if the
+    worker is killed, neither may go on writing the run's scratch folder behind
+    a retry's back. Elsewhere (macOS, Windows) it does nothing.
+    """
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 # ------------------------------------------------------------------ threads
 def thread_environment(cpus: int) -> dict[str, str]:
-    """Environment variables that hold TensorFlow, OpenMP and JAX to ``cpus`` threads."""
-    return {"TF_NUM_INTRAOP_THREADS": str(cpus), "TF_NUM_INTEROP_THREADS": "1",
-            "OMP_NUM_THREADS": str(cpus),
-            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if cpus > 1 else 'false'} "
-                         f"intra_op_parallelism_threads={cpus}"}
+    """Environment variables that hold TensorFlow and OpenMP to ``cpus`` threads.
+
+    TensorFlow reads ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS`` when
+    it starts; with one thread, XLA's CPU backend is kept single-threaded too
+    (appended to any ``XLA_FLAGS`` already set).
+    """
+    env = {"TF_NUM_INTRAOP_THREADS": str(cpus), "TF_NUM_INTEROP_THREADS": "1",
+           "OMP_NUM_THREADS": str(cpus)}
+    if cpus == 1:
+        env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+    return env
 
 
 # ------------------------------------------------------------------ memory

@@ -24,12 +24,13 @@ This module imports no TensorFlow: ``run-all`` plans and skips runs with it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
-import shutil
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,11 @@ COMPLETE_MARKER = METRICS
 RECORDS = (CONFIG, HISTORY, METRICS, FAILURE)
 #: The suite's report folder, beside its run folders.
 REPORT_DIR = "report"
+#: Held (flock) by the process that writes a run folder; holds that process's pid.
+LOCK = ".lock"
+#: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.checkpoint`.
+CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(weights\.h5|rng\.npz)|state\.json|"
+                             r"\.state\.json\..*\.tmp")
 
 
 # ------------------------------------------------------------------ atomic files
@@ -185,16 +191,34 @@ class RunFolder:
             raise ConfigError(f"output_dir: cannot create folders in {existing} "
                               f"({exc.strerror or exc}); choose a writable folder") from None
 
+    def failure(self) -> dict[str, Any] | None:
+        """What ``failure.json`` says, or None when there is none (or it is unreadable)."""
+        try:
+            return json.loads((self.path / FAILURE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run stopped because its loss became NaN or infinite."""
+        failure = self.failure()
+        return bool(failure and failure.get("diverged"))
+
     def plan(self, cfg: RunConfig, overwrite: bool = False) -> str:
         """How a run of ``cfg`` may use this folder: ``"new"``, ``"resume"`` or ``"overwrite"``.
 
         An unfinished run of the same resolved config is resumed; a complete
-        run, or an unfinished run of another config, is refused unless
-        ``overwrite``. Nothing is written here.
+        run, a diverged one (it would diverge again), an unfinished run of
+        another config, or a folder holding files the kit did not write, is
+        refused unless ``overwrite`` (which still touches only the kit's own
+        files). Nothing is written here.
 
         Raises:
             ConfigError: the folder cannot be used as asked; the message says why.
         """
+        if self.name == REPORT_DIR:
+            raise ConfigError(f"run_name: '{REPORT_DIR}' is the name of a suite's report folder; "
+                              "choose another run_name")
         self.check_writable()
         recorded = self.recorded_config()  # raises for a config.yaml the kit did not write
         if recorded is None:
@@ -204,6 +228,11 @@ class RunFolder:
                 raise ConfigError(f"output: {self.path} holds {', '.join(self.existing_records())}"
                                   " but no config.yaml; choose another run_name or output_dir, "
                                   "or pass --overwrite to replace them")
+            foreign = self.foreign_files()
+            if foreign and not overwrite:
+                raise ConfigError(f"output: {self.path} already holds {', '.join(foreign[:3])}"
+                                  f"{', ...' if len(foreign) > 3 else ''}, which the kit did not "
+                                  "write; choose another run_name or output_dir")
             return "new"
         if overwrite:
             return "overwrite"
@@ -216,7 +245,28 @@ class RunFolder:
                 f"output: {self.path} holds an unfinished run of a different config (it differs "
                 f"in {', '.join(differs)}); choose another run_name or output_dir, or pass "
                 "--overwrite to discard it")
+        if self.diverged:
+            where = self.failure()
+            raise ConfigError(
+                f"output: {self.path} holds a run whose loss became {where.get('loss')} at epoch "
+                f"{where.get('epoch')}, step {where.get('step')}; resumed it would diverge again: "
+                "change the config (e.g. a smaller learning_rate) or pass --overwrite to start "
+                "it over")
         return "resume"
+
+    def foreign_files(self) -> list[str]:
+        """Entries of the folder that are none of the kit's files."""
+        if not self.path.is_dir():
+            return []
+        ours = {CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT, LOCK}
+        found = [p.name for p in self.path.iterdir()
+                 if p.name not in ours and not p.name.startswith(".swin-gao-")]
+        if self.checkpoint.is_dir():
+            found += [f"{CHECKPOINT}/{p.name}" for p in self.checkpoint.iterdir()
+                      if not CHECKPOINT_FILE.fullmatch(p.name)]
+        elif self.checkpoint.exists():
+            found.append(CHECKPOINT)
+        return sorted(found)
 
     def clear(self) -> None:
         """Remove this run's records and checkpoint: only files the kit writes."""
@@ -225,9 +275,44 @@ class RunFolder:
         self.clear_checkpoint()
 
     def clear_checkpoint(self) -> None:
-        """Remove the checkpoint folder (the kit's own files), once the run is complete."""
-        if self.checkpoint.is_dir():
-            shutil.rmtree(self.checkpoint)
+        """Remove the checkpoint's files (only those the kit writes), then its empty folder."""
+        if not self.checkpoint.is_dir():
+            return
+        for path in self.checkpoint.iterdir():
+            if CHECKPOINT_FILE.fullmatch(path.name):
+                path.unlink()
+        try:
+            self.checkpoint.rmdir()
+        except OSError:  # something else is in there: leave it
+            pass
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the folder for one writer: a second process gets a clear error, not a mix.
+
+        The lock (``fcntl.flock`` on ``.lock``) is released when the holder exits,
+        however it ends (a ``kill -9`` included).
+        """
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise ConfigError(f"output: {self.path} is being written by another process "
+                              f"(pid {holder}); wait for it to finish, or stop it") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # releases the lock
 
     def start(self, cfg: RunConfig) -> None:
         """Begin a new run: clear the earlier records of this folder, write the config."""

@@ -23,7 +23,7 @@ from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.sources import check_source
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.params import resolve
-from swin_gao_lib.records import REPORT_DIR, RunFolder, run_dir_of
+from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
 
 if TYPE_CHECKING:
     from swin_gao_lib.dask_runner import DaskOptions
@@ -84,7 +84,8 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def plan_suite(files: list[Path], output: Path, force: bool = False) -> list[Plan]:
+def plan_suite(files: list[Path], output: Path, force: bool = False,
+               check_data: bool = True) -> list[Plan]:
     """Expand and validate every run of ``files`` before any of them starts.
 
     A typo in the last file stops the batch at once instead of after hours:
@@ -107,15 +108,23 @@ def plan_suite(files: list[Path], output: Path, force: bool = False) -> list[Pla
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InputError(f"several runs of this suite are named {dup}; set distinct run_name "
                          "values (or file names)")
-    for source in dict.fromkeys((p.config.dataset, p.config.source) for p in plans):
-        check_source(*source)
+    if check_data:  # (not for a cluster of your own: its workers read the data, not this machine)
+        for source in dict.fromkeys((p.config.dataset, p.config.source) for p in plans):
+            check_source(*source)
     for p in plans:
         folder = RunFolder(p.run_dir)
-        if force or not folder.complete:  # complete runs are skipped unless force
-            try:
+        try:
+            if folder.complete and not force:  # skipped, but only if it is this very run
+                differs = config_differences(folder.recorded_config(), p.config)
+                if differs:
+                    raise InputError(
+                        f"output: {folder.path} holds a complete run of a different config (it "
+                        f"differs in {', '.join(differs)}); use another --output, or --force to "
+                        "run it again with the config as it is now")
+            elif not (folder.diverged and not force):  # a diverged run is listed, not re-run
                 folder.plan(p.config, overwrite=force)
-            except InputError as exc:
-                raise type(exc)(f"{p.params}: {exc}") from None
+        except InputError as exc:
+            raise type(exc)(f"{p.params}: {exc}") from None
     return sorted(plans, key=lambda p: p.seed_rank)  # stable: file order within a seed
 
 
@@ -125,8 +134,11 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
 
     todo = []
     for plan in plans:
-        if RunFolder(plan.run_dir).complete and not force:
+        folder = RunFolder(plan.run_dir)
+        if folder.complete and not force:
             result.skipped.append(plan.run_dir)
+        elif folder.diverged and not force:
+            result.failed.append(_diverged(plan))
         else:
             todo.append(plan)
     for plan, error in run_on_dask(todo, train_nb, force=force, options=options,
@@ -136,6 +148,16 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
         else:
             result.failed.append(Failure(plan.params, plan.run_dir.name, error,
                                          RunFolder(plan.run_dir).notebook))
+
+
+def _diverged(plan: Plan) -> Failure:
+    """A run that diverged before: listed again, not re-run (it would diverge again)."""
+    folder = RunFolder(plan.run_dir)
+    where = folder.failure() or {}
+    return Failure(plan.params, folder.name,
+                   f"diverged earlier (loss {where.get('loss')} at epoch {where.get('epoch')}, "
+                   f"step {where.get('step')}); not re-run: change its config, or --force",
+                   folder.notebook)
 
 
 def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
@@ -152,6 +174,9 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
                                             else ""))
         if folder.complete and not force:
             result.skipped.append(run_dir)
+            continue
+        if folder.diverged and not force:
+            result.failed.append(_diverged(plan))
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
         notebook = folder.notebook
@@ -200,7 +225,8 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     train_nb = find_notebook("train.ipynb", notebooks_dir)
     report_nb = find_notebook("report.ipynb", notebooks_dir)
     # Absolute, because each notebook runs in the notebooks' folder.
-    plans = plan_suite(files, output.resolve(), force=force)
+    plans = plan_suite(files, output.resolve(), force=force,
+                       check_data=dask is None or dask.scheduler is None)
 
     import os
 

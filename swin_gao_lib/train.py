@@ -26,6 +26,7 @@ is computed from the steady times.
 from __future__ import annotations
 
 import math
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -40,10 +41,10 @@ from swin_gao_lib.checkpoint import Checkpoint
 from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.errors import RunError
-from swin_gao_lib.machine import PeakMemory, environment
+from swin_gao_lib.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent, environment
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.preflight import Preflight, preflight
-from swin_gao_lib.records import CONFIG, RunFolder, atomic_write_text
+from swin_gao_lib.records import CONFIG, FAILURE, RunFolder, atomic_write_text
 
 
 @dataclass
@@ -171,13 +172,20 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
             ``RunError.run_dir``, and a new start resumes from there.
     """
     checked = checked or preflight(cfg, overwrite=overwrite, log=log)
+    if os.environ.get(DIE_WITH_PARENT):  # a Dask task's kernel: never outlive the task
+        die_with_parent()
+    with checked.folder.lock():  # one writer per run folder
+        return _train(cfg, checked, verbose=verbose, log=log)
+
+
+def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> RunResult:
     folder = checked.folder
     run_dir = folder.path
     checkpoint = Checkpoint(folder.checkpoint)
     state = checkpoint.load() if checked.action == "resume" else None
     if checked.action == "resume":
         folder.path.mkdir(parents=True, exist_ok=True)
-        (run_dir / "failure.json").unlink(missing_ok=True)  # an earlier try's; this one goes on
+        (run_dir / FAILURE).unlink(missing_ok=True)  # an earlier try's; this one goes on
         if not (run_dir / CONFIG).exists():
             atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
     else:

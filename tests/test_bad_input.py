@@ -82,6 +82,12 @@ def tree(tmp_path_factory) -> Path:
     cfg = make_config({**GOOD, "run_name": "done"})
     (done / "config.yaml").write_text(to_yaml(cfg))
     (done / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    project = root / "out" / "project" / "checkpoint"  # somebody's own folder of that name
+    project.mkdir(parents=True)
+    (project / "my_model.keras").write_text("precious\n")
+    changed = root / "suite_changed"
+    changed.mkdir()
+    (changed / "done.yaml").write_text(yaml.safe_dump({**GOOD, "learning_rate": 0.01}))
     foreign = root / "out" / "foreign"
     foreign.mkdir()
     (foreign / "config.yaml").write_text("my_own_tool: {setting: 1}\n")
@@ -156,10 +162,17 @@ CASES = [
     (["run-all", "suite_missing_data", "--output", "o"], "nowhere: folder not found"),
     (["run-all", "grid.yaml", "--output", "afile"], "--output afile is a file"),
     (["report", "nowhere"], "nowhere: no such suite folder"),
+    (["train", "good.yaml", "--set", "run_name=project"], "out/project already holds checkpoint/my_model.keras, which the kit did not write"),
+    (["train", "good.yaml", "--set", "run_name=report"], "run_name: 'report' is the name of a suite's report folder"),
+    (["run-all", "suite_changed", "--output", "out"],
+     "holds a complete run of a different config (it differs in learning_rate)"),
+    (["run-all", "grid.yaml", "--output", "o", "--workers", "2"], "--workers: only with --executor dask"),
+    (["bench", "--batch", "10", "--n", "3"], "--n: batch 10 is not divisible by N=3"),
+    (["bench", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
     (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--gpus-per-run", "2"],
-     "--gpus-per-run: must be in [0, 1], got 2.0"),
+     "--gpus-per-run: must be in [1/64, 1], got 2.0"),
     (["run-all", "grid.yaml", "--output", "o", "--scheduler", "tcp://127.0.0.1:1"],
-     "--scheduler and --gpus-per-run need --executor dask"),
+     "--scheduler: only with --executor dask"),
     (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--workers", "0"],
      "argument --workers: must be >= 1, got 0"),
     (["run-all", "grid.yaml", "--output", "o", "--executor", "ray"], "argument --executor: invalid choice"),

@@ -7,7 +7,7 @@ import yaml
 
 from swin_gao_lib.params import load_config
 from swin_gao_lib.errors import ConfigError
-from swin_gao_lib.params import expand, varied_keys
+from swin_gao_lib.params import expand, read_params, varied_keys
 
 DOC_EXAMPLE = {
     "dataset": "mnist",
@@ -163,3 +163,13 @@ def test_study_quick_has_the_design_of_the_full_study():
         b = read_params(REPO / "params" / "study-quick" / f"{quick}.yaml")
         assert a["grid"] == b["grid"] and a["seeds"] == b["seeds"]
         assert a["batch_size"] == b["batch_size"] == a["lr_base_batch"] == b["lr_base_batch"]
+
+
+def test_names_from_large_or_small_floats_are_valid_run_names(tmp_path):
+    # f"{1e6:g}" is "1e+06": '+' is no run-name character, so names turn it into '_'.
+    p = tmp_path / "lr.yaml"
+    p.write_text("dataset: mnist\ngrid: {learning_rate: [1.0e+6, 1.0e-7]}\n")
+    names = [point.name for point in expand(read_params(p), "lr")]
+    assert names == ["lr-lr1e_06", "lr-lr1e-07"]
+    for name, lr in zip(names, (1e6, 1e-7)):
+        assert load_config(p, {"learning_rate": lr}).run_name == name

@@ -179,6 +179,12 @@ def test_a_diverging_run_stops_records_where_and_fails(tmp_path):
     assert failure["diverged"] is True and failure["epoch"] == 1 and failure["step"] >= 1
     assert failure["epochs_completed"] == 0
     assert not (run / "checkpoint").exists() or not any((run / "checkpoint").glob("*.h5"))
+    # resumed it would diverge again: refused, records untouched
+    before = (run / "failure.json").read_text()
+    with pytest.raises(ConfigError, match=r"holds a run whose loss became (nan|inf) at epoch 1.*"
+                                          r"--overwrite to start it over"):
+        train(cfg, **QUIET)
+    assert (run / "failure.json").read_text() == before
     # the report lists it as diverged and plots nothing of it
     good = tiny(tmp_path, run_name="ok", epochs=1)
     train(good, **QUIET)
@@ -207,3 +213,27 @@ def test_record_files_get_the_normal_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_one_writer_per_run_folder(tmp_path):
+    from swin_gao_lib.records import RunFolder
+
+    cfg = tiny(tmp_path, epochs=1)
+    with RunFolder.of(cfg).lock():  # as if another process were training this run
+        with pytest.raises(ConfigError, match=rf"tiny is being written by another process "
+                                              rf"\(pid {os.getpid()}\)"):
+            train(cfg, **QUIET)
+    assert not (tmp_path / "tiny" / "history.csv").exists()
+    train(cfg, **QUIET)  # released: the run goes ahead
+    assert (tmp_path / "tiny" / "metrics.json").is_file()
+
+
+def test_clearing_a_checkpoint_keeps_files_the_kit_did_not_write(tmp_path):
+    from swin_gao_lib.records import RunFolder
+
+    folder = RunFolder(tmp_path / "r")
+    folder.checkpoint.mkdir(parents=True)
+    for name in ("epoch-00002.weights.h5", "epoch-00002.rng.npz", "state.json", "mine.keras"):
+        (folder.checkpoint / name).write_text("x")
+    folder.clear()
+    assert [p.name for p in folder.checkpoint.iterdir()] == ["mine.keras"]
