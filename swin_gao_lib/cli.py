@@ -123,7 +123,8 @@ def _run_all(args: argparse.Namespace) -> int:
         print(f"report failed: {result.report_error}\n  executed notebook: "
               f"{result.report_notebook}", file=sys.stderr)
     elif result.report_notebook is not None:
-        print(f"report: figures and tables in {result.report_notebook.parent}")
+        print(f"report: figures and tables in {result.report_notebook.parent}; all of it in one "
+              f"page: {result.report_html}")
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -23,7 +23,8 @@ from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.sources import check_source
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.params import resolve
-from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
+from swin_gao_lib.records import (REPORT_DIR, RunFolder, atomic_write_text, config_differences,
+                                  run_dir_of)
 
 if TYPE_CHECKING:
     from swin_gao_lib.dask_runner import DaskOptions
@@ -60,6 +61,7 @@ class SuiteResult:
     skipped: list[Path] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     report_notebook: Path | None = None
+    report_html: Path | None = None
     report_error: str | None = None
 
     @property
@@ -148,6 +150,20 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
         else:
             result.failed.append(Failure(plan.params, plan.run_dir.name, error,
                                          RunFolder(plan.run_dir).notebook))
+
+
+def export_html(notebook: Path) -> Path:
+    """The executed report notebook as one self-contained HTML page, without its code.
+
+    Figures are embedded (as data URIs), so the page can be mailed or opened
+    anywhere: ``<suite>/report/report.html`` beside the PNG/SVG/CSV/MD files.
+    """
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_filename(str(notebook))
+    return atomic_write_text(notebook.with_suffix(".html"), body)
 
 
 def _diverged(plan: Plan) -> Failure:
@@ -262,6 +278,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
                 kernel_name=kernel_name, progress_bar=False, log_output=False,
                 extra_arguments=QUIET_KERNEL,
             )
+            result.report_html = export_html(result.report_notebook)
         except Exception as exc:
             result.report_error = _error_text(exc)
     return result

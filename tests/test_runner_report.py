@@ -53,6 +53,11 @@ def test_run_all_keeps_going_past_a_failure(tmp_path, capfd):
     # the report ran over the two complete runs
     assert (out / "report" / "summary.csv").is_file()
     assert len(pd.read_csv(out / "report" / "summary.csv")) == 2
+    # ... and one self-contained page of it: figures embedded, no code cells
+    page = (out / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 2 and "build_report(" not in page
+    assert "MNIST" in page and "Figs. 3–4" in page
+    assert str(out / "report" / "report.html") in captured.out
 
     # A re-run skips complete records and retries only the failure.
     before = (out / "a-baseline" / "metrics.json").read_text()
