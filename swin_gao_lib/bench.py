@@ -260,7 +260,7 @@ def run_benchmark(specs: list[Spec], repeats: int, out: Path, seed: int = 0,
         "summary": summarise(results), "raw": results,
     }
     out.mkdir(parents=True, exist_ok=True)
-    from swin_gao_lib.records import write_json
+    from swin_gao_lib.files import write_json
 
     write_json(out / "bench.json", report)
     return report
@@ -392,7 +392,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(specs)} variants x {args.repeats} repeats, each in a fresh process", flush=True)
     report = run_benchmark(specs, args.repeats, Path(args.out), log=lambda s: print(s, flush=True))
     table = markdown_table(report)
-    from swin_gao_lib.records import atomic_write_text
+    from swin_gao_lib.files import atomic_write_text
 
     atomic_write_text(Path(args.out) / "bench.md", f"Device: {report['device']} "
                       f"({report['cpu_count']} CPUs); versions: {report['versions']}\n\n" + table)

@@ -32,7 +32,8 @@ import keras
 import numpy as np
 
 from swin_gao_lib.errors import RunError
-from swin_gao_lib.records import CHECKPOINT_FILE, write_json
+from swin_gao_lib.files import write_json
+from swin_gao_lib.records import CHECKPOINT_FILE
 
 STATE = "state.json"
 

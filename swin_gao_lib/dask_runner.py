@@ -44,7 +44,8 @@ from typing import Any
 
 from swin_gao_lib.config import to_yaml
 from swin_gao_lib.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
-from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder, atomic_write_text
+from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder
 
 #: Exit status of the execute helper when the kernel died: the run may be retried.
 KERNEL_DIED = 3

@@ -15,9 +15,8 @@ One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
   the same config resumes; removed when the run completes.
 
 A *suite* is a folder of run folders (plus its ``report/``). Every file is
-written to a temporary name in the same folder, flushed to disk and then
-renamed over the target (``os.replace`` is atomic on POSIX and Windows), so a
-crash leaves either the old file or the new one, never half.
+written atomically (:mod:`swin_gao_lib.files`), so a crash leaves either the
+old file or the new one, never half.
 
 This module imports no TensorFlow: ``run-all`` plans and skips runs with it.
 """
@@ -25,8 +24,6 @@ This module imports no TensorFlow: ``run-all`` plans and skips runs with it.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import os
@@ -39,6 +36,7 @@ from typing import Any, Iterable, Mapping
 from swin_gao_lib import labels
 from swin_gao_lib.config import RunConfig, make_config, to_yaml
 from swin_gao_lib.errors import ConfigError, InputError
+from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 
 CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT = (
     "config.yaml", "history.csv", "metrics.json", "failure.json", "train.ipynb", "checkpoint")
@@ -53,62 +51,6 @@ LOCK = ".lock"
 #: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.checkpoint`.
 CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(weights\.h5|rng\.npz)|state\.json|"
                              r"\.state\.json\..*\.tmp")
-
-
-# ------------------------------------------------------------------ atomic files
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates the file 0600; give it the mode any new file gets (0666 & ~umask).
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def strict(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {k: strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    return value
-
-
-def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """Write strict JSON atomically: non-finite numbers become ``null``."""
-    return atomic_write_text(path, json.dumps(strict(data), indent=2, sort_keys=False,
-                                              default=str, allow_nan=False) + "\n")
-
-
-def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:
-    rows = list(rows)
-    buf = io.StringIO()
-    if rows:
-        fields = list(rows[0])
-        for r in rows[1:]:
-            fields += [k for k in r if k not in fields]
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return atomic_write_text(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------ one run's folder
@@ -291,7 +233,7 @@ class RunFolder:
         """Hold the folder for one writer: a second process gets a clear error, not a mix.
 
         The lock (``fcntl.flock`` on ``.lock``) is released when the holder exits,
-        however it ends (a ``kill -9`` included).
+        however it ends (a ``kill -9`` included); a clean exit also removes the file.
         """
         import fcntl
 
@@ -312,6 +254,9 @@ class RunFolder:
             handle.flush()
             yield
         finally:
+            # Removed while still held, so the finished folder holds only records; a
+            # process killed here leaves the file, which the next writer simply reuses.
+            (self.path / LOCK).unlink(missing_ok=True)
             handle.close()  # releases the lock
 
     def start(self, cfg: RunConfig) -> None:

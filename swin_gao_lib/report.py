@@ -16,7 +16,8 @@ import pandas as pd
 
 from swin_gao_lib import plots, study
 from swin_gao_lib.config import RunConfig
-from swin_gao_lib.records import REPORT_DIR, Suite, atomic_write_text, load_suite
+from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.records import REPORT_DIR, Suite, load_suite
 
 
 def summary_table(suite: Suite) -> pd.DataFrame:

@@ -23,8 +23,8 @@ from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.sources import check_source
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.params import resolve
-from swin_gao_lib.records import (REPORT_DIR, RunFolder, atomic_write_text, config_differences,
-                                  run_dir_of)
+from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
 
 if TYPE_CHECKING:
     from swin_gao_lib.dask_runner import DaskOptions

@@ -44,7 +44,8 @@ from swin_gao_lib.errors import RunError
 from swin_gao_lib.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent, environment
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.preflight import Preflight, preflight
-from swin_gao_lib.records import CONFIG, FAILURE, RunFolder, atomic_write_text
+from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.records import CONFIG, FAILURE, RunFolder
 
 
 @dataclass

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "swin_gao_lib"
 #: -> run records -> report, then the drivers. A module may import only modules
 #: of a strictly lower rank (same-rank neighbours would allow a cycle).
 RANKS = {
-    "swin_gao_lib": 0, "errors": 0, "datasets": 1,
+    "swin_gao_lib": 0, "errors": 0, "files": 0, "datasets": 1,
     "config": 2, "labels": 3, "params": 4,
     "data": 5, "data.formats": 5, "data.sources": 6, "data.splits": 6.5, "data.pipeline": 7,
     "model.windows": 8, "model.layers": 9, "model.swin": 10, "model": 11,

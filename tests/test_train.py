@@ -14,7 +14,7 @@ from swin_gao_lib import cli
 from swin_gao_lib.config import make_config
 from swin_gao_lib.params import load_config
 from swin_gao_lib.errors import ConfigError, DataError, RunError
-from swin_gao_lib.records import atomic_write_text
+from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.train import train
 
 QUIET = dict(verbose=0, log=lambda *a: None)
@@ -197,7 +197,7 @@ def test_a_diverging_run_stops_records_where_and_fails(tmp_path):
 
 
 def test_json_records_are_strict(tmp_path):
-    from swin_gao_lib.records import write_json
+    from swin_gao_lib.files import write_json
 
     path = write_json(tmp_path / "x.json", {"a": float("nan"), "b": [float("inf"), 1.5]})
     assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c)) == \
