@@ -338,7 +338,7 @@ def plot(report: dict[str, Any], stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
-def _at_least(low: int):
+def at_least(low: int):
     """An argparse type: an integer >= ``low``."""
     def parse(text: str) -> int:
         value = int(text)
@@ -357,21 +357,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--models", nargs="+", default=["paper"], choices=sorted(MODELS),
                     help="model sizes: 'paper' (the kit's defaults, keras-io size) and/or 'large' "
                     "(3 stages, embed 96) (default: %(default)s)")
-    ap.add_argument("--batch", type=_at_least(1), default=128,
+    ap.add_argument("--batch", type=at_least(1), default=128,
                     help="B, the samples per optimizer update (default: %(default)s)")
-    ap.add_argument("--n", nargs="+", type=_at_least(1), default=[1, 2, 4, 8],
+    ap.add_argument("--n", nargs="+", type=at_least(1), default=[1, 2, 4, 8],
                     help="N values, micro-batches per update; each must divide --batch "
                     "(default: %(default)s)")
     ap.add_argument("--jit", choices=("off", "on", "both"), default="both",
                     help="XLA compilation of the train step (default: %(default)s)")
     ap.add_argument("--mixed-precision", action="store_true",
                     help="also measure mixed_float16 (meaningful on a GPU)")
-    ap.add_argument("--steps", type=_at_least(1), default=10,
+    ap.add_argument("--steps", type=at_least(1), default=10,
                     help="measured steps per process, after the warm-up (default: %(default)s)")
-    ap.add_argument("--warmup", type=_at_least(0), default=3,
+    ap.add_argument("--warmup", type=at_least(0), default=3,
                     help="steps discarded per process: tracing, compilation, caches "
                     "(default: %(default)s)")
-    ap.add_argument("--repeats", type=_at_least(1), default=3,
+    ap.add_argument("--repeats", type=at_least(1), default=3,
                     help="fresh processes per variant, interleaved in shuffled rounds "
                     "(default: %(default)s)")
     ap.add_argument("--dataset", default="cifar10", choices=with_sample(),

@@ -23,6 +23,7 @@ generators; this module uses the same Keras weights file and adds the rest.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -32,7 +33,7 @@ import keras
 import numpy as np
 
 from swin_gao_lib.errors import RunError
-from swin_gao_lib.files import write_json
+from swin_gao_lib.files import atomic_write_bytes, write_json
 from swin_gao_lib.records import CHECKPOINT_FILE
 
 STATE = "state.json"
@@ -61,12 +62,9 @@ class Checkpoint:
         with open(tmp, "rb+") as f:  # on disk before state.json points at it
             os.fsync(f.fileno())
         os.replace(tmp, self.folder / weights)
-        tmp = self.folder / f".tmp-{rng}"
-        with open(tmp, "wb") as f:
-            np.savez(f, *[keras.ops.convert_to_numpy(v) for v in _random_state_variables(model)])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.folder / rng)
+        states = io.BytesIO()
+        np.savez(states, *[keras.ops.convert_to_numpy(v) for v in _random_state_variables(model)])
+        atomic_write_bytes(self.folder / rng, states.getvalue())
         write_json(self.folder / STATE, {"epoch": epoch, "weights": weights, "rng": rng, **extra})
         for old in self.folder.iterdir():  # earlier epochs' files, now superseded
             if old.name not in (weights, rng, STATE) and CHECKPOINT_FILE.fullmatch(old.name):

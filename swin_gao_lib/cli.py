@@ -11,6 +11,8 @@ import sys
 import traceback
 from typing import Sequence
 
+from swin_gao_lib.bench import add_arguments as bench_arguments
+from swin_gao_lib.bench import at_least
 from swin_gao_lib.errors import InputError, RunError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -50,20 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="dask: join the cluster at tcp://host:port (default: start a local "
                     "cluster on 127.0.0.1)")
-    ra.add_argument("--workers", type=_positive_int, default=None,
+    ra.add_argument("--workers", type=at_least(1), default=None,
                     help="dask, local cluster: worker processes, one CPU run each at a time "
                     "(default: 2)")
     ra.add_argument("--gpus-per-run", type=float, default=None, metavar="F",
                     help="dask: fraction of a GPU each run asks for, from 1/64 to 1, e.g. 0.25 "
                     "for four runs per card (default: CPU runs)")
-    ra.add_argument("--cpus-per-run", type=_positive_int, default=None, metavar="C",
+    ra.add_argument("--cpus-per-run", type=at_least(1), default=None, metavar="C",
                     help="backend threads per run (dask default: 1; sequential default: the "
                     "backend's own choice)")
-    ra.add_argument("--retries", type=_nonnegative_int, default=None, metavar="R",
+    ra.add_argument("--retries", type=at_least(0), default=None, metavar="R",
                     help="dask: tries again a run whose kernel or worker died, up to R times "
                     "(default: 2)")
-    from swin_gao_lib.bench import add_arguments as bench_arguments
-
     bench_arguments(sub.add_parser(
         "bench", help="benchmark accumulation's time and memory",
         description="Benchmark the time and memory cost of gradient accumulation: plain "
@@ -73,20 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("suite_dir", help="a folder of runs, e.g. outputs/quick")
     rp.add_argument("--out", default=None, help="default: <suite_dir>/report")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _run_all(args: argparse.Namespace) -> int:

@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from swin_gao_lib.config import to_yaml
+from swin_gao_lib.execute import error_text, execute_notebook
 from swin_gao_lib.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
-from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.files import atomic_write_bytes
 from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder
 
 #: Exit status of the execute helper when the kernel died: the run may be retried.
@@ -177,20 +178,16 @@ def _execute(request: dict[str, Any]) -> int:
     die_with_parent()  # armed in the child itself (preexec_fn is unsafe in a threaded worker)
     if os.getppid() != request["parent"]:  # the worker died before that: nothing to do
         return KERNEL_DIED
-    import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
     try:
-        pm.execute_notebook(request["source"], request["target"], cwd=request["cwd"],
-                            parameters=request["parameters"], kernel_name=request["kernel_name"],
-                            progress_bar=False, log_output=False,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        execute_notebook(request["source"], request["target"], cwd=request["cwd"],
+                         parameters=request["parameters"], kernel_name=request["kernel_name"])
     except DeadKernelError as exc:
-        print(f"DeadKernelError: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return KERNEL_DIED
     except Exception as exc:  # the notebook's own error (papermill re-raises it)
-        ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
-        print(f"{ename}: {evalue}" if ename else f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return 1
     return 0
 
@@ -322,22 +319,9 @@ def _write_back(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
     files[CONFIG] = to_yaml(plan.config).encode()  # the driver's paths, as the sequential runner
     marker = files.pop(METRICS, None)
     for rel, data in sorted(files.items()):
-        _atomic_bytes(folder.path / rel, data)
+        atomic_write_bytes(folder.path / rel, data)
     if marker is not None:  # written last: its presence marks the run complete
-        _atomic_bytes(folder.path / METRICS, marker)
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    try:
-        atomic_write_text(path, data.decode("utf-8"))
-    except UnicodeDecodeError:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(folder.path / METRICS, marker)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ REPORT_DIR = "report"
 LOCK = ".lock"
 #: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.checkpoint`.
 CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(weights\.h5|rng\.npz)|state\.json|"
-                             r"\.state\.json\..*\.tmp")
+                             r"\.(epoch-\d{5}\.rng\.npz|state\.json)\..*\.tmp")
 
 
 # ------------------------------------------------------------------ one run's folder
@@ -263,7 +263,10 @@ class RunFolder:
         """Begin a new run: clear the earlier records of this folder, write the config."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.clear()
-        atomic_write_text(self.path / CONFIG, to_yaml(cfg))
+        self.write_config(cfg)
+
+    def write_config(self, cfg: RunConfig) -> Path:
+        return atomic_write_text(self.path / CONFIG, to_yaml(cfg))
 
     def write_history(self, rows: Iterable[Mapping[str, Any]]) -> Path:
         return write_csv(self.path / HISTORY, rows)

@@ -16,24 +16,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.sources import check_source
 from swin_gao_lib.errors import InputError
-from swin_gao_lib.params import resolve
+from swin_gao_lib.execute import error_text, execute_notebook, find_notebook
 from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.params import resolve
 from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
 
 if TYPE_CHECKING:
     from swin_gao_lib.dask_runner import DaskOptions
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: The kernel's own start-up warning ("running over TCP without encryption": it
-#: listens on 127.0.0.1 only) would break up the progress bar; cells' output is kept.
-QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
-
 
 @dataclass
 class Failure:
@@ -67,23 +61,6 @@ class SuiteResult:
     @property
     def ok(self) -> bool:
         return not self.failed and self.report_error is None
-
-
-def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
-    """Locate a kit notebook: the given folder, the repository's, or ./notebooks."""
-    candidates = [Path(notebooks_dir)] if notebooks_dir else [REPO_ROOT / "notebooks", Path("notebooks")]
-    for folder in candidates:
-        if (folder / name).is_file():
-            return (folder / name).resolve()
-    raise InputError(f"cannot find notebooks/{name}; run from the repository root or pass "
-                     "--notebooks <folder>")
-
-
-def _error_text(exc: BaseException) -> str:
-    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
-    if ename:
-        return f"{ename}: {evalue}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def plan_suite(files: list[Path], output: Path, force: bool = False,
@@ -179,7 +156,6 @@ def _diverged(plan: Plan) -> Failure:
 def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
                       kernel_name: str | None, desc: str, progress: bool) -> None:
     """The default executor: one run after another, each in its own kernel."""
-    import papermill as pm
     from tqdm.auto import tqdm
 
     bar = tqdm(plans, desc=desc, unit="run", disable=not progress, file=sys.stderr)
@@ -197,19 +173,16 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
         run_dir.mkdir(parents=True, exist_ok=True)
         notebook = folder.notebook
         try:
-            pm.execute_notebook(
-                str(train_nb), str(notebook), cwd=str(train_nb.parent),
+            execute_notebook(
+                train_nb, notebook, cwd=train_nb.parent, kernel_name=kernel_name,
                 parameters={"config_yaml": to_yaml(plan.config),
                             # an unfinished run resumes from its last finished epoch;
                             # complete ones were skipped above unless force
-                            "overwrite": force},
-                kernel_name=kernel_name, progress_bar=False, log_output=False,
-                extra_arguments=QUIET_KERNEL,
-            )
+                            "overwrite": force})
             result.ran.append(run_dir)
         except Exception as exc:  # papermill re-raises the notebook's error
             # listed once, at the end (the CLI prints each with its notebook)
-            result.failed.append(Failure(params, run_dir.name, _error_text(exc), notebook))
+            result.failed.append(Failure(params, run_dir.name, error_text(exc), notebook))
 
 
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
@@ -246,8 +219,6 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
 
     import os
 
-    import papermill as pm
-
     from swin_gao_lib.machine import quiet_tensorflow
 
     quiet_tensorflow()  # the kernels inherit it: no start-up noise between progress lines
@@ -272,13 +243,10 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         report_dir.mkdir(parents=True, exist_ok=True)
         result.report_notebook = report_dir / "report.ipynb"
         try:
-            pm.execute_notebook(
-                str(report_nb), str(result.report_notebook), cwd=str(report_nb.parent),
-                parameters={"suite_dir": str(output.resolve())},
-                kernel_name=kernel_name, progress_bar=False, log_output=False,
-                extra_arguments=QUIET_KERNEL,
-            )
+            execute_notebook(report_nb, result.report_notebook, cwd=report_nb.parent,
+                             parameters={"suite_dir": str(output.resolve())},
+                             kernel_name=kernel_name)
             result.report_html = export_html(result.report_notebook)
         except Exception as exc:
-            result.report_error = _error_text(exc)
+            result.report_error = error_text(exc)
     return result

@@ -38,13 +38,12 @@ import numpy as np
 
 from swin_gao_lib.accumulation import build_trainer, optimizer_updates
 from swin_gao_lib.checkpoint import Checkpoint
-from swin_gao_lib.config import RunConfig, to_yaml
+from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent, environment
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.preflight import Preflight, preflight
-from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import CONFIG, FAILURE, RunFolder
 
 
@@ -188,7 +187,7 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         folder.path.mkdir(parents=True, exist_ok=True)
         (run_dir / FAILURE).unlink(missing_ok=True)  # an earlier try's; this one goes on
         if not (run_dir / CONFIG).exists():
-            atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
+            folder.write_config(cfg)
     else:
         folder.start(cfg)
     initial_epoch = state["epoch"] if state is not None else 0

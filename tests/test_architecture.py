@@ -22,7 +22,7 @@ RANKS = {
     "accumulation": 12, "machine": 12, "records": 13, "preflight": 13.5, "checkpoint": 13.5,
     "train": 14,
     "stats": 15, "study": 16, "plots": 17, "report": 18,
-    "dask_runner": 18.5, "runner": 19, "bench": 19, "cli": 20,
+    "execute": 18, "dask_runner": 18.5, "runner": 19, "bench": 19, "cli": 20,
 }
 
 

@@ -173,7 +173,7 @@ def test_report_data_behind_the_figures(tmp_path):
 
 def test_report_notebook_runs_on_generated_records(tmp_path):
     import papermill as pm
-    from swin_gao_lib.runner import find_notebook
+    from swin_gao_lib.execute import find_notebook
 
     fake_suite(tmp_path / "suite")
     pm.execute_notebook(str(find_notebook("report.ipynb")), str(tmp_path / "report.ipynb"),

@@ -168,7 +168,7 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     assert not (tmp_path / "report" / "findings.md").exists()
     # and the report notebook says so instead of failing
     import papermill as pm
-    from swin_gao_lib.runner import find_notebook
+    from swin_gao_lib.execute import find_notebook
 
     nb = find_notebook("report.ipynb")
     pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
@@ -178,7 +178,7 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
 
 def test_the_report_notebook_renders_a_study(tmp_path):
     import papermill as pm
-    from swin_gao_lib.runner import find_notebook
+    from swin_gao_lib.execute import find_notebook
 
     study_suite(tmp_path / "suite", micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
     nb = find_notebook("report.ipynb")

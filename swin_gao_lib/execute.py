@@ -1,0 +1,53 @@
+"""Executing the kit's notebooks with papermill: where they are, one quiet call, the error.
+
+The sequential runner, each Dask task and the report all run notebooks the
+same way: in their own kernel, from the notebook's folder (or a scratch
+folder), with papermill's parameters, and without the kernel's start-up
+warning ("running over TCP without encryption": it listens on 127.0.0.1
+only), which would break up the progress bar. A failing notebook raises, and
+:func:`error_text` gives its error as one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from swin_gao_lib.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Kernel arguments: only the kernel's own errors are logged; cells' output is kept.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+
+
+def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
+    """Locate a kit notebook: the given folder, the repository's, or ./notebooks."""
+    candidates = [Path(notebooks_dir)] if notebooks_dir else [REPO_ROOT / "notebooks", Path("notebooks")]
+    for folder in candidates:
+        if (folder / name).is_file():
+            return (folder / name).resolve()
+    raise InputError(f"cannot find notebooks/{name}; run from the repository root or pass "
+                     "--notebooks <folder>")
+
+
+def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
+                     parameters: dict[str, Any], kernel_name: str | None = None) -> None:
+    """Execute ``source`` into ``target`` with papermill, quietly.
+
+    Raises:
+        Exception: the notebook's own error (papermill's ``PapermillExecutionError``,
+            or nbclient's ``DeadKernelError`` when the kernel died).
+    """
+    import papermill as pm
+
+    pm.execute_notebook(str(source), str(target), cwd=str(cwd), parameters=parameters,
+                        kernel_name=kernel_name, progress_bar=False, log_output=False,
+                        extra_arguments=QUIET_KERNEL)
+
+
+def error_text(exc: BaseException) -> str:
+    """A notebook's error as one line: ``Name: value``."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"
+    return f"{type(exc).__name__}: {exc}"
