@@ -19,6 +19,38 @@ In both, the two-sided p-value is ``2 * P(T_df > |t|)`` and the confidence
 interval is ``estimate +- t_{(1+c)/2, df} * se``. With fewer than two values
 on a side there is no spread to estimate: the estimate stands alone and the
 test is ``"none"``.
+
+*Equivalence* (TOST, two one-sided tests, Schuirmann 1987) asks the other
+question: is the difference inside a stated margin ``(-m, +m)``? With the same
+``se`` and ``df``::
+
+    t_low  = (d_bar + m) / se,   p_low  = P(T_df > t_low)     H0: diff <= -m
+    t_high = (d_bar - m) / se,   p_high = P(T_df < t_high)    H0: diff >= +m
+    p_TOST = max(p_low, p_high)
+
+``p_TOST < alpha`` exactly when the ``1 - 2 alpha`` (90%) confidence interval
+lies inside the margin.
+
+*Minimum detectable effect* (MDE): the true difference that the two-sided
+t-test at level ``alpha`` finds with probability ``power``, for this
+comparison's ``se`` and ``df``. The test statistic then follows a noncentral t
+with noncentrality ``delta / se``; the MDE is ``lambda* * se`` where
+``lambda*`` solves::
+
+    P(T'_{df, lambda} > t_{1-alpha/2, df}) + P(T'_{df, lambda} < -t_{1-alpha/2, df}) = power
+
+For a paired test this is statsmodels' ``TTestPower`` with effect size
+``delta / sd(d)`` and ``nobs = n`` (``lambda = effect * sqrt(n)``); for Welch it
+uses the Welch ``se`` and ``df`` (an approximation, as Welch's df is estimated).
+
+*Decision* (:func:`decide`), for one comparison within a family whose p-values
+were Holm-adjusted (:func:`holm`) — the difference tests and the TOST p-values
+each across the family: *lower* / *higher* when the Holm-adjusted difference
+test rejects; else *equivalent* when the Holm-adjusted TOST rejects; else
+*inconclusive*: the data show neither a difference nor that it is smaller
+than the margin (the interval is wider than the margin allows). A
+significant difference may also lie inside the margin (both tests reject);
+``within_margin`` says so.
 """
 
 from __future__ import annotations
@@ -28,7 +60,12 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy import optimize as _opt
 from scipy import stats as _st
+
+#: Decision classes of :func:`decide`.
+LOWER, HIGHER, EQUIVALENT, INCONCLUSIVE, UNTESTED = (
+    "lower", "higher", "equivalent", "inconclusive", "untested")
 
 
 @dataclass(frozen=True)
@@ -45,10 +82,21 @@ class Difference:
     n_a: int
     n_b: int
     confidence: float = 0.95
+    se: float = math.nan  # standard error of the estimate (0: every seed agreed)
 
     @property
     def tested(self) -> bool:
         return self.test != "none"
+
+    def equivalence(self, margin: float) -> "Equivalence":
+        """TOST of ``|difference| < margin`` with this comparison's se and df."""
+        return tost(self.estimate, self.se, self.df, margin)
+
+    def minimum_detectable_effect(self, alpha: float = 0.05, power: float = 0.8) -> float:
+        """The difference the two-sided t-test at ``alpha`` detects with ``power`` (NaN untested)."""
+        if not self.tested:
+            return math.nan
+        return minimum_detectable_effect(self.se, self.df, alpha, power)
 
     def significant(self) -> int:
         """+1 or -1 when the interval excludes 0 on that side, else 0."""
@@ -80,12 +128,13 @@ def _finish(estimate: float, se: float, df: float, test: str, n_a: int, n_b: int
         # Every seed gave the same difference: no noise to test against.
         t = math.copysign(math.inf, estimate) if estimate else math.nan
         p = 0.0 if estimate else 1.0
-        return Difference(estimate, estimate, estimate, test, t, df, p, n_a, n_b, confidence)
+        return Difference(estimate, estimate, estimate, test, t, df, p, n_a, n_b, confidence,
+                          0.0)
     t = estimate / se
     p = float(2 * _st.t.sf(abs(t), df))
     half = t_quantile((1 + confidence) / 2, df) * se
     return Difference(estimate, estimate - half, estimate + half, test, t, df, p, n_a, n_b,
-                      confidence)
+                      confidence, se)
 
 
 def _untested(estimate: float, n_a: int, n_b: int, confidence: float) -> Difference:
@@ -150,3 +199,87 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - k) * p[i]))
         out[i] = running
     return out.tolist()
+
+
+# ---------------------------------------------------------------- equivalence and power
+@dataclass(frozen=True)
+class Equivalence:
+    """TOST of ``-margin < difference < +margin`` (see the module docstring)."""
+
+    margin: float
+    t_low: float  # (estimate + margin) / se, tests H0: difference <= -margin
+    p_low: float
+    t_high: float  # (estimate - margin) / se, tests H0: difference >= +margin
+    p_high: float
+    df: float
+
+    @property
+    def p_value(self) -> float:
+        """The TOST p-value: the larger of the two one-sided p-values."""
+        return max(self.p_low, self.p_high)
+
+
+def tost(estimate: float, se: float, df: float, margin: float) -> Equivalence:
+    """Two one-sided t-tests of ``|difference| < margin`` (as statsmodels' ``ttost_paired``).
+
+    ``se == 0`` (every seed gave the same difference) decides without noise:
+    p = 0 on the side the estimate is on, 1 otherwise. NaN ``se`` (one seed)
+    gives NaN p-values.
+    """
+    if not margin > 0:
+        raise ValueError(f"an equivalence margin must be > 0, got {margin}")
+    nan = math.nan
+    if math.isnan(se) or math.isnan(estimate):
+        return Equivalence(margin, nan, nan, nan, nan, df)
+    if se == 0:
+        low, high = estimate + margin, estimate - margin
+        return Equivalence(margin, math.copysign(math.inf, low) if low else nan,
+                           0.0 if low > 0 else 1.0,
+                           math.copysign(math.inf, high) if high else nan,
+                           0.0 if high < 0 else 1.0, df)
+    t_low, t_high = (estimate + margin) / se, (estimate - margin) / se
+    return Equivalence(margin, t_low, float(_st.t.sf(t_low, df)), t_high,
+                       float(_st.t.cdf(t_high, df)), df)
+
+
+def t_test_power(noncentrality: float, df: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided t-test at ``alpha`` when ``T`` is noncentral t(df, noncentrality)."""
+    crit = t_quantile(1 - alpha / 2, df)
+    return float(_st.nct.sf(crit, df, noncentrality) + _st.nct.cdf(-crit, df, noncentrality))
+
+
+def minimum_detectable_effect(se: float, df: float, alpha: float = 0.05,
+                              power: float = 0.8) -> float:
+    """The true difference a two-sided t-test with this ``se`` and ``df`` finds with ``power``.
+
+    ``lambda* * se``, where the noncentral-t power at noncentrality ``lambda*``
+    equals ``power`` (module docstring). 0 when ``se`` is 0, NaN when unknown.
+    """
+    if math.isnan(se) or math.isnan(df) or df <= 0:
+        return math.nan
+    if se == 0:
+        return 0.0
+    if not alpha < power < 1:
+        raise ValueError(f"power must be in (alpha, 1) = ({alpha}, 1), got {power}")
+    upper = 1.0
+    while t_test_power(upper, df, alpha) < power:
+        upper *= 2
+    lam = _opt.brentq(lambda nc: t_test_power(nc, df, alpha) - power, 0.0, upper, xtol=1e-12)
+    return float(lam * se)
+
+
+def decide(estimate: float, p_holm: float, tost_p_holm: float, alpha: float = 0.05) -> str:
+    """The decision for one comparison from its Holm-adjusted p-values (module docstring).
+
+    Returns :data:`LOWER` or :data:`HIGHER` (the difference test rejects),
+    :data:`EQUIVALENT` (only the TOST rejects), :data:`INCONCLUSIVE` (neither)
+    or :data:`UNTESTED` (no test: one seed). A NaN ``tost_p_holm`` (no margin
+    stated) never gives *equivalent*.
+    """
+    if math.isnan(p_holm):
+        return UNTESTED
+    if p_holm < alpha and estimate != 0:
+        return LOWER if estimate < 0 else HIGHER
+    if not math.isnan(tost_p_holm) and tost_p_holm < alpha:
+        return EQUIVALENT
+    return INCONCLUSIVE
