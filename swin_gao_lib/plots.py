@@ -224,17 +224,26 @@ def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title:
 
 def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float = 100.0,
                 xlabel: str = "difference from the baseline (percentage points)") -> Figure:
-    """Forest plot: each configuration's difference from its baseline, with its 95% CI."""
+    """Forest plot: each configuration's difference from its baseline, with its 95% CI.
+
+    The colour is the comparison's decision (:mod:`study`: after Holm's
+    correction, against the metric's margin, drawn as dotted lines): red
+    lower, green higher, blue equivalent, grey inconclusive or not judged.
+    """
     sub = comp[comp["metric"] == metric]
     datasets = list(dict.fromkeys(sub["dataset"]))
     height = max(3.0, 0.32 * sub.groupby("dataset").size().max() + 1.2) if len(sub) else 3.0
     fig, axes = _subplots(1, max(len(datasets), 1), (6.8 * max(len(datasets), 1), height))
-    colors = {1: "#2ca02c", -1: "#d62728", 0: "#7f7f7f"}
+    colors = {"higher": "#2ca02c", "lower": "#d62728", "equivalent": "#1f77b4"}
     for ax, ds in zip(axes[0], datasets):
         g = sub[sub["dataset"] == ds].reset_index(drop=True)
         y = np.arange(len(g))[::-1]
+        margin = g["margin"].max() if "margin" in g else np.nan
+        if margin > 0:
+            for side in (-1, 1):
+                ax.axvline(side * scale * margin, color="#1f77b4", lw=1, ls=":")
         for yi, (_, r) in zip(y, g.iterrows()):
-            c = colors[int(r["significant"])]
+            c = colors.get(r.get("decision"), "#7f7f7f")
             if r["test"] != "none":
                 ax.plot([scale * r["ci_low"], scale * r["ci_high"]], [yi, yi], color=c, lw=2)
             ax.plot(scale * r["difference"], yi, "o", color=c)
@@ -242,7 +251,8 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
         ax.set_yticks(y, g["label"], fontsize=8)
         ax.set_xlabel(xlabel)
         ax.set_title(f"{ds}: {metric.replace('_', ' ')} vs baseline\n"
-                     "(bars: 95% CI over seeds; green/red: CI excludes 0)", fontsize=10)
+                     "(bars: 95% CI over seeds; red/green: lower/higher after Holm,\n"
+                     "blue: equivalent within the dotted margin, grey: inconclusive)", fontsize=10)
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig

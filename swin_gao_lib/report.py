@@ -152,12 +152,16 @@ class StudyTables:
     sweeps: dict[str, pd.DataFrame]
 
 
-def study_tables(suite: Suite) -> StudyTables:
-    """Group a suite's runs into configurations and compare each with its baseline."""
+def study_tables(suite: Suite, margins: dict[str, float] | None = None) -> StudyTables:
+    """Group a suite's runs into configurations and compare each with its baseline.
+
+    ``margins``: the equivalence margin of each metric (default
+    :data:`study.MARGINS`; a metric without one gets no decision).
+    """
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
-    comp = study.comparisons(runs, configs)
-    found = study.findings(comp)
+    comp = study.comparisons(runs, configs, margins=margins)
+    found = study.findings(comp, margins)
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
     return StudyTables(runs, configs, comp, found, study.findings_table(found), sweeps)
@@ -189,8 +193,12 @@ def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Re
       on its baseline/GAO pair (:func:`paper_pair`);
     * ``configurations`` — mean ± std over seeds per configuration;
     * ``comparisons`` — every configuration minus its baseline, per metric,
-      with a 95% CI and a (paired where possible) t-test;
-    * ``findings`` — the paper's claims against this suite's data;
+      with a 95% CI, a (paired where possible) t-test, the equivalence test
+      against the metric's margin, both Holm-adjusted, the minimum detectable
+      effect and the decision (:mod:`study`);
+    * ``findings`` — the paper's claims against this suite's data: per claim
+      its margin, per control and data set the verdict and, per N, the
+      difference, CI, decision and minimum detectable effect;
     * ``accuracy_vs_updates``, ``accuracy_vs_n``, ``cost_vs_n``,
       ``accuracy_differences`` — the study figures, when the suite has
       accumulating configurations with baselines.

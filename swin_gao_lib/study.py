@@ -18,8 +18,22 @@ scaling, seen across N. Every comparison with the baseline is a difference of
 means over seeds with a 95% confidence interval and a t-test
 (:mod:`swin_gao_lib.stats`), paired by seed when the seeds match.
 
+Each comparison also gets a *decision* (:func:`swin_gao_lib.stats.decide`):
+within a family -- one data set and one metric, every control together -- the
+difference tests and the equivalence tests (TOST against a stated margin,
+:data:`MARGINS`) are Holm-adjusted, and a comparison is *lower* / *higher*
+when its adjusted difference test rejects at 5%, *equivalent within +-m* when
+only its adjusted TOST does, and *inconclusive* when neither does: the data
+can neither show a difference nor rule out one as large as the margin. Each
+comparison carries its minimum detectable effect (80% power, 5% two-sided,
+before Holm's correction, which only raises it). A metric without a margin
+gets no decision: training time comes from sequential runs on a shared
+machine, and without a noise floor measured by repeating identical runs its
+differences are reported as numbers only.
+
 The findings table states, for each claim of the paper and each control,
-whether this suite's data supports it, from those comparisons alone.
+what this suite's data decides about it, from those comparisons alone; it
+never reads *inconclusive* as "no effect".
 """
 
 from __future__ import annotations
@@ -33,7 +47,8 @@ import pandas as pd
 from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, LR_SCALING_TITLES,
                                  configuration_label, control_label, dataset_title, series_label)
 from swin_gao_lib.records import Suite
-from swin_gao_lib.stats import compare, holm, mean_std
+from swin_gao_lib.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED, compare,
+                                decide, holm, mean_std)
 
 #: Keys that do not make a configuration: the seed and where the records went.
 NOT_CONFIGURATION = ("seed", "run_name", "output_dir")
@@ -49,6 +64,18 @@ METRICS = {
     "peak_memory_mib": "peak memory (MiB)",
     "optimizer_updates": "optimizer updates",
 }
+#: Equivalence margins (in the metric's units) for a decision: +-2 percentage points of
+#: accuracy and of the train-test gap. Time has none until a noise floor is measured
+#: (repeated identical runs or interleaved measurements): without one, time differences
+#: between sequential runs on a shared machine are numbers, not verdicts. Memory and
+#: update counts are descriptive.
+MARGINS: dict[str, float] = {"test_accuracy": 0.02, "generalization_gap": 0.02}
+#: The decision of a comparison whose metric has no margin.
+NOT_JUDGED = "not judged"
+#: The level of every test: difference, TOST and power.
+ALPHA = 0.05
+#: The power at which the minimum detectable effect is stated.
+POWER = 0.8
 
 
 def _key(config: dict[str, Any], drop: tuple[str, ...]) -> str:
@@ -126,9 +153,17 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["_family", "_lr"]).reset_index(drop=True)
 
 
-def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
-                confidence: float = 0.95) -> pd.DataFrame:
-    """Every accumulating configuration against its baseline, metric by metric."""
+def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95,
+                margins: dict[str, float] | None = None) -> pd.DataFrame:
+    """Every accumulating configuration against its baseline, metric by metric.
+
+    Besides the difference with its CI and t-test: the minimum detectable
+    effect ``mde``, the equivalence margin and TOST p-value, both p-values
+    Holm-adjusted within each data set and metric (``p_holm``,
+    ``tost_p_holm``), and the ``decision`` (module docstring). ``margins``
+    maps a metric to its margin (default :data:`MARGINS`).
+    """
+    margins = MARGINS if margins is None else margins
     rows = []
     by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
     for _, c in configs.iterrows():
@@ -143,6 +178,8 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
             if not a or not b:
                 continue
             d = compare(a, b, confidence)
+            margin = margins.get(metric, np.nan)
+            tost_p = d.equivalence(margin).p_value if margin > 0 else np.nan
             mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
             rows.append({
                 "dataset": c["dataset"], "control": c["control"], "family": c["family"],
@@ -154,14 +191,23 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame,
                 "ratio": mean / base_mean if base_mean else np.nan,
                 "test": d.test, "t": d.statistic, "df": d.df, "p_value": d.p_value,
                 "n": d.n_a, "n_baseline": d.n_b, "significant": d.significant(),
+                "se": d.se, "mde": d.minimum_detectable_effect(ALPHA, POWER),
+                "margin": margin, "tost_p": tost_p,
             })
     table = pd.DataFrame(rows)
     if not table.empty:
-        # Many comparisons at 5% each make a few "significant" by chance; Holm's
-        # adjustment within each data set and metric says which survive that.
+        # Many comparisons at 5% each make a few "significant" (or "equivalent") by
+        # chance; Holm's adjustment within each data set and metric says which survive.
         table["p_holm"] = np.nan
+        table["tost_p_holm"] = np.nan
         for _, g in table.groupby(["dataset", "metric"], sort=False):
             table.loc[g.index, "p_holm"] = holm(g["p_value"].tolist())
+            table.loc[g.index, "tost_p_holm"] = holm(g["tost_p"].tolist())
+        table["decision"] = [
+            decide(e, p, q, ALPHA) if m > 0 else NOT_JUDGED
+            for e, p, q, m in zip(table["difference"], table["p_holm"], table["tost_p_holm"],
+                                  table["margin"].fillna(0))]
+        table["within_margin"] = table["tost_p_holm"] < ALPHA
     return table
 
 
@@ -171,79 +217,123 @@ CLAIMS = {
     "time": "GA raises training time",
     "overfitting": "the accuracy drop is due to overfitting",
 }
+#: The metric each claim is decided on.
+CLAIM_METRIC = {"accuracy": "test_accuracy", "time": "time_per_image_ms",
+                "overfitting": "generalization_gap"}
+#: How each claim's numbers are shown: scale, unit, digits.
+_DISPLAY = {"accuracy": (100, " pp", 1), "time": (1, " ms/img", 3), "overfitting": (100, " pp", 1)}
 
 
-def _fmt(row: pd.Series, scale: float, unit: str, digits: int = 1) -> str:
+def margin_text(claim: str, margins: dict[str, float] | None = None) -> str:
+    """The margin a claim is decided with, as the findings table states it."""
+    margin = (MARGINS if margins is None else margins).get(CLAIM_METRIC[claim])
+    if not margin:
+        return "none: no noise floor measured, so no time verdict (numbers only)"
+    scale, unit, digits = _DISPLAY[claim]
+    what = " of the train-test gap" if claim == "overfitting" else ""
+    return f"±{scale * margin:.{digits}g}{unit}{what}"
+
+
+def _fmt(row: pd.Series, claim: str) -> str:
+    """One comparison as the findings show it: difference [95% CI], decision, MDE."""
+    scale, unit, digits = _DISPLAY[claim]
     d = row["difference"] * scale
     if row["test"] == "none":  # one seed: the verdict says so once
         return f"N={row['N']}: {d:+.{digits}f}{unit}"
     lo, hi = row["ci_low"] * scale, row["ci_high"] * scale
-    return f"N={row['N']}: {d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    text = f"N={row['N']}: {d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    if claim == "time":
+        return f"{text} (x{row['ratio']:.2f})"
+    decision = row["decision"]
+    if decision == EQUIVALENT:
+        decision = "equivalent"
+    elif decision in (LOWER, HIGHER) and row["within_margin"]:
+        decision += " (within the margin)"
+    return f"{text} {decision}, MDE {row['mde'] * scale:.{digits}f}{unit}"
 
 
-def _verdict(signs: list[int], tested: list[bool], claimed: int) -> str:
-    """From the significant signs of several comparisons, for a claim of sign ``claimed``."""
-    if not any(tested):
+def _verdict(decisions: list[str], claimed: str, margin: str) -> str:
+    """A claim's verdict from its comparisons' decisions (``claimed``: LOWER or HIGHER).
+
+    Wording rules: *supported* / *contradicted* only from differences that
+    survive Holm's correction; *not supported* only from equivalence within
+    the margin; everything else is *inconclusive*, never "no effect".
+    """
+    tested = [d for d in decisions if d != UNTESTED]
+    if not tested:
         return "untestable (one seed per configuration)"
-    pro = sum(1 for s in signs if s == claimed)
-    con = sum(1 for s in signs if s == -claimed)
-    n = sum(tested)
+    n = len(tested)
+    other = HIGHER if claimed == LOWER else LOWER
+    pro, con = tested.count(claimed), tested.count(other)
+    eq, inc = tested.count(EQUIVALENT), tested.count(INCONCLUSIVE)
+    rest = "; ".join(part for part in (
+        f"equivalent within {margin} at {eq}" if eq else "",
+        f"inconclusive at {inc}" if inc else "") if part)
     if pro and con:
-        return f"mixed ({pro} of {n} for, {con} against)"
+        return f"mixed ({pro} of {n} {claimed}, {con} {other}; {rest or 'none else'})"
     if pro:
-        return "supported" if pro == n else f"partly supported ({pro} of {n})"
+        return "supported" if pro == n else f"partly supported ({pro} of {n} {claimed}; {rest})"
     if con:
-        return f"contradicted ({con} of {n} significant the other way)"
-    return "not supported (no significant difference)"
+        return f"contradicted ({con} of {n} {other}{'; ' + rest if rest else ''})"
+    if eq == n:
+        return f"not supported: equivalent within {margin}"
+    if eq:
+        return f"not supported at {eq} of {n} (equivalent within {margin}); inconclusive at {inc}"
+    return f"inconclusive (neither {claimed} nor equivalent within {margin})"
 
 
-def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
+def _claim_rows(comp: pd.DataFrame, claim: str,
+                margins: dict[str, float] | None = None) -> tuple[str, str]:
     """Verdict and evidence for one claim within one control of one data set."""
     by_metric = {m: g.sort_values("N") for m, g in comp.groupby("metric")}
+    margin = margin_text(claim, margins)
     if claim == "accuracy":
         g = by_metric.get("test_accuracy")
         if g is None:
             return "untestable (these records lack test accuracy)", ""
-        signs = [int(s) for s in g["significant"]]
-        return (_verdict(signs, list(g["test"] != "none"), -1),
-                "; ".join(_fmt(r, 100, " pp") for _, r in g.iterrows()))
+        return (_verdict(list(g["decision"]), LOWER, margin),
+                "; ".join(_fmt(r, claim) for _, r in g.iterrows()))
     if claim == "time":
         g = by_metric.get("time_per_image_ms")
         if g is None:
             return "untestable (these records lack training time per image)", ""
-        signs = [int(s) for s in g["significant"]]
-        ev = "; ".join(f"{_fmt(r, 1, ' ms/img', 3)} (x{r['ratio']:.2f})" for _, r in g.iterrows())
-        return _verdict(signs, list(g["test"] != "none"), +1), ev
-    # overfitting: only where accuracy drops significantly, does the train-test gap grow?
+        ev = "; ".join(_fmt(r, claim) for _, r in g.iterrows())
+        if (g["test"] == "none").all():
+            return "untestable (one seed per configuration)", ev
+        if (g["decision"] == NOT_JUDGED).all():
+            return "no verdict (sequential runs, no noise floor)", ev
+        return _verdict(list(g["decision"]), HIGHER, margin), ev
+    # overfitting: only where accuracy drops (after Holm), does the train-test gap grow?
     acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")
     if acc is None or gap is None:
         return "untestable (these records lack the train-set evaluation)", ""
     if (acc["test"] == "none").all():
         return "untestable (one seed per configuration)", ""
-    drops = acc[acc["significant"] == -1]["N"].tolist()
+    drops = acc[acc["decision"] == LOWER]["N"].tolist()
     if not drops:
-        return "not applicable (no significant accuracy drop to explain)", ""
+        return "not applicable (no accuracy drop that survives Holm's correction)", ""
     g = gap[gap["N"].isin(drops)]
-    signs = [int(s) for s in g["significant"]]
-    verdict = _verdict(signs, list(g["test"] != "none"), +1)
+    verdict = _verdict(list(g["decision"]), HIGHER, margin)
     if verdict.startswith("contradicted"):
         verdict += ": the gap shrinks, as when a model underfits"
     elif verdict.startswith("not supported"):
-        verdict = "not supported (the gap does not change significantly where accuracy drops)"
-    return verdict, "gap " + "; ".join(_fmt(r, 100, " pp") for _, r in g.iterrows())
+        verdict += ", where accuracy drops"
+    return verdict, "gap " + "; ".join(_fmt(r, claim) for _, r in g.iterrows())
 
 
-def findings(comp: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim, control and data set: the verdict and the numbers behind it."""
+def findings(comp: pd.DataFrame, margins: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per claim, control and data set: the margin, the verdict and its numbers."""
     rows = []
     if comp.empty:
-        return pd.DataFrame(columns=["claim", "control", "dataset", "verdict", "evidence"])
+        return pd.DataFrame(columns=["claim", "margin", "control", "dataset", "verdict",
+                                     "evidence"])
     controls = list(dict.fromkeys(comp["control"]))
     for claim, text in CLAIMS.items():
         for control in controls:
             for dataset, g in comp[comp["control"] == control].groupby("dataset", sort=True):
-                verdict, evidence = _claim_rows(g, claim)
-                rows.append({"claim": text, "control": control, "dataset": dataset,
+                verdict, evidence = _claim_rows(g, claim, margins)
+                rows.append({"claim": text, "margin": margin_text(claim, margins),
+                             "control": control, "dataset": dataset,
                              "verdict": verdict, "evidence": evidence})
     return pd.DataFrame(rows)
 
@@ -254,7 +344,8 @@ def findings_table(found: pd.DataFrame) -> pd.DataFrame:
         return found
     found = found.assign(cell=[v + (f": {e}" if e else "")
                                for v, e in zip(found["verdict"], found["evidence"])])
-    wide = found.pivot_table(index=["claim", "control"], columns="dataset", values="cell",
+    wide = found.pivot_table(index=["claim", "margin", "control"], columns="dataset",
+                             values="cell",
                              aggfunc="first", sort=False).reset_index()
     wide.columns.name = None
     return wide.fillna("(not run)")

@@ -10,6 +10,8 @@ from scipy import stats as st
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.records import load_suite
 from swin_gao_lib.report import build_report, study_tables
+from swin_gao_lib.stats import holm
+from swin_gao_lib.study import MARGINS
 
 N_TRAIN = 1000
 SEEDS = (0, 1, 2)
@@ -58,7 +60,7 @@ def study_suite(root, *, micro_drop, micro_gap, batch_time, seeds=SEEDS):
 
 
 def verdicts(report):
-    f = report.study.findings
+    f = getattr(report, "study", report).findings
     return {(row.claim.split()[1] if row.claim.startswith("GA") else "overfitting",
              "micro" if "micro" in row.control else "batch"): row.verdict
             for row in f.itertuples()}
@@ -99,16 +101,29 @@ def test_comparisons_are_paired_t_tests_over_seeds(tmp_path):
     assert row["significant"] == -1
 
 
+#: A time margin, as a measured noise floor would give (the default has none).
+TIMED = {**MARGINS, "time_per_image_ms": 0.1}
+
+
 def test_findings_supporting_every_claim(tmp_path):
     # Equal micro-batch: -10 pp with a +5 pp larger gap; equal batch: 1.5x slower.
     study_suite(tmp_path, micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
     v = verdicts(build_report(tmp_path))
     assert v[("lowers", "micro")] == "supported"
-    assert v[("lowers", "batch")] == "not supported (no significant difference)"
-    assert v[("raises", "batch")] == "supported"
-    assert v[("raises", "micro")] == "not supported (no significant difference)"
+    assert v[("lowers", "batch")] == "not supported: equivalent within ±2 pp"
+    # no noise floor measured: time differences are numbers, not verdicts
+    assert v[("raises", "batch")] == v[("raises", "micro")] == (
+        "no verdict (sequential runs, no noise floor)")
     assert v[("overfitting", "micro")] == "supported"
     assert v[("overfitting", "batch")].startswith("not applicable")
+    timed = verdicts(study_tables(load_suite(tmp_path), TIMED))
+    assert timed[("raises", "batch")] == "supported"
+    assert timed[("raises", "micro")] == "not supported: equivalent within ±0.1 ms/img"
+    table = study_tables(load_suite(tmp_path)).findings_table
+    assert list(table.columns) == ["claim", "margin", "control", "MNIST"]
+    assert set(table["margin"]) == {
+        "±2 pp", "±2 pp of the train-test gap",
+        "none: no noise floor measured, so no time verdict (numbers only)"}
 
 
 def test_findings_refuting_every_claim(tmp_path):
@@ -116,7 +131,8 @@ def test_findings_refuting_every_claim(tmp_path):
     # and accumulation runs faster than the baseline.
     study_suite(tmp_path, micro_drop=0.10, micro_gap=-0.04, batch_time=1.5)
     v = verdicts(build_report(tmp_path))
-    assert v[("raises", "batch")].startswith("contradicted (2 of 2")
+    assert verdicts(study_tables(load_suite(tmp_path), TIMED))[("raises", "batch")] == (
+        "contradicted (2 of 2 lower)")
     assert v[("overfitting", "micro")].startswith("contradicted") and "underfits" in v[("overfitting", "micro")]
     # and accuracy that rises significantly contradicts "GA lowers accuracy"
     other = tmp_path.parent / "rises"
@@ -124,6 +140,47 @@ def test_findings_refuting_every_claim(tmp_path):
     v = verdicts(build_report(other))
     assert v[("lowers", "micro")].startswith("contradicted")
     assert v[("overfitting", "micro")].startswith("not applicable")
+
+
+def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
+    # Per-seed differences +3, -4, +2 pp: the mean is near 0, but the 90% CI is far wider
+    # than +-2 pp, so the data show neither a drop nor equivalence.
+    for seed, wobble in zip(SEEDS, (0.03, -0.04, 0.02)):
+        write_run(tmp_path, seed=seed, acc=0.80)
+        write_run(tmp_path, seed=seed, acc=0.80 + wobble, accumulation_steps=2)
+    report = build_report(tmp_path)
+    v = verdicts(report)
+    assert v[("lowers", "batch")] == "inconclusive (neither lower nor equivalent within ±2 pp)"
+    text = (tmp_path / "report" / "findings.md").read_text()
+    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) = 3.264 x 3.786 pp = 12.4 pp
+    assert "N=2: +0.3 pp [-9.1, +9.7] inconclusive, MDE 12.4 pp" in text
+    for overclaim in ("no effect", "no significant", "not supported"):
+        assert overclaim not in text
+
+
+def test_decisions_are_holm_adjusted_tost_and_power_per_family(tmp_path):
+    sm = pytest.importorskip("statsmodels.stats.weightstats")
+    smp = pytest.importorskip("statsmodels.stats.power")
+    study_suite(tmp_path, micro_drop=0.012, micro_gap=0.05, batch_time=3.0)
+    comp = study_tables(load_suite(tmp_path)).comparisons
+    acc = comp[comp["metric"] == "test_accuracy"]
+    b = np.array([0.80 + n for n in NOISE])
+    for _, row in acc.iterrows():
+        a = np.array([0.80 + n + (0.0005 * (-1) ** s if row["batch"] == 128
+                                  else -0.012 + 0.002 * s) for s, n in zip(SEEDS, NOISE)])
+        assert row["tost_p"] == pytest.approx(sm.ttost_paired(a, b, -0.02, 0.02)[0])
+        d = a - b
+        effect = smp.TTestPower().solve_power(nobs=3, alpha=0.05, power=0.8)
+        assert row["mde"] == pytest.approx(effect * d.std(ddof=1), rel=1e-6)
+        assert row["margin"] == 0.02
+    # the family is the data set and metric: every control's comparisons together
+    assert list(acc["p_holm"]) == pytest.approx(holm(list(acc["p_value"])))
+    assert list(acc["tost_p_holm"]) == pytest.approx(holm(list(acc["tost_p"])))
+    micro = acc[acc["batch"] == 512].iloc[0]
+    # -1 pp, 90% CI [-1.3, -0.7] pp inside +-2 pp: significant AND within the margin
+    assert micro["decision"] == "lower" and micro["within_margin"]
+    assert set(acc[acc["batch"] == 128]["decision"]) == {"equivalent"}
+    assert set(comp[comp["metric"] == "time_per_image_ms"]["decision"]) == {"not judged"}
 
 
 def test_one_seed_is_untestable_and_the_table_says_so(tmp_path):
