@@ -35,9 +35,22 @@ Two modes (``accumulation_mode``):
     micro-step counter, so it runs N times faster than the update count.
 
 Loss and accuracy are always reported over all samples (weighted by counts).
+
+Learning-rate schedules (``lr_schedule``, ``warmup_updates``; :class:`UpdateSchedule`)
+are defined per optimizer *update* ``k = 0, 1, ...``. Keras evaluates a schedule
+at the optimizer's own step counter before it increments it. In ``in_step``
+mode that counter counts updates, so update ``k`` gets ``schedule(k)``. In
+``optimizer`` mode it counts micro-steps (Keras 3's ``BaseOptimizer``
+evaluates ``learning_rate`` at ``_iterations``, which its
+``gradient_accumulation_steps`` docstring calls the "real" iterations value),
+and update ``k`` happens at micro-step ``N k + N - 1``: it gets
+``schedule(N k + N - 1)``, a schedule N times too fast. ``train`` records the
+rate every update actually got in ``lr.csv`` (:mod:`swin_gao_lib.records`).
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import tensorflow as tf
@@ -167,9 +180,85 @@ class AccumulatingModel(keras.Model):
         return cls(**config)
 
 
-def build_optimizer(cfg: RunConfig) -> keras.optimizers.Optimizer:
-    """The optimizer of ``cfg``; in optimizer mode it carries the accumulation."""
-    kwargs = {"learning_rate": cfg.effective_learning_rate}
+@keras.saving.register_keras_serializable(package="swin_gao")
+class UpdateSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning rate of optimizer update ``k`` (``k = 0, 1, ...``).
+
+    With ``W = warmup_updates`` and ``j = k - W``::
+
+        k < W:     lr * (k + 1) / W                              (linear warm-up)
+        constant:  lr
+        cosine:    lr * (1 + cos(pi * min(j, T) / T)) / 2,  T = total_updates - W
+        step:      lr * factor ** floor(j / step_updates)
+
+    Args:
+        learning_rate: the rate after the warm-up (``effective_learning_rate``).
+        schedule: ``"constant"``, ``"cosine"`` or ``"step"``.
+        warmup_updates: W.
+        total_updates: the run's updates; needed by ``cosine``.
+        step_updates, step_factor: the ``step`` schedule's period and factor.
+    """
+
+    def __init__(self, learning_rate: float, schedule: str = "constant",
+                 warmup_updates: int = 0, total_updates: int | None = None,
+                 step_updates: int | None = None, step_factor: float = 0.1):
+        if schedule == "cosine" and not total_updates:
+            raise ValueError("the cosine schedule needs total_updates (the run's updates)")
+        if schedule == "step" and not step_updates:
+            raise ValueError("the step schedule needs step_updates >= 1")
+        if schedule not in ("constant", "cosine", "step"):
+            raise ValueError(f"unknown schedule {schedule!r}")
+        self.learning_rate, self.schedule = float(learning_rate), schedule
+        self.warmup_updates, self.total_updates = int(warmup_updates), total_updates
+        self.step_updates, self.step_factor = step_updates, float(step_factor)
+
+    def __call__(self, step):
+        k = keras.ops.cast(step, "float32")
+        w = float(self.warmup_updates)
+        j = keras.ops.maximum(k - w, 0.0)
+        if self.schedule == "cosine":
+            t = float(max(self.total_updates - self.warmup_updates, 1))
+            decay = 0.5 * (1.0 + keras.ops.cos(math.pi * keras.ops.minimum(j, t) / t))
+        elif self.schedule == "step":
+            decay = self.step_factor ** keras.ops.floor(j / float(self.step_updates))
+        else:
+            decay = keras.ops.ones_like(k)
+        if self.warmup_updates:
+            decay = keras.ops.where(k < w, (k + 1.0) / w, decay)
+        return self.learning_rate * decay
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "schedule": self.schedule,
+                "warmup_updates": self.warmup_updates, "total_updates": self.total_updates,
+                "step_updates": self.step_updates, "step_factor": self.step_factor}
+
+
+def planned_updates(cfg: RunConfig, steps_per_epoch: int) -> int:
+    """The optimizer updates of a whole run of ``steps_per_epoch`` train steps per epoch.
+
+    In optimizer mode a train step is a micro-step, and an update happens
+    every N of them, across epoch boundaries.
+    """
+    steps = steps_per_epoch * cfg.epochs
+    if cfg.accumulation_mode == "optimizer":
+        return steps // cfg.accumulation_steps
+    return steps
+
+
+def learning_rate(cfg: RunConfig, total_updates: int | None = None) -> float | UpdateSchedule:
+    """What the optimizer of ``cfg`` gets: a number, or an :class:`UpdateSchedule`."""
+    if cfg.lr_schedule == "constant" and not cfg.warmup_updates:
+        return cfg.effective_learning_rate
+    return UpdateSchedule(cfg.effective_learning_rate, cfg.lr_schedule, cfg.warmup_updates,
+                          total_updates, cfg.lr_step_updates, cfg.lr_step_factor)
+
+
+def build_optimizer(cfg: RunConfig, total_updates: int | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer of ``cfg``; in optimizer mode it carries the accumulation.
+
+    ``total_updates`` (:func:`planned_updates`) is needed by a cosine schedule.
+    """
+    kwargs = {"learning_rate": learning_rate(cfg, total_updates)}
     if cfg.accumulation_mode == "optimizer" and cfg.accumulation_steps > 1:
         kwargs["gradient_accumulation_steps"] = cfg.accumulation_steps
     if cfg.optimizer == "adamw":
@@ -190,8 +279,10 @@ def optimizer_updates(optimizer: keras.optimizers.Optimizer) -> int:
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
-def build_trainer(cfg: RunConfig, network: keras.Model) -> AccumulatingModel:
-    """Wrap and compile ``network`` for training as ``cfg`` says."""
+def build_trainer(cfg: RunConfig, network: keras.Model,
+                  total_updates: int | None = None) -> AccumulatingModel:
+    """Wrap and compile ``network`` for training as ``cfg`` says (``total_updates``: as
+    :func:`build_optimizer`)."""
     in_step = cfg.accumulation_mode == "in_step"
     model = AccumulatingModel(
         network,
@@ -201,7 +292,7 @@ def build_trainer(cfg: RunConfig, network: keras.Model) -> AccumulatingModel:
         name="trainer",
     )
     model.compile(
-        optimizer=build_optimizer(cfg),
+        optimizer=build_optimizer(cfg, total_updates),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                   label_smoothing=cfg.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],

@@ -28,13 +28,15 @@ IMAGE_HANDLING = ("pad32", "native")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 ACCUMULATION_MODES = ("in_step", "optimizer")
 REDUCTIONS = ("mean", "sum")
+#: Learning-rate schedules, defined per optimizer update (accumulation.UpdateSchedule).
+LR_SCHEDULES = ("constant", "cosine", "step")
 #: lr_scaling -> the power k of (batch_size / lr_base_batch) that multiplies the learning rate.
 LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
 #: Seeds feed TensorFlow and NumPy generators, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
 #: Upper bounds that catch typos (an extra zero or three) before hours are spent.
 LIMITS = {"epochs": 100_000, "batch_size": 2**20, "accumulation_steps": 2**20,
-          "lr_base_batch": 2**20}
+          "lr_base_batch": 2**20, "warmup_updates": 10**9}
 #: A run name is one folder name: letters, digits, '.', '-', '_', not starting with '.'.
 RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 MAX_RUN_NAME = 128
@@ -103,6 +105,17 @@ class RunConfig:
                             "/ lr_base_batch)^k`, k = 0 `none`, 1/2 `sqrt`, 1 `linear`")
     lr_base_batch: int = _knob(128, "training", "the batch size at which learning_rate applies "
                                "unscaled")
+    lr_schedule: str = _knob("constant", "training", "per optimizer update k, after the warm-up: "
+                             "`constant`, `cosine` (to 0 at the run's last update) or `step` "
+                             "(x lr_step_factor every lr_step_updates); Keras's optimizer mode "
+                             "evaluates it per micro-step (see lr.csv)")
+    warmup_updates: int = _knob(0, "training", "linear warm-up: update k < W gets "
+                                "lr * (k+1)/W; 0: none")
+    lr_step_updates: int | None = _knob(None, "training", "`step` schedule: updates between "
+                                        "decays (counted after the warm-up); only with "
+                                        "lr_schedule: step")
+    lr_step_factor: float = _knob(0.1, "training", "`step` schedule: the factor, in (0, 1], "
+                                  "applied at each decay")
     weight_decay: float = _knob(1e-4, "training", "decoupled weight decay (w -= lr * wd * w), "
                                 "in every optimizer")
     momentum: float = _knob(0.9, "training", "SGD's momentum (other optimizers ignore it)")
@@ -282,6 +295,19 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("accumulation_mode", cfg.accumulation_mode, ACCUMULATION_MODES)
     _choice("reduction", cfg.reduction, REDUCTIONS)
     _choice("lr_scaling", cfg.lr_scaling, tuple(LR_SCALINGS))
+    _choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    if cfg.warmup_updates < 0:
+        raise ConfigError(f"warmup_updates: must be >= 0 (0: no warm-up), got {cfg.warmup_updates}")
+    if cfg.lr_schedule == "step" and cfg.lr_step_updates is None:
+        raise ConfigError("lr_step_updates: lr_schedule: step needs it; set the number of "
+                          "optimizer updates between decays, e.g. lr_step_updates: 100")
+    if cfg.lr_step_updates is not None and cfg.lr_schedule != "step":
+        raise ConfigError(f"lr_step_updates: only used with lr_schedule: step (got lr_schedule: "
+                          f"{cfg.lr_schedule}); remove it or set lr_schedule: step")
+    if cfg.lr_step_updates is not None and cfg.lr_step_updates < 1:
+        raise ConfigError(f"lr_step_updates: must be >= 1, got {cfg.lr_step_updates}")
+    if not 0.0 < cfg.lr_step_factor <= 1.0:
+        raise ConfigError(f"lr_step_factor: must be in (0, 1], got {cfg.lr_step_factor}")
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n, limit in LIMITS.items():

@@ -5,6 +5,11 @@ One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
 * ``config.yaml`` — the resolved config (loads back to the same run), first;
 * ``history.csv`` — one row per epoch, rewritten after every epoch, so a run
   that dies keeps the epochs it finished;
+* ``lr.csv`` — one row per optimizer update: ``update`` (k, from 0), the
+  ``epoch`` and train ``step`` (a micro-step in optimizer mode) it happened
+  at, and the ``learning_rate`` the optimizer applied; rewritten after every
+  epoch. Runs recorded before it existed have none (:attr:`Run.learning_rates`
+  is then None);
 * ``metrics.json`` — written last, only when the run succeeded: its presence
   marks a complete record (:data:`COMPLETE_MARKER`);
 * ``failure.json`` — instead of ``metrics.json`` when the run failed: the
@@ -40,10 +45,12 @@ from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 
 CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT = (
     "config.yaml", "history.csv", "metrics.json", "failure.json", "train.ipynb", "checkpoint")
+#: The learning rate applied at every optimizer update.
+LEARNING_RATES = "lr.csv"
 #: Written last, only by a successful run: a run folder holding it is complete.
 COMPLETE_MARKER = METRICS
 #: The records a run writes; a folder holding any of them holds a run.
-RECORDS = (CONFIG, HISTORY, METRICS, FAILURE)
+RECORDS = (CONFIG, HISTORY, LEARNING_RATES, METRICS, FAILURE)
 #: The suite's report folder, beside its run folders.
 REPORT_DIR = "report"
 #: Held (flock) by the process that writes a run folder; holds that process's pid.
@@ -90,7 +97,7 @@ class RunFolder:
 
     def existing_records(self) -> list[str]:
         """The names of the records (other than the config) already in the folder."""
-        return [n for n in (METRICS, HISTORY, FAILURE) if (self.path / n).exists()]
+        return [n for n in (METRICS, HISTORY, LEARNING_RATES, FAILURE) if (self.path / n).exists()]
 
     @property
     def checkpoint(self) -> Path:
@@ -200,7 +207,7 @@ class RunFolder:
         """Entries of the folder that are none of the kit's files."""
         if not self.path.is_dir():
             return []
-        ours = {CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT, LOCK}
+        ours = {CONFIG, HISTORY, LEARNING_RATES, METRICS, FAILURE, NOTEBOOK, CHECKPOINT, LOCK}
         found = [p.name for p in self.path.iterdir()
                  if p.name not in ours and not p.name.startswith(".swin-gao-")]
         if self.checkpoint.is_dir():
@@ -212,7 +219,7 @@ class RunFolder:
 
     def clear(self) -> None:
         """Remove this run's records and checkpoint: only files the kit writes."""
-        for name in (METRICS, FAILURE, HISTORY):
+        for name in (METRICS, FAILURE, HISTORY, LEARNING_RATES):
             (self.path / name).unlink(missing_ok=True)
         self.clear_checkpoint()
 
@@ -270,6 +277,20 @@ class RunFolder:
 
     def write_history(self, rows: Iterable[Mapping[str, Any]]) -> Path:
         return write_csv(self.path / HISTORY, rows)
+
+    def write_learning_rates(self, rows: Iterable[Mapping[str, Any]]) -> Path:
+        return write_csv(self.path / LEARNING_RATES, rows)
+
+    def read_learning_rates(self) -> list[dict[str, Any]]:
+        """The rows of ``lr.csv`` (numbers parsed), or none when the run has no such file."""
+        path = self.path / LEARNING_RATES
+        if not path.is_file():
+            return []
+        import csv
+
+        with path.open(newline="") as f:
+            return [{"update": int(r["update"]), "epoch": int(r["epoch"]), "step": int(r["step"]),
+                     "learning_rate": float(r["learning_rate"])} for r in csv.DictReader(f)]
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
         return write_json(self.path / METRICS, metrics)
@@ -330,6 +351,14 @@ class Run:
     def measured(self, key: str) -> Any:
         """A metric of the run, or NaN where its records lack it."""
         return self.metrics.get(key, math.nan)
+
+    @property
+    def learning_rates(self) -> Any:
+        """``lr.csv`` as a DataFrame, or None for records written before it existed."""
+        import pandas as pd
+
+        path = self.path / LEARNING_RATES
+        return pd.read_csv(path) if path.is_file() else None
 
     @property
     def micro_batch_size(self) -> int:

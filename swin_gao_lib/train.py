@@ -2,7 +2,7 @@
 
 ``train(config)`` writes the run folder ``<output_dir>/<run_name>/``
 (:mod:`swin_gao_lib.records` owns its files): the resolved config first, the
-history and a checkpoint after every epoch (:mod:`swin_gao_lib.checkpoint`),
+history, the learning rate of every update (``lr.csv``) and a checkpoint after every epoch (:mod:`swin_gao_lib.checkpoint`),
 and the metrics last, on success only (or a failure record instead).
 
 Resume. When the folder holds an unfinished run of the same resolved config
@@ -36,7 +36,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from swin_gao_lib.accumulation import build_trainer, optimizer_updates
+from swin_gao_lib.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.checkpoint import Checkpoint
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.pipeline import make_datasets
@@ -99,6 +99,39 @@ class EpochRecorder(keras.callbacks.Callback):
         }
         self.rows.append(row)
         self.folder.write_history(self.rows)
+
+
+class LearningRateRecorder(keras.callbacks.Callback):
+    """Record the learning rate of every optimizer update; rewrite ``lr.csv`` every epoch.
+
+    Before each train step the optimizer's ``learning_rate`` is what that step
+    will apply, should it update (Keras evaluates a schedule at its step
+    counter, which the step increments afterwards); the row is kept when the
+    step did update (the update count rose), so optimizer mode records one
+    row per N micro-steps, at the micro-step where the update happened.
+    """
+
+    def __init__(self, folder: RunFolder, rows: list[dict[str, Any]] | None = None,
+                 steps: int = 0):
+        super().__init__()
+        self.folder, self.rows, self.steps = folder, list(rows or []), steps
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        self.updates = optimizer_updates(optimizer)
+        self.rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if optimizer_updates(self.model.optimizer) > self.updates:
+            self.rows.append({"update": self.updates, "epoch": self.epoch + 1,
+                              "step": self.steps, "learning_rate": self.rate})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.write_learning_rates(self.rows)
 
 
 def _summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
@@ -202,9 +235,13 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
     try:
         keras.utils.set_random_seed(cfg.seed)
         network = build_swin(cfg)
-        model = build_trainer(cfg, network)
+        model = build_trainer(cfg, network, planned_updates(cfg, data.steps_per_epoch))
+        rates = LearningRateRecorder(folder, steps=recorder.steps)
         if state is not None:
             checkpoint.restore(model, state, cfg.input_shape)
+            done = optimizer_updates(model.optimizer)  # a row written after the checkpoint goes
+            rates.rows = [r for r in folder.read_learning_rates() if r["update"] < done]
+            folder.write_learning_rates(rates.rows)
             resumed_at.append(initial_epoch)
             folder.write_history(recorder.rows)  # drop a row written after the checkpoint
             log(f"resuming {run_dir.name} after epoch {initial_epoch} of {cfg.epochs}")
@@ -215,8 +252,8 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
                   verbose=verbose,
-                  callbacks=[recorder, guard, EpochCheckpoint(checkpoint, recorder, guard,
-                                                              resumed_at)])
+                  callbacks=[recorder, rates, guard,
+                             EpochCheckpoint(checkpoint, recorder, guard, resumed_at)])
         # Earlier processes' fit time: their epochs' recorded wall times.
         fit_s = time.perf_counter() - t0 + sum(r["epoch_s"] for r in recorder.rows[:initial_epoch])
         if guard.where is not None:

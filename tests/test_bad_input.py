@@ -98,6 +98,7 @@ CASES = [
     # (arguments, a fragment the one line must contain)
     (["train", "good.yaml", "--set", "seed=4294967296"], "seed: must be in [0, 2^32 - 1]"),
     (["train", "good.yaml", "--set", "seed=-1"], "seed: must be in"),
+    (["train", "good.yaml", "--set", "lr_schedule=step"], "lr_step_updates: lr_schedule: step needs it"),
     (["train", "good.yaml", "--set", "validation_split=0.9999"], "validation_split: 0.9999 of"),
     (["train", "good.yaml", "--set", "source=dir:idx_empty"], "train-images-idx3-ubyte.gz: holds no images"),
     (["train", "good.yaml", "--set", "source=dir:idx_trunc"], "train-images-idx3-ubyte.gz: file truncated"),

@@ -102,6 +102,8 @@ def test_killed_run_resumes_to_the_identical_result(tmp_path, mode):
     for key in ("test_loss", "test_accuracy", "train_eval_accuracy", "optimizer_updates",
                 "optimizer_micro_steps"):
         assert b[key] == a[key], key
+    # every update's learning rate, at the same updates, epochs and steps
+    assert (run / "lr.csv").read_text() == (out / "full" / "lr.csv").read_text()
     ha, hb = _history(out / "full"), _history(run)
     assert len(hb) == 4
     for ra, rb in zip(ha, hb):

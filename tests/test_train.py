@@ -40,7 +40,8 @@ def test_mnist_sample_learns_well_above_chance(tmp_path):
 def test_records_are_complete_and_consistent(tmp_path):
     result = train(tiny(tmp_path, accumulation_steps=4), **QUIET)
     run = tmp_path / "tiny"
-    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "metrics.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "lr.csv",
+                                                     "metrics.json"]
     assert load_config(run / "config.yaml", {"run_name": "tiny"}) == result.config
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
@@ -237,3 +238,4 @@ def test_clearing_a_checkpoint_keeps_files_the_kit_did_not_write(tmp_path):
         (folder.checkpoint / name).write_text("x")
     folder.clear()
     assert [p.name for p in folder.checkpoint.iterdir()] == ["mine.keras"]
+
