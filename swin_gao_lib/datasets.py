@@ -68,6 +68,8 @@ class DatasetSpec:
             keyword arguments of its ``load_data``.
         layout: the published files a ``dir:`` source reads.
         sample: whether a real subset ships with the kit (``source: sample``).
+        train_images: how many training images the published data set has
+            (what ``source: keras`` loads).
     """
 
     name: str
@@ -79,13 +81,14 @@ class DatasetSpec:
     layout: DirLayout
     keras_kwargs: dict[str, Any] = field(default_factory=dict)
     sample: bool = False
+    train_images: int = 50_000
 
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec("mnist", "MNIST", (28, 28, 1), 10, flip=False, keras_loader="mnist",
-                layout=_IDX, sample=True),
+                layout=_IDX, sample=True, train_images=60_000),
     DatasetSpec("fashion_mnist", "Fashion-MNIST", (28, 28, 1), 10, flip=False,
-                keras_loader="fashion_mnist", layout=_IDX, sample=True),
+                keras_loader="fashion_mnist", layout=_IDX, sample=True, train_images=60_000),
     DatasetSpec("cifar10", "CIFAR-10", (32, 32, 3), 10, flip=True, keras_loader="cifar10",
                 layout=DirLayout(CIFAR_PYTHON,
                                  train=tuple(f"data_batch_{i}" for i in range(1, 6)),

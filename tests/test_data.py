@@ -167,16 +167,20 @@ def test_cifar_missing_batch(tmp_path):
 
 
 # ---------------------------------------------------------------- sample and real files
-@pytest.mark.parametrize("dataset,shape,n_train,n_test", [
-    ("mnist", (28, 28, 1), 5000, 1000), ("fashion_mnist", (28, 28, 1), 3000, 1000),
-    ("cifar10", (32, 32, 3), 1000, 500),
+@pytest.mark.parametrize("dataset,shape,n_train,n_test,balanced", [
+    ("mnist", (28, 28, 1), 15000, 2000, True), ("fashion_mnist", (28, 28, 1), 3000, 1000, True),
+    # the whole offline CIFAR-10 subset: the first 1,017 rows of each published batch
+    ("cifar10", (32, 32, 3), 5085, 1017, False),
 ])
-def test_bundled_sample(dataset, shape, n_train, n_test):
+def test_bundled_sample(dataset, shape, n_train, n_test, balanced):
     raw = load_sample(dataset)
     assert raw.x_train.shape == (n_train, *shape) and raw.x_test.shape == (n_test, *shape)
     assert "SAMPLE" in raw.description and str(n_train) in raw.description
-    # balanced: the same count of every class
-    assert set(np.bincount(raw.y_train, minlength=10)) == {n_train // 10}
+    counts = np.bincount(raw.y_train, minlength=10)
+    if balanced:  # the same count of every class
+        assert set(counts) == {n_train // 10}
+    else:  # within a few percent, as the published batches are
+        assert counts.min() > 0.9 * n_train / 10 and counts.max() < 1.1 * n_train / 10
     assert raw.x_train.std() > 20  # real images, not blanks
 
 
@@ -219,7 +223,7 @@ def test_split_is_deterministic_disjoint_and_padded():
     cfg = make_config(dataset="mnist", validation_split=0.2, seed=7)
     a, b = split(raw, cfg), split(raw, cfg)
     np.testing.assert_array_equal(a.x_val, b.x_val)
-    assert len(a.y_train) == 4000 and len(a.y_val) == 1000
+    assert len(a.y_train) == 12000 and len(a.y_val) == 3000
     assert a.x_train.shape[1:] == (32, 32, 1)
     assert not a.x_train[:, :2].any() and not a.x_train[:, :, -2:].any()  # zero border
     np.testing.assert_array_equal(a.x_test[:, 2:30, 2:30], raw.x_test)
@@ -318,3 +322,23 @@ def test_keras_source_failure_names_offline_sources(monkeypatch):
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
     with pytest.raises(DataError, match=r"source keras: could not download cifar10.*'sample'.*'dir:<path>'"):
         load_raw("cifar10", "keras")
+
+
+def test_expected_train_images_without_loading_the_data():
+    from swin_gao_lib.data.sources import expected_train_images, sample_manifest
+
+    n_sample = len(sample_manifest()["mnist"]["train_rows"])
+    assert n_sample == len(load_raw("mnist", "sample").y_train)
+    # the split of splits.py: round(n * validation_split) held out
+    assert expected_train_images("mnist", "sample", 0.1, None) == n_sample - round(0.1 * n_sample)
+    assert expected_train_images("mnist", "keras", 0.1, None) == 54_000
+    assert expected_train_images("cifar10", "keras", 0.0, 1000) == 1000
+    assert expected_train_images("cifar10", "dir:/x", 0.2, None) == 40_000  # published size
+
+
+def test_expected_train_images_matches_the_pipeline():
+    from swin_gao_lib.data.sources import expected_train_images
+    from swin_gao_lib.data.splits import load_splits
+
+    cfg = make_config(dataset="cifar10", source="sample", validation_split=0.1)
+    assert expected_train_images("cifar10", "sample", 0.1, None) == len(load_splits(cfg).y_train)

@@ -122,6 +122,23 @@ def sample_manifest() -> dict:
     return json.loads(path.read_text())
 
 
+def expected_train_images(dataset: str, source: str, validation_split: float,
+                          max_train_samples: int | None) -> int:
+    """How many images one epoch of a run will train on, without loading the data.
+
+    Exact for ``source: sample`` (the manifest counts its rows) and for the full
+    published data set (``keras``); for ``dir:`` folders, which may hold a subset,
+    the published size is the estimate. The batch runner weighs its progress bar
+    with it (images x epochs per run), so its ETA follows each run's cost.
+    """
+    spec = datasets.get(dataset)
+    n = spec.train_images
+    if source == "sample" and spec.sample:
+        n = len(sample_manifest().get(dataset, {}).get("train_rows", ())) or n
+    n -= int(round(n * validation_split))
+    return n if max_train_samples is None else min(n, max_train_samples)
+
+
 def load_sample(dataset: str) -> RawData:
     """Load the real subset bundled with the package, and say how small it is."""
     if not datasets.get(dataset).sample:
