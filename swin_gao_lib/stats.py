@@ -245,7 +245,15 @@ def tost(estimate: float, se: float, df: float, margin: float) -> Equivalence:
 def t_test_power(noncentrality: float, df: float, alpha: float = 0.05) -> float:
     """Power of the two-sided t-test at ``alpha`` when ``T`` is noncentral t(df, noncentrality)."""
     crit = t_quantile(1 - alpha / 2, df)
-    return float(_st.nct.sf(crit, df, noncentrality) + _st.nct.cdf(-crit, df, noncentrality))
+    upper = _st.nct.sf(crit, df, noncentrality)
+    lower = _st.nct.cdf(-crit, df, noncentrality)
+    # scipy's noncentral t returns NaN far in a tail (e.g. cdf(-12.7; df=1, nc=8)); the
+    # complement is accurate there, and the tail itself is ~0
+    if not math.isfinite(upper):
+        upper = 1.0 - _st.nct.cdf(crit, df, noncentrality)
+    if not math.isfinite(lower):
+        lower = 1.0 - _st.nct.sf(-crit, df, noncentrality)
+    return float(min(max(upper, 0.0) + max(lower, 0.0), 1.0))
 
 
 def minimum_detectable_effect(se: float, df: float, alpha: float = 0.05,
