@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from swin_gao_lib.config import to_yaml
-from swin_gao_lib.execute import error_text, execute_notebook
+from swin_gao_lib.execute import error_text, execute_notebook, progress_bar
 from swin_gao_lib.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
 from swin_gao_lib.files import atomic_write_bytes
 from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder
@@ -246,7 +246,6 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
     Returns ``(plan, error)`` per run, ``error`` None on success.
     """
     from distributed import as_completed
-    from tqdm.auto import tqdm
 
     client, cluster = _cluster(options)
     token = uuid.uuid4().hex[:12]  # this driver's start: retries share it, a new start does not
@@ -267,8 +266,7 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
                 resources=resources, retries=options.retries, pure=False,
                 key=f"run-{folder.name}-{key}")
             futures[future] = plan
-        bar = tqdm(total=len(futures), desc="run-all (dask)", unit="run", disable=not progress,
-                   file=sys.stderr)
+        bar = progress_bar(plans, "run-all (dask)", progress)
         failed = 0
         for future in as_completed(futures):
             plan = futures[future]
@@ -281,8 +279,8 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
             outcomes.append((plan, error))
             failed += error is not None
             running = _running(client)
-            bar.update(1)
-            bar.set_postfix_str(f"done {len(outcomes) - failed}, running {running}, "
+            bar.update(plan.cost)
+            bar.set_postfix_str(f"done {len(outcomes) - failed}/{len(plans)}, running {running}, "
                                 f"failed {failed}")
         bar.close()
     finally:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swin_gao_lib.config import RunConfig, to_yaml
-from swin_gao_lib.data.sources import check_source
+from swin_gao_lib.data.sources import check_source, expected_train_images
 from swin_gao_lib.errors import InputError
-from swin_gao_lib.execute import error_text, execute_notebook, find_notebook
+from swin_gao_lib.execute import error_text, execute_notebook, find_notebook, progress_bar, skip
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.params import resolve
 from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
@@ -45,6 +45,13 @@ class Plan:
     config: RunConfig
     run_dir: Path
     seed_rank: int = 0
+
+    @property
+    def cost(self) -> int:
+        """Expected work: training images per epoch x epochs (what the progress bar counts)."""
+        c = self.config
+        return c.epochs * expected_train_images(c.dataset, c.source, c.validation_split,
+                                                c.max_train_samples)
 
 
 @dataclass
@@ -156,19 +163,19 @@ def _diverged(plan: Plan) -> Failure:
 def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
                       kernel_name: str | None, desc: str, progress: bool) -> None:
     """The default executor: one run after another, each in its own kernel."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(plans, desc=desc, unit="run", disable=not progress, file=sys.stderr)
-    for plan in bar:
+    bar = progress_bar(plans, desc, progress)
+    for i, plan in enumerate(plans, 1):
         params, folder = plan.params, RunFolder(plan.run_dir)
         run_dir = folder.path
-        bar.set_postfix_str(run_dir.name + (f", {len(result.failed)} failed" if result.failed
-                                            else ""))
+        bar.set_postfix_str(f"run {i}/{len(plans)} {run_dir.name}"
+                            + (f", {len(result.failed)} failed" if result.failed else ""))
         if folder.complete and not force:
             result.skipped.append(run_dir)
+            skip(bar, plan)
             continue
         if folder.diverged and not force:
             result.failed.append(_diverged(plan))
+            skip(bar, plan)
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
         notebook = folder.notebook
@@ -183,6 +190,8 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
         except Exception as exc:  # papermill re-raises the notebook's error
             # listed once, at the end (the CLI prints each with its notebook)
             result.failed.append(Failure(params, run_dir.name, error_text(exc), notebook))
+        bar.update(plan.cost)
+    bar.close()
 
 
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
