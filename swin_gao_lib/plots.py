@@ -3,6 +3,8 @@
 * :func:`training_time` — the paper's Figs. 3–4: training time, baseline vs
   GAO, one panel per data set; each box and its dots are the per-epoch
   training times (compile time excluded), so the spread is visible.
+Accuracy is drawn in percent everywhere, as the tables print it.
+
 * :func:`accuracy_curves` — Figs. 5–6: train vs held-out accuracy per epoch,
   one row per data set, one column per variant (baseline beside GAO), with the
   final test accuracy as a dashed line.
@@ -57,7 +59,8 @@ def training_time(times: pd.DataFrame) -> Figure:
             ax.scatter(i + jitter.uniform(-0.15, 0.15, len(ys)), ys, color="#1f4e79", s=25, zorder=3)
         for i, v in enumerate(order):
             total = sub.loc[sub["variant"] == v, "train time (s)"].sum()
-            ax.annotate(f"total {total:.0f} s", (i, 1.0), xycoords=("data", "axes fraction"),
+            # the run's training time (records.Run.training_time_s), as the summary table has it
+            ax.annotate(f"training {total:.0f} s", (i, 1.0), xycoords=("data", "axes fraction"),
                         ha="center", va="bottom", fontsize=9)
         ax.set_title(f"{ds}: training time per epoch", pad=18)
         ax.set_xlabel("")
@@ -84,17 +87,17 @@ def accuracy_curves(curves: pd.DataFrame, test_accuracy: dict[str, float]) -> Fi
                 ax.set_visible(False)
                 continue
             for (run, split), line in sub.groupby(["run", "split"], sort=False):
-                ax.plot(line["epoch"], line["accuracy"], marker="o", color=colors[split],
+                ax.plot(line["epoch"], 100 * line["accuracy"], marker="o", color=colors[split],
                         label=f"{split}")
             for run in sub["run"].unique():
                 if run in test_accuracy:
-                    ax.axhline(test_accuracy[run], color="black", linestyle="--", linewidth=1,
-                               label="test (final)")
+                    ax.axhline(100 * test_accuracy[run], color="black", linestyle="--",
+                               linewidth=1, label="test (final)")
             ax.set_title(f"{ds}: {variant}")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
-            ax.set_ylabel("accuracy")
-            ax.set_ylim(0, 1)
+            ax.set_ylabel("accuracy (%)")
+            ax.set_ylim(0, 100)
             ax.grid(alpha=0.3)
             handles, labels = ax.get_legend_handles_labels()
             unique = dict(zip(labels, handles))
@@ -110,19 +113,20 @@ def run_curves(history: pd.DataFrame, test_accuracy: float | None = None,
     """Accuracy and loss per epoch of one run: train vs validation."""
     fig, axes = _subplots(1, 2, (10, 3.8))
     acc_ax, loss_ax = axes[0]
-    for ax, metric, label in ((acc_ax, "accuracy", "accuracy"), (loss_ax, "loss", "loss")):
-        ax.plot(history["epoch"], history[metric], marker="o", color="#c0504d", label="train")
+    for ax, metric, label, k in ((acc_ax, "accuracy", "accuracy (%)", 100.0),
+                                 (loss_ax, "loss", "loss", 1.0)):
+        ax.plot(history["epoch"], k * history[metric], marker="o", color="#c0504d", label="train")
         if f"val_{metric}" in history and history[f"val_{metric}"].notna().any():
-            ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", color="#1f4e79",
+            ax.plot(history["epoch"], k * history[f"val_{metric}"], marker="o", color="#1f4e79",
                     label="validation")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     if test_accuracy is not None:
-        acc_ax.axhline(test_accuracy, color="black", linestyle="--", linewidth=1,
+        acc_ax.axhline(100 * test_accuracy, color="black", linestyle="--", linewidth=1,
                        label="test (final)")
-    acc_ax.set_ylim(0, 1)
+    acc_ax.set_ylim(0, 100)
     acc_ax.set_title("accuracy per epoch")
     loss_ax.set_title("loss per epoch (label-smoothed cross-entropy)")
     acc_ax.legend(loc="lower right")
@@ -156,20 +160,61 @@ _FAMILY_COLORS = {BASELINE: "black", EQUAL_BATCH: "#1f77b4", EQUAL_MICRO: "#d627
 _LR_SCALING_STYLES = {"none": "-", "sqrt": "--", "linear": ":"}
 
 
+#: The smallest span of an accuracy axis, in percentage points: a zoomed axis makes a
+#: one-seed difference of 1 pp look like a collapse.
+MIN_ACCURACY_SPAN = 10.0
+
+
+def accuracy_range(values: np.ndarray, span: float = MIN_ACCURACY_SPAN) -> tuple[float, float]:
+    """Axis limits (percent) that hold ``values`` with a margin and span at least ``span`` pp."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 100.0
+    lo, hi = values.min(), values.max()
+    pad = max(0.1 * (hi - lo), 1.0)
+    lo, hi = lo - pad, hi + pad
+    if hi - lo < span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - span / 2, mid + span / 2
+    if lo < 0:
+        lo, hi = 0.0, hi - lo
+    if hi > 100:
+        lo, hi = max(lo - (hi - 100), 0.0), 100.0
+    return lo, hi
+
+
 def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
-    """Test accuracy (mean +- std over seeds) against the number of optimizer updates."""
+    """Test accuracy (mean +- std over seeds) against the number of optimizer updates.
+
+    The legend sits below the panels, where it hides no point; configurations
+    with the same number of updates are drawn a little apart; the accuracy
+    axis spans at least :data:`MIN_ACCURACY_SPAN` points. With one seed per
+    configuration there is no spread to draw, and the axis label says so.
+    """
     datasets = list(dict.fromkeys(configs["dataset"]))
-    fig, axes = _subplots(1, len(datasets), (5.8 * len(datasets), 4.4))
+    fig, axes = _subplots(1, len(datasets), (5.8 * len(datasets), 4.8))
     markers = dict(zip(dict.fromkeys(configs["optimizer"]), "osD^v"))
+    one_seed = "seeds" in configs and (configs["seeds"] <= 1).all()
     for ax, ds in zip(axes[0], datasets):
         sub = configs[configs["dataset"] == ds]
-        for (family, opt), g in sub.groupby(["family", "optimizer"], sort=False):
-            ax.errorbar(g["optimizer_updates_mean"].to_numpy(float),
-                        100 * g["test_accuracy_mean"].to_numpy(float),
-                        yerr=100 * g["test_accuracy_std"].fillna(0).to_numpy(float), fmt=markers[opt],
+        ys = []
+        groups = list(sub.groupby(["family", "optimizer"], sort=False))
+        for k, ((family, opt), g) in enumerate(groups):
+            # same-update points side by side (a few percent apart on the log axis)
+            shift = 1 + 0.04 * (k - (len(groups) - 1) / 2)
+            y = 100 * g["test_accuracy_mean"].to_numpy(float)
+            err = 100 * g["test_accuracy_std"].fillna(0).to_numpy(float)
+            ys += [y - err, y + err]
+            ax.errorbar(g["optimizer_updates_mean"].to_numpy(float) * shift, y,
+                        yerr=None if one_seed else err, fmt=markers[opt],
                         color=_FAMILY_COLORS.get(family, "#9467bd"), capsize=3, alpha=0.85,
                         label=f"{family} ({optimizer_title(opt)})")
+        ax.set_ylim(*accuracy_range(np.concatenate(ys) if ys else np.array([])))
         ax.set_xscale("log")
+        updates = sub["optimizer_updates_mean"].dropna()
+        if len(updates):  # room around the points: a lone update count would fill the axis
+            ax.set_xlim(updates.min() / 1.6, updates.max() * 1.6)
         ticks: list[int] = []
         for u in sorted({int(round(u)) for u in sub["optimizer_updates_mean"].dropna()}, reverse=True):
             if not ticks or u < 0.85 * ticks[-1]:  # keep labels apart on the log axis
@@ -178,10 +223,12 @@ def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("optimizer updates in the run (log scale)")
-        ax.set_ylabel("test accuracy (%), mean ± std over seeds")
+        ax.set_ylabel("test accuracy (%), one seed per configuration" if one_seed
+                      else "test accuracy (%), mean ± std over seeds")
         ax.set_title(f"{ds}: accuracy vs number of updates")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2,
+                  frameon=False)
     fig.tight_layout()
     return fig
 
@@ -232,6 +279,7 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
     """
     sub = comp[comp["metric"] == metric]
     datasets = list(dict.fromkeys(sub["dataset"]))
+    tested = bool(len(sub)) and (sub["test"] != "none").any()
     height = max(3.0, 0.32 * sub.groupby("dataset").size().max() + 1.2) if len(sub) else 3.0
     fig, axes = _subplots(1, max(len(datasets), 1), (6.8 * max(len(datasets), 1), height))
     colors = {"higher": "#2ca02c", "lower": "#d62728", "equivalent": "#1f77b4"}
@@ -250,9 +298,13 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
         ax.axvline(0, color="black", lw=1)
         ax.set_yticks(y, g["label"], fontsize=8)
         ax.set_xlabel(xlabel)
-        ax.set_title(f"{ds}: {metric.replace('_', ' ')} vs baseline\n"
-                     "(bars: 95% CI over seeds; red/green: lower/higher after Holm,\n"
-                     "blue: equivalent within the dotted margin, grey: inconclusive)", fontsize=10)
+        # promise only what the data can give: one seed per configuration has no CI
+        # and no decision, so its points are grey and the title says why
+        ax.set_title(f"{ds}: {metric.replace('_', ' ')} vs baseline\n" + (
+            "(bars: 95% CI over seeds; red/green: lower/higher after Holm,\n"
+            "blue: equivalent within the dotted margin, grey: inconclusive)" if tested else
+            "(one seed per configuration: no confidence interval and no decision;\n"
+            "dotted: the margin a decision would use)"), fontsize=10)
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig

@@ -53,6 +53,12 @@ COMPLETE_MARKER = METRICS
 RECORDS = (CONFIG, HISTORY, LEARNING_RATES, METRICS, FAILURE)
 #: The suite's report folder, beside its run folders.
 REPORT_DIR = "report"
+#: The example records that ship inside the package: ``examples/quick``'s run records
+#: (the paper's four runs of ``params/quick``), so that the report notebook opened alone
+#: (its Colab badge) has a suite to show. ``tools/bundle_example.py`` copies them.
+EXAMPLE_SUITE = Path(__file__).resolve().parent / "example_suite"
+#: The files of each example run that are bundled (what the report reads).
+EXAMPLE_FILES = (CONFIG, HISTORY, LEARNING_RATES, METRICS)
 #: Held (flock) by the process that writes a run folder; holds that process's pid.
 LOCK = ".lock"
 #: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.checkpoint`.
@@ -369,6 +375,20 @@ class Run:
     @property
     def effective_learning_rate(self) -> float:
         return self.metrics.get("effective_learning_rate", self.resolved_config["learning_rate"])
+
+    @property
+    def training_time_s(self) -> float:
+        """The run's training time: the sum of its epochs' steady training wall time.
+
+        Compile time (the first step of each process) and validation are left
+        out, so runs of different lengths and resumed runs compare fairly. This
+        is the one "training time" of the kit: the report's summary table and
+        the label of the training-time figure (whose dots are the epochs' times)
+        both show it.
+        """
+        if "train_s_steady" in self.history:
+            return float(self.history["train_s_steady"].sum())
+        return float(self.metrics.get("train_time_s") or math.nan)
 
     @property
     def time_per_image_ms(self) -> float:

@@ -8,6 +8,7 @@ data behind a figure instead of its pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ import pandas as pd
 from swin_gao_lib import plots, study
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
-from swin_gao_lib.records import REPORT_DIR, Suite, load_suite
+from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
+
+#: Where a report on the bundled example records goes (relative to the working folder).
+EXAMPLE_REPORT = Path("example-report")
 
 
 def summary_table(suite: Suite) -> pd.DataFrame:
@@ -30,17 +34,23 @@ def summary_table(suite: Suite) -> pd.DataFrame:
             "variant": r.variant, "batch": c["batch_size"],
             "micro-batch": m["micro_batch_size"], "N": c["accumulation_steps"],
             "reduction": c["reduction"], "epochs": m["epochs_completed"],
-            "test accuracy": m["test_accuracy"],
-            "final train accuracy": m["final_train_accuracy"],
-            "final val accuracy": m["final_val_accuracy"],
+            # accuracy in percent, as in every table and figure of the report
+            "test accuracy (%)": _percent(m["test_accuracy"]),
+            "final train accuracy (%)": _percent(m["final_train_accuracy"]),
+            "final val accuracy (%)": _percent(m["final_val_accuracy"]),
             "time/epoch (s)": m["train_time_per_epoch_s"],
-            "total time (s)": m["total_time_s"],
+            "training time (s)": r.training_time_s,
+            "compile (s)": m.get("compile_s"),
             "images/s": m["images_per_s"],
             "peak memory (MiB)": m["peak_memory_mib"],
             "optimizer updates": m["optimizer_updates"],
             "device": m["environment"]["device"],
         })
     return pd.DataFrame(rows)
+
+
+def _percent(fraction: float | None) -> float:
+    return 100 * fraction if fraction is not None else math.nan
 
 
 def failed_runs(suite: Suite) -> pd.DataFrame:
@@ -56,7 +66,10 @@ def failed_runs(suite: Suite) -> pd.DataFrame:
 
 
 def epoch_times(suite: Suite) -> pd.DataFrame:
-    """Tidy per-epoch training time (steady, compile excluded) of every run."""
+    """Tidy per-epoch training time (steady, compile excluded) of every run.
+
+    A run's dots sum to its :attr:`~swin_gao_lib.records.Run.training_time_s`.
+    """
     frames = []
     for r in suite.runs:
         frames.append(pd.DataFrame({
@@ -82,12 +95,25 @@ def accuracy_curves(suite: Suite) -> pd.DataFrame:
 
 
 def write_table(table: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """Write ``stem.csv`` and ``stem.md`` atomically."""
+    """Write ``stem.csv`` and ``stem.md`` atomically, without columns the suite cannot fill.
+
+    A column that is empty in every row (a one-seed suite has no confidence
+    interval, test statistic or p-value) says nothing and is left out.
+    """
     stem = Path(stem)
+    table = drop_empty_columns(table)
     csv_path = atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
     md_path = atomic_write_text(stem.with_suffix(".md"),
                                 table.to_markdown(index=False, floatfmt=".4g") + "\n")
     return [csv_path, md_path]
+
+
+def drop_empty_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the columns that are NaN/None/"" in every row (kept if it has no rows)."""
+    if table.empty:
+        return table
+    filled = table.notna() & table.ne("")
+    return table.loc[:, filled.any(axis=0)]
 
 
 def paper_pair(suite: Suite) -> Suite:
@@ -140,6 +166,32 @@ def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+#: Metrics of the study that are fractions in the records and percent in the report.
+PERCENT_METRICS = ("test_accuracy", "generalization_gap")
+#: The comparisons' columns in a metric's units (scaled with it).
+_VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
+                  "margin")
+
+
+def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons table in the report's units: accuracy and gap in percent (pp).
+
+    The study computes on fractions, as the records hold them; people read
+    percent everywhere in the report, so the accuracy rows' values, differences,
+    intervals, MDE and margin are scaled by 100 here, and a ``unit`` column says
+    which unit each row's numbers are in.
+    """
+    out = comp.copy()
+    pct = out["metric"].isin(PERCENT_METRICS)
+    for col in _VALUE_COLUMNS:
+        if col in out:
+            out[col] = out[col].astype(float).where(~pct, out[col].astype(float) * 100)
+    units = {"time_per_image_ms": "ms", "peak_memory_mib": "MiB", "optimizer_updates": "updates"}
+    unit = [("%" if m in PERCENT_METRICS else units.get(m, "")) for m in out["metric"]]
+    out.insert(out.columns.get_loc("metric") + 1, "unit", unit)
+    return out
+
+
 @dataclass
 class StudyTables:
     """What :mod:`study` makes of a suite: configurations over seeds, comparisons, findings."""
@@ -180,11 +232,14 @@ class Report:
     study: StudyTables | None = None
 
 
-def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Report:
+def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None) -> Report:
     """Load a suite, draw Figs. 3–6 equivalents, the study figures and tables, save them.
 
     Files go to ``<suite_dir>/report/`` unless ``out_dir`` is given: figures as
-    PNG and SVG, tables as CSV and Markdown:
+    PNG and SVG, tables as CSV and Markdown. ``suite_dir=None`` reports on the
+    example records bundled with the kit (:data:`~swin_gao_lib.records.EXAMPLE_SUITE`,
+    the paper's four quick runs), into ``./example-report/`` by default, never
+    into the installed package:
 
     * ``summary`` — one row per complete run;
     * ``failed_runs`` — only when some run failed: diverged (NaN loss) or failed,
@@ -203,6 +258,8 @@ def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Re
       ``accuracy_differences`` — the study figures, when the suite has
       accumulating configurations with baselines.
     """
+    if suite_dir is None:
+        suite_dir, out_dir = EXAMPLE_SUITE, EXAMPLE_REPORT if out_dir is None else out_dir
     suite = load_suite(suite_dir)
     out = Path(out_dir) if out_dir is not None else suite.path / REPORT_DIR
     pair = paper_pair(suite)
@@ -218,7 +275,7 @@ def build_report(suite_dir: str | Path, out_dir: str | Path | None = None) -> Re
     st = study_tables(suite)
     files += write_table(configurations_display(st.configurations), out / "configurations")
     if not st.comparisons.empty:
-        files += write_table(st.comparisons, out / "comparisons")
+        files += write_table(comparisons_display(st.comparisons), out / "comparisons")
         files += write_table(st.findings_table, out / "findings")
         figures["accuracy_vs_updates"] = plots.accuracy_vs_updates(st.configurations)
         figures["accuracy_differences"] = plots.differences(st.comparisons)

@@ -10,6 +10,7 @@ import yaml
 from conftest import TINY_DETERMINISTIC
 from swin_gao_lib import cli
 from swin_gao_lib.config import make_config, to_yaml
+from swin_gao_lib.data.sources import load_raw
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import load_suite
 from swin_gao_lib.report import build_report
@@ -123,7 +124,9 @@ def test_report_data_behind_the_figures(tmp_path):
     assert [p.name for p in report.suite.incomplete] == ["crashed"]
     assert sorted(report.table["run"]) == sorted(truth)
     row = report.table.set_index("run").loc["cifar10-n4"]
-    assert row["test accuracy"] == pytest.approx(0.64) and row["optimizer updates"] == 400
+    assert row["test accuracy (%)"] == pytest.approx(64) and row["optimizer updates"] == 400
+    # one training time: the sum of the epochs' steady times, which the figure's dots are
+    assert row["training time (s)"] == pytest.approx(truth["cifar10-n4"][0]["train_s_steady"].sum())
     assert row["variant"] == "GAO N=4 (in-step, sum)" and row["micro-batch"] == 32
 
     # Figs. 3-4: one panel per data set, baseline and GAO, every epoch's time.
@@ -153,10 +156,10 @@ def test_report_data_behind_the_figures(tmp_path):
     ax = panels["CIFAR-10: GAO N=4 (in-step, sum)"]
     hist, metrics = truth["cifar10-n4"]
     lines = {l.get_label(): l for l in ax.get_lines()}
-    np.testing.assert_allclose(lines["train"].get_ydata(), hist["accuracy"])
-    np.testing.assert_allclose(lines["validation"].get_ydata(), hist["val_accuracy"])
-    assert lines["test (final)"].get_ydata()[0] == pytest.approx(metrics["test_accuracy"])
-    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy"
+    np.testing.assert_allclose(lines["train"].get_ydata(), 100 * hist["accuracy"])
+    np.testing.assert_allclose(lines["validation"].get_ydata(), 100 * hist["val_accuracy"])
+    assert lines["test (final)"].get_ydata()[0] == pytest.approx(100 * metrics["test_accuracy"])
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy (%)"
 
     names = sorted(p.name for p in report.files)
     assert names == sorted(["accuracy_curves.png", "accuracy_curves.svg", "summary.csv", "summary.md",
@@ -241,3 +244,22 @@ def test_run_all_resumes_an_interrupted_run_and_refuses_a_changed_one(tmp_path):
     metrics = json.loads((out / "r" / "metrics.json").read_text())
     assert metrics["resumed"] == 1 and metrics["resumed_at_epochs"] == [KILL_EPOCH]
     assert metrics["epochs_completed"] == KILL_EPOCH + 1
+
+
+def test_progress_counts_images_times_epochs(tmp_path):
+    """The suite's ETA weighs runs by their cost (images x epochs), not by their number."""
+    from swin_gao_lib.execute import progress_bar, skip
+    from swin_gao_lib.runner import plan_suite
+
+    (tmp_path / "small.yaml").write_text("dataset: mnist\nsource: sample\nmax_train_samples: 100\n"
+                                         "epochs: 2\n")
+    (tmp_path / "big.yaml").write_text("dataset: cifar10\nsource: sample\nepochs: 3\n")
+    plans = plan_suite(sorted(tmp_path.glob("*.yaml")), tmp_path / "out")
+    costs = {p.run_dir.name: p.cost for p in plans}
+    assert costs["small"] == 2 * 100
+    n = len(load_raw("cifar10", "sample").y_train)
+    assert costs["big"] == 3 * (n - round(0.1 * n))
+    bar = progress_bar(plans, "test", progress=False)
+    assert bar.total == sum(costs.values())
+    skip(bar, next(p for p in plans if p.run_dir.name == "big"))
+    assert bar.total == costs["small"]
