@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from swin_gao_lib import datasets
+from swin_gao_lib.backend import BACKENDS
 from swin_gao_lib.errors import ConfigError
 
 IMAGE_HANDLING = ("pad32", "native")
@@ -116,7 +117,11 @@ class RunConfig:
     epochs: int = _knob(40, "training", "passes over the training split")
     seed: int = _knob(42, "training", "seeds the weights, the validation split, the data "
                       "order, dropout and augmentation")
-    jit_compile: bool = _knob(False, "training", "compile the train step with XLA")
+    jit_compile: bool = _knob(False, "training", "compile the train step with XLA "
+                              "(TensorFlow; on JAX the step is always XLA-compiled)")
+    backend: str | None = _knob(None, "training", "Keras backend: `tensorflow` (the paper's) "
+                                "or `jax`; null: `$KERAS_BACKEND`, else tensorflow. Applied "
+                                "before Keras is imported")
     # --- records
     output_dir: str = _knob("outputs", "records", "the run lands in `<output_dir>/<run_name>/`")
     run_name: str | None = _knob(None, "records", "the run's folder name; null: the params "
@@ -282,6 +287,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("accumulation_mode", cfg.accumulation_mode, ACCUMULATION_MODES)
     _choice("reduction", cfg.reduction, REDUCTIONS)
     _choice("lr_scaling", cfg.lr_scaling, tuple(LR_SCALINGS))
+    if cfg.backend is not None:
+        _choice("backend", cfg.backend, BACKENDS)
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n, limit in LIMITS.items():
