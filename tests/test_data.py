@@ -318,3 +318,48 @@ def test_keras_source_failure_names_offline_sources(monkeypatch):
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
     with pytest.raises(DataError, match=r"source keras: could not download cifar10.*'sample'.*'dir:<path>'"):
         load_raw("cifar10", "keras")
+
+
+# ------------------------------------------------------------------ NumPy pipeline (JAX backend)
+def test_numpy_random_crop_flip_against_brute_force():
+    from swin_gao_lib.data import arrays
+
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8, 3)).astype("float32")
+    out = arrays.random_crop_flip(images, [1, 2], 2, flip=True)
+    assert out.shape == images.shape
+    offsets, flips = set(), set()
+    for img, o in zip(images, out):
+        hits = _brute_force_crop_offsets(img, o, 2)
+        assert hits, "every output is a crop of its own padded image"
+        offsets.add(hits[0][:2])
+        flips.add(hits[0][2])
+    assert len(offsets) > 10 and flips == {True, False}  # per-image randomness
+    np.testing.assert_array_equal(out, arrays.random_crop_flip(images, [1, 2], 2, flip=True))
+    no_flip = arrays.random_crop_flip(images, [1, 2], 2, flip=False)
+    assert all(not _brute_force_crop_offsets(img, o, 2)[0][2] for img, o in zip(images, no_flip))
+
+
+def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
+    # What resume relies on, as for tf.data: epoch e's batches do not depend on
+    # the epochs before it; every epoch is a permutation of the training rows.
+    from swin_gao_lib.data.arrays import EvalBatches, TrainBatches
+
+    cfg = make_config(dataset="cifar10", batch_size=64, max_train_samples=200,
+                      validation_split=0.0)
+    s = split(load_sample("cifar10"), cfg)
+    whole = TrainBatches(s.x_train, s.y_train, cfg, 64, 0, 3)
+    resumed = TrainBatches(s.x_train, s.y_train, cfg, 64, 1, 3)
+    assert whole.steps == 4 and len(whole) == 12 and len(resumed) == 8
+    for i in range(8):
+        for a, b in zip(whole[4 + i], resumed[i]):
+            np.testing.assert_array_equal(a, b)
+    xb, yb = whole[0]
+    assert xb.dtype == np.float32 and 0.0 <= xb.min() and xb.max() <= 1.0
+    assert yb.shape == (64, 10) and (yb.sum(1) == 1).all()
+    labels = [np.concatenate([whole[e * 4 + k][1].argmax(1) for k in range(4)]) for e in range(2)]
+    assert len(labels[0]) == 200 and sorted(labels[0]) == sorted(s.y_train.tolist())
+    assert not np.array_equal(labels[0], labels[1])  # a new order each epoch
+    assert whole[3][0].shape[0] == 200 - 3 * 64  # a short last batch
+    ev = EvalBatches(s.x_train, s.y_train, 64, 10)
+    assert len(ev) == 4 and np.array_equal(ev[0][1].argmax(1), s.y_train[:64])
