@@ -178,7 +178,7 @@ def measure(spec: Spec) -> dict[str, Any]:
         x, y = to_model(data.x_train[rows], data.y_train[rows], cfg.num_classes)
         fit_data = dict(x=x, y=y, batch_size=per_step, shuffle=False)
     else:  # the kit's pipeline of this backend, epochs without end
-        fit_data = dict(x=_endless(data, cfg, per_step))
+        fit_data = dict(x=_endless(data, cfg, per_step), shuffle=False)
     model = build_trainer(cfg, build_swin(cfg))
     memory = PeakMemory()
     memory.reset()

@@ -167,6 +167,12 @@ def train_twice(backend: str, workdir: str) -> dict:
     from swin_gao_lib.config import make_config
     from swin_gao_lib.train import train
 
+    fetched: list[int] = []
+    if backend == "jax":  # record the order in which fit reads the NumPy batches
+        from swin_gao_lib.data.arrays import TrainBatches
+
+        getitem = TrainBatches.__getitem__
+        TrainBatches.__getitem__ = lambda self, i: fetched.append(i) or getitem(self, i)
     runs = []
     for name in ("a", "b"):
         cfg = make_config({**TINY_DETERMINISTIC, "dataset": "mnist", "source": "sample",
@@ -182,7 +188,8 @@ def train_twice(backend: str, workdir: str) -> dict:
                      "environment": {k: result.metrics["environment"].get(k)
                                      for k in ("keras_backend", "backend_version", "device")},
                      "memory": result.metrics["peak_memory_kind"]})
-    return {"runs": runs, "tensorflow_imported": "tensorflow" in _sys.modules}
+    return {"runs": runs, "tensorflow_imported": "tensorflow" in _sys.modules,
+            "batches_fetched": fetched}
 
 
 def main(argv: list[str]) -> int:

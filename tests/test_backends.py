@@ -153,6 +153,17 @@ def test_jax_trains_with_tensorflow_unimportable(trained):
 
 
 @needs_jax
+def test_jax_fit_reads_the_batches_in_order(trained):
+    # Keras shuffles a PyDataset's batch order unless fit gets shuffle=False; the kit's
+    # order (by seed and epoch, what resume relies on) must reach the model unchanged.
+    fetched = trained["jax"]["batches_fetched"]
+    per_run = 3 * 2  # 3 batches of 16 from 48 images, 2 epochs
+    for run in (0, 1):
+        part = fetched[len(fetched) // 2 * run:len(fetched) // 2 * (run + 1)]
+        assert part[-per_run:] == list(range(per_run)), part
+
+
+@needs_jax
 def test_cross_backend_drift_is_reported(trained, record_property):
     # Reported, not asserted: the kernels and the random streams (data order,
     # augmentation, dropout) differ between the backends.

@@ -72,11 +72,14 @@ class TrainBatches(keras.utils.PyDataset):
     """Epochs ``first_epoch .. epochs-1`` of shuffled, augmented batches, back to back.
 
     Item ``i`` is batch ``i % steps`` of epoch ``first_epoch + i // steps``
-    (``epochs=None``: no end). Feed it to ``fit`` with ``steps_per_epoch``.
+    (``epochs=None``: no end). Feed it to ``fit`` with ``steps_per_epoch`` and
+    ``shuffle=False`` (Keras would otherwise shuffle a PyDataset's batch order).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int,
                  first_epoch: int = 0, epochs: int | None = None):
+        # One worker: Keras's multi-worker enqueuer restarts a finite sequence at every
+        # epoch end, which breaks "item i is batch i % steps of epoch i // steps".
         super().__init__(workers=1, use_multiprocessing=False)
         self.x, self.y, self.batch_size = x, y, batch_size
         self.seed, self.first_epoch, self.epochs = cfg.seed, first_epoch, epochs
@@ -98,10 +101,12 @@ class TrainBatches(keras.utils.PyDataset):
         return n
 
     def order(self, epoch: int) -> np.ndarray:
-        """Epoch ``epoch``'s permutation (cached for the epoch being read)."""
-        if self._order is None or self._order[0] != epoch:
-            self._order = (epoch, epoch_order(len(self.y), self.seed, epoch))
-        return self._order[1]
+        """Epoch ``epoch``'s permutation (cached for the epoch being read; thread-safe)."""
+        cached = self._order
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, epoch_order(len(self.y), self.seed, epoch))
+            self._order = cached
+        return cached[1]
 
     def batch(self, epoch: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch ``k`` of epoch ``epoch``."""
