@@ -246,10 +246,12 @@ def _brute_force_crop_offsets(image, out, padding):
     return hits
 
 
-def test_random_crop_flip_against_brute_force():
+def _check_crops(crop_flip):
+    """``crop_flip(images, flip)``: every output a crop (and maybe flip) of its own image."""
     rng = np.random.default_rng(0)
     images = rng.random((64, 8, 8, 3)).astype("float32")
-    out = random_crop_flip(tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=True).numpy()
+    out = crop_flip(images, True)
+    assert out.shape == images.shape
     offsets, flips = set(), set()
     for img, o in zip(images, out):
         hits = _brute_force_crop_offsets(img, o, 2)
@@ -257,8 +259,14 @@ def test_random_crop_flip_against_brute_force():
         offsets.add(hits[0][:2])
         flips.add(hits[0][2])
     assert len(offsets) > 10 and flips == {True, False}  # per-image randomness
-    no_flip = random_crop_flip(tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=False).numpy()
+    np.testing.assert_array_equal(out, crop_flip(images, True))  # a pure function of its key
+    no_flip = crop_flip(images, False)
     assert all(not h[2] for img, o in zip(images, no_flip) for h in _brute_force_crop_offsets(img, o, 2)[:1])
+
+
+def test_random_crop_flip_against_brute_force():
+    _check_crops(lambda images, flip: random_crop_flip(
+        tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=flip).numpy())
 
 
 def test_digits_are_never_flipped_cifar_is():
@@ -324,20 +332,7 @@ def test_keras_source_failure_names_offline_sources(monkeypatch):
 def test_numpy_random_crop_flip_against_brute_force():
     from swin_gao_lib.data import arrays
 
-    rng = np.random.default_rng(0)
-    images = rng.random((64, 8, 8, 3)).astype("float32")
-    out = arrays.random_crop_flip(images, [1, 2], 2, flip=True)
-    assert out.shape == images.shape
-    offsets, flips = set(), set()
-    for img, o in zip(images, out):
-        hits = _brute_force_crop_offsets(img, o, 2)
-        assert hits, "every output is a crop of its own padded image"
-        offsets.add(hits[0][:2])
-        flips.add(hits[0][2])
-    assert len(offsets) > 10 and flips == {True, False}  # per-image randomness
-    np.testing.assert_array_equal(out, arrays.random_crop_flip(images, [1, 2], 2, flip=True))
-    no_flip = arrays.random_crop_flip(images, [1, 2], 2, flip=False)
-    assert all(not _brute_force_crop_offsets(img, o, 2)[0][2] for img, o in zip(images, no_flip))
+    _check_crops(lambda images, flip: arrays.random_crop_flip(images, [1, 2], 2, flip=flip))
 
 
 def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
