@@ -42,7 +42,7 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export KERAS_BACKEND=jax
 # Every worker is a fresh process; the compiled programs are shared through this cache
 # (compilation is outside the measured steps anyway, this only saves wall time).
-export JAX_COMPILATION_CACHE_DIR="$OUT/.jax-cache"
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/swin-gao-jax-cache}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 {
   "$PY" -c "import sys, jax, keras, numpy; print('python', sys.version.split()[0]); print('jax', jax.__version__); print('keras', keras.__version__); print('numpy', numpy.__version__); print('devices', jax.devices())"
@@ -64,7 +64,8 @@ fi
 
 # --- 1. equivalence on the device
 log "equivalence"
-"$PY" benchmarks/gpu/equivalence.py "$OUT/equivalence.json" $SMOKE | tee "$OUT/equivalence.txt"
+"$PY" benchmarks/gpu/equivalence.py "$OUT/equivalence.json" $SMOKE 2>"$OUT/equivalence.log" \
+  | tee "$OUT/equivalence.txt" || log "equivalence: FAILED or errored (see equivalence.{txt,log})"
 
 # --- 2./3. the paper pair (its images/s is the speed target's number), then the
 # benchmark stages while the budget lasts
