@@ -118,3 +118,16 @@ def test_bench_smoke_writes_valid_json(tmp_path, capsys):
         assert "JAX ÷ TensorFlow" in md
         row = next(r for r in report["summary"] if r["key"] == "jax/paper/B4/N2/in_step")
         assert row["time_jax_vs_tf_no_xla"] > 0
+
+
+def test_gpu_scripts_parse():
+    # The GPU run itself needs a GPU (or ~5 CPU minutes: benchmarks/gpu/run.sh OUT --smoke);
+    # here only that its shell scripts parse and its Python compiles.
+    import py_compile
+    import subprocess
+    from pathlib import Path
+
+    gpu = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
+    for script in ("run.sh", "fetch_wheels.sh"):
+        assert subprocess.run(["bash", "-n", str(gpu / script)]).returncode == 0, script
+    py_compile.compile(str(gpu / "equivalence.py"), doraise=True)
