@@ -46,14 +46,20 @@ evaluates ``learning_rate`` at ``_iterations``, which its
 and update ``k`` happens at micro-step ``N k + N - 1``: it gets
 ``schedule(N k + N - 1)``, a schedule N times too fast. ``train`` records the
 rate every update actually got in ``lr.csv`` (:mod:`swin_gao_lib.records`).
+
+Backends. The step above is written for TensorFlow (``tf.while_loop``,
+``tf.GradientTape``); on JAX, :mod:`swin_gao_lib.accumulation_jax` runs the
+same step as a pure function (``jax.lax.scan`` over the same padded
+micro-batches). :class:`AccumulatingModel` picks the one of the backend Keras
+runs on, and imports only that backend. Optimizer mode is Keras's own on both.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
-import tensorflow as tf
 
 from swin_gao_lib.config import RunConfig
 
@@ -89,7 +95,16 @@ class AccumulatingModel(keras.Model):
     def call(self, inputs, training=None):
         return self.network(inputs, training=training)
 
-    def train_step(self, data):
+    def train_step(self, *args: Any):
+        """Keras's train step: ``(data)`` on TensorFlow, ``(state, data)`` on JAX."""
+        if keras.backend.backend() == "jax":
+            if self.accumulation_steps == 1:
+                return super().train_step(*args)
+            self._check_loss_reduction()
+            from swin_gao_lib.accumulation_jax import train_step
+
+            return train_step(self, *args)
+        (data,) = args
         if self.accumulation_steps == 1:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -105,11 +120,10 @@ class AccumulatingModel(keras.Model):
         Also updates the loss and metric trackers with every micro-batch,
         weighted by its sample count. Returns one tensor per trainable variable.
         """
+        import tensorflow as tf
+
         variables = self.trainable_variables
-        reduction = getattr(self.loss, "reduction", "sum_over_batch_size")
-        if reduction != "sum_over_batch_size":
-            raise ValueError("in_step accumulation needs a loss with reduction "
-                             f"'sum_over_batch_size', got {reduction!r}")
+        self._check_loss_reduction()
         batch = tf.shape(x)[0]
         if self.micro_batch_size is not None:
             m = self.micro_batch_size
@@ -166,6 +180,13 @@ class AccumulatingModel(keras.Model):
         _, *grads = tf.while_loop(lambda k, *_: k < n_micro, body, (tf.constant(0), *zeros),
                                   parallel_iterations=1)
         return grads
+
+    def _check_loss_reduction(self) -> None:
+        """The 0/1 row weights rely on a loss that divides by the micro-batch's row count."""
+        reduction = getattr(self.loss, "reduction", "sum_over_batch_size")
+        if reduction != "sum_over_batch_size":
+            raise ValueError("in_step accumulation needs a loss with reduction "
+                             f"'sum_over_batch_size', got {reduction!r}")
 
     def get_config(self):
         return {**super().get_config(),
@@ -296,6 +317,7 @@ def build_trainer(cfg: RunConfig, network: keras.Model,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                   label_smoothing=cfg.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        jit_compile=cfg.jit_compile,
+        # JAX has no graph mode but XLA: without jit its step runs op by op (a debugging mode).
+        jit_compile=cfg.jit_compile or keras.backend.backend() == "jax",
     )
     return model

@@ -140,8 +140,10 @@ def _train(args: argparse.Namespace) -> int:
     # input is one line, not one line after TensorFlow's start-up log.
     checked = preflight(cfg, overwrite=args.overwrite, log=notes.append)
     print(to_yaml(cfg).rstrip(), *notes, sep="\n", flush=True)
+    from swin_gao_lib.backend import use_backend
     from swin_gao_lib.machine import quiet_tensorflow
 
+    use_backend(cfg.backend)  # before Keras is imported: Keras reads it once
     quiet_tensorflow()  # its start-up lines look like errors
     from swin_gao_lib.train import train
 

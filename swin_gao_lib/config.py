@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from swin_gao_lib import datasets
+from swin_gao_lib.backend import BACKENDS
 from swin_gao_lib.errors import ConfigError
 
 IMAGE_HANDLING = ("pad32", "native")
@@ -129,7 +130,11 @@ class RunConfig:
     epochs: int = _knob(40, "training", "passes over the training split")
     seed: int = _knob(42, "training", "seeds the weights, the validation split, the data "
                       "order, dropout and augmentation")
-    jit_compile: bool = _knob(False, "training", "compile the train step with XLA")
+    jit_compile: bool = _knob(False, "training", "compile the train step with XLA "
+                              "(TensorFlow; on JAX the step is always XLA-compiled)")
+    backend: str | None = _knob(None, "training", "Keras backend: `tensorflow` (the paper's) "
+                                "or `jax`; null: `$KERAS_BACKEND`, else tensorflow. Applied "
+                                "before Keras is imported")
     # --- records
     output_dir: str = _knob("outputs", "records", "the run lands in `<output_dir>/<run_name>/`")
     run_name: str | None = _knob(None, "records", "the run's folder name; null: the params "
@@ -308,6 +313,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"lr_step_updates: must be >= 1, got {cfg.lr_step_updates}")
     if not 0.0 < cfg.lr_step_factor <= 1.0:
         raise ConfigError(f"lr_step_factor: must be in (0, 1], got {cfg.lr_step_factor}")
+    if cfg.backend is not None:
+        _choice("backend", cfg.backend, BACKENDS)
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n, limit in LIMITS.items():

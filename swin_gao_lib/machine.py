@@ -1,7 +1,7 @@
 """The machine a run ran on: versions, device, commit, and peak memory.
 
-TensorFlow is imported inside the functions that need it, so importing this
-module stays cheap.
+Keras and its backend are imported inside the functions that need them, so
+importing this module stays cheap (and a JAX run never imports TensorFlow).
 """
 
 from __future__ import annotations
@@ -42,31 +42,32 @@ def _cpu_name() -> str:
 
 
 def gpu_names() -> list[str]:
-    """Names of the visible GPUs, as TensorFlow reports them."""
-    import tensorflow as tf
+    """Names of the visible GPUs, as the Keras backend in use reports them."""
+    from swin_gao_lib.backend import gpu_names as backend_gpus
 
-    names = []
-    for dev in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(dev)
-        names.append(details.get("device_name", dev.name))
-    return names
+    return backend_gpus()
 
 
 def environment() -> dict[str, Any]:
-    """Versions, device and commit: what another person needs to repeat a run."""
+    """Versions, backend, device and commit: what another person needs to repeat a run.
+
+    Only the backend in use is imported (a JAX run never loads TensorFlow).
+    """
     import keras
     import numpy
-    import tensorflow as tf
 
-    gpus = gpu_names()
+    from swin_gao_lib.backend import describe_backend
+
+    backend = describe_backend(keras.backend.backend())
+    gpus = backend["gpus"]
     return {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        # the backend's version under its own name, as before (records of TF runs)
+        backend["keras_backend"]: backend["backend_version"],
         "keras": keras.__version__,
         "numpy": numpy.__version__,
-        "keras_backend": keras.backend.backend(),
+        **backend,
         "device": gpus[0] if gpus else f"CPU: {_cpu_name()}",
-        "gpus": gpus,
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "git_commit": git_commit(Path(__file__).resolve().parent) or git_commit(),
@@ -138,24 +139,33 @@ def thread_environment(cpus: int) -> dict[str, str]:
 class PeakMemory:
     """Peak memory of the part of the process that follows :meth:`reset`.
 
-    On a GPU: TensorFlow's device allocator peak (``get_memory_info``), reset
-    at the start. On CPU: the process's resident-set high-water mark (VmHWM);
-    Linux lets a process reset it by writing ``5`` to
-    ``/proc/self/clear_refs``, otherwise the lifetime peak
-    (``ru_maxrss``) is reported and ``reset`` says so.
+    On a GPU: the backend's device allocator peak (TensorFlow's
+    ``get_memory_info``, reset at the start; JAX's ``memory_stats()``
+    ``peak_bytes_in_use``, which JAX cannot reset: its peak is the process's).
+    On CPU: the process's resident-set high-water mark (VmHWM); Linux lets a
+    process reset it by writing ``5`` to ``/proc/self/clear_refs``, otherwise
+    the lifetime peak (``ru_maxrss``) is reported and ``reset`` says so.
+    :meth:`reset` also notes the idle level (allocator in use, or RSS) so
+    that :meth:`describe` can give the increase over it.
     """
 
     def __init__(self):
+        import keras
+
+        self.backend = keras.backend.backend()
         self.kind = "gpu" if gpu_names() else "cpu_rss"
         self.reset_ok = False
+        self.idle_mib: float | None = None
 
     def reset(self) -> None:
+        """Start measuring here (and note the idle level)."""
         if self.kind == "gpu":
-            import tensorflow as tf
+            from swin_gao_lib.backend import device_memory_mib, reset_device_peak
 
-            tf.config.experimental.reset_memory_stats("GPU:0")
-            self.reset_ok = True
+            self.reset_ok = reset_device_peak(self.backend)
+            self.idle_mib = device_memory_mib(self.backend)["current"]
             return
+        self.idle_mib = _status_mib("VmRSS:")
         try:
             Path("/proc/self/clear_refs").write_text("5")
             self.reset_ok = True
@@ -163,22 +173,40 @@ class PeakMemory:
             self.reset_ok = False
 
     def peak_mib(self) -> float:
+        """The peak since :meth:`reset` (see the class doc for what it is)."""
         if self.kind == "gpu":
-            import tensorflow as tf
+            from swin_gao_lib.backend import device_memory_mib
 
-            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
+            return device_memory_mib(self.backend)["peak"]
+        peak = _status_mib("VmHWM:")
+        if peak is not None:
+            return peak
         # ru_maxrss is KiB on Linux, bytes on macOS.
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
+    def label(self) -> str:
+        """What :meth:`peak_mib` measures, in words, naming the backend."""
+        if self.kind == "gpu":
+            name = "TensorFlow GPU:0" if self.backend == "tensorflow" else "JAX device 0"
+            return f"{name} allocator peak"
+        return f"process resident-set high-water mark (VmHWM), {self.backend} backend"
+
     def describe(self) -> dict[str, Any]:
-        what = ("TensorFlow GPU:0 allocator peak" if self.kind == "gpu"
-                else "process resident-set high-water mark (VmHWM)")
-        return {"peak_memory_mib": round(self.peak_mib(), 1), "peak_memory_kind": what,
+        """Peak, its increase over the idle level at :meth:`reset`, and what they measure."""
+        peak = self.peak_mib()
+        increase = None if self.idle_mib is None else round(peak - self.idle_mib, 1)
+        return {"peak_memory_mib": round(peak, 1), "peak_memory_increase_mib": increase,
+                "peak_memory_kind": self.label(),
                 "peak_memory_reset_at_start": self.reset_ok}
+
+
+def _status_mib(field: str) -> float | None:
+    """A ``/proc/self/status`` line in MiB (``VmRSS:``, ``VmHWM:``), None where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None

@@ -251,7 +251,7 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         t0 = time.perf_counter()
         model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
-                  verbose=verbose,
+                  verbose=verbose, shuffle=False,  # the pipeline orders the data (by seed, epoch)
                   callbacks=[recorder, rates, guard,
                              EpochCheckpoint(checkpoint, recorder, guard, resumed_at)])
         # Earlier processes' fit time: their epochs' recorded wall times.

@@ -1,62 +1,133 @@
 """The benchmark runs at a tiny size and writes valid JSON. No timing is asserted."""
 
+import importlib.util
 import json
 
 import pytest
 
 from swin_gao_lib import cli
-from swin_gao_lib.bench import Spec, plan, summarise
+from swin_gao_lib.bench import Spec, plan, summarise, trend
 
 
 def test_plan_covers_variants():
-    specs = plan(["paper"], 8, [1, 2, 4], [False, True], False, 2, 1)
+    specs = plan(["paper"], 8, [1, 2, 4], [False, True], ["float32"], 2, 1)
     keys = [s.key for s in specs]
-    assert "paper/B8/N1/plain_full" in keys and "paper/B8/N1/plain_full+xla" in keys
+    tf = "tensorflow/paper/B8"
+    assert f"{tf}/N1/plain_full" in keys and f"{tf}/N1/plain_full+xla" in keys
     for n in (2, 4):
         for v in ("plain_micro", "in_step", "optimizer"):
-            assert f"paper/B8/N{n}/{v}" in keys and f"paper/B8/N{n}/{v}+xla" in keys
-    assert "paper/B8/N1/plain_full+tensors" in keys
+            assert f"{tf}/N{n}/{v}" in keys and f"{tf}/N{n}/{v}+xla" in keys
+    assert f"{tf}/N1/plain_full+xla+tensors" in keys
     assert len(keys) == len(set(keys)) == 2 * (1 + 2 * 3) + 1
     with pytest.raises(ValueError, match="not divisible"):
-        plan(["paper"], 8, [3], [False], False, 2, 1)
+        plan(["paper"], 8, [3], [False], ["float32"], 2, 1)
+
+
+def test_plan_across_backends_and_precisions():
+    specs = plan(["paper"], 8, [1, 2], [False, True], ["float32", "mixed_bfloat16"], 2, 1,
+                 backends=["tensorflow", "jax"])
+    keys = {s.key for s in specs}
+    # JAX always compiles: one XLA mode, no "+xla" in its keys
+    assert "jax/paper/B8/N2/in_step+mixed_bfloat16" in keys
+    assert not any(k.startswith("jax/") and "+xla" in k for k in keys)
+    assert all(s.jit for s in specs if s.backend == "jax")
+    per_backend = {b: sum(s.key.startswith(b + "/") for s in specs) for b in ("tensorflow", "jax")}
+    assert per_backend == {"tensorflow": 2 * 2 * 4 + 1, "jax": 2 * 4 + 1}
 
 
 def test_spec_configs():
     assert Spec("paper", 8, 4, "in_step").config().micro_batch_size == 2
     assert Spec("paper", 8, 4, "optimizer").config().fit_batch_size == 2
     assert Spec("paper", 8, 4, "plain_micro").config().batch_size == 2
-    assert Spec("paper", 8, 4, "optimizer").step_samples() == 2
+    # optimizer mode is timed per update: N micro-steps of B/N samples
+    assert Spec("paper", 8, 4, "optimizer").step_samples() == 8
+    assert Spec("paper", 8, 4, "optimizer").micro_steps_per_unit() == 4
+    assert Spec("paper", 8, 4, "plain_micro").step_samples() == 2
     assert Spec("large", 8, 1, "plain_full").config().depths == (2, 2, 2)
+    assert Spec("paper", 8, 1, "plain_full", backend="jax").config().backend == "jax"
+
+
+def test_trend_is_last_third_over_first_third():
+    assert trend([1.0, 1.0]) is None
+    assert trend([1.0, 1.0, 1.0, 2.0, 2.0, 2.0]) == pytest.approx(2.0)
+    assert trend([3.0, 1.0, 1.0, 1.0, 1.0, 1.0]) == pytest.approx(1 / 2)
+
+
+def _fake(variant, n, step_s, samples, mem, backend="tensorflow", jit=False, idle=100.0):
+    s = Spec("paper", 8, n, variant, backend=backend, jit=jit)
+    return {"key": s.key, "spec": s.__dict__, "step_times_s": [step_s] * 3,
+            "step_samples": samples, "peak_memory_mib": mem,
+            "peak_memory_increase_mib": mem - idle}
 
 
 def test_summary_ratios_against_hand_numbers():
-    def fake(variant, n, step_s, samples, mem):
-        s = Spec("paper", 8, n, variant)
-        return {"key": s.key, "spec": s.__dict__, "step_times_s": [step_s] * 3,
-                "step_samples": samples, "peak_memory_mib": mem}
     rows = {r["key"]: r for r in summarise([
-        fake("plain_full", 1, 0.8, 8, 1000), fake("plain_micro", 2, 0.5, 4, 600),
-        fake("in_step", 2, 1.0, 8, 630), fake("optimizer", 2, 0.55, 4, 640)])}
-    r = rows["paper/B8/N2/in_step"]
+        _fake("plain_full", 1, 0.8, 8, 1000), _fake("plain_micro", 2, 0.5, 4, 600),
+        _fake("in_step", 2, 1.0, 8, 630), _fake("optimizer", 2, 1.1, 8, 640)])}
+    r = rows["tensorflow/paper/B8/N2/in_step"]
     assert r["s_per_sample"] == pytest.approx(0.125)
     assert r["time_vs_plain_micro"] == pytest.approx(1.0)  # 0.125 / (0.5 / 4)
     assert r["time_vs_plain_full"] == pytest.approx(1.25)  # 0.125 / 0.1
     assert r["memory_vs_plain_micro"] == pytest.approx(1.05)
     assert r["memory_vs_plain_full"] == pytest.approx(0.63)
-    assert rows["paper/B8/N2/optimizer"]["time_vs_plain_micro"] == pytest.approx(1.1)
+    assert r["memory_increase_vs_plain_micro"] == pytest.approx(530 / 500)
+    assert r["between_process_spread"] == 0.0 and r["trend_flagged"] is False
+    assert rows["tensorflow/paper/B8/N2/optimizer"]["time_vs_plain_micro"] == pytest.approx(1.1)
+
+
+def test_summary_spread_between_processes_and_jax_over_tf():
+    a = _fake("plain_full", 1, 0.8, 8, 1000)
+    b = dict(_fake("plain_full", 1, 1.2, 8, 1000))
+    j = _fake("plain_full", 1, 0.4, 8, 500, backend="jax", jit=True)
+    t_xla = _fake("plain_full", 1, 0.5, 8, 900, jit=True)
+    rows = {r["key"]: r for r in summarise([a, b, j, t_xla])}
+    tf = rows["tensorflow/paper/B8/N1/plain_full"]
+    assert tf["repeats"] == 2 and tf["s_per_sample_process_median"] == pytest.approx(0.125)
+    assert tf["between_process_spread"] == pytest.approx((0.15 - 0.1) / 0.125)
+    jx = rows["jax/paper/B8/N1/plain_full"]
+    assert jx["time_jax_vs_tf_no_xla"] == pytest.approx(0.4 / 1.0)  # median of 0.8 and 1.2
+    assert jx["time_jax_vs_tf_xla"] == pytest.approx(0.8)
+    assert jx["memory_jax_vs_tf_xla"] == pytest.approx(500 / 900)
+
+
+BACKENDS = ["tensorflow"] + (["jax"] if importlib.util.find_spec("jax") else [])
 
 
 def test_bench_smoke_writes_valid_json(tmp_path, capsys):
-    code = cli.main(["bench", "--batch", "4", "--n", "1", "2", "--jit", "off", "--steps", "2",
-                     "--warmup", "1", "--repeats", "1", "--dataset", "mnist",
-                     "--out", str(tmp_path)])
+    code = cli.main(["bench", "--backend", *BACKENDS, "--batch", "4", "--n", "1", "2", "--jit",
+                     "off", "--steps", "3", "--warmup", "1", "--repeats", "1", "--dataset",
+                     "mnist", "--out", str(tmp_path)])
     assert code == 0, capsys.readouterr()
     report = json.loads((tmp_path / "bench.json").read_text())
     keys = {r["key"] for r in report["summary"]}
-    assert keys == {"paper/B4/N1/plain_full", "paper/B4/N2/plain_micro", "paper/B4/N2/in_step",
-                    "paper/B4/N2/optimizer", "paper/B4/N1/plain_full+tensors"}
+    expected = set()
+    for b in BACKENDS:
+        expected |= {f"{b}/paper/B4/N1/plain_full", f"{b}/paper/B4/N2/plain_micro",
+                     f"{b}/paper/B4/N2/in_step", f"{b}/paper/B4/N2/optimizer",
+                     f"{b}/paper/B4/N1/plain_full+tensors"}
+    assert keys == expected
     for r in report["summary"]:
         assert "error" not in r and r["s_per_sample"] > 0 and r["peak_memory_mib"] > 0
-    assert all(len(r["step_times_s"]) == 2 for r in report["raw"])
-    assert (tmp_path / "bench.png").stat().st_size > 0 and (tmp_path / "bench.md").is_file()
-    assert "in_step" in (tmp_path / "bench.md").read_text()
+        assert r["peak_memory_increase_mib"] is not None
+    assert all(len(r["step_times_s"]) == 3 and r["losses_finite"] for r in report["raw"])
+    assert set(report["versions"]) == set(BACKENDS)
+    assert (tmp_path / "bench.png").stat().st_size > 0
+    md = (tmp_path / "bench.md").read_text()
+    assert "in_step" in md and "between processes" in md
+    if "jax" in BACKENDS:
+        assert "JAX ÷ TensorFlow" in md
+        row = next(r for r in report["summary"] if r["key"] == "jax/paper/B4/N2/in_step")
+        assert row["time_jax_vs_tf_no_xla"] > 0
+
+
+def test_gpu_scripts_parse():
+    # The GPU run itself needs a GPU (or ~5 CPU minutes: benchmarks/gpu/run.sh OUT --smoke);
+    # here only that its shell scripts parse and its Python compiles.
+    import py_compile
+    import subprocess
+    from pathlib import Path
+
+    gpu = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
+    for script in ("run.sh", "fetch_wheels.sh"):
+        assert subprocess.run(["bash", "-n", str(gpu / script)]).returncode == 0, script
+    py_compile.compile(str(gpu / "equivalence.py"), doraise=True)

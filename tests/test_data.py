@@ -250,10 +250,12 @@ def _brute_force_crop_offsets(image, out, padding):
     return hits
 
 
-def test_random_crop_flip_against_brute_force():
+def _check_crops(crop_flip):
+    """``crop_flip(images, flip)``: every output a crop (and maybe flip) of its own image."""
     rng = np.random.default_rng(0)
     images = rng.random((64, 8, 8, 3)).astype("float32")
-    out = random_crop_flip(tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=True).numpy()
+    out = crop_flip(images, True)
+    assert out.shape == images.shape
     offsets, flips = set(), set()
     for img, o in zip(images, out):
         hits = _brute_force_crop_offsets(img, o, 2)
@@ -261,8 +263,14 @@ def test_random_crop_flip_against_brute_force():
         offsets.add(hits[0][:2])
         flips.add(hits[0][2])
     assert len(offsets) > 10 and flips == {True, False}  # per-image randomness
-    no_flip = random_crop_flip(tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=False).numpy()
+    np.testing.assert_array_equal(out, crop_flip(images, True))  # a pure function of its key
+    no_flip = crop_flip(images, False)
     assert all(not h[2] for img, o in zip(images, no_flip) for h in _brute_force_crop_offsets(img, o, 2)[:1])
+
+
+def test_random_crop_flip_against_brute_force():
+    _check_crops(lambda images, flip: random_crop_flip(
+        tf.constant(images), tf.constant([1, 2], tf.int64), 2, flip=flip).numpy())
 
 
 def test_digits_are_never_flipped_cifar_is():
@@ -342,3 +350,35 @@ def test_expected_train_images_matches_the_pipeline():
 
     cfg = make_config(dataset="cifar10", source="sample", validation_split=0.1)
     assert expected_train_images("cifar10", "sample", 0.1, None) == len(load_splits(cfg).y_train)
+
+
+# ------------------------------------------------------------------ NumPy pipeline (JAX backend)
+def test_numpy_random_crop_flip_against_brute_force():
+    from swin_gao_lib.data import arrays
+
+    _check_crops(lambda images, flip: arrays.random_crop_flip(images, [1, 2], 2, flip=flip))
+
+
+def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
+    # What resume relies on, as for tf.data: epoch e's batches do not depend on
+    # the epochs before it; every epoch is a permutation of the training rows.
+    from swin_gao_lib.data.arrays import EvalBatches, TrainBatches
+
+    cfg = make_config(dataset="cifar10", batch_size=64, max_train_samples=200,
+                      validation_split=0.0)
+    s = split(load_sample("cifar10"), cfg)
+    whole = TrainBatches(s.x_train, s.y_train, cfg, 64, 0, 3)
+    resumed = TrainBatches(s.x_train, s.y_train, cfg, 64, 1, 3)
+    assert whole.steps == 4 and len(whole) == 12 and len(resumed) == 8
+    for i in range(8):
+        for a, b in zip(whole[4 + i], resumed[i]):
+            np.testing.assert_array_equal(a, b)
+    xb, yb = whole[0]
+    assert xb.dtype == np.float32 and 0.0 <= xb.min() and xb.max() <= 1.0
+    assert yb.shape == (64, 10) and (yb.sum(1) == 1).all()
+    labels = [np.concatenate([whole[e * 4 + k][1].argmax(1) for k in range(4)]) for e in range(2)]
+    assert len(labels[0]) == 200 and sorted(labels[0]) == sorted(s.y_train.tolist())
+    assert not np.array_equal(labels[0], labels[1])  # a new order each epoch
+    assert whole[3][0].shape[0] == 200 - 3 * 64  # a short last batch
+    ev = EvalBatches(s.x_train, s.y_train, 64, 10)
+    assert len(ev) == 4 and np.array_equal(ev[0][1].argmax(1), s.y_train[:64])

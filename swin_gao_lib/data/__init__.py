@@ -1,1 +1,2 @@
-"""Data: published-format parsers (formats), sources (keras | dir: | sample), tf.data pipeline."""
+"""Data: published-format parsers (formats), sources (keras | dir: | sample), pipelines
+(tf.data; NumPy PyDatasets on JAX)."""

@@ -1,4 +1,8 @@
-"""From split uint8 arrays to tf.data pipelines: scaling, augmentation, batches.
+"""From split uint8 arrays to the batches ``fit`` reads: scaling, augmentation, batches.
+
+On TensorFlow they are tf.data pipelines (this module); on JAX, NumPy batches in
+a ``keras.utils.PyDataset`` (:mod:`swin_gao_lib.data.arrays`, the same rules,
+no TensorFlow import): :func:`make_datasets` picks by the Keras backend.
 
 Splitting and padding live in :mod:`swin_gao_lib.data.splits` (no TensorFlow).
 Images stay uint8 in memory; each *batch* is then scaled to [0, 1], randomly
@@ -17,30 +21,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING, Any
+
+import keras
 import numpy as np
-import tensorflow as tf
 
 from swin_gao_lib import datasets
 from swin_gao_lib.config import RunConfig
+from swin_gao_lib.data.arrays import AUGMENT_STRIDE, EvalBatches, TrainBatches, steps_per_epoch
 from swin_gao_lib.data.sources import RawData
 from swin_gao_lib.data.splits import Splits, load_splits, split
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["AUGMENT_STRIDE", "Datasets", "eval_pipeline", "make_datasets", "random_crop_flip",
+           "steps_per_epoch", "train_pipeline"]
 
 
 @dataclass
 class Datasets:
-    """The tf.data pipelines of a run, and the sizes behind them."""
+    """The pipelines of a run (tf.data, or PyDatasets on JAX), and the sizes behind them."""
 
-    train: tf.data.Dataset  # every remaining epoch, back to back
+    train: Any  # every remaining epoch, back to back
     steps_per_epoch: int
-    validation: tf.data.Dataset | None
-    test: tf.data.Dataset
+    validation: Any | None
+    test: Any
     splits: Splits
-    train_eval: tf.data.Dataset | None = None  # train images, un-augmented, in file order
+    train_eval: Any | None = None  # train images, un-augmented, in file order
 
-    def epoch(self, cfg: RunConfig, e: int) -> tf.data.Dataset:
+    def epoch(self, cfg: RunConfig, e: int) -> Any:
         """The batches of epoch ``e`` alone (what ``fit`` sees as that epoch)."""
+        if _numpy_pipeline():
+            return TrainBatches(self.splits.x_train, self.splits.y_train, cfg,
+                                cfg.fit_batch_size, e, e + 1)
         return train_pipeline(self.splits.x_train, self.splits.y_train, cfg,
                               cfg.fit_batch_size, e, e + 1)
+
+
+def _numpy_pipeline() -> bool:
+    """Whether this process feeds NumPy batches (JAX backend: TensorFlow may be absent)."""
+    return keras.backend.backend() != "tensorflow"
 
 
 def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: bool) -> tf.Tensor:
@@ -51,6 +72,8 @@ def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: boo
     The crop picks rows ``oy..oy+H`` and columns ``ox..ox+W`` of the padded
     image with a per-image ``(oy, ox)``, via two batched gathers.
     """
+    import tensorflow as tf
+
     b = tf.shape(images)[0]
     h, w = images.shape[1], images.shape[2]
     if padding:
@@ -68,15 +91,11 @@ def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: boo
 
 def _scaler(num_classes: int):
     """uint8 images to [0, 1] floats, integer labels to one-hot rows of ``num_classes``."""
+    import tensorflow as tf
+
     def to_model(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(x, tf.float32) / 255.0, tf.one_hot(tf.cast(y, tf.int32), num_classes)
     return to_model
-
-
-#: Augmentation seeds are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``; shuffle keys are
-#: ``[seed, epoch]``. Epochs and batches per epoch stay below the stride (config limits), so
-#: no two draws of a run share a key.
-AUGMENT_STRIDE = 2**20
 
 
 def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int,
@@ -89,7 +108,10 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int
     Keras makes its iterators, so a run resumed at epoch ``k`` (``first_epoch=k``)
     sees exactly the batches an uninterrupted run sees. ``epochs=None``: no end.
     Feed it to ``fit`` with ``steps_per_epoch`` (:func:`steps_per_epoch`).
+    Augmentation seeds are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``.
     """
+    import tensorflow as tf
+
     n = len(y)
     images, labels = tf.constant(x), tf.constant(y)
     flip = datasets.get(cfg.dataset).flip
@@ -116,14 +138,11 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int
             .prefetch(tf.data.AUTOTUNE))
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches in one pass over ``n`` images (the last one may be short)."""
-    return -(-n // batch_size)
-
-
 def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
                   num_classes: int = 10) -> tf.data.Dataset:
     """Batched, scaled, un-augmented data in file order."""
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
     return ds.map(_scaler(num_classes),
                   num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -131,19 +150,21 @@ def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
 
 def make_datasets(cfg: RunConfig, raw: RawData | None = None, splits: Splits | None = None,
                   first_epoch: int = 0) -> Datasets:
-    """Wrap the data of a run in tf.data pipelines: from ``splits``, else ``raw``, else loaded.
+    """Wrap the data of a run in pipelines: from ``splits``, else ``raw``, else loaded.
 
+    tf.data on TensorFlow, NumPy ``PyDataset``s on JAX (no TensorFlow import).
     ``train`` holds the epochs ``first_epoch .. cfg.epochs - 1`` back to back.
     """
     s = splits if splits is not None else (split(raw, cfg) if raw is not None else load_splits(cfg))
     # Evaluation runs at the micro-batch size so it never needs more memory than training.
     eval_bs, k = cfg.micro_batch_size, cfg.num_classes
+    train, evaluate = ((TrainBatches, EvalBatches) if _numpy_pipeline()
+                       else (train_pipeline, eval_pipeline))
     return Datasets(
-        train=train_pipeline(s.x_train, s.y_train, cfg, cfg.fit_batch_size, first_epoch,
-                             cfg.epochs),
+        train=train(s.x_train, s.y_train, cfg, cfg.fit_batch_size, first_epoch, cfg.epochs),
         steps_per_epoch=steps_per_epoch(len(s.y_train), cfg.fit_batch_size),
-        validation=eval_pipeline(s.x_val, s.y_val, eval_bs, k) if len(s.y_val) else None,
-        test=eval_pipeline(s.x_test, s.y_test, eval_bs, k),
-        train_eval=eval_pipeline(s.x_train, s.y_train, eval_bs, k),
+        validation=evaluate(s.x_val, s.y_val, eval_bs, k) if len(s.y_val) else None,
+        test=evaluate(s.x_test, s.y_test, eval_bs, k),
+        train_eval=evaluate(s.x_train, s.y_train, eval_bs, k),
         splits=s,
     )

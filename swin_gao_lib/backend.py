@@ -1,0 +1,130 @@
+"""The Keras backend of a run: TensorFlow (the paper's, the default) or JAX.
+
+Keras reads its backend once, when it is first imported, from ``KERAS_BACKEND``.
+So the backend is chosen *before* that import: :func:`use_backend` sets the
+variable (from the config's ``backend`` key, else the variable already set,
+else TensorFlow) and, when Keras is already imported in the process, checks
+that it runs the backend asked for and otherwise raises one clear error.
+
+This module imports neither Keras nor a backend at import time (planning a
+suite must stay light); the run-time questions (versions, the device) import
+only the backend in use, so a JAX run never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from swin_gao_lib.errors import ConfigError
+
+#: The Keras backends the kit runs on; the first is the default.
+BACKENDS = ("tensorflow", "jax")
+DEFAULT_BACKEND = BACKENDS[0]
+#: The environment variable Keras reads when it is first imported.
+ENV_VAR = "KERAS_BACKEND"
+
+
+def resolve_backend(requested: str | None = None) -> str:
+    """The backend a run uses: ``requested``, else ``$KERAS_BACKEND``, else TensorFlow.
+
+    Raises:
+        ConfigError: the name is not one of :data:`BACKENDS`.
+    """
+    if requested:
+        name, field = requested, "backend"
+    else:
+        name, field = os.environ.get(ENV_VAR) or DEFAULT_BACKEND, ENV_VAR
+    if name not in BACKENDS:
+        raise ConfigError(f"{field}: '{name}' is not one of {', '.join(BACKENDS)}; "
+                          f"set {'backend' if field == 'backend' else ENV_VAR} to one of them")
+    return name
+
+
+def active_backend() -> str | None:
+    """The backend of the Keras imported in this process, or None if Keras is not imported."""
+    keras = sys.modules.get("keras")
+    if keras is None or not hasattr(keras, "backend"):
+        return None
+    return keras.backend.backend()
+
+
+def use_backend(requested: str | None = None) -> str:
+    """Make ``requested`` (resolved by :func:`resolve_backend`) Keras's backend in this process.
+
+    Call it before Keras is imported; afterwards it only checks. Child processes
+    (notebook kernels, benchmark workers) inherit the choice through the
+    environment.
+
+    Raises:
+        ConfigError: Keras is already imported with another backend.
+    """
+    name = resolve_backend(requested)
+    active = active_backend()
+    if active is not None and active != name:
+        raise ConfigError(
+            f"backend: Keras is already running on '{active}' in this process, so '{name}' "
+            "cannot be applied; choose the backend before Keras is imported (restart the "
+            f"kernel or process, or start it with {ENV_VAR}={name})")
+    os.environ[ENV_VAR] = name
+    return name
+
+
+def backend_version(name: str) -> str:
+    """The version of backend ``name`` (imports it)."""
+    if name == "jax":
+        import jax
+
+        return jax.__version__
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def gpu_names(name: str | None = None) -> list[str]:
+    """Names of the GPUs backend ``name`` (default: the active one) sees."""
+    name = name or active_backend() or resolve_backend()
+    if name == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    import tensorflow as tf
+
+    names = []
+    for dev in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(dev)
+        names.append(details.get("device_name", dev.name))
+    return names
+
+
+def describe_backend(name: str | None = None) -> dict[str, Any]:
+    """Backend, its version and the GPUs it sees: what a record states about them."""
+    name = name or active_backend() or resolve_backend()
+    return {"keras_backend": name, "backend_version": backend_version(name),
+            "gpus": gpu_names(name)}
+
+
+# ------------------------------------------------------------------ device memory
+def reset_device_peak(name: str) -> bool:
+    """Reset the GPU allocator's peak of backend ``name``; False where it cannot."""
+    if name == "jax":
+        return False  # JAX keeps its allocator's peak for the process's lifetime
+    import tensorflow as tf
+
+    tf.config.experimental.reset_memory_stats("GPU:0")
+    return True
+
+
+def device_memory_mib(name: str) -> dict[str, float]:
+    """The first GPU's allocator numbers of backend ``name``: ``current`` and ``peak`` MiB."""
+    if name == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        return {"current": stats.get("bytes_in_use", 0) / 2**20,
+                "peak": stats.get("peak_bytes_in_use", 0) / 2**20}
+    import tensorflow as tf
+
+    info = tf.config.experimental.get_memory_info("GPU:0")
+    return {"current": info["current"] / 2**20, "peak": info["peak"] / 2**20}
