@@ -171,14 +171,14 @@ def fit_reference(cfg: RunConfig, grid: Sequence[float] = L2_GRID, splits: Split
                   max_iter: int = MAX_ITER) -> LinearReference:
     """The linear reference on the split of ``cfg`` (``splits`` if already loaded)."""
     splits = load_splits(cfg) if splits is None else splits
+    if not len(splits.y_val):
+        raise ConfigError("validation_split: the linear reference chooses its L2 on the "
+                          "validation split, which is empty; set validation_split > 0")
     num_classes = cfg.num_classes
     x_train, x_val, x_test = (features(splits.x_train), features(splits.x_val),
                               features(splits.x_test))
     y_train, y_val, y_test = (np.asarray(v, dtype=np.int64).ravel()
                               for v in (splits.y_train, splits.y_val, splits.y_test))
-    if not len(y_val):
-        raise ConfigError("validation_split: the linear reference chooses its L2 on the "
-                          "validation split, which is empty; set validation_split > 0")
     model, scores = select_l2(x_train, y_train, x_val, y_val, num_classes, grid, max_iter)
     keep = ("dataset", "source", "seed", "validation_split", "max_train_samples",
             "max_test_samples", "image_handling")

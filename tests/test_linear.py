@@ -118,6 +118,10 @@ def test_cli_writes_one_reference_and_the_suite_lists_it(tmp_path):
     proc = _cli(*args, "--overwrite")
     assert proc.returncode == 2 and "notes.txt" in proc.stderr
     (path.parent / "notes.txt").unlink()
+    # no validation split, no L2 choice: bad input, one line naming the field
+    proc = _cli(*args, "--set", "validation_split=0", "--set", "run_name=noval")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "validation_split" in proc.stderr and not (out / "noval-linear").exists()
 
     # a suite holding the reference: read as a reference, not an incomplete run
     # (build_report writes it as references.md: tests/test_study.py checks that)
