@@ -131,7 +131,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _linear(args: argparse.Namespace) -> int:
-    from swin_gao_lib.linear import check_reference_dir, fit_reference, reference_dir, write_reference
+    from swin_gao_lib.linear import (check_reference_dir, fit_reference, reference_dir,
+                                     write_reference)
     from swin_gao_lib.params import load_config
 
     cfg = load_config(args.params, args.overrides)

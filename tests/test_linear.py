@@ -81,9 +81,10 @@ def test_l2_is_chosen_on_validation_never_on_test():
     assert ref.validation_accuracy == best
     # shuffled (or inverted) test labels change the test score only, never the choice
     rng = np.random.default_rng(5)
-    for y_test in (rng.permutation(splits.y_test),):
-        other = fit_reference(cfg, grid=grid, splits=Splits(splits.x_train, splits.y_train, splits.x_val,
-                                                 splits.y_val, splits.x_test, y_test, "x"))
+    for y_test in (rng.permutation(splits.y_test), 9 - splits.y_test):
+        shuffled = Splits(splits.x_train, splits.y_train, splits.x_val, splits.y_val,
+                          splits.x_test, y_test, "x")
+        other = fit_reference(cfg, grid=grid, splits=shuffled)
         assert other.l2 == ref.l2
         assert other.validation_accuracy_by_l2 == ref.validation_accuracy_by_l2
     assert features(splits.x_train).max() <= 1.0
@@ -113,7 +114,8 @@ def test_cli_writes_one_reference_and_the_suite_lists_it(tmp_path):
     # never overwritten without being asked; a folder with foreign files is refused
     proc = _cli(*args)
     err = proc.stderr.strip()
-    assert proc.returncode == 2 and "\n" not in err and "--overwrite" in err and "linear.json" in err
+    assert proc.returncode == 2 and "\n" not in err
+    assert "--overwrite" in err and "linear.json" in err
     (path.parent / "notes.txt").write_text("mine")
     proc = _cli(*args, "--overwrite")
     assert proc.returncode == 2 and "notes.txt" in proc.stderr

@@ -326,8 +326,12 @@ def test_controls_say_where_the_drop_comes_from(tmp_path):
     assert lowers["equal micro-batch (N x fewer updates, lr x1), AdamW, in-step mean"] == (
         "supported")
     text = (tmp_path / "report" / "findings.md").read_text()
-    assert "N=4 (15 vs 16 updates): -0.0 pp" in text and "B=512: -9.9 pp [-10.1, -9.7] lower" in text
+    assert "N=4 (15 vs 16 updates): -0.0 pp" in text
+    assert "B=512: -9.9 pp [-10.1, -9.7] lower" in text
     assert not (tmp_path / "report" / "references.md").exists()  # the suite holds none
+    ax = report.figures["accuracy_vs_updates"].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "equal updates (AdamW)" in legend and "plain large batch (AdamW)" in legend
 
 
 def test_the_report_lists_a_linear_reference(tmp_path):
