@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark the time and memory cost of gradient accumulation: plain "
         "training at B and at B/N, in-step and Keras optimizer accumulation, each measurement "
         "in a fresh process, repeats interleaved (docs/benchmarks.md)."))
+    li = sub.add_parser("linear", help="fit the linear reference (softmax regression on pixels) "
+                        "on a config's split; writes <output_dir>/<run_name>-linear/linear.json")
+    li.add_argument("params", help="a params YAML file (see params/)")
+    li.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one config key; the value is read as YAML; repeatable")
+    li.add_argument("--overwrite", action="store_true",
+                    help="replace an earlier linear.json in the same folder")
     rp = sub.add_parser("report", help="draw the figures and tables of a suite's runs")
     rp.add_argument("suite_dir", help="a folder of runs, e.g. outputs/quick")
     rp.add_argument("--out", default=None, help="default: <suite_dir>/report")
@@ -123,6 +130,20 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _linear(args: argparse.Namespace) -> int:
+    from swin_gao_lib.linear import (check_reference_dir, fit_reference, reference_dir,
+                                     write_reference)
+    from swin_gao_lib.params import load_config
+
+    cfg = load_config(args.params, args.overrides)
+    folder = reference_dir(cfg)
+    check_reference_dir(folder, overwrite=args.overwrite)  # before the fit: fail fast
+    ref = fit_reference(cfg)
+    path = write_reference(ref, folder)
+    print(f"{ref.summary()} -> {path}")
+    return EXIT_OK
+
+
 def _bench(args: argparse.Namespace) -> int:
     from swin_gao_lib.bench import run
 
@@ -156,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "run-all": _run_all, "report": _report,
-                "bench": _bench}[args.command](args)
+                "bench": _bench, "linear": _linear}[args.command](args)
     except InputError as exc:
         print(f"swin-gao: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -18,6 +18,9 @@ LR_SCALING_TITLES = {"none": "lr x1", "sqrt": "lr x sqrt(N)", "linear": "lr x N"
 MODE_TITLES = {"in_step": "in-step", "optimizer": "Keras optimizer"}
 BASELINE = "baseline"
 EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
+#: The controls of issue #11: equal micro-batch trained N x the epochs (as many updates as
+#: the baseline), and plain training at the larger batch B = N B0 without accumulation.
+EQUAL_UPDATES, PLAIN_BATCH = "equal updates", "plain large batch"
 #: Short tags for the keys grids vary most; other keys use their full name.
 TAGS = {
     "accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
@@ -57,22 +60,58 @@ def configuration_label(row: Mapping[str, Any]) -> str:
     opt = optimizer_title(row["optimizer"])
     if row["family"] == BASELINE:
         return f"{opt} baseline, B={row['batch']}"
+    if row["family"] == PLAIN_BATCH:
+        text = f"{opt} plain B={row['batch']}, no accumulation"
+        if row["lr_scaling"] != "none":
+            text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
+        return text
     text = (f"{opt} N={row['N']}: {row['N']}x{row['micro_batch']}={row['batch']}, "
             f"{mode_title(row['mode'])} {row['reduction']}")
     if row["lr_scaling"] != "none":
         text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
+    if row["family"] == EQUAL_UPDATES:
+        text += f", {row['epochs']} epochs"
     return text
 
 
+#: What a control says about its updates when the records show they differ from its partner's.
+UPDATES_DIFFER = "updates differ"
+
+
+def _updates(same: Any, promised: str = "same updates") -> str:
+    """``same updates`` only when the recorded update counts are the partner's."""
+    # == rather than `is`: numpy's False counts; None and NaN (no partner) do not
+    return UPDATES_DIFFER if same == False else promised  # noqa: E712
+
+
 def control_label(row: Mapping[str, Any]) -> str:
-    """A control: the family at fixed optimizer, mode, reduction and lr scaling (N varies)."""
+    """A control: the family at fixed optimizer, mode, reduction and lr scaling (N varies).
+
+    A family that promises as many updates as its partner says ``same updates``
+    only when the recorded counts agree (``row["same_updates"]``, not False);
+    otherwise ``updates differ`` (Keras's optimizer mode crosses epoch ends).
+    """
+    lr = LR_SCALING_TITLES.get(row["lr_scaling"], row["lr_scaling"])
+    same = row.get("same_updates")
     if row["family"] == EQUAL_BATCH:
-        what = "equal effective batch (same updates)"
+        what = f"equal effective batch ({_updates(same)})"
     elif row["family"] == EQUAL_MICRO:
-        what = f"equal micro-batch (N x fewer updates, {LR_SCALING_TITLES[row['lr_scaling']]})"
+        what = f"equal micro-batch (N x fewer updates, {lr})"
+    elif row["family"] == EQUAL_UPDATES:
+        what = f"equal micro-batch, N x epochs ({_updates(same)}, {lr})"
+    elif row["family"] == PLAIN_BATCH:
+        return (f"plain batch B0 x N without accumulation (N x fewer updates, {lr}), "
+                f"{optimizer_title(row['optimizer'])}")
     else:
         what = row["family"]
     return f"{what}, {optimizer_title(row['optimizer'])}, {mode_title(row['mode'])} {row['reduction']}"
+
+
+def versus_plain_label(row: Mapping[str, Any], same_updates: bool | None) -> str:
+    """The control comparing equal micro-batch accumulation with plain training at its batch."""
+    lr = LR_SCALING_TITLES.get(row["lr_scaling"], row["lr_scaling"])
+    return (f"equal micro-batch vs plain B0 x N (same batch, {_updates(same_updates)}, {lr}), "
+            f"{optimizer_title(row['optimizer'])}, {mode_title(row['mode'])} {row['reduction']}")
 
 
 def series_label(optimizer: str, family: str, base_batch: int, lr_scaling: str = "none") -> str:

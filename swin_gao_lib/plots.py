@@ -26,7 +26,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from swin_gao_lib.labels import BASELINE, EQUAL_BATCH, EQUAL_MICRO, optimizer_title
+from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH,
+                                 optimizer_title)
 
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
@@ -156,6 +157,7 @@ def save(fig: Figure, stem: str | Path) -> list[Path]:
 
 # ---------------------------------------------------------------- study figures
 _FAMILY_COLORS = {BASELINE: "black", EQUAL_BATCH: "#1f77b4", EQUAL_MICRO: "#d62728",
+                  EQUAL_UPDATES: "#2ca02c", PLAIN_BATCH: "#ff7f0e",
                   "no accumulation": "#7f7f7f", "other": "#9467bd"}
 _LR_SCALING_STYLES = {"none": "-", "sqrt": "--", "linear": ":"}
 

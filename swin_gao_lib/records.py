@@ -19,7 +19,9 @@ One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
   finished epoch (:mod:`swin_gao_lib.checkpoint`), from which a new start of
   the same config resumes; removed when the run completes.
 
-A *suite* is a folder of run folders (plus its ``report/``). Every file is
+A *suite* is a folder of run folders (plus its ``report/``, and reference
+folders holding a ``linear.json``, :data:`LINEAR_REFERENCE`, written by
+``swin-gao linear``: read as references, not runs). Every file is
 written atomically (:mod:`swin_gao_lib.files`), so a crash leaves either the
 old file or the new one, never half.
 
@@ -51,6 +53,9 @@ LEARNING_RATES = "lr.csv"
 COMPLETE_MARKER = METRICS
 #: The records a run writes; a folder holding any of them holds a run.
 RECORDS = (CONFIG, HISTORY, LEARNING_RATES, METRICS, FAILURE)
+#: A linear classifier's reference result (:mod:`swin_gao_lib.linear`); a folder holding it
+#: is a reference, not a run.
+LINEAR_REFERENCE = "linear.json"
 #: The suite's report folder, beside its run folders.
 REPORT_DIR = "report"
 #: The example records that ship inside the package: ``examples/quick``'s run records
@@ -404,12 +409,15 @@ class Suite:
 
     ``failed`` holds, for each incomplete folder with a ``failure.json``, what
     it says (``diverged`` is true when the loss became NaN or infinite).
+    ``references`` holds what each reference folder's ``linear.json`` says
+    (with its folder's name as ``name``).
     """
 
     path: Path
     runs: list[Run]
     incomplete: list[Path] = field(default_factory=list)
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    references: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -417,8 +425,17 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: no such suite folder; run `swin-gao run-all params/<suite>` first")
-    runs, incomplete, failed = [], [], {}
+    runs, incomplete, failed, references = [], [], {}, []
     for run_dir in sorted(p for p in path.iterdir() if p.is_dir() and p.name != REPORT_DIR):
+        reference = run_dir / LINEAR_REFERENCE
+        if reference.is_file() and not (run_dir / CONFIG).exists():
+            try:
+                references.append({**json.loads(reference.read_text(encoding="utf-8")),
+                                   "name": run_dir.name})
+            except ValueError:
+                raise InputError(f"{reference}: is not valid JSON; delete it and run "
+                                 "`swin-gao linear` again") from None
+            continue
         folder = RunFolder(run_dir)
         if not folder.complete:
             incomplete.append(run_dir)
@@ -433,4 +450,4 @@ def load_suite(path: str | Path) -> Suite:
     if not runs:
         raise InputError(f"{path}: holds no complete run (a run is complete once its "
                          f"{COMPLETE_MARKER} is written)")
-    return Suite(path, runs, incomplete, failed)
+    return Suite(path, runs, incomplete, failed, references)

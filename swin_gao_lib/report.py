@@ -65,6 +65,28 @@ def failed_runs(suite: Suite) -> pd.DataFrame:
                                        "error"])
 
 
+def references_table(suite: Suite) -> pd.DataFrame:
+    """One row per linear reference in the suite (``swin-gao linear``, :mod:`linear`).
+
+    The reference row a study's baselines should beat: softmax regression on
+    the pixels of the same split, its L2 chosen on validation.
+    """
+    rows = []
+    for ref in suite.references:
+        s = ref.get("samples", {})
+        rows.append({
+            "reference": ref.get("name"), "dataset": ref.get("dataset_title"),
+            "model": ref.get("model"), "seed": ref.get("seed"), "L2": ref.get("l2"),
+            "val accuracy (%)": _percent(ref.get("validation_accuracy")),
+            "test accuracy (%)": _percent(ref.get("test_accuracy")),
+            "train images": s.get("train"), "val images": s.get("validation"),
+            "test images": s.get("test"),
+        })
+    return pd.DataFrame(rows, columns=["reference", "dataset", "model", "seed", "L2",
+                                       "val accuracy (%)", "test accuracy (%)", "train images",
+                                       "val images", "test images"])
+
+
 def epoch_times(suite: Suite) -> pd.DataFrame:
     """Tidy per-epoch training time (steady, compile excluded) of every run.
 
@@ -135,7 +157,7 @@ def paper_pair(suite: Suite) -> Suite:
         paper_gao = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
         if reference and (c["accumulation_steps"] == 1 or paper_gao):
             keep.append(r)
-    return Suite(suite.path, keep or suite.runs, suite.incomplete)
+    return Suite(suite.path, keep or suite.runs, suite.incomplete, suite.failed, suite.references)
 
 
 def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
@@ -246,6 +268,9 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
       at which epoch and step;
     * ``training_time``, ``accuracy_curves`` — the paper's Figs. 3–4 and 5–6,
       on its baseline/GAO pair (:func:`paper_pair`);
+    * ``references`` — only when the suite holds linear references
+      (``swin-gao linear``): softmax regression on the same split's pixels,
+      its L2 chosen on validation, with validation and test accuracy;
     * ``configurations`` — mean ± std over seeds per configuration;
     * ``comparisons`` — every configuration minus its baseline, per metric,
       with a 95% CI, a (paired where possible) t-test, the equivalence test
@@ -272,6 +297,8 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
     files = write_table(table, out / "summary")
     if suite.failed:  # never plotted: their records end in a failure, not in metrics
         files += write_table(failed_runs(suite), out / "failed_runs")
+    if suite.references:
+        files += write_table(references_table(suite), out / "references")
     st = study_tables(suite)
     files += write_table(configurations_display(st.configurations), out / "configurations")
     if not st.comparisons.empty:

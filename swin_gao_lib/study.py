@@ -12,10 +12,27 @@ configuration belongs to a *family*:
   gradient. What may change is time and memory.
 * **equal micro-batch** -- micro-batches of ``B0``, so ``B = N B0`` and N times
   fewer updates per epoch; optionally a learning rate scaled by sqrt(N) or N.
+* **equal updates** -- micro-batches of ``B0`` as above, trained N times the
+  baseline's epochs, so that they make as many updates as the baseline (the
+  same config otherwise; issue #11, control 2b).
+* **plain large batch** -- N=1 at ``B = N B0`` (a multiple of the baseline's
+  batch), without accumulation: the larger batch and the fewer updates alone.
+
+Each equal-micro-batch configuration is also compared with its *plain
+partner* when the suite has one: the plain-large-batch configuration at its
+batch ``N B0`` with the same learning-rate scaling (control 2a). Both make the
+same updates on the same batches; a difference there is accumulation's, while
+the plain configuration against the baseline shows what the larger batch
+does. Where a family promises as many updates as its partner (equal effective
+batch, equal updates, vs plain), the recorded ``optimizer_updates`` are
+checked: where they differ (Keras's optimizer mode carries micro-steps across
+epoch ends) the control says *updates differ*, never *same updates*
+(control 2d).
 
 A *control* is a family at fixed optimizer, mode, reduction and learning-rate
-scaling, seen across N. Every comparison with the baseline is a difference of
-means over seeds with a 95% confidence interval and a t-test
+scaling, seen across N. Every comparison with its partner (the baseline, or
+the plain partner) is a difference of means over seeds with a 95% confidence
+interval and a t-test
 (:mod:`swin_gao_lib.stats`), paired by seed when the seeds match.
 
 Each comparison also gets a *decision* (:func:`swin_gao_lib.stats.decide`):
@@ -44,8 +61,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, LR_SCALING_TITLES,
-                                 configuration_label, control_label, dataset_title, series_label)
+from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES,
+                                 LR_SCALING_TITLES, PLAIN_BATCH, configuration_label,
+                                 control_label, dataset_title, series_label, versus_plain_label)
 from swin_gao_lib.records import Suite
 from swin_gao_lib.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED, compare,
                                 decide, holm, mean_std)
@@ -55,7 +73,12 @@ NOT_CONFIGURATION = ("seed", "run_name", "output_dir")
 #: Keys that say how a batch is accumulated; the rest of the config is the control.
 ACCUMULATION_KEYS = ("accumulation_steps", "batch_size", "accumulation_mode", "reduction",
                      "lr_scaling")
-FAMILIES = (BASELINE, EQUAL_BATCH, EQUAL_MICRO, "no accumulation", "other")
+FAMILIES = (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH, "no accumulation",
+            "other")
+#: Families whose configurations make as many updates as their baseline (checked per run).
+SAME_UPDATES = (EQUAL_BATCH, EQUAL_UPDATES)
+#: Whom a comparison is against: the baseline, or the plain partner at the same batch.
+VS_BASELINE, VS_PLAIN = "baseline", "plain"
 #: Per-run measurements the study compares, with their display names.
 METRICS = {
     "test_accuracy": "test accuracy",
@@ -90,7 +113,7 @@ def runs_frame(suite: Suite) -> pd.DataFrame:
         rows.append({
             "run": r.name, "dataset": dataset_title(r.dataset), "seed": c["seed"],
             "optimizer": c["optimizer"], "learning_rate": c["learning_rate"],
-            "N": c["accumulation_steps"], "batch": c["batch_size"],
+            "N": c["accumulation_steps"], "batch": c["batch_size"], "epochs": c["epochs"],
             "micro_batch": r.micro_batch_size,
             "mode": c["accumulation_mode"], "reduction": c["reduction"],
             "lr_scaling": c["lr_scaling"], "lr_base_batch": c["lr_base_batch"],
@@ -103,6 +126,7 @@ def runs_frame(suite: Suite) -> pd.DataFrame:
             "optimizer_updates": r.metrics["optimizer_updates"],
             "configuration": _key(c, NOT_CONFIGURATION),
             "control_group": _key(c, NOT_CONFIGURATION + ACCUMULATION_KEYS),
+            "budget_group": _key(c, NOT_CONFIGURATION + ACCUMULATION_KEYS + ("epochs",)),
         })
     return pd.DataFrame(rows)
 
@@ -111,6 +135,8 @@ def _family(row: pd.Series, base: pd.Series | None) -> str:
     if base is not None and row["configuration"] == base["configuration"]:
         return BASELINE
     if row["N"] == 1:
+        if base is not None and row["batch"] > base["batch"] and row["batch"] % base["batch"] == 0:
+            return PLAIN_BATCH
         return "no accumulation"
     if base is None:
         return "other"
@@ -136,14 +162,23 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
         base = baselines.get(row["control_group"])
         row = row.copy()
         row["family"] = _family(row, base)
+        if base is None and row["N"] > 1:
+            base = _equal_updates_baseline(row, baselines.values())
+            if base is not None:
+                row["family"] = EQUAL_UPDATES
         row["baseline"] = base["configuration"] if base is not None else None
-        row["label"] = configuration_label(row)
-        row["control"] = control_label(row)
         seeds = runs[runs["configuration"] == row["configuration"]]
         row["seeds"] = len(seeds)
         for metric in METRICS:
             row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(seeds[metric].dropna())
         out.append(row)
+    means = {r["configuration"]: r["optimizer_updates_mean"] for r in out}
+    for row in out:
+        row["same_updates"] = (bool(means[row["configuration"]] == means[row["baseline"]])
+                               if row["family"] in SAME_UPDATES else None)
+        row["plain"] = _plain_partner(row, first) if row["family"] == EQUAL_MICRO else None
+        row["label"] = configuration_label(row)
+        row["control"] = control_label(row)
     table = pd.DataFrame(out).infer_objects()
     rank = {**{f: i for i, f in enumerate(FAMILIES)}, **{s: i for i, s in enumerate(LR_SCALING_TITLES)}}
     table["_family"] = table["family"].map(rank)
@@ -153,9 +188,42 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["_family", "_lr"]).reset_index(drop=True)
 
 
+def _equal_updates_baseline(row: pd.Series, baselines: Any) -> pd.Series | None:
+    """The baseline an N>1 configuration trained N x its epochs matches, if any (control 2b).
+
+    Same config but for the accumulation keys and the epochs; micro-batches of
+    the baseline's batch; ``epochs == N * baseline epochs``.
+    """
+    for base in baselines:
+        if (base["budget_group"] == row["budget_group"] and row["micro_batch"] == base["batch"]
+                and row["epochs"] == row["N"] * base["epochs"]):
+            return base
+    return None
+
+
+def _plain_partner(row: pd.Series, first: pd.DataFrame) -> str | None:
+    """The plain N=1 configuration at this equal-micro-batch configuration's batch (control 2a).
+
+    Same control group (optimizer, epochs, data, model...), N=1, the same batch
+    and the same ``lr_scaling`` (hence the same optimizer learning rate).
+    """
+    match = first[(first["control_group"] == row["control_group"]) & (first["N"] == 1)
+                  & (first["batch"] == row["batch"]) & (first["lr_scaling"] == row["lr_scaling"])]
+    return match.iloc[0]["configuration"] if len(match) == 1 else None
+
+
 def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95,
                 margins: dict[str, float] | None = None) -> pd.DataFrame:
     """Every accumulating configuration against its baseline, metric by metric.
+
+    Each comparison is against the configuration's baseline (``partner``
+    ``"baseline"``) and, for an equal-micro-batch configuration with a plain
+    partner, also against that (``"plain"``, control ``equal micro-batch vs
+    plain ...``). ``point`` names the comparison within its control (``N=4``,
+    or ``B=512`` for plain batches), with the two update counts when they
+    should agree and do not; ``updates`` / ``partner_updates`` are the mean
+    recorded counts, ``same_updates`` whether they agree (None where the
+    family does not promise it).
 
     Besides the difference with its CI and t-test: the minimum detectable
     effect ``mde``, the equivalence margin and TOST p-value, both p-values
@@ -164,12 +232,32 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
     maps a metric to its margin (default :data:`MARGINS`).
     """
     margins = MARGINS if margins is None else margins
-    rows = []
+    rows: list[dict[str, Any]] = []
     by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
+    updates = dict(zip(configs["configuration"], configs["optimizer_updates_mean"]))
+    base_batch = dict(zip(configs["configuration"], configs["batch"]))
+    pairs = []  # (configuration row, partner configuration, partner kind): baselines first
     for _, c in configs.iterrows():
-        if c["family"] == BASELINE or not isinstance(c["baseline"], str):
-            continue
-        mine, base = by_config[c["configuration"]], by_config[c["baseline"]]
+        if c["family"] != BASELINE and isinstance(c["baseline"], str):
+            pairs.append((c, c["baseline"], VS_BASELINE))
+    for _, c in configs.iterrows():
+        if isinstance(c.get("plain"), str):
+            pairs.append((c, c["plain"], VS_PLAIN))
+    for c, partner, kind in pairs:
+        mine, base = by_config[c["configuration"]], by_config[partner]
+        n_mine, n_partner = updates[c["configuration"]], updates[partner]
+        if kind == VS_PLAIN:
+            same = bool(n_mine == n_partner)
+            control, label = versus_plain_label(c, same), f"{c['label']} vs plain"
+        else:
+            same = c["same_updates"] if c["family"] in SAME_UPDATES else None
+            control, label = c["control"], c["label"]
+        if c["family"] == PLAIN_BATCH:
+            point = f"B={c['batch']}"
+        else:
+            point = f"N={c['N']}"
+        if same is False or same == False:  # noqa: E712 (numpy bools)
+            point += f" ({n_mine:.0f} vs {n_partner:.0f} updates)"
         for metric in METRICS:
             a = dict(zip(mine["seed"], mine[metric]))
             b = dict(zip(base["seed"], base[metric]))
@@ -182,8 +270,11 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
             tost_p = d.equivalence(margin).p_value if margin > 0 else np.nan
             mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
             rows.append({
-                "dataset": c["dataset"], "control": c["control"], "family": c["family"],
-                "label": c["label"], "optimizer": c["optimizer"], "N": c["N"],
+                "dataset": c["dataset"], "control": control, "family": c["family"],
+                "label": label, "partner": kind, "point": point,
+                "partner_batch": base_batch[partner], "updates": n_mine,
+                "partner_updates": n_partner, "same_updates": same,
+                "optimizer": c["optimizer"], "N": c["N"],
                 "batch": c["batch"], "micro_batch": c["micro_batch"], "mode": c["mode"],
                 "reduction": c["reduction"], "lr_scaling": c["lr_scaling"], "metric": metric,
                 "baseline_mean": base_mean, "mean": mean,
@@ -239,9 +330,9 @@ def _fmt(row: pd.Series, claim: str) -> str:
     scale, unit, digits = _DISPLAY[claim]
     d = row["difference"] * scale
     if row["test"] == "none":  # one seed: the verdict says so once
-        return f"N={row['N']}: {d:+.{digits}f}{unit}"
+        return f"{row['point']}: {d:+.{digits}f}{unit}"
     lo, hi = row["ci_low"] * scale, row["ci_high"] * scale
-    text = f"N={row['N']}: {d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    text = f"{row['point']}: {d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
     if claim == "time":
         return f"{text} (x{row['ratio']:.2f})"
     decision = row["decision"]
@@ -285,7 +376,7 @@ def _verdict(decisions: list[str], claimed: str, margin: str) -> str:
 def _claim_rows(comp: pd.DataFrame, claim: str,
                 margins: dict[str, float] | None = None) -> tuple[str, str]:
     """Verdict and evidence for one claim within one control of one data set."""
-    by_metric = {m: g.sort_values("N") for m, g in comp.groupby("metric")}
+    by_metric = {m: g.sort_values(["N", "batch"]) for m, g in comp.groupby("metric")}
     margin = margin_text(claim, margins)
     if claim == "accuracy":
         g = by_metric.get("test_accuracy")
@@ -309,10 +400,10 @@ def _claim_rows(comp: pd.DataFrame, claim: str,
         return "untestable (these records lack the train-set evaluation)", ""
     if (acc["test"] == "none").all():
         return "untestable (one seed per configuration)", ""
-    drops = acc[acc["decision"] == LOWER]["N"].tolist()
+    drops = acc[acc["decision"] == LOWER]["point"].tolist()
     if not drops:
         return "not applicable (no accuracy drop that survives Holm's correction)", ""
-    g = gap[gap["N"].isin(drops)]
+    g = gap[gap["point"].isin(drops)]
     verdict = _verdict(list(g["decision"]), HIGHER, margin)
     if verdict.startswith("contradicted"):
         verdict += ": the gap shrinks, as when a model underfits"

@@ -20,7 +20,7 @@ RANKS = {
     "data": 5, "data.formats": 5, "data.sources": 6, "data.splits": 6.5, "data.arrays": 6.8,
     "data.pipeline": 7,
     "model.windows": 8, "model.layers": 9, "model.swin": 10, "model": 11,
-    "accumulation_jax": 11.5, "accumulation": 12, "machine": 12, "records": 13, "preflight": 13.5, "checkpoint": 13.5,
+    "accumulation_jax": 11.5, "accumulation": 12, "machine": 12, "records": 13, "preflight": 13.5, "linear": 13.5, "checkpoint": 13.5,
     "train": 14,
     "stats": 15, "study": 16, "plots": 17, "report": 18,
     "execute": 18, "dask_runner": 18.5, "runner": 19, "bench": 19, "cli": 20,

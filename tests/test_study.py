@@ -18,18 +18,21 @@ SEEDS = (0, 1, 2)
 NOISE = (0.004, -0.003, 0.001)  # per-seed noise shared by every configuration (seeds pair)
 
 
-def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, **kw):
-    """One run's records as train() writes them: config.yaml, history.csv, metrics.json."""
+def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None, **kw):
+    """One run's records as train() writes them: config.yaml, history.csv, metrics.json.
+
+    ``updates``: the recorded optimizer updates (default: 2 epochs' worth at its batch).
+    """
     cfg = make_config(dataset=kw.pop("dataset", "mnist"), seed=seed, **kw)
     name = (f"{cfg.dataset}-{cfg.optimizer}-n{cfg.accumulation_steps}-b{cfg.batch_size}-"
-            f"{cfg.accumulation_mode}-{cfg.reduction}-{cfg.lr_scaling}-s{seed}")
+            f"{cfg.accumulation_mode}-{cfg.reduction}-{cfg.lr_scaling}-e{cfg.epochs}-s{seed}")
     run = root / name
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(to_yaml(cfg))
     pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "accuracy": [0.5, acc + gap],
                   "val_loss": [2.0, 1.6], "val_accuracy": [0.5, acc],
                   "train_s_steady": [time, time]}).to_csv(run / "history.csv", index=False)
-    updates = 2 * -(-N_TRAIN // cfg.batch_size)
+    updates = 2 * -(-N_TRAIN // cfg.batch_size) if updates is None else updates
     metrics = {
         "test_accuracy": acc, "train_eval_accuracy": acc + gap, "generalization_gap": gap,
         "final_train_accuracy": acc + gap, "final_val_accuracy": acc,
@@ -244,3 +247,113 @@ def test_the_report_notebook_renders_a_study(tmp_path):
     text = (tmp_path / "report.ipynb").read_text()
     assert "GA lowers test accuracy" in text and "supported: N=4: -9.8 pp" in text
     assert "equal micro-batch" in text
+
+
+# ---------------------------------------------------------------- the controls of issue #11
+def controls_suite(root, *, accumulation_drop=0.0):
+    """A baseline (B=128, 2 epochs) and, at N=4 with micro-batches of 128:
+
+    * equal micro-batch (B=512, 2 epochs): 10 pp lower than the baseline;
+    * its plain partner (N=1, B=512): 10 pp lower too, plus ``accumulation_drop``
+      for the accumulating run -- so the drop is the larger batch's, not accumulation's;
+    * equal updates (B=512, 8 epochs, 16 updates like the baseline): as accurate;
+    * Keras optimizer mode at B=128: 15 recorded updates where the baseline made 16.
+    """
+    for seed, noise in zip(SEEDS, NOISE):
+        write_run(root, seed=seed, acc=0.80 + noise, epochs=2)
+        write_run(root, seed=seed, acc=0.70 + noise + 0.001 * seed, batch_size=512, epochs=2)
+        write_run(root, seed=seed, acc=0.70 + noise - accumulation_drop - 0.001 * seed,
+                  accumulation_steps=4, batch_size=512, epochs=2)
+        write_run(root, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed, accumulation_steps=4,
+                  batch_size=512, epochs=8, updates=16)
+        write_run(root, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed, accumulation_steps=4,
+                  accumulation_mode="optimizer", updates=15, epochs=2)
+
+
+def test_controls_families_and_partners(tmp_path):
+    controls_suite(tmp_path)
+    st_ = study_tables(load_suite(tmp_path))
+    c = st_.configurations.set_index("label")
+    assert dict(c["family"]) == {
+        "AdamW baseline, B=128": "baseline",
+        "AdamW N=4: 4x32=128, Keras optimizer mean": "equal effective batch",
+        "AdamW N=4: 4x128=512, in-step mean": "equal micro-batch",
+        "AdamW N=4: 4x128=512, in-step mean, 8 epochs": "equal updates",
+        "AdamW plain B=512, no accumulation": "plain large batch"}
+    base = c.loc["AdamW baseline, B=128", "configuration"]
+    assert c.loc["AdamW N=4: 4x128=512, in-step mean, 8 epochs", "baseline"] == base
+    assert (c.loc["AdamW N=4: 4x128=512, in-step mean", "plain"]
+            == c.loc["AdamW plain B=512, no accumulation", "configuration"])
+    # 2d: Keras's optimizer mode made 15 updates to the baseline's 16: never "same updates"
+    keras = c.loc["AdamW N=4: 4x32=128, Keras optimizer mean"]
+    assert not keras["same_updates"] and "same updates" not in keras["control"]
+    assert "updates differ" in keras["control"]
+    assert c.loc["AdamW N=4: 4x128=512, in-step mean, 8 epochs", "same_updates"]
+    assert c.loc["AdamW N=4: 4x128=512, in-step mean, 8 epochs", "control"].startswith(
+        "equal micro-batch, N x epochs (same updates, lr x1)")
+
+
+def test_controls_say_where_the_drop_comes_from(tmp_path):
+    from scipy import stats as sst
+
+    controls_suite(tmp_path)
+    report = build_report(tmp_path)
+    comp = report.study.comparisons
+    acc = comp[comp["metric"] == "test_accuracy"].set_index(["partner", "label"])
+    vs_plain = acc.loc[("plain", "AdamW N=4: 4x128=512, in-step mean vs plain")]
+    a = [0.70 + n - 0.001 * s for s, n in zip(SEEDS, NOISE)]
+    p = [0.70 + n + 0.001 * s for s, n in zip(SEEDS, NOISE)]
+    ref = sst.ttest_rel(a, p)
+    assert vs_plain["difference"] == pytest.approx(np.mean(a) - np.mean(p))
+    assert vs_plain["p_value"] == pytest.approx(ref.pvalue)
+    assert vs_plain["point"] == "N=4" and vs_plain["partner_batch"] == 512
+    # the same machinery: Holm over every comparison of the data set and metric
+    assert list(acc["p_holm"]) == pytest.approx(holm(list(acc["p_value"])))
+    # accumulation at the same batch: equivalent; the batch itself: lower; N x epochs: equivalent
+    assert vs_plain["decision"] == "equivalent"
+    assert acc.loc[("baseline", "AdamW plain B=512, no accumulation"), "decision"] == "lower"
+    assert acc.loc[("baseline", "AdamW plain B=512, no accumulation"), "point"] == "B=512"
+    assert acc.loc[("baseline", "AdamW N=4: 4x128=512, in-step mean, 8 epochs"),
+                   "decision"] == "equivalent"
+    keras = acc.loc[("baseline", "AdamW N=4: 4x32=128, Keras optimizer mean")]
+    assert keras["point"] == "N=4 (15 vs 16 updates)" and not keras["same_updates"]
+    found = report.study.findings
+    lowers = found[found["claim"] == "GA lowers test accuracy"].set_index("control")["verdict"]
+    assert lowers["equal micro-batch vs plain B0 x N (same batch, same updates, lr x1), AdamW, "
+                  "in-step mean"] == "not supported: equivalent within ±2 pp"
+    assert lowers["plain batch B0 x N without accumulation (N x fewer updates, lr x1), "
+                  "AdamW"] == "supported"
+    assert lowers["equal micro-batch (N x fewer updates, lr x1), AdamW, in-step mean"] == (
+        "supported")
+    text = (tmp_path / "report" / "findings.md").read_text()
+    assert "N=4 (15 vs 16 updates): -0.0 pp" in text
+    assert "B=512: -9.9 pp [-10.1, -9.7] lower" in text
+    assert not (tmp_path / "report" / "references.md").exists()  # the suite holds none
+    ax = report.figures["accuracy_vs_updates"].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "equal updates (AdamW)" in legend and "plain large batch (AdamW)" in legend
+
+
+def test_the_report_lists_a_linear_reference(tmp_path):
+    # a reference folder (swin-gao linear, tests/test_linear.py) beside the runs
+    study_suite(tmp_path, micro_drop=0.1, micro_gap=0.0, batch_time=2.0, seeds=(0,))
+    (tmp_path / "mnist-linear").mkdir()
+    (tmp_path / "mnist-linear" / "linear.json").write_text(json.dumps({
+        "dataset": "mnist", "dataset_title": "MNIST", "seed": 0,
+        "model": "softmax regression on pixels", "l2": 0.001, "validation_accuracy": 0.881,
+        "test_accuracy": 0.874, "samples": {"train": 900, "validation": 100, "test": 500}}))
+    report = build_report(tmp_path)
+    assert report.suite.incomplete == []
+    table = pd.read_csv(tmp_path / "report" / "references.csv")
+    assert table.to_dict("records") == [{
+        "reference": "mnist-linear", "dataset": "MNIST", "model": "softmax regression on pixels",
+        "seed": 0, "L2": 0.001, "val accuracy (%)": 88.1, "test accuracy (%)": 87.4,
+        "train images": 900, "val images": 100, "test images": 500}]
+
+    # and when accumulation itself costs 3 pp at the same batch, the vs-plain row says so
+    other = tmp_path.parent / "accumulation-drops"
+    controls_suite(other, accumulation_drop=0.03)
+    found = study_tables(load_suite(other)).findings
+    verdict = found[found["control"].str.startswith("equal micro-batch vs plain")
+                    & (found["claim"] == "GA lowers test accuracy")]["verdict"]
+    assert list(verdict) == ["supported"]
