@@ -91,7 +91,8 @@ def test_failed_run_keeps_partial_outputs(tmp_path, monkeypatch):
     # Fail after the last epoch, while the final metrics are collected.
     def broken(*a, **k):
         raise RuntimeError("disk on fire")
-    monkeypatch.setattr("swin_gao_lib.train.optimizer_updates", broken)
+    # (_summary runs once, after fit: the per-update recorders call optimizer_updates)
+    monkeypatch.setattr("swin_gao_lib.train._summary", broken)
     with pytest.raises(RunError, match=r"after 2 epoch\(s\): RuntimeError: disk on fire; partial outputs kept in") as info:
         train(tiny(tmp_path), **QUIET)
     run = tmp_path / "tiny"
