@@ -51,8 +51,11 @@ CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT = (
 LEARNING_RATES = "lr.csv"
 #: Written last, only by a successful run: a run folder holding it is complete.
 COMPLETE_MARKER = METRICS
+#: What a run writes besides its config; the completion marker first, so that
+#: :meth:`RunFolder.clear` unmarks a complete run before it removes anything else.
+RESULTS = (METRICS, FAILURE, HISTORY, LEARNING_RATES)
 #: The records a run writes; a folder holding any of them holds a run.
-RECORDS = (CONFIG, HISTORY, LEARNING_RATES, METRICS, FAILURE)
+RECORDS = (CONFIG, *RESULTS)
 #: A linear classifier's reference result (:mod:`swin_gao_lib.linear`); a folder holding it
 #: is a reference, not a run.
 LINEAR_REFERENCE = "linear.json"
@@ -108,7 +111,7 @@ class RunFolder:
 
     def existing_records(self) -> list[str]:
         """The names of the records (other than the config) already in the folder."""
-        return [n for n in (METRICS, HISTORY, LEARNING_RATES, FAILURE) if (self.path / n).exists()]
+        return [n for n in RESULTS if (self.path / n).exists()]
 
     @property
     def checkpoint(self) -> Path:
@@ -218,7 +221,7 @@ class RunFolder:
         """Entries of the folder that are none of the kit's files."""
         if not self.path.is_dir():
             return []
-        ours = {CONFIG, HISTORY, LEARNING_RATES, METRICS, FAILURE, NOTEBOOK, CHECKPOINT, LOCK}
+        ours = {*RECORDS, NOTEBOOK, CHECKPOINT, LOCK}
         found = [p.name for p in self.path.iterdir()
                  if p.name not in ours and not p.name.startswith(".swin-gao-")]
         if self.checkpoint.is_dir():
@@ -230,7 +233,7 @@ class RunFolder:
 
     def clear(self) -> None:
         """Remove this run's records and checkpoint: only files the kit writes."""
-        for name in (METRICS, FAILURE, HISTORY, LEARNING_RATES):
+        for name in RESULTS:
             (self.path / name).unlink(missing_ok=True)
         self.clear_checkpoint()
 

@@ -10,6 +10,7 @@ for CIFAR-10). Padding to 32x32 happens later, in :mod:`pipeline`.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -122,6 +123,12 @@ def sample_manifest() -> dict:
     return json.loads(path.read_text())
 
 
+@functools.lru_cache(maxsize=None)
+def _sample_train_count(dataset: str) -> int:
+    """Training images in the bundled sample of ``dataset`` (the manifest, read once)."""
+    return len(sample_manifest().get(dataset, {}).get("train_rows", ()))
+
+
 def expected_train_images(dataset: str, source: str, validation_split: float,
                           max_train_samples: int | None) -> int:
     """How many images one epoch of a run will train on, without loading the data.
@@ -134,7 +141,7 @@ def expected_train_images(dataset: str, source: str, validation_split: float,
     spec = datasets.get(dataset)
     n = spec.train_images
     if source == "sample" and spec.sample:
-        n = len(sample_manifest().get(dataset, {}).get("train_rows", ())) or n
+        n = _sample_train_count(dataset) or n
     n -= int(round(n * validation_split))
     return n if max_train_samples is None else min(n, max_train_samples)
 
