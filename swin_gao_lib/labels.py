@@ -43,6 +43,28 @@ def mode_title(mode: str) -> str:
     return MODE_TITLES.get(mode, mode)
 
 
+def training_title(row: Mapping[str, Any]) -> str:
+    """The optimizer as a study tells its arms apart: ``SGD without momentum, cosine lr``.
+
+    ``row`` holds ``optimizer`` and, where known, ``momentum``, ``lr_schedule``
+    and ``warmup_updates``. SGD names its momentum (a summed gradient's N x
+    step acts on both, but through the momentum's 1/(1-m) too); a schedule other
+    than ``constant`` is named with its warm-up, so arms that differ only there
+    get distinct labels.
+    """
+    text = optimizer_title(row["optimizer"])
+    momentum = row.get("momentum")
+    if row["optimizer"] == "sgd" and momentum is not None:
+        text += " without momentum" if momentum == 0 else f", momentum {momentum:g}"
+    schedule = row.get("lr_schedule") or "constant"
+    if schedule != "constant":
+        text += f", {schedule} lr"
+    warmup = row.get("warmup_updates") or 0
+    if warmup:
+        text += f", {warmup:g} warm-up updates"
+    return text
+
+
 def variant(config: Mapping[str, Any]) -> str:
     """``baseline``, or how accumulation was done: ``GAO N=4 (in-step, sum)``."""
     if config["accumulation_steps"] == 1:
@@ -57,7 +79,7 @@ def configuration_label(row: Mapping[str, Any]) -> str:
     ``row`` holds ``family``, ``optimizer``, ``N``, ``micro_batch``, ``batch``,
     ``mode``, ``reduction`` and ``lr_scaling`` (a row of the study's tables).
     """
-    opt = optimizer_title(row["optimizer"])
+    opt = training_title(row)
     if row["family"] == BASELINE:
         return f"{opt} baseline, B={row['batch']}"
     if row["family"] == PLAIN_BATCH:
@@ -101,24 +123,27 @@ def control_label(row: Mapping[str, Any]) -> str:
         what = f"equal micro-batch, N x epochs ({_updates(same)}, {lr})"
     elif row["family"] == PLAIN_BATCH:
         return (f"plain batch B0 x N without accumulation (N x fewer updates, {lr}), "
-                f"{optimizer_title(row['optimizer'])}")
+                f"{training_title(row)}")
     else:
         what = row["family"]
-    return f"{what}, {optimizer_title(row['optimizer'])}, {mode_title(row['mode'])} {row['reduction']}"
+    return f"{what}, {training_title(row)}, {mode_title(row['mode'])} {row['reduction']}"
 
 
 def versus_plain_label(row: Mapping[str, Any], same_updates: bool | None) -> str:
     """The control comparing equal micro-batch accumulation with plain training at its batch."""
     lr = LR_SCALING_TITLES.get(row["lr_scaling"], row["lr_scaling"])
     return (f"equal micro-batch vs plain B0 x N (same batch, {_updates(same_updates)}, {lr}), "
-            f"{optimizer_title(row['optimizer'])}, {mode_title(row['mode'])} {row['reduction']}")
+            f"{training_title(row)}, {mode_title(row['mode'])} {row['reduction']}")
 
 
-def series_label(optimizer: str, family: str, base_batch: int, lr_scaling: str = "none") -> str:
-    """A line of the figures against N: one family of one optimizer from its baseline batch."""
+def series_label(training: str, family: str, base_batch: int, lr_scaling: str = "none") -> str:
+    """A line of the figures against N: one family of one training arm from its baseline batch.
+
+    ``training`` is the arm's :func:`training_title` (``AdamW``, ``SGD without momentum``).
+    """
     if family == EQUAL_BATCH:
-        return f"{optimizer_title(optimizer)}: {EQUAL_BATCH} (B={base_batch})"
-    return (f"{optimizer_title(optimizer)}: {EQUAL_MICRO} (B={base_batch}N), "
+        return f"{training}: {EQUAL_BATCH} (B={base_batch})"
+    return (f"{training}: {EQUAL_MICRO} (B={base_batch}N), "
             f"{LR_SCALING_TITLES[lr_scaling]}")
 
 

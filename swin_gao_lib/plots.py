@@ -26,8 +26,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH,
-                                 optimizer_title)
+from swin_gao_lib.labels import BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH
 
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
@@ -201,17 +200,17 @@ def accuracy_vs_updates(configs: pd.DataFrame) -> Figure:
     for ax, ds in zip(axes[0], datasets):
         sub = configs[configs["dataset"] == ds]
         ys = []
-        groups = list(sub.groupby(["family", "optimizer"], sort=False))
-        for k, ((family, opt), g) in enumerate(groups):
+        groups = list(sub.groupby(["family", "training"], sort=False))
+        for k, ((family, training), g) in enumerate(groups):
             # same-update points side by side (a few percent apart on the log axis)
             shift = 1 + 0.04 * (k - (len(groups) - 1) / 2)
             y = 100 * g["test_accuracy_mean"].to_numpy(float)
             err = 100 * g["test_accuracy_std"].fillna(0).to_numpy(float)
             ys += [y - err, y + err]
             ax.errorbar(g["optimizer_updates_mean"].to_numpy(float) * shift, y,
-                        yerr=None if one_seed else err, fmt=markers[opt],
+                        yerr=None if one_seed else err, fmt=markers[g["optimizer"].iloc[0]],
                         color=_FAMILY_COLORS.get(family, "#9467bd"), capsize=3, alpha=0.85,
-                        label=f"{family} ({optimizer_title(opt)})")
+                        label=f"{family} ({training})")
         ax.set_ylim(*accuracy_range(np.concatenate(ys) if ys else np.array([])))
         ax.set_xscale("log")
         updates = sub["optimizer_updates_mean"].dropna()
@@ -308,5 +307,55 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
             "(one seed per configuration: no confidence interval and no decision;\n"
             "dotted: the margin a decision would use)"), fontsize=10)
         ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+#: float32's machine epsilon (2**-23): the relative resolution of one float32 number.
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def loss_tracking(track: pd.DataFrame) -> Figure:
+    """Equal-effective-batch accumulation (in-step, mean) against its baseline's loss curve.
+
+    ``track`` is :func:`swin_gao_lib.study.loss_tracking`. One row per data set:
+    left, the training loss per epoch of the baseline (black, dashed) and of each
+    N, for the first seed they share; right, ``|loss_N - loss_1| / loss_1`` per
+    epoch on a log scale, every shared seed one thin line, with float32's
+    machine epsilon dotted for scale. Coinciding curves (the deterministic arm)
+    sit a few epsilons up; with dropout the runs part like different seeds.
+    """
+    datasets = list(dict.fromkeys(track["dataset"]))
+    fig, axes = _subplots(len(datasets), 2, (12.0, 3.9 * len(datasets)))
+    palette = dict(zip(sorted(track["N"].unique()), sns.color_palette("viridis", track["N"].nunique())))
+    for i, ds in enumerate(datasets):
+        sub = track[track["dataset"] == ds]
+        seed = sub["seed"].min()
+        left, right = axes[i][0], axes[i][1]
+        first = sub[sub["seed"] == seed]
+        for n, g in first.groupby("N"):
+            if n == first["N"].min():
+                left.plot(g["epoch"], g["baseline_loss"], "k--", lw=2.5, label="baseline (N=1)")
+            left.plot(g["epoch"], g["loss"], marker="o", ms=3, lw=1, color=palette[n],
+                      label=f"N={n}")
+        left.set_xlabel("epoch")
+        left.set_ylabel("training loss")
+        left.set_title(f"{ds}: loss per epoch, seed {seed}")
+        left.legend(fontsize=8)
+        left.grid(alpha=0.3)
+        for (n, s), g in sub.groupby(["N", "seed"]):
+            # a difference of exactly 0 has no place on a log axis: drawn at eps/10
+            y = g["relative_difference"].clip(lower=FLOAT32_EPS / 10)
+            right.plot(g["epoch"], y, lw=1, alpha=0.8, color=palette[n],
+                       label=f"N={n}" if s == seed else None)
+        right.axhline(FLOAT32_EPS, color="grey", ls=":", lw=1, label="float32 epsilon")
+        right.set_yscale("log")
+        right.set_xlabel("epoch")
+        right.set_ylabel("|loss_N - loss_1| / loss_1")
+        right.set_title(f"{ds}: relative difference from the baseline "
+                        f"({sub['seed'].nunique()} seed{'s' if sub['seed'].nunique() > 1 else ''})")
+        right.legend(fontsize=8)
+        right.grid(alpha=0.3, which="both")
+    fig.suptitle("Equal effective batch, in-step mean: N micro-batches vs one batch", y=1.01)
     fig.tight_layout()
     return fig

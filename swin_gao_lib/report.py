@@ -142,18 +142,21 @@ def paper_pair(suite: Suite) -> Suite:
     """The runs the paper compares: its baseline and its GAO (in-step, summed, Eq. 9).
 
     A study suite holds many more configurations (other N, batch sizes,
-    optimizers, reductions); Figs. 3–6 stay the paper's figures by drawing
-    only runs with the default optimizer at the reference batch
-    (``batch_size == lr_base_batch``, unscaled lr) that are either the
+    optimizers, reductions, schedules); Figs. 3–6 stay the paper's figures by
+    drawing only runs with the default optimizer at the reference batch
+    (``batch_size == lr_base_batch``, unscaled, constant lr) that are either the
     baseline (N=1) or in-step accumulation with summed gradients. A suite of
     only such runs (the paper and quick suites) is drawn whole.
     """
-    default_optimizer = RunConfig().optimizer
+    defaults = RunConfig()
     keep = []
     for r in suite.runs:
         c = r.resolved_config
-        reference = (c["optimizer"] == default_optimizer and c["lr_scaling"] == "none"
-                     and c["batch_size"] == c["lr_base_batch"])
+        # a schedule arm is its own baseline and GAO: the paper's pair has a constant rate
+        reference = (c["optimizer"] == defaults.optimizer and c["lr_scaling"] == "none"
+                     and c["batch_size"] == c["lr_base_batch"]
+                     and c.get("lr_schedule", defaults.lr_schedule) == defaults.lr_schedule
+                     and not c.get("warmup_updates", 0))
         paper_gao = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
         if reference and (c["accumulation_steps"] == 1 or paper_gao):
             keep.append(r)
@@ -214,6 +217,14 @@ def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def loss_tracking_summary(track: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and seed: the largest relative loss difference from the baseline."""
+    g = track.groupby(["dataset", "configuration", "N", "seed"], sort=False)
+    return g.agg(epochs=("epoch", "count"),
+                 max_relative_difference=("relative_difference", "max"),
+                 max_val_relative_difference=("val_relative_difference", "max")).reset_index()
+
+
 @dataclass
 class StudyTables:
     """What :mod:`study` makes of a suite: configurations over seeds, comparisons, findings."""
@@ -224,6 +235,7 @@ class StudyTables:
     findings: pd.DataFrame  # long: claim, control, dataset, verdict, evidence
     findings_table: pd.DataFrame  # wide: one column per data set
     sweeps: dict[str, pd.DataFrame]
+    loss_tracking: pd.DataFrame  # equal effective batch, in-step mean, vs baseline per epoch
 
 
 def study_tables(suite: Suite, margins: dict[str, float] | None = None) -> StudyTables:
@@ -238,7 +250,8 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None) -> Study
     found = study.findings(comp, margins)
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
-    return StudyTables(runs, configs, comp, found, study.findings_table(found), sweeps)
+    return StudyTables(runs, configs, comp, found, study.findings_table(found), sweeps,
+                       study.loss_tracking(suite, runs, configs))
 
 
 @dataclass
@@ -281,7 +294,11 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
       difference, CI, decision and minimum detectable effect;
     * ``accuracy_vs_updates``, ``accuracy_vs_n``, ``cost_vs_n``,
       ``accuracy_differences`` — the study figures, when the suite has
-      accumulating configurations with baselines.
+      accumulating configurations with baselines;
+    * ``loss_tracking`` (figure and table: the largest relative loss difference
+      per configuration and seed) — when the suite has equal-effective-batch
+      in-step ``mean`` runs with seeds shared with their baseline: how closely
+      each follows the baseline's loss, epoch by epoch (:func:`study.loss_tracking`).
     """
     if suite_dir is None:
         suite_dir, out_dir = EXAMPLE_SUITE, EXAMPLE_REPORT if out_dir is None else out_dir
@@ -306,6 +323,9 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
         files += write_table(st.findings_table, out / "findings")
         figures["accuracy_vs_updates"] = plots.accuracy_vs_updates(st.configurations)
         figures["accuracy_differences"] = plots.differences(st.comparisons)
+        if not st.loss_tracking.empty:
+            figures["loss_tracking"] = plots.loss_tracking(st.loss_tracking)
+            files += write_table(loss_tracking_summary(st.loss_tracking), out / "loss_tracking")
         if not st.sweeps["test_accuracy"].empty:
             figures["accuracy_vs_n"] = plots.metric_vs_n(
                 {m: st.sweeps[m] for m in ("test_accuracy", "generalization_gap")},

@@ -174,10 +174,15 @@ def welch_difference(a: Sequence[float], b: Sequence[float],
 def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
     """Compare two configurations' per-seed values ``{seed: value}``.
 
-    Paired when both ran exactly the same seeds (at least two); Welch otherwise.
+    Paired by seed when the seeds of one are among the other's (at least two in
+    common): a control run with seeds 0-2 against a baseline run with seeds 0-9
+    is paired on seeds 0-2, since a seed fixes the initial weights and the data
+    order of both runs and pairing removes that shared variation. Welch's
+    unpaired test otherwise.
     """
-    if set(a) == set(b) and len(a) >= 2:
-        seeds = sorted(a)
+    common = set(a) & set(b)
+    if len(common) >= 2 and common in (set(a), set(b)):
+        seeds = sorted(common)
         return paired_difference([a[s] for s in seeds], [b[s] for s in seeds], confidence)
     return welch_difference(list(a.values()), list(b.values()), confidence)
 

@@ -63,7 +63,8 @@ import pandas as pd
 
 from swin_gao_lib.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES,
                                  LR_SCALING_TITLES, PLAIN_BATCH, configuration_label,
-                                 control_label, dataset_title, series_label, versus_plain_label)
+                                 control_label, dataset_title, series_label, training_title,
+                                 versus_plain_label)
 from swin_gao_lib.records import Suite
 from swin_gao_lib.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED, compare,
                                 decide, holm, mean_std)
@@ -113,6 +114,9 @@ def runs_frame(suite: Suite) -> pd.DataFrame:
         rows.append({
             "run": r.name, "dataset": dataset_title(r.dataset), "seed": c["seed"],
             "optimizer": c["optimizer"], "learning_rate": c["learning_rate"],
+            "momentum": c.get("momentum"), "lr_schedule": c.get("lr_schedule", "constant"),
+            "warmup_updates": c.get("warmup_updates", 0),
+            "training": training_title({**c, "lr_schedule": c.get("lr_schedule", "constant")}),
             "N": c["accumulation_steps"], "batch": c["batch_size"], "epochs": c["epochs"],
             "micro_batch": r.micro_batch_size,
             "mode": c["accumulation_mode"], "reduction": c["reduction"],
@@ -446,29 +450,74 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean and std of ``metric`` against N, one series per family (and lr scaling).
 
     Each series starts at its baseline (N=1) and follows one family at in-step
-    accumulation with a mean reduction, per data set and optimizer.
+    accumulation with a mean reduction, per data set and training arm (optimizer,
+    momentum, schedule: :func:`swin_gao_lib.labels.training_title`).
     """
     rows = []
     sel = configs[(configs["mode"] == "in_step") & (configs["reduction"] == "mean")]
-    for (dataset, opt), g in sel.groupby(["dataset", "optimizer"], sort=False):
+    for (dataset, training), g in sel.groupby(["dataset", "training"], sort=False):
         base = g[g["family"] == BASELINE]
         if len(base) != 1:
             continue
-        b0 = base.iloc[0]["batch"]
-        series = [(series_label(opt, EQUAL_BATCH, b0), EQUAL_BATCH, "none",
+        b0, opt = base.iloc[0]["batch"], base.iloc[0]["optimizer"]
+        series = [(series_label(training, EQUAL_BATCH, b0), EQUAL_BATCH, "none",
                    g[g["family"] == EQUAL_BATCH])]
         micro = g[g["family"] == EQUAL_MICRO]
         for scaling in LR_SCALING_TITLES:
-            series.append((series_label(opt, EQUAL_MICRO, b0, scaling), EQUAL_MICRO, scaling,
+            series.append((series_label(training, EQUAL_MICRO, b0, scaling), EQUAL_MICRO, scaling,
                            micro[micro["lr_scaling"] == scaling]))
         for name, family, scaling, members in series:
             if members.empty:
                 continue
             for _, r in pd.concat([base, members]).sort_values("N").iterrows():
                 rows.append({"dataset": dataset, "series": name, "family": family,
-                             "optimizer": opt, "lr_scaling": scaling, "N": int(r["N"]),
+                             "optimizer": opt, "training": training, "lr_scaling": scaling,
+                             "N": int(r["N"]),
                              "mean": float(r[f"{metric}_mean"]), "std": float(r[f"{metric}_std"]),
                              "seeds": int(r["seeds"]),
                              "optimizer_updates": float(r["optimizer_updates_mean"])})
-    return pd.DataFrame(rows, columns=["dataset", "series", "family", "optimizer", "lr_scaling",
-                                       "N", "mean", "std", "seeds", "optimizer_updates"])
+    return pd.DataFrame(rows, columns=["dataset", "series", "family", "optimizer", "training",
+                                       "lr_scaling", "N", "mean", "std", "seeds", "optimizer_updates"])
+
+
+def loss_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """How closely equal-effective-batch accumulation follows its baseline, epoch by epoch.
+
+    For each configuration of the *equal effective batch* family with in-step
+    accumulation and a mean loss -- the one that computes the baseline's
+    gradient, ``(1/N) sum_i g_i = g`` for N equal micro-batches -- and each seed
+    it shares with its baseline: the training loss and validation loss per
+    epoch of both runs and their relative difference
+    ``|loss_N - loss_1| / |loss_1|``. Where training draws nothing at random
+    per micro-batch (no dropout, drop path or augmentation: the deterministic
+    arm, issue #11 2c), the two runs see the same weights, data order and
+    gradient up to float32 rounding, and the difference stays near float32's
+    resolution; with dropout, N micro-batches draw N masks where the baseline
+    draws one, and the curves part like two seeds'.
+    """
+    histories = {r.name: r.history for r in suite.runs}
+    rows: list[dict[str, Any]] = []
+    sel = configs[(configs["family"] == EQUAL_BATCH) & (configs["mode"] == "in_step")
+                  & (configs["reduction"] == "mean")]
+    for _, c in sel.iterrows():
+        mine = runs[runs["configuration"] == c["configuration"]]
+        base = runs[runs["configuration"] == c["baseline"]].set_index("seed")
+        for _, r in mine.iterrows():
+            if r["seed"] not in base.index:
+                continue
+            h, h0 = histories[r["run"]], histories[base.loc[r["seed"], "run"]]
+            both = h.merge(h0, on="epoch", suffixes=("", "_baseline"))
+            for _, e in both.iterrows():
+                rows.append({
+                    "dataset": c["dataset"], "configuration": c["label"], "N": int(c["N"]),
+                    "seed": int(r["seed"]), "epoch": int(e["epoch"]),
+                    "loss": e["loss"], "baseline_loss": e["loss_baseline"],
+                    "relative_difference": abs(e["loss"] - e["loss_baseline"])
+                    / abs(e["loss_baseline"]),
+                    "val_loss": e["val_loss"], "baseline_val_loss": e["val_loss_baseline"],
+                    "val_relative_difference": abs(e["val_loss"] - e["val_loss_baseline"])
+                    / abs(e["val_loss_baseline"]),
+                })
+    return pd.DataFrame(rows, columns=[
+        "dataset", "configuration", "N", "seed", "epoch", "loss", "baseline_loss",
+        "relative_difference", "val_loss", "baseline_val_loss", "val_relative_difference"])

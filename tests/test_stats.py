@@ -65,6 +65,20 @@ def test_welch_difference_matches_scipy_ttest_ind(a, b):
     assert (got.ci_low, got.ci_high) == pytest.approx((ci.low, ci.high))
 
 
+def test_compare_pairs_on_the_common_seeds_when_one_side_ran_a_subset():
+    """A 3-seed control against a 5-seed baseline: paired on the 3 shared seeds (scipy)."""
+    a = dict(zip([0, 1, 2], A[:3]))
+    b = dict(zip([0, 1, 2, 3, 4], B))
+    got = compare(a, b)
+    assert got.test == "paired t" and got.n_a == 3
+    assert got.p_value == pytest.approx(st.ttest_rel(A[:3], B[:3]).pvalue)
+    assert got.estimate == pytest.approx(np.mean(np.subtract(A[:3], B[:3])))
+    assert compare(b, a).p_value == pytest.approx(got.p_value)
+    # overlapping but neither inside the other: no pairing
+    c = dict(zip([3, 4, 5], A[:3]))
+    assert compare(c, dict(zip([0, 1, 2, 3, 4], B))).test == "Welch t"
+
+
 def test_compare_pairs_only_when_the_seeds_match():
     a = dict(zip([0, 1, 2, 3, 4], A))
     b = dict(zip([0, 1, 2, 3, 4], B))
