@@ -111,7 +111,7 @@ def test_run_all_plans_without_tensorflow():
     )
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["114", "[]"]
+    assert proc.stdout.split() == ["97", "[]"]
 
 
 def test_planning_resolves_each_point_once(monkeypatch):
@@ -125,7 +125,7 @@ def test_planning_resolves_each_point_once(monkeypatch):
     monkeypatch.setattr(params, "expand", lambda *a: expands.append(a) or expand(*a))
     files = sorted((ROOT / "params" / "study-quick").glob("*.yaml"))
     plans = plan_suite(files, Path("unused"))
-    assert len(plans) == 114 and len(reads) == len(expands) == len(files)
+    assert len(plans) == 97 and len(reads) == len(expands) == len(files)
 
 
 def test_configuration_reference_is_current():
