@@ -47,7 +47,8 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 {
   "$PY" -c "import sys, jax, keras, numpy; print('python', sys.version.split()[0]); print('jax', jax.__version__); print('keras', keras.__version__); print('numpy', numpy.__version__); print('devices', jax.devices())"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "nvidia-smi: none"
-  git -C "$REPO" rev-parse HEAD 2>/dev/null || true
+  # the device machine gets a copy of the tree without .git: the caller passes the commit
+  echo "commit $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "${GIT_COMMIT:-unknown}")"
 } > "$OUT/environment.txt" 2>&1
 cat "$OUT/environment.txt"
 
