@@ -18,19 +18,23 @@ SEEDS = (0, 1, 2)
 NOISE = (0.004, -0.003, 0.001)  # per-seed noise shared by every configuration (seeds pair)
 
 
-def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None, **kw):
+def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None, loss=None,
+              **kw):
     """One run's records as train() writes them: config.yaml, history.csv, metrics.json.
 
-    ``updates``: the recorded optimizer updates (default: 2 epochs' worth at its batch).
+    ``updates``: the recorded optimizer updates (default: 2 epochs' worth at its batch);
+    ``loss``: the training loss of the two epochs (default 2.0, 1.5; val_loss 0.1 above).
     """
     cfg = make_config(dataset=kw.pop("dataset", "mnist"), seed=seed, **kw)
-    name = (f"{cfg.dataset}-{cfg.optimizer}-n{cfg.accumulation_steps}-b{cfg.batch_size}-"
-            f"{cfg.accumulation_mode}-{cfg.reduction}-{cfg.lr_scaling}-e{cfg.epochs}-s{seed}")
+    name = (f"{cfg.dataset}-{cfg.optimizer}-m{cfg.momentum:g}-n{cfg.accumulation_steps}-"
+            f"b{cfg.batch_size}-{cfg.accumulation_mode}-{cfg.reduction}-{cfg.lr_scaling}-"
+            f"{cfg.lr_schedule}-e{cfg.epochs}-s{seed}")
     run = root / name
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(to_yaml(cfg))
-    pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "accuracy": [0.5, acc + gap],
-                  "val_loss": [2.0, 1.6], "val_accuracy": [0.5, acc],
+    loss = [2.0, 1.5] if loss is None else list(loss)
+    pd.DataFrame({"epoch": [1, 2], "loss": loss, "accuracy": [0.5, acc + gap],
+                  "val_loss": [v + 0.1 for v in loss], "val_accuracy": [0.5, acc],
                   "train_s_steady": [time, time]}).to_csv(run / "history.csv", index=False)
     updates = 2 * -(-N_TRAIN // cfg.batch_size) if updates is None else updates
     metrics = {
@@ -357,3 +361,69 @@ def test_the_report_lists_a_linear_reference(tmp_path):
     verdict = found[found["control"].str.startswith("equal micro-batch vs plain")
                     & (found["claim"] == "GA lowers test accuracy")]["verdict"]
     assert list(verdict) == ["supported"]
+
+
+def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
+    """Arms that differ only in schedule or momentum get their own baseline and labels.
+
+    A cosine arm whose Keras-optimizer-mode run is 10 pp lower (its schedule ran N x too
+    fast) must be compared with the cosine baseline, not the constant one, and read lower;
+    SGD without momentum is named so.
+    """
+    for seed, noise in zip(SEEDS, NOISE):
+        write_run(tmp_path, seed=seed, acc=0.80 + noise)
+        write_run(tmp_path, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed,
+                  accumulation_steps=4)
+        write_run(tmp_path, seed=seed, acc=0.82 + noise, lr_schedule="cosine")
+        write_run(tmp_path, seed=seed, acc=0.72 + noise + 0.001 * seed, lr_schedule="cosine",
+                  accumulation_steps=4, accumulation_mode="optimizer")
+        write_run(tmp_path, seed=seed, acc=0.60 + noise, optimizer="sgd", momentum=0.0,
+                  learning_rate=0.1)
+        write_run(tmp_path, seed=seed, acc=0.60 + noise - 0.0005 * (-1) ** seed, optimizer="sgd",
+                  momentum=0.0, learning_rate=0.1, accumulation_steps=4, reduction="sum")
+    st_ = study_tables(load_suite(tmp_path))
+    c = st_.configurations.set_index("label")
+    assert set(c.index) == {
+        "AdamW baseline, B=128", "AdamW N=4: 4x32=128, in-step mean",
+        "AdamW, cosine lr baseline, B=128",
+        "AdamW, cosine lr N=4: 4x32=128, Keras optimizer mean",
+        "SGD without momentum baseline, B=128", "SGD without momentum N=4: 4x32=128, in-step sum"}
+    cosine = c.loc["AdamW, cosine lr N=4: 4x32=128, Keras optimizer mean"]
+    assert cosine["baseline"] == c.loc["AdamW, cosine lr baseline, B=128", "configuration"]
+    assert cosine["control"] == "equal effective batch (same updates), AdamW, cosine lr, Keras optimizer mean"
+    acc = st_.comparisons[st_.comparisons["metric"] == "test_accuracy"].set_index("label")
+    row = acc.loc["AdamW, cosine lr N=4: 4x32=128, Keras optimizer mean"]
+    assert row["difference"] == pytest.approx(-0.10 + 0.001, abs=1e-9)  # mean of 0.001*seed
+    assert row["decision"] == "lower"
+    assert acc.loc["AdamW N=4: 4x32=128, in-step mean", "baseline_mean"] == pytest.approx(
+        0.80 + np.mean(NOISE))
+    assert len(set(st_.configurations["control"])) == len(st_.configurations)
+
+
+def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
+    """Relative loss differences per epoch, by hand: a run that coincides, one that parts."""
+    from swin_gao_lib.report import loss_tracking_summary
+
+    for seed in (0, 1):
+        write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0, 1.5])
+        write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0 * (1 + 1e-7), 1.5], accumulation_steps=2)
+        write_run(tmp_path, seed=seed, acc=0.8, loss=[2.2, 1.2 + 0.1 * seed], accumulation_steps=4)
+        # not in-step mean: not tracked
+        write_run(tmp_path, seed=seed, acc=0.8, loss=[2.2, 1.2], accumulation_steps=4,
+                  reduction="sum")
+    write_run(tmp_path, seed=2, acc=0.8, accumulation_steps=2)  # no baseline of seed 2
+    report = build_report(tmp_path)
+    track = report.study.loss_tracking
+    assert set(track["N"]) == {2, 4} and set(track["seed"]) == {0, 1}
+    n2 = track[track["N"] == 2].set_index(["seed", "epoch"])
+    assert n2.loc[(0, 1), "relative_difference"] == pytest.approx(1e-7, rel=1e-6)
+    assert n2.loc[(0, 2), "relative_difference"] == 0
+    assert n2.loc[(0, 1), "val_relative_difference"] == pytest.approx(2e-7 / 2.1, rel=1e-6)
+    n4 = track[track["N"] == 4].set_index(["seed", "epoch"])
+    assert n4.loc[(1, 2), "relative_difference"] == pytest.approx(0.2 / 1.5)
+    summary = loss_tracking_summary(track).set_index(["N", "seed"])
+    assert summary.loc[(4, 0), "max_relative_difference"] == pytest.approx(0.3 / 1.5)
+    assert summary.loc[(2, 1), "epochs"] == 2
+    assert "loss_tracking" in report.figures
+    assert (tmp_path / "report" / "loss_tracking.md").exists()
+    assert (tmp_path / "report" / "loss_tracking.png").exists()
