@@ -44,9 +44,10 @@ only its adjusted TOST does, and *inconclusive* when neither does: the data
 can neither show a difference nor rule out one as large as the margin. Each
 comparison carries its minimum detectable effect (80% power, 5% two-sided,
 before Holm's correction, which only raises it). A metric without a margin
-gets no decision: training time comes from sequential runs on a shared
-machine, and without a noise floor measured by repeating identical runs its
-differences are reported as numbers only.
+gets no decision: a suite's runs are timed one or a few at a time on a
+machine shared with other work, not interleaved, and without a noise floor
+measured by repeating identical runs their time differences are reported as
+numbers only.
 
 The findings table states, for each claim of the paper and each control,
 what this suite's data decides about it, from those comparisons alone; it
@@ -91,8 +92,8 @@ METRICS = {
 #: Equivalence margins (in the metric's units) for a decision: +-2 percentage points of
 #: accuracy and of the train-test gap. Time has none until a noise floor is measured
 #: (repeated identical runs or interleaved measurements): without one, time differences
-#: between sequential runs on a shared machine are numbers, not verdicts. Memory and
-#: update counts are descriptive.
+#: between runs that were not interleaved, on a shared machine, are numbers, not verdicts.
+#: Memory and update counts are descriptive.
 MARGINS: dict[str, float] = {"test_accuracy": 0.02, "generalization_gap": 0.02}
 #: The decision of a comparison whose metric has no margin.
 NOT_JUDGED = "not judged"
@@ -396,7 +397,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str,
         if (g["test"] == "none").all():
             return "untestable (one seed per configuration)", ev
         if (g["decision"] == NOT_JUDGED).all():
-            return "no verdict (sequential runs, no noise floor)", ev
+            return "no verdict (runs not timed interleaved, no noise floor)", ev
         return _verdict(list(g["decision"]), HIGHER, margin), ev
     # overfitting: only where accuracy drops (after Holm), does the train-test gap grow?
     acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")

@@ -120,7 +120,7 @@ def test_findings_supporting_every_claim(tmp_path):
     assert v[("lowers", "batch")] == "not supported: equivalent within ±2 pp"
     # no noise floor measured: time differences are numbers, not verdicts
     assert v[("raises", "batch")] == v[("raises", "micro")] == (
-        "no verdict (sequential runs, no noise floor)")
+        "no verdict (runs not timed interleaved, no noise floor)")
     assert v[("overfitting", "micro")] == "supported"
     assert v[("overfitting", "batch")].startswith("not applicable")
     timed = verdicts(study_tables(load_suite(tmp_path), TIMED))
