@@ -155,8 +155,8 @@ def paper_pair(suite: Suite) -> Suite:
         # a schedule arm is its own baseline and GAO: the paper's pair has a constant rate
         reference = (c["optimizer"] == defaults.optimizer and c["lr_scaling"] == "none"
                      and c["batch_size"] == c["lr_base_batch"]
-                     and c.get("lr_schedule", defaults.lr_schedule) == defaults.lr_schedule
-                     and not c.get("warmup_updates", 0))
+                     and c["lr_schedule"] == defaults.lr_schedule
+                     and c["warmup_updates"] == defaults.warmup_updates)
         paper_gao = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
         if reference and (c["accumulation_steps"] == 1 or paper_gao):
             keep.append(r)

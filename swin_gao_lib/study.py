@@ -115,9 +115,8 @@ def runs_frame(suite: Suite) -> pd.DataFrame:
         rows.append({
             "run": r.name, "dataset": dataset_title(r.dataset), "seed": c["seed"],
             "optimizer": c["optimizer"], "learning_rate": c["learning_rate"],
-            "momentum": c.get("momentum"), "lr_schedule": c.get("lr_schedule", "constant"),
-            "warmup_updates": c.get("warmup_updates", 0),
-            "training": training_title({**c, "lr_schedule": c.get("lr_schedule", "constant")}),
+            "momentum": c["momentum"], "lr_schedule": c["lr_schedule"],
+            "warmup_updates": c["warmup_updates"], "training": training_title(c),
             "N": c["accumulation_steps"], "batch": c["batch_size"], "epochs": c["epochs"],
             "micro_batch": r.micro_batch_size,
             "mode": c["accumulation_mode"], "reduction": c["reduction"],
