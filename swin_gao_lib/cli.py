@@ -11,8 +11,8 @@ import sys
 import traceback
 from typing import Sequence
 
-from swin_gao_lib.bench import add_arguments as bench_arguments
-from swin_gao_lib.bench import at_least
+from swin_gao_lib.bench.command import add_arguments as bench_arguments
+from swin_gao_lib.bench.command import at_least
 from swin_gao_lib.errors import InputError, RunError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    from swin_gao_lib.runner import run_all
+    from swin_gao_lib.runs.runner import run_all
 
     dask = None
     dask_only = [f"--{name.replace('_', '-')}" for name in ("scheduler", "workers", "gpus_per_run",
@@ -96,7 +96,7 @@ def _run_all(args: argparse.Namespace) -> int:
         if args.workers is not None and (args.scheduler or gpus):
             raise InputError("--workers sizes the local CPU cluster; with --scheduler (your "
                              "workers) or --gpus-per-run (one worker per GPU) leave it out")
-        from swin_gao_lib.dask_runner import DaskOptions, require_dask
+        from swin_gao_lib.runs.dask_runner import DaskOptions, require_dask
 
         require_dask()
         dask = DaskOptions(scheduler=args.scheduler, workers=args.workers or 2,
@@ -122,7 +122,7 @@ def _run_all(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from swin_gao_lib.report import build_report
+    from swin_gao_lib.analysis.report import build_report
 
     report = build_report(args.suite_dir, args.out)
     for path in report.files:
@@ -131,9 +131,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _linear(args: argparse.Namespace) -> int:
-    from swin_gao_lib.linear import (check_reference_dir, fit_reference, reference_dir,
+    from swin_gao_lib.training.linear import (check_reference_dir, fit_reference, reference_dir,
                                      write_reference)
-    from swin_gao_lib.params import load_config
+    from swin_gao_lib.config.params import load_config
 
     cfg = load_config(args.params, args.overrides)
     folder = reference_dir(cfg)
@@ -145,15 +145,15 @@ def _linear(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from swin_gao_lib.bench import run
+    from swin_gao_lib.bench.command import run
 
     return run(args)
 
 
 def _train(args: argparse.Namespace) -> int:
     from swin_gao_lib.config import to_yaml
-    from swin_gao_lib.params import load_config
-    from swin_gao_lib.preflight import preflight
+    from swin_gao_lib.config.params import load_config
+    from swin_gao_lib.training.preflight import preflight
 
     cfg = load_config(args.params, args.overrides)
     notes: list[str] = []
@@ -161,12 +161,12 @@ def _train(args: argparse.Namespace) -> int:
     # input is one line, not one line after TensorFlow's start-up log.
     checked = preflight(cfg, overwrite=args.overwrite, log=notes.append)
     print(to_yaml(cfg).rstrip(), *notes, sep="\n", flush=True)
-    from swin_gao_lib.backend import use_backend
-    from swin_gao_lib.machine import quiet_tensorflow
+    from swin_gao_lib.runtime.backend import use_backend
+    from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     use_backend(cfg.backend)  # before Keras is imported: Keras reads it once
     quiet_tensorflow()  # its start-up lines look like errors
-    from swin_gao_lib.train import train
+    from swin_gao_lib.training.train import train
 
     train(cfg, overwrite=args.overwrite, verbose=args.verbose, checked=checked)
     return EXIT_OK

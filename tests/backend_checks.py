@@ -37,7 +37,7 @@ def equivalence(backend: str) -> dict:
     import numpy as np
 
     from conftest import TINY_DETERMINISTIC
-    from swin_gao_lib.accumulation import build_trainer, optimizer_updates
+    from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates
     from swin_gao_lib.config import make_config
     from swin_gao_lib.model import build_swin
 
@@ -56,7 +56,7 @@ def equivalence(backend: str) -> dict:
         import jax
         import jax.numpy as jnp
 
-        from swin_gao_lib.accumulation_jax import accumulated_gradients
+        from swin_gao_lib.training.accumulation_jax import accumulated_gradients
 
         @jax.jit
         def _full(tv, ntv, xb, yb):
@@ -165,7 +165,7 @@ def train_twice(backend: str, workdir: str) -> dict:
 
     from conftest import TINY_DETERMINISTIC
     from swin_gao_lib.config import make_config
-    from swin_gao_lib.train import train
+    from swin_gao_lib.training.train import train
 
     fetched: list[int] = []
     if backend == "jax":  # record the order in which fit reads the NumPy batches
@@ -194,7 +194,7 @@ def train_twice(backend: str, workdir: str) -> dict:
 
 def main(argv: list[str]) -> int:
     backend, part, out = argv[:3]
-    from swin_gao_lib.backend import use_backend
+    from swin_gao_lib.runtime.backend import use_backend
 
     use_backend(backend)
     import keras

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY_DETERMINISTIC
-from swin_gao_lib.accumulation import AccumulatingModel, build_trainer, optimizer_updates
+from swin_gao_lib.training.accumulation import AccumulatingModel, build_trainer, optimizer_updates
 from swin_gao_lib.config import make_config
 from swin_gao_lib.model import build_swin
 

@@ -11,20 +11,43 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "swin_gao_lib"
 
-#: The data flow, bottom to top: params -> config -> data -> model -> train step
-#: -> run records -> report, then the drivers. A module may import only modules
-#: of a strictly lower rank (same-rank neighbours would allow a cycle).
-RANKS = {
-    "swin_gao_lib": 0, "errors": 0, "files": 0, "datasets": 1, "backend": 1,
-    "config": 2, "labels": 3, "params": 4,
-    "data": 5, "data.formats": 5, "data.sources": 6, "data.splits": 6.5, "data.arrays": 6.8,
-    "data.pipeline": 7,
-    "model.windows": 8, "model.layers": 9, "model.swin": 10, "model": 11,
-    "accumulation_jax": 11.5, "accumulation": 12, "machine": 12, "records": 13, "preflight": 13.5, "linear": 13.5, "checkpoint": 13.5,
-    "train": 14,
-    "stats": 15, "study": 16, "plots": 17, "report": 18,
-    "execute": 18, "dask_runner": 18.5, "runner": 19, "bench": 19, "cli": 20,
+#: The layers, bottom to top: one subpackage each, in the order data flows through a run
+#: (params -> config -> data -> model -> train step -> run records -> report), then the
+#: drivers. Run records sit below training: ``training/train.py`` writes them, and the
+#: analysis reads them back.
+LAYERS = ("base", "runtime", "config", "data", "model", "records", "training", "analysis",
+          "runs", "bench", "cli")
+#: Each module's rank: its layer's index plus its place inside the layer. A module may
+#: import only modules of a strictly lower rank (same-rank neighbours would allow a cycle).
+WITHIN = {
+    "swin_gao_lib": 0, "errors": 0, "files": 0,
+    "runtime": 0, "runtime.backend": 0, "runtime.machine": 0.5,
+    "config.datasets": 0, "config.run_config": 0.1, "config.checks": 0.2, "config": 0.3,
+    "config.labels": 0.4, "config.params": 0.5,
+    "data": 0, "data.formats": 0, "data.sources": 0.2, "data.splits": 0.4, "data.arrays": 0.6,
+    "data.pipeline": 0.8,
+    "model.windows": 0, "model.layers": 0.2, "model.swin": 0.4, "model": 0.6,
+    "records.layout": 0, "records.run": 0.1, "records.folder": 0.2, "records.suite": 0.3,
+    "records": 0.4,
+    "training": 0, "training.accumulation_jax": 0, "training.accumulation": 0.1,
+    "training.checkpoint": 0.2, "training.preflight": 0.2, "training.linear": 0.2,
+    "training.train": 0.5,
+    "analysis": 0, "analysis.stats": 0, "analysis.study": 0.2, "analysis.findings": 0.3,
+    "analysis.plots": 0.4, "analysis.report": 0.6,
+    "runs": 0, "runs.execute": 0, "runs.dask_runner": 0.3, "runs.runner": 0.6,
+    "bench": 0, "bench.specs": 0, "bench.worker": 0.2, "bench.summary": 0.2, "bench.tables": 0.4,
+    "bench.command": 0.6, "bench.__main__": 0.8,
+    "cli": 0,
 }
+
+
+def layer_of(module: str) -> str:
+    """The layer a module belongs to: its subpackage, or ``base`` for the package's own files."""
+    head = module.split(".")[0]
+    return head if head in LAYERS else "base"
+
+
+RANKS = {m: LAYERS.index(layer_of(m)) + w for m, w in WITHIN.items()}
 
 
 def _module_name(path: Path) -> str:
@@ -54,7 +77,29 @@ def _graph() -> dict[str, set[str]]:
 
 
 def test_every_module_has_a_layer():
-    assert set(_graph()) == set(RANKS), "add new modules to RANKS (their place in the flow)"
+    assert set(_graph()) == set(RANKS), "add new modules to WITHIN (their place in the flow)"
+
+
+def test_the_tree_shows_the_layers():
+    # `ls swin_gao_lib/` shows the layers: a subpackage per layer, and at the top only the
+    # base (errors, files), the command line and the package data.
+    top = {p.name for p in PACKAGE.iterdir() if not p.name.startswith(("__", "."))}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(LAYERS) - {"base", "cli"}
+    assert top - packages == {"errors.py", "files.py", "cli.py", "example_suite"}
+    for name in packages:  # every layer says what it holds
+        doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text()))
+        assert doc, name
+
+
+def test_no_module_outgrows_one_job():
+    big = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+           if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not big, f"split by job: {big}"
+
+
+#: About the most one job takes; a module past it has usually grown a second job.
+MAX_MODULE_LINES = 400
 
 
 def test_imports_only_go_down_the_layers():
@@ -86,8 +131,9 @@ def test_import_graph_has_no_cycle():
 def test_graph_checker_sees_a_climb(tmp_path):
     # The checker itself: a lower layer importing a higher one is found.
     bad = tmp_path / "config.py"
-    bad.write_text("def f():\n    from swin_gao_lib.train import train\n")
-    assert "train" in _internal_imports(bad)
+    bad.write_text("def f():\n    from swin_gao_lib.training.train import train\n")
+    assert "training.train" in _internal_imports(bad)
+    assert RANKS["training.train"] > RANKS["config.checks"]
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -100,7 +146,7 @@ def test_run_all_plans_without_tensorflow():
         "import sys\n"
         "from pathlib import Path\n"
         "from swin_gao_lib.cli import build_parser\n"
-        "from swin_gao_lib.runner import plan_suite\n"
+        "from swin_gao_lib.runs.runner import plan_suite\n"
         "build_parser()\n"
         "files = sorted(Path('params/study-quick').glob('*.yaml'))\n"
         "plans = plan_suite(files, Path('unused'))\n"
@@ -116,8 +162,8 @@ def test_run_all_plans_without_tensorflow():
 
 def test_planning_resolves_each_point_once(monkeypatch):
     # run-all reads and expands each params file once, not once per point.
-    from swin_gao_lib import params
-    from swin_gao_lib.runner import plan_suite
+    from swin_gao_lib.config import params
+    from swin_gao_lib.runs.runner import plan_suite
 
     reads, expands = [], []
     read, expand = params.read_params, params.expand
@@ -163,8 +209,8 @@ def test_no_scattered_facts(pattern):
 
 
 def test_registry_is_the_source_of_dataset_choices():
-    from swin_gao_lib import datasets, labels
-    from swin_gao_lib.bench import add_arguments
+    from swin_gao_lib.config import datasets, labels
+    from swin_gao_lib.bench.command import add_arguments
     from swin_gao_lib.config import make_config
     import argparse
 

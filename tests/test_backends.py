@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from swin_gao_lib.backend import BACKENDS, resolve_backend, use_backend
+from swin_gao_lib.runtime.backend import BACKENDS, resolve_backend, use_backend
 from swin_gao_lib.config import make_config
 from swin_gao_lib.errors import ConfigError
 

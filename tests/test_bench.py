@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from swin_gao_lib import cli
-from swin_gao_lib.bench import Spec, plan, summarise, trend
+from swin_gao_lib.bench.specs import Spec, plan
+from swin_gao_lib.bench.summary import summarise, trend
 
 
 def test_plan_covers_variants():

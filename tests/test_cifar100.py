@@ -107,7 +107,7 @@ def test_pipeline_and_model_take_100_classes_from_the_registry(tmp_path):
 
 
 def test_a_cifar100_run_end_to_end(tmp_path):
-    from swin_gao_lib.train import train
+    from swin_gao_lib.training.train import train
 
     write_cifar100(tmp_path / "data", n_train=48, n_test=16)
     cfg = make_config({**TINY_DETERMINISTIC, "dataset": "cifar100",

@@ -3,7 +3,7 @@
 import pytest
 
 from swin_gao_lib.config import RunConfig, make_config, to_yaml
-from swin_gao_lib.params import load_config, parse_override
+from swin_gao_lib.config.params import load_config, parse_override
 from swin_gao_lib.errors import ConfigError
 
 
@@ -51,7 +51,7 @@ def test_learning_rate_scaling_with_the_effective_batch():
     cfg = make_config(batch_size=64, lr_base_batch=256, lr_scaling="linear", learning_rate=0.1)
     assert cfg.effective_learning_rate == pytest.approx(0.025)
     # the optimizer gets the scaled rate
-    from swin_gao_lib.accumulation import build_optimizer
+    from swin_gao_lib.training.accumulation import build_optimizer
 
     opt = build_optimizer(make_config(batch_size=512, accumulation_steps=4, lr_scaling="linear"))
     assert float(opt.learning_rate) == pytest.approx(4e-3)

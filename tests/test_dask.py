@@ -20,8 +20,8 @@ pytest.importorskip("distributed")
 
 from conftest import TINY_DETERMINISTIC  # noqa: E402
 from swin_gao_lib import cli  # noqa: E402
-from swin_gao_lib.dask_runner import DaskOptions  # noqa: E402
-from swin_gao_lib.runner import run_all  # noqa: E402
+from swin_gao_lib.runs.dask_runner import DaskOptions  # noqa: E402
+from swin_gao_lib.runs.runner import run_all  # noqa: E402
 
 TINY = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64, "max_test_samples": 32,
         "batch_size": 32, "epochs": 1, "dropout": 0.05, "augment": True}

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swin_gao_lib.params import load_config
+from swin_gao_lib.config.params import load_config
 from swin_gao_lib.errors import ConfigError
-from swin_gao_lib.params import expand, read_params, varied_keys
+from swin_gao_lib.config.params import expand, read_params, varied_keys
 
 DOC_EXAMPLE = {
     "dataset": "mnist",
@@ -126,7 +126,7 @@ def test_a_grid_point_is_validated_like_any_config(tmp_path):
 
 
 def test_run_all_plan_expands_grids_validates_first_and_goes_seed_by_seed(tmp_path):
-    from swin_gao_lib.runner import plan_suite
+    from swin_gao_lib.runs.runner import plan_suite
 
     a = write(tmp_path, "a", {"dataset": "mnist", "seeds": [0, 1],
                               "grid": {"accumulation_steps": [1, 2]}})
@@ -145,7 +145,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("suite", ["examples", "paper", "quick", "study", "study-quick"])
 def test_every_shipped_params_file_plans(suite, tmp_path):
-    from swin_gao_lib.runner import plan_suite
+    from swin_gao_lib.runs.runner import plan_suite
 
     files = sorted((REPO / "params" / suite).glob("*.yaml"))
     assert files
@@ -158,7 +158,7 @@ def test_every_shipped_params_file_plans(suite, tmp_path):
 
 def test_study_quick_has_the_design_of_the_full_study():
     """The same files, grids and seeds; only the scale (rates, epoch counts) may differ."""
-    from swin_gao_lib.params import read_params
+    from swin_gao_lib.config.params import read_params
 
     def design(grid):
         return [{k: v for k, v in block.items() if k not in ("learning_rate", "epochs")}

@@ -12,10 +12,10 @@ from scipy.special import softmax
 
 from swin_gao_lib.config import make_config
 from swin_gao_lib.data.splits import Splits
-from swin_gao_lib.linear import (features, fit_reference, fit_softmax, loss_and_grad,
+from swin_gao_lib.training.linear import (features, fit_reference, fit_softmax, loss_and_grad,
                                  reference_dir)
 from swin_gao_lib.records import LINEAR_REFERENCE, load_suite
-from swin_gao_lib.report import references_table
+from swin_gao_lib.analysis.report import references_table
 
 
 def _problem(n=300, d=4, k=3, seed=0):

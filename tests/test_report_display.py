@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swin_gao_lib import plots
+from swin_gao_lib.analysis import plots
 from swin_gao_lib.records import EXAMPLE_SUITE, load_suite
-from swin_gao_lib.report import (EXAMPLE_REPORT, build_report, comparisons_display,
+from swin_gao_lib.analysis.report import (EXAMPLE_REPORT, build_report, comparisons_display,
                                  drop_empty_columns, write_table)
 from test_runner_report import fake_suite
 

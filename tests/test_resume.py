@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from swin_gao_lib.config import to_yaml
-from swin_gao_lib.params import load_config
+from swin_gao_lib.config.params import load_config
 
 KILL_EPOCH, KILL_STEP = 2, 3  # 0-based epoch 2 = the third epoch
 
@@ -39,7 +39,8 @@ MODES = {
 
 DRIVER = textwrap.dedent("""
     import os, signal, sys
-    from swin_gao_lib import cli, train
+    from swin_gao_lib import cli
+    from swin_gao_lib.training import train
 
     epoch_box = {}
     original_begin = train.EpochRecorder.on_epoch_begin

@@ -13,8 +13,8 @@ from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.data.sources import load_raw
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import load_suite
-from swin_gao_lib.report import build_report
-from swin_gao_lib.runner import run_all
+from swin_gao_lib.analysis.report import build_report
+from swin_gao_lib.runs.runner import run_all
 
 TINY = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64, "max_test_samples": 32,
         "batch_size": 32, "epochs": 1}
@@ -176,7 +176,7 @@ def test_report_data_behind_the_figures(tmp_path):
 
 def test_report_notebook_runs_on_generated_records(tmp_path):
     import papermill as pm
-    from swin_gao_lib.execute import find_notebook
+    from swin_gao_lib.runs.execute import find_notebook
 
     fake_suite(tmp_path / "suite")
     pm.execute_notebook(str(find_notebook("report.ipynb")), str(tmp_path / "report.ipynb"),
@@ -248,8 +248,8 @@ def test_run_all_resumes_an_interrupted_run_and_refuses_a_changed_one(tmp_path):
 
 def test_progress_counts_images_times_epochs(tmp_path):
     """The suite's ETA weighs runs by their cost (images x epochs), not by their number."""
-    from swin_gao_lib.execute import progress_bar, skip
-    from swin_gao_lib.runner import plan_suite
+    from swin_gao_lib.runs.execute import progress_bar, skip
+    from swin_gao_lib.runs.runner import plan_suite
 
     (tmp_path / "small.yaml").write_text("dataset: mnist\nsource: sample\nmax_train_samples: 100\n"
                                          "epochs: 2\n")

@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY_DETERMINISTIC
-from swin_gao_lib.accumulation import UpdateSchedule, planned_updates
+from swin_gao_lib.training.accumulation import UpdateSchedule, planned_updates
 from swin_gao_lib.config import make_config
 from swin_gao_lib.records import RunFolder, load_suite
-from swin_gao_lib.train import train
+from swin_gao_lib.training.train import train
 
 QUIET = dict(verbose=0, log=lambda *a: None)
 

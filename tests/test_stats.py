@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from swin_gao_lib.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED, compare,
+from swin_gao_lib.analysis.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED, compare,
                                 decide, holm, mean_std, minimum_detectable_effect,
                                 paired_difference, t_test_power, t_quantile, tost,
                                 welch_difference)

@@ -9,9 +9,9 @@ from scipy import stats as st
 
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.records import load_suite
-from swin_gao_lib.report import build_report, study_tables
-from swin_gao_lib.stats import holm
-from swin_gao_lib.study import MARGINS
+from swin_gao_lib.analysis.report import build_report, study_tables
+from swin_gao_lib.analysis.stats import holm
+from swin_gao_lib.analysis.study import MARGINS
 
 N_TRAIN = 1000
 SEEDS = (0, 1, 2)
@@ -232,7 +232,7 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     assert not (tmp_path / "report" / "findings.md").exists()
     # and the report notebook says so instead of failing
     import papermill as pm
-    from swin_gao_lib.execute import find_notebook
+    from swin_gao_lib.runs.execute import find_notebook
 
     nb = find_notebook("report.ipynb")
     pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
@@ -242,7 +242,7 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
 
 def test_the_report_notebook_renders_a_study(tmp_path):
     import papermill as pm
-    from swin_gao_lib.execute import find_notebook
+    from swin_gao_lib.runs.execute import find_notebook
 
     study_suite(tmp_path / "suite", micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
     nb = find_notebook("report.ipynb")
@@ -402,7 +402,7 @@ def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
 
 def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
     """Relative loss differences per epoch, by hand: a run that coincides, one that parts."""
-    from swin_gao_lib.report import loss_tracking_summary
+    from swin_gao_lib.analysis.report import loss_tracking_summary
 
     for seed in (0, 1):
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0, 1.5])

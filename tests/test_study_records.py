@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from swin_gao_lib.records import load_suite
-from swin_gao_lib.report import study_tables
+from swin_gao_lib.analysis.report import study_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK, DETERMINISTIC = ROOT / "examples" / "study-quick", ROOT / "examples" / "study-deterministic"

@@ -12,10 +12,10 @@ import yaml
 from conftest import TINY_DETERMINISTIC
 from swin_gao_lib import cli
 from swin_gao_lib.config import make_config
-from swin_gao_lib.params import load_config
+from swin_gao_lib.config.params import load_config
 from swin_gao_lib.errors import ConfigError, DataError, RunError
 from swin_gao_lib.files import atomic_write_text
-from swin_gao_lib.train import train
+from swin_gao_lib.training.train import train
 
 QUIET = dict(verbose=0, log=lambda *a: None)
 
@@ -92,7 +92,7 @@ def test_failed_run_keeps_partial_outputs(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("disk on fire")
     # (_summary runs once, after fit: the per-update recorders call optimizer_updates)
-    monkeypatch.setattr("swin_gao_lib.train._summary", broken)
+    monkeypatch.setattr("swin_gao_lib.training.train._summary", broken)
     with pytest.raises(RunError, match=r"after 2 epoch\(s\): RuntimeError: disk on fire; partial outputs kept in") as info:
         train(tiny(tmp_path), **QUIET)
     run = tmp_path / "tiny"
@@ -190,7 +190,7 @@ def test_a_diverging_run_stops_records_where_and_fails(tmp_path):
     # the report lists it as diverged and plots nothing of it
     good = tiny(tmp_path, run_name="ok", epochs=1)
     train(good, **QUIET)
-    from swin_gao_lib.report import build_report
+    from swin_gao_lib.analysis.report import build_report
 
     report = build_report(tmp_path)
     assert [r.name for r in report.suite.runs] == ["ok"]

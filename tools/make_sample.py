@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swin_gao_lib import datasets
+from swin_gao_lib.config import datasets
 from swin_gao_lib.data.sources import cifar_folder, load_raw
 
 # Per class: (train, test); ``None`` takes every row of the source. ~21 MB in all,

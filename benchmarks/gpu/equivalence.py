@@ -23,7 +23,7 @@ TOLERANCE = 1e-5
 def main(argv: list[str]) -> int:
     out = Path(argv[0])
     smoke = "--smoke" in argv
-    from swin_gao_lib.backend import use_backend
+    from swin_gao_lib.runtime.backend import use_backend
 
     use_backend("jax")
     import jax
@@ -31,8 +31,8 @@ def main(argv: list[str]) -> int:
     import keras
     import numpy as np
 
-    from swin_gao_lib.accumulation import build_trainer
-    from swin_gao_lib.accumulation_jax import accumulated_gradients
+    from swin_gao_lib.training.accumulation import build_trainer
+    from swin_gao_lib.training.accumulation_jax import accumulated_gradients
     from swin_gao_lib.config import make_config
     from swin_gao_lib.model import build_swin
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from swin_gao_lib import datasets
+from swin_gao_lib.config import datasets
 from swin_gao_lib.config import RunConfig
 
 #: Augmentation keys are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``; shuffle keys are

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from swin_gao_lib import datasets
+from swin_gao_lib.config import datasets
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.arrays import AUGMENT_STRIDE, EvalBatches, TrainBatches, steps_per_epoch
 from swin_gao_lib.data.sources import RawData

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from swin_gao_lib import datasets
+from swin_gao_lib.config import datasets
 from swin_gao_lib.data.formats import read_cifar_batch, read_cifar_meta, read_idx_pair
-from swin_gao_lib.datasets import CIFAR_PYTHON, DatasetSpec
+from swin_gao_lib.config.datasets import CIFAR_PYTHON, DatasetSpec
 from swin_gao_lib.errors import DataError
 
 OFFLINE_HINT = ("offline sources: 'sample' (real subset bundled with the kit) or "

@@ -48,7 +48,7 @@ and update ``k`` happens at micro-step ``N k + N - 1``: it gets
 rate every update actually got in ``lr.csv`` (:mod:`swin_gao_lib.records`).
 
 Backends. The step above is written for TensorFlow (``tf.while_loop``,
-``tf.GradientTape``); on JAX, :mod:`swin_gao_lib.accumulation_jax` runs the
+``tf.GradientTape``); on JAX, :mod:`swin_gao_lib.training.accumulation_jax` runs the
 same step as a pure function (``jax.lax.scan`` over the same padded
 micro-batches). :class:`AccumulatingModel` picks the one of the backend Keras
 runs on, and imports only that backend. Optimizer mode is Keras's own on both.
@@ -101,7 +101,7 @@ class AccumulatingModel(keras.Model):
             if self.accumulation_steps == 1:
                 return super().train_step(*args)
             self._check_loss_reduction()
-            from swin_gao_lib.accumulation_jax import train_step
+            from swin_gao_lib.training.accumulation_jax import train_step
 
             return train_step(self, *args)
         (data,) = args

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from swin_gao_lib import datasets
+from swin_gao_lib.config import datasets
 from swin_gao_lib.config import RunConfig
 
 OPTIMIZER_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}

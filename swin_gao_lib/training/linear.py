@@ -41,7 +41,7 @@ import numpy as np
 from scipy import optimize as _opt
 from scipy.special import log_softmax
 
-from swin_gao_lib import datasets
+from swin_gao_lib.config import datasets
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.splits import Splits, load_splits
 from swin_gao_lib.errors import ConfigError

@@ -1,7 +1,7 @@
 """Batch runs: execute ``notebooks/train.ipynb`` once per run of a suite, then the report.
 
 Planning (:func:`plan_suite`) resolves every run of every params file once
-(:func:`swin_gao_lib.params.resolve`) and imports no TensorFlow. Each run then
+(:func:`swin_gao_lib.config.params.resolve`) and imports no TensorFlow. Each run then
 executes through papermill's Python API in its own kernel, handed its resolved
 config as the YAML text of its ``config.yaml``, so the notebook loads it once
 and never re-reads the params file. The executed notebook is saved beside that
@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.sources import check_source, expected_train_images
 from swin_gao_lib.errors import InputError
-from swin_gao_lib.execute import error_text, execute_notebook, find_notebook, progress_bar, skip
+from swin_gao_lib.runs.execute import error_text, execute_notebook, find_notebook, progress_bar, skip
 from swin_gao_lib.files import atomic_write_text
-from swin_gao_lib.params import resolve
+from swin_gao_lib.config.params import resolve
 from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
 
 if TYPE_CHECKING:
-    from swin_gao_lib.dask_runner import DaskOptions
+    from swin_gao_lib.runs.dask_runner import DaskOptions
 
 @dataclass
 class Failure:
@@ -75,7 +75,7 @@ def plan_suite(files: list[Path], output: Path, force: bool = False,
     """Expand and validate every run of ``files`` before any of them starts.
 
     A typo in the last file stops the batch at once instead of after hours:
-    every point is resolved (:func:`swin_gao_lib.params.resolve`), every run
+    every point is resolved (:func:`swin_gao_lib.config.params.resolve`), every run
     folder is checked (an unfinished run of another config, or files the kit
     did not write, are refused; :meth:`RunFolder.plan`), and every data source
     is looked at (a ``dir:`` folder must hold the published files). Runs are
@@ -116,7 +116,7 @@ def plan_suite(files: list[Path], output: Path, force: bool = False,
 
 def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
                  options, kernel_name: str | None, progress: bool) -> None:
-    from swin_gao_lib.dask_runner import run_on_dask
+    from swin_gao_lib.runs.dask_runner import run_on_dask
 
     todo = []
     for plan in plans:
@@ -201,10 +201,10 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     """Run every run of ``params_dir`` through the train notebook, then the report.
 
     ``params_dir`` is a folder of ``*.yaml`` files or one file; a file with a
-    ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.params`).
+    ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.config.params`).
     Every run is validated before the first one starts (:func:`plan_suite`).
     Runs go one after another, or on Dask when ``dask`` options are given
-    (:mod:`swin_gao_lib.dask_runner`). ``cpus_per_run`` holds each sequential
+    (:mod:`swin_gao_lib.runs.dask_runner`). ``cpus_per_run`` holds each sequential
     run's backend to that many threads (the Dask executor's option of that name).
     """
     params_dir = Path(params_dir)
@@ -228,7 +228,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
 
     import os
 
-    from swin_gao_lib.machine import quiet_tensorflow
+    from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     quiet_tensorflow()  # the kernels inherit it: no start-up noise between progress lines
     result = SuiteResult()
@@ -238,7 +238,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     else:
         saved_env = dict(os.environ)
         if cpus_per_run is not None:
-            from swin_gao_lib.machine import thread_environment
+            from swin_gao_lib.runtime.machine import thread_environment
 
             os.environ.update(thread_environment(cpus_per_run))  # the kernels inherit it
         try:

@@ -1,83 +1,22 @@
-"""The run folder: its files, the completion marker, writing and reading a run, a suite.
-
-One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
-
-* ``config.yaml`` — the resolved config (loads back to the same run), first;
-* ``history.csv`` — one row per epoch, rewritten after every epoch, so a run
-  that dies keeps the epochs it finished;
-* ``lr.csv`` — one row per optimizer update: ``update`` (k, from 0), the
-  ``epoch`` and train ``step`` (a micro-step in optimizer mode) it happened
-  at, and the ``learning_rate`` the optimizer applied; rewritten after every
-  epoch. Runs recorded before it existed have none (:attr:`Run.learning_rates`
-  is then None);
-* ``metrics.json`` — written last, only when the run succeeded: its presence
-  marks a complete record (:data:`COMPLETE_MARKER`);
-* ``failure.json`` — instead of ``metrics.json`` when the run failed: the
-  error, the traceback and the epochs completed;
-* ``train.ipynb`` — the executed notebook, when ``run-all`` ran it;
-* ``checkpoint/`` — while the run is unfinished: the state after the last
-  finished epoch (:mod:`swin_gao_lib.checkpoint`), from which a new start of
-  the same config resumes; removed when the run completes.
-
-A *suite* is a folder of run folders (plus its ``report/``, and reference
-folders holding a ``linear.json``, :data:`LINEAR_REFERENCE`, written by
-``swin-gao linear``: read as references, not runs). Every file is
-written atomically (:mod:`swin_gao_lib.files`), so a crash leaves either the
-old file or the new one, never half.
-
-This module imports no TensorFlow: ``run-all`` plans and skips runs with it.
-"""
+"""One run's folder: its files, the lock, writing records, clearing and reading them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import re
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from swin_gao_lib import labels
 from swin_gao_lib.config import RunConfig, make_config, to_yaml
-from swin_gao_lib.errors import ConfigError, InputError
+from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 
-CONFIG, HISTORY, METRICS, FAILURE, NOTEBOOK, CHECKPOINT = (
-    "config.yaml", "history.csv", "metrics.json", "failure.json", "train.ipynb", "checkpoint")
-#: The learning rate applied at every optimizer update.
-LEARNING_RATES = "lr.csv"
-#: Written last, only by a successful run: a run folder holding it is complete.
-COMPLETE_MARKER = METRICS
-#: What a run writes besides its config; the completion marker first, so that
-#: :meth:`RunFolder.clear` unmarks a complete run before it removes anything else.
-RESULTS = (METRICS, FAILURE, HISTORY, LEARNING_RATES)
-#: The records a run writes; a folder holding any of them holds a run.
-RECORDS = (CONFIG, *RESULTS)
-#: A linear classifier's reference result (:mod:`swin_gao_lib.linear`); a folder holding it
-#: is a reference, not a run.
-LINEAR_REFERENCE = "linear.json"
-#: The suite's report folder, beside its run folders.
-REPORT_DIR = "report"
-#: The example records that ship inside the package: ``examples/quick``'s run records
-#: (the paper's four runs of ``params/quick``), so that the report notebook opened alone
-#: (its Colab badge) has a suite to show. ``tools/bundle_example.py`` copies them.
-EXAMPLE_SUITE = Path(__file__).resolve().parent / "example_suite"
-#: The files of each example run that are bundled (what the report reads).
-EXAMPLE_FILES = (CONFIG, HISTORY, LEARNING_RATES, METRICS)
-#: Held (flock) by the process that writes a run folder; holds that process's pid.
-LOCK = ".lock"
-#: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.checkpoint`.
-CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(weights\.h5|rng\.npz)|state\.json|"
-                             r"\.(epoch-\d{5}\.rng\.npz|state\.json)\..*\.tmp")
-
-
-# ------------------------------------------------------------------ one run's folder
-def run_dir_of(cfg: RunConfig) -> Path:
-    """Where the run of ``cfg`` lands: ``<output_dir>/<run_name>``."""
-    return Path(cfg.output_dir) / (cfg.run_name or labels.default_run_name(cfg))
+from swin_gao_lib.records.layout import (CHECKPOINT, CHECKPOINT_FILE, COMPLETE_MARKER, CONFIG,
+    FAILURE, HISTORY, LEARNING_RATES, LOCK, METRICS, NOTEBOOK, RECORDS,
+    REPORT_DIR, RESULTS, run_dir_of)
+from swin_gao_lib.records.run import Run
 
 
 class RunFolder:
@@ -327,130 +266,3 @@ def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
     """The keys in which two configs differ, besides where their records go."""
     da, db = a.to_dict(), b.to_dict()
     return [k for k in da if k not in ("output_dir", "run_name") and da[k] != db[k]]
-
-
-# ------------------------------------------------------------------ reading runs back
-@dataclass
-class Run:
-    """One complete run's records, and what readers derive from them.
-
-    Records written before a config key existed read as that key's default
-    (:attr:`resolved_config`); a measurement they lack reads as NaN.
-    """
-
-    name: str
-    path: Path
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    history: Any  # a pandas DataFrame, one row per epoch
-
-    @property
-    def resolved_config(self) -> dict[str, Any]:
-        """The config with every key: records written before a key existed read as its default."""
-        return {**RunConfig().to_dict(), **self.config}
-
-    @property
-    def dataset(self) -> str:
-        return self.config["dataset"]
-
-    @property
-    def dataset_title(self) -> str:
-        return labels.dataset_title(self.dataset)
-
-    @property
-    def variant(self) -> str:
-        """``baseline`` or a label saying how accumulation was done."""
-        return labels.variant(self.config)
-
-    def measured(self, key: str) -> Any:
-        """A metric of the run, or NaN where its records lack it."""
-        return self.metrics.get(key, math.nan)
-
-    @property
-    def learning_rates(self) -> Any:
-        """``lr.csv`` as a DataFrame, or None for records written before it existed."""
-        import pandas as pd
-
-        path = self.path / LEARNING_RATES
-        return pd.read_csv(path) if path.is_file() else None
-
-    @property
-    def micro_batch_size(self) -> int:
-        c = self.resolved_config
-        return self.metrics.get("micro_batch_size",
-                                math.ceil(c["batch_size"] / c["accumulation_steps"]))
-
-    @property
-    def effective_learning_rate(self) -> float:
-        return self.metrics.get("effective_learning_rate", self.resolved_config["learning_rate"])
-
-    @property
-    def training_time_s(self) -> float:
-        """The run's training time: the sum of its epochs' steady training wall time.
-
-        Compile time (the first step of each process) and validation are left
-        out, so runs of different lengths and resumed runs compare fairly. This
-        is the one "training time" of the kit: the report's summary table and
-        the label of the training-time figure (whose dots are the epochs' times)
-        both show it.
-        """
-        if "train_s_steady" in self.history:
-            return float(self.history["train_s_steady"].sum())
-        return float(self.metrics.get("train_time_s") or math.nan)
-
-    @property
-    def time_per_image_ms(self) -> float:
-        """Steady training time per training image (median epoch), in ms."""
-        n_train = self.metrics.get("samples", {}).get("train")
-        per_epoch = self.metrics.get("train_time_per_epoch_s")
-        return 1000 * per_epoch / n_train if per_epoch and n_train else math.nan
-
-
-@dataclass
-class Suite:
-    """The complete runs of a suite, and the folders that hold no complete run.
-
-    ``failed`` holds, for each incomplete folder with a ``failure.json``, what
-    it says (``diverged`` is true when the loss became NaN or infinite).
-    ``references`` holds what each reference folder's ``linear.json`` says
-    (with its folder's name as ``name``).
-    """
-
-    path: Path
-    runs: list[Run]
-    incomplete: list[Path] = field(default_factory=list)
-    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    references: list[dict[str, Any]] = field(default_factory=list)
-
-
-def load_suite(path: str | Path) -> Suite:
-    """Load every complete run under ``path`` (one level of run folders)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError(f"{path}: no such suite folder; run `swin-gao run-all params/<suite>` first")
-    runs, incomplete, failed, references = [], [], {}, []
-    for run_dir in sorted(p for p in path.iterdir() if p.is_dir() and p.name != REPORT_DIR):
-        reference = run_dir / LINEAR_REFERENCE
-        if reference.is_file() and not (run_dir / CONFIG).exists():
-            try:
-                references.append({**json.loads(reference.read_text(encoding="utf-8")),
-                                   "name": run_dir.name})
-            except ValueError:
-                raise InputError(f"{reference}: is not valid JSON; delete it and run "
-                                 "`swin-gao linear` again") from None
-            continue
-        folder = RunFolder(run_dir)
-        if not folder.complete:
-            incomplete.append(run_dir)
-            failure = run_dir / FAILURE
-            if failure.is_file():
-                try:
-                    failed[run_dir.name] = json.loads(failure.read_text(encoding="utf-8"))
-                except ValueError:
-                    failed[run_dir.name] = {"error": f"{failure} is unreadable"}
-            continue
-        runs.append(folder.read())
-    if not runs:
-        raise InputError(f"{path}: holds no complete run (a run is complete once its "
-                         f"{COMPLETE_MARKER} is written)")
-    return Suite(path, runs, incomplete, failed, references)

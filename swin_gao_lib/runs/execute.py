@@ -16,7 +16,7 @@ from typing import Any
 
 from swin_gao_lib.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Kernel arguments: only the kernel's own errors are logged; cells' output is kept.
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 

@@ -43,7 +43,7 @@ def _cpu_name() -> str:
 
 def gpu_names() -> list[str]:
     """Names of the visible GPUs, as the Keras backend in use reports them."""
-    from swin_gao_lib.backend import gpu_names as backend_gpus
+    from swin_gao_lib.runtime.backend import gpu_names as backend_gpus
 
     return backend_gpus()
 
@@ -56,7 +56,7 @@ def environment() -> dict[str, Any]:
     import keras
     import numpy
 
-    from swin_gao_lib.backend import describe_backend
+    from swin_gao_lib.runtime.backend import describe_backend
 
     backend = describe_backend(keras.backend.backend())
     gpus = backend["gpus"]
@@ -160,7 +160,7 @@ class PeakMemory:
     def reset(self) -> None:
         """Start measuring here (and note the idle level)."""
         if self.kind == "gpu":
-            from swin_gao_lib.backend import device_memory_mib, reset_device_peak
+            from swin_gao_lib.runtime.backend import device_memory_mib, reset_device_peak
 
             self.reset_ok = reset_device_peak(self.backend)
             self.idle_mib = device_memory_mib(self.backend)["current"]
@@ -175,7 +175,7 @@ class PeakMemory:
     def peak_mib(self) -> float:
         """The peak since :meth:`reset` (see the class doc for what it is)."""
         if self.kind == "gpu":
-            from swin_gao_lib.backend import device_memory_mib
+            from swin_gao_lib.runtime.backend import device_memory_mib
 
             return device_memory_mib(self.backend)["peak"]
         peak = _status_mib("VmHWM:")

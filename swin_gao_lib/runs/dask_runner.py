@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from swin_gao_lib.config import to_yaml
-from swin_gao_lib.execute import error_text, execute_notebook, progress_bar
-from swin_gao_lib.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
+from swin_gao_lib.runs.execute import error_text, execute_notebook, progress_bar
+from swin_gao_lib.runtime.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
 from swin_gao_lib.files import atomic_write_bytes
 from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder
 
@@ -125,7 +125,7 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
                           "parameters": {"config_yaml": local_yaml, "overwrite": False},
                           "parent": os.getpid()})
     # The helper dies with this worker, and its kernel with the helper (DIE_WITH_PARENT).
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.dask_runner", request], env=env,
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.runs.dask_runner", request], env=env,
                           capture_output=True, text=True)
     if proc.returncode == KERNEL_DIED or proc.returncode < 0:
         raise KernelDied(f"{run_name}: the kernel died (exit {proc.returncode}); "

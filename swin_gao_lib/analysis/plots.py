@@ -26,7 +26,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from swin_gao_lib.labels import BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH
+from swin_gao_lib.config.labels import BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH
 
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
@@ -238,7 +238,7 @@ def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title:
                 scale: dict[str, float] | None = None) -> Figure:
     """One row per metric, one column per data set: mean +- std against N for each series.
 
-    ``sweeps`` maps a metric to its :func:`swin_gao_lib.study.n_sweep` table.
+    ``sweeps`` maps a metric to its :func:`swin_gao_lib.analysis.study.n_sweep` table.
     """
     scale = scale or {}
     metrics = [m for m, t in sweeps.items() if not t.empty]
@@ -318,7 +318,7 @@ FLOAT32_EPS = float(np.finfo(np.float32).eps)
 def loss_tracking(track: pd.DataFrame) -> Figure:
     """Equal-effective-batch accumulation (in-step, mean) against its baseline's loss curve.
 
-    ``track`` is :func:`swin_gao_lib.study.loss_tracking`. One row per data set:
+    ``track`` is :func:`swin_gao_lib.analysis.study.loss_tracking`. One row per data set:
     left, the training loss per epoch of the baseline (black, dashed) and of each
     N, for the first seed they share; right, ``|loss_N - loss_1| / loss_1`` per
     epoch on a log scale, every shared seed one thin line, with float32's

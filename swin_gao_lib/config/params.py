@@ -23,7 +23,7 @@ Grids. A params file holds ``key: value`` pairs (the base of every run) and may 
 Run names are derived from the varied values, in the order the keys first
 appear: ``<prefix>-<key><value>-...-s<seed>``, where the prefix is the file's
 ``run_name`` or its stem, and common keys get short tags (``n`` for
-``accumulation_steps``, ``b`` for ``batch_size``...; :mod:`swin_gao_lib.labels`). Every key of the
+``accumulation_steps``, ``b`` for ``batch_size``...; :mod:`swin_gao_lib.config.labels`). Every key of the
 union of blocks appears in every name, so names line up across blocks::
 
     seeds: [0, 1]
@@ -48,7 +48,7 @@ import yaml
 
 from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
 from swin_gao_lib.errors import ConfigError
-from swin_gao_lib.labels import point_name
+from swin_gao_lib.config.labels import point_name
 
 GRID_KEY, SEEDS_KEY = "grid", "seeds"
 FIELDS = frozenset(RunConfig.__dataclass_fields__)

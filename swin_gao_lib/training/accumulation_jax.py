@@ -1,6 +1,6 @@
 r"""In-step gradient accumulation on the JAX backend: the same step as on TensorFlow.
 
-The semantics are those of :mod:`swin_gao_lib.accumulation` (read its module
+The semantics are those of :mod:`swin_gao_lib.training.accumulation` (read its module
 doc): a batch of ``b`` rows is zero-padded to ``K`` micro-batches of ``m`` rows
 with a 0/1 weight per row, each micro-batch's gradient is weighted by ``m / b``
 (``mean``, the exact full-batch gradient of the mean loss) or ``K m / b``
@@ -38,7 +38,7 @@ def accumulated_gradients(model: keras.Model, trainable: list, non_trainable: li
     """One batch's combined gradient, one micro-batch at a time (pure; jit-able).
 
     Args:
-        model: an :class:`~swin_gao_lib.accumulation.AccumulatingModel`, compiled.
+        model: an :class:`~swin_gao_lib.training.accumulation.AccumulatingModel`, compiled.
         trainable, non_trainable, metrics_variables, optimizer_variables: the
             values of the model's (and its optimizer's) variables, as the JAX
             trainer passes them to ``train_step``.

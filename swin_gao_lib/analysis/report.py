@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib import plots, study
+from swin_gao_lib.analysis import findings, plots, study
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
@@ -247,10 +247,10 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None) -> Study
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
     comp = study.comparisons(runs, configs, margins=margins)
-    found = study.findings(comp, margins)
+    found = findings.findings(comp, margins)
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
-    return StudyTables(runs, configs, comp, found, study.findings_table(found), sweeps,
+    return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
                        study.loss_tracking(suite, runs, configs))
 
 

@@ -2,7 +2,7 @@
 
 ``train(config)`` writes the run folder ``<output_dir>/<run_name>/``
 (:mod:`swin_gao_lib.records` owns its files): the resolved config first, the
-history, the learning rate of every update (``lr.csv``) and a checkpoint after every epoch (:mod:`swin_gao_lib.checkpoint`),
+history, the learning rate of every update (``lr.csv``) and a checkpoint after every epoch (:mod:`swin_gao_lib.training.checkpoint`),
 and the metrics last, on success only (or a failure record instead).
 
 Resume. When the folder holds an unfinished run of the same resolved config
@@ -36,14 +36,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from swin_gao_lib.accumulation import build_trainer, optimizer_updates, planned_updates
-from swin_gao_lib.checkpoint import Checkpoint
+from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
+from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.errors import RunError
-from swin_gao_lib.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent, environment
+from swin_gao_lib.runtime.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent, environment
 from swin_gao_lib.model import build_swin
-from swin_gao_lib.preflight import Preflight, preflight
+from swin_gao_lib.training.preflight import Preflight, preflight
 from swin_gao_lib.records import CONFIG, FAILURE, RunFolder
 
 
@@ -194,7 +194,7 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
     Args:
         overwrite: replace the records of a run already in the folder instead
             of resuming it (or refusing a complete or different one).
-        checked: the result of :func:`swin_gao_lib.preflight.preflight` for
+        checked: the result of :func:`swin_gao_lib.training.preflight.preflight` for
             ``cfg`` when the caller already ran it (the CLI does, before the
             backend is imported).
 

@@ -1,0 +1,1 @@
+"""Reading suites of run records: statistics, the study, figures, the report."""

@@ -1,0 +1,1 @@
+"""``swin-gao bench``: the time and memory cost of accumulation, per backend."""

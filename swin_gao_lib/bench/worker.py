@@ -1,0 +1,100 @@
+"""One measurement in a fresh process: train a spec, time each update, read its memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+
+from swin_gao_lib.bench.specs import Spec
+
+
+# ---------------------------------------------------------------- worker (fresh process)
+def measure(spec: Spec) -> dict[str, Any]:
+    """Run one spec in this process; return per-update times and memory.
+
+    Sets the spec's backend first: call it before anything imports Keras.
+    """
+    from swin_gao_lib.runtime.backend import use_backend
+
+    use_backend(spec.backend)
+    import keras
+    import numpy as np
+
+    from swin_gao_lib.training.accumulation import build_trainer
+    from swin_gao_lib.data.sources import load_sample
+    from swin_gao_lib.data.splits import split
+    from swin_gao_lib.runtime.machine import PeakMemory, environment
+    from swin_gao_lib.model import build_swin
+
+    if spec.precision != "float32":
+        keras.mixed_precision.set_global_policy(spec.precision)
+    cfg = spec.config()
+    keras.utils.set_random_seed(0)
+    data = split(load_sample(cfg.dataset), cfg)
+    per_step = cfg.fit_batch_size
+    unit = spec.micro_steps_per_unit()
+    total_steps = (spec.warmup + spec.steps) * unit
+    if spec.data == "tensors":  # in memory, scaled, no augmentation: the pipeline's floor
+        from swin_gao_lib.data.arrays import to_model
+
+        rows = np.resize(np.arange(len(data.y_train)), per_step * total_steps)
+        x, y = to_model(data.x_train[rows], data.y_train[rows], cfg.num_classes)
+        fit_data = dict(x=x, y=y, batch_size=per_step, shuffle=False)
+    else:  # the kit's pipeline of this backend, epochs without end
+        fit_data = dict(x=_endless(data, cfg, per_step), shuffle=False)
+    model = build_trainer(cfg, build_swin(cfg))
+    memory = PeakMemory()
+    memory.reset()
+    ends: list[float] = []
+    losses: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            losses.append(float(logs["loss"]))  # waits for the step to finish on the device
+            ends.append(time.perf_counter())
+
+    start = time.perf_counter()
+    model.fit(**fit_data, steps_per_epoch=total_steps, epochs=1, verbose=0, callbacks=[Clock()])
+    marks = [start] + ends[unit - 1::unit]  # the end of every update
+    times = [b - a for a, b in zip(marks[spec.warmup:], marks[spec.warmup + 1:])]
+    env = environment()
+    mem = memory.describe()
+    return {"spec": asdict(spec), "key": spec.key, "step_times_s": times,
+            "warmup_times_s": [b - a for a, b in zip(marks[:spec.warmup], marks[1:spec.warmup + 1])],
+            "step_samples": spec.step_samples(), "peak_memory_mib": mem["peak_memory_mib"],
+            "peak_memory_increase_mib": mem["peak_memory_increase_mib"],
+            "peak_memory_kind": mem["peak_memory_kind"],
+            "device": env["device"],
+            "versions": {k: env.get(k) for k in ("python", "keras", "keras_backend",
+                                                  "backend_version", "numpy")},
+            "cpu_count": env["cpu_count"], "losses_finite": bool(np.all(np.isfinite(losses)))}
+
+
+def _endless(data: Any, cfg: Any, per_step: int) -> Any:
+    """The training batches of ``cfg`` without an end (tf.data or NumPy, as the backend feeds)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        from swin_gao_lib.data.pipeline import train_pipeline
+
+        return train_pipeline(data.x_train, data.y_train, cfg, per_step)
+    from swin_gao_lib.data.arrays import TrainBatches
+
+    return TrainBatches(data.x_train, data.y_train, cfg, per_step)
+
+
+def _run_worker(spec: Spec, timeout: float) -> dict[str, Any]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND=spec.backend)
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.bench", "--worker",
+                           json.dumps(asdict(spec))], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    if proc.returncode:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        return {"key": spec.key, "spec": asdict(spec), "error": tail or f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])

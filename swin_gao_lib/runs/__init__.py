@@ -1,0 +1,1 @@
+"""Executing suites of runs: notebooks through papermill, sequentially or on Dask."""

@@ -1,0 +1,1 @@
+"""Where a run executes: the Keras backend, the machine, memory and threads."""
