@@ -71,6 +71,15 @@ def test_keras_runs_the_update_on_every_micro_step_and_the_fixes_once_per_group(
     assert e["fix_while"]["update_executions"] == micro // N
 
 
+def test_the_compiled_steps_have_the_structure_the_report_describes(report):
+    comp = {name: row["compiled"] for name, row in report[0]["cost"].items()
+            if isinstance(row, dict) and "compiled" in row}
+    assert comp["no_accumulation"] == {"parameter_sized_copies": 0, "conditionals": 0, "while_loops": 0}
+    assert comp["keras"]["conditionals"] >= 1 and comp["keras"]["parameter_sized_copies"] > 0
+    assert (comp["fix_cond"]["conditionals"], comp["fix_cond"]["while_loops"]) == (1, 0)
+    assert comp["fix_while"]["while_loops"] == 1
+
+
 def test_the_fixes_give_keras_numbers(report):
     for name, diffs in report[0]["equivalence"].items():
         assert diffs == {"fix_cond": 0.0, "fix_while": 0.0, "moved_between_updates": 0.0}, name

@@ -290,6 +290,7 @@ def jitted_apply(optimizer, variables):
         new_opt, new_train = compiled(opt_vals, grads, train_vals)
         return new_train, new_opt
 
+    fn.jitted = compiled
     return fn, [v.value for v in optimizer.variables], [v.value for v in variables]
 
 
@@ -313,6 +314,21 @@ def executions_section(keras, n: int, groups: int = 3) -> dict:
         jax.effects_barrier()
         out[name] = {"micro_steps": n * groups, "update_executions": cls.executed}
     return out
+
+
+def compiled_buffers(fn, opt_vals, grads, train_vals) -> dict:
+    """What XLA compiled for one micro-step: copies of parameter-sized buffers, branches, loops.
+
+    The four variables have the same shape, so every ``copy`` of that shape in
+    the optimized HLO is a copy of a weight, a moment or an accumulator.
+    """
+    import re
+
+    text = fn.jitted.lower(opt_vals, grads, train_vals).compile().as_text()
+    shape = f"f32[{grads[0].shape[0]}]"
+    return {"parameter_sized_copies": len(re.findall(re.escape(shape) + r"\{0\} copy\(", text)),
+            "conditionals": len(re.findall(r" conditional\(", text)),
+            "while_loops": len(re.findall(r" while\(", text))}
 
 
 VARIANTS = ("no_accumulation", "keras", "fix_cond", "fix_while")
@@ -340,7 +356,8 @@ def cost_section(keras, n: int, params: int, rounds: int, warmup: int) -> dict:
         fn, opt_vals, train_vals = jitted_apply(opt, variables)
         grads = [jax.numpy.asarray(rng.normal(size=v.shape).astype("float32")) for v in variables]
         state[name] = {"fn": fn, "opt": opt_vals, "train": train_vals, "grads": grads,
-                       "cpu": [[] for _ in range(n)], "wall": [[] for _ in range(n)]}
+                       "cpu": [[] for _ in range(n)], "wall": [[] for _ in range(n)],
+                       "compiled": compiled_buffers(fn, opt_vals, grads, train_vals)}
 
     def group(name, record):
         st = state[name]
@@ -371,7 +388,7 @@ def cost_section(keras, n: int, params: int, rounds: int, warmup: int) -> dict:
                           "ms_non_update": float(np.median(sum(times[:n - 1], []))) * 1e3,
                           "ms_update": by_pos[n - 1],
                           "ms_per_micro_step": float(np.mean(by_pos))}
-        out[name] = row
+        out[name] = {**row, "compiled": state[name]["compiled"]}
     return out
 
 
@@ -524,6 +541,11 @@ def print_report(r: dict) -> None:
             row = c[name][clock]
             print(f"  {name:<16} " + " ".join(f"{t:>8.2f}" for t in row["ms_by_position"])
                   + f" {row['ms_per_micro_step']:>8.2f} {row['ms_per_micro_step'] / base:>11.2f}x")
+    print("  The compiled micro-step (optimized HLO, this device):")
+    for name in VARIANTS:
+        comp = c[name]["compiled"]
+        print(f"  {name:<16} {comp['parameter_sized_copies']:>3} copies of a parameter-sized buffer, "
+              f"{comp['conditionals']} conditional(s), {comp['while_loops']} while loop(s)")
     k, f = c["keras"]["cpu"], c["fix_while"]["cpu"]
     print(f"  CPU time of a micro-step that does not update: {k['ms_non_update']:.2f} ms in Keras, "
           f"{f['ms_non_update']:.2f} ms with fix_while ({k['ms_non_update'] / f['ms_non_update']:.1f}x); "
