@@ -203,3 +203,27 @@ def test_optax_microbatch_sums_by_default_and_needs_equal_micro_batches():
     assert close(mean, full, 1e-5)
     with pytest.raises(ValueError, match="divisible"):
         optax.microbatch(grad, argnums=1, microbatch_size=4)(w, (x, y))
+
+
+# --- the table itself ----------------------------------------------------------------
+
+def test_every_cell_of_the_frameworks_table_names_its_source():
+    import re
+
+    text = (ROOT / "docs" / "accumulation.md").read_text()
+    section = text.split("## Across frameworks", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| **")]
+    assert len(rows) == 8
+    defined = set(re.findall(r"^- \*\*([A-Z]\d*)\*\* ", section, flags=re.M))
+    tests = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        tests |= set(re.findall(r"^def (test_\w+)", path.read_text(), flags=re.M))
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+        assert len(cells) == 8, row[:80]
+        for cell in cells[1:]:
+            keys = re.findall(r"\[([A-Z]\d*)\]", cell)
+            named = re.findall(r"\b(test_\w+)\b(?!\.py)", cell)
+            assert keys or named, f"no source in: {cell[:80]} ({cells[0][:40]})"
+            assert set(keys) <= defined, set(keys) - defined
+            assert set(named) <= tests, set(named) - tests
