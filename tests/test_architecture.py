@@ -205,7 +205,9 @@ def test_no_scattered_facts(pattern):
     # the public helper: none of these is spelled out in another module.
     hits = [str(p.relative_to(ROOT)) for p in list(PACKAGE.rglob("*.py")) + list((ROOT / "tools").glob("*.py"))
             if pattern in p.read_text()]
-    assert not hits, hits
+    # The report for Keras's maintainers is about Keras's private counter (it subclasses the optimizer).
+    exempt = {"._iterations": ["tools/keras_accumulation_report.py"]}.get(pattern, [])
+    assert [h for h in hits if h not in exempt] == [], hits
 
 
 def test_registry_is_the_source_of_dataset_choices():
