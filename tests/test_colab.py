@@ -35,20 +35,10 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def colab(tmp_path_factory) -> dict:
+def colab(tmp_path_factory, kit_wheel) -> dict:
     """A fresh venv with the kit installed from its wheel, and a clean environment for it."""
     root = tmp_path_factory.mktemp("colab")
-    # Build from a copy of what the wheel is made of, so no build/ folder in the
-    # repository (possibly stale) can leak into the wheel.
-    src = root / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "swin_gao_lib", src / "swin_gao_lib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
-          "-w", str(root / "dist"), str(src)])
-    wheel = next((root / "dist").glob("swin_gao-*.whl"))
+    wheel = kit_wheel  # built once per session (tests/conftest.py)
     env_dir = root / "env"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"

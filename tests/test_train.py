@@ -37,9 +37,10 @@ def test_mnist_sample_learns_well_above_chance(tmp_path):
     assert result.metrics["optimizer_updates"] == 3 * math.ceil(3000 / 32)
 
 
-def test_records_are_complete_and_consistent(tmp_path):
-    result = train(tiny(tmp_path, accumulation_steps=4), **QUIET)
-    run = tmp_path / "tiny"
+def test_records_are_complete_and_consistent(tiny_run):
+    # the session's tiny run (tests/conftest.py): tiny() with accumulation_steps=4
+    result, run = tiny_run.result, tiny_run.dir
+    assert result.config == tiny(run.parent, accumulation_steps=4)
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "lr.csv",
                                                      "metrics.json"]
     assert load_config(run / "config.yaml", {"run_name": "tiny"}) == result.config
@@ -77,11 +78,11 @@ def test_seeded_runs_repeat_exactly(tmp_path):
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
 
 
-def test_existing_run_is_not_overwritten(tmp_path):
-    train(tiny(tmp_path), **QUIET)
+def test_existing_run_is_not_overwritten(tmp_path, tiny_run):
+    tiny_run.copy_to(tmp_path)  # a complete run of tiny(accumulation_steps=4), trained once
     before = (tmp_path / "tiny" / "metrics.json").read_text()
     with pytest.raises(ConfigError, match=r"tiny already holds a complete run; .*--overwrite"):
-        train(tiny(tmp_path), **QUIET)
+        train(tiny(tmp_path, accumulation_steps=4), **QUIET)
     assert (tmp_path / "tiny" / "metrics.json").read_text() == before
     train(tiny(tmp_path, epochs=1), overwrite=True, **QUIET)
     assert len(list(csv.DictReader((tmp_path / "tiny" / "history.csv").open()))) == 1
