@@ -8,8 +8,11 @@ Reuse these instead of training or building again (docs/testing.md, "Shared fixt
 * ``kit_wheel`` -- the kit built as a wheel (not an editable install), as ``pip install
   git+...`` builds it on Colab, once per session.
 
-Session- and module-scoped fixtures also keep their tests on one pytest-xdist worker
-(``conftest.py`` at the repository root), so each is built once.
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadscope`` in pyproject.toml):
+each test module, and each notebook's cells, go to one worker as a whole, so a module
+fixture is built once and nbval runs a notebook's cells in order in one kernel. A session
+fixture is built once per worker that uses it. The hook at the end of this file hands out
+the longest modules first (``@pytest.mark.slow(seconds)``).
 """
 
 import os
@@ -100,3 +103,46 @@ def kit_wheel(tmp_path_factory) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return next((root / "dist").glob("swin_gao-*.whl"))
+
+
+# ---------------------------------------------------------------- scheduling
+#: nbval's cells carry no marks: each notebook's rough time, all cells together
+#: (train.ipynb trains the default model on 1,000 images).
+NOTEBOOK_SECONDS = {"train.ipynb": 35.0, "report.ipynb": 12.0}
+#: An unmarked test: most take well under a second.
+QUICK_SECONDS = 0.5
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow(seconds): trains, starts kernels or processes, or builds an "
+                   "environment; the rough seconds it takes alone on 2 quiet cores (orders "
+                   "the suite; nothing is timed or asserted with it)")
+
+
+def _unit(item: pytest.Item) -> str:
+    """What xdist's ``--dist loadscope`` hands to one worker: a module, a class, a notebook."""
+    return item.nodeid.rsplit("::", 1)[0]
+
+
+def _cost(unit: list[pytest.Item]) -> float:
+    if unit[0].path.suffix == ".ipynb":
+        return NOTEBOOK_SECONDS.get(unit[0].path.name, 10.0)
+    marks = (item.get_closest_marker("slow") for item in unit)
+    return sum((float(m.args[0]) if m.args else 10.0) if m else QUICK_SECONDS for m in marks)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules and notebooks first, each whole and in its own order.
+
+    With ``--no-loadscope-reorder`` xdist hands the units out in this order, so the many
+    quick modules fill the gaps at the end instead of one long module running alone
+    while the other worker idles. Last (``trylast``), after pytest's own reordering. The
+    notebooks are collected here too, since ``tests/`` comes first in ``testpaths``.
+    """
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(_unit(item), []).append(item)
+    ordered = sorted(units.values(), key=lambda unit: -_cost(unit))  # stable: ties keep order
+    items[:] = [item for unit in ordered for item in unit]

@@ -66,12 +66,14 @@ def _images(nb: dict) -> int:
                for out in cell.get("outputs", []))
 
 
+@pytest.mark.slow(35)
 def test_the_kit_comes_from_the_wheel(colab):
     where = _run([str(colab["python"]), "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
                  cwd=colab["root"], env=colab["env"]).stdout.strip()
     assert Path(where).is_relative_to(colab["root"] / "env"), where
 
 
+@pytest.mark.slow(27)
 def test_train_notebook_alone(colab):
     work, nb = _execute(colab, "train.ipynb", "train")
     assert _images(nb) >= 1  # the train vs validation curves
@@ -81,6 +83,7 @@ def test_train_notebook_alone(colab):
     assert "SAMPLE of mnist" in metrics["data"] and metrics["optimizer_updates"] > 0
 
 
+@pytest.mark.slow(22)
 def test_report_notebook_alone_shows_the_bundled_example(colab):
     work, nb = _execute(colab, "report.ipynb", "report")
     assert _images(nb) >= 2  # Figs. 3-4 and 5-6 at least

@@ -25,6 +25,7 @@ def write_params(folder, name, **kw):
     (folder / f"{name}.yaml").write_text(yaml.safe_dump({**TINY, **kw}))
 
 
+@pytest.mark.slow(50)
 def test_run_all_keeps_going_past_a_failure(tmp_path, capfd):
     params, out = tmp_path / "params", tmp_path / "out"
     write_params(params, "a-baseline")
@@ -174,6 +175,7 @@ def test_report_data_behind_the_figures(tmp_path):
     assert "| dataset" in (tmp_path / "suite" / "report" / "summary.md").read_text()
 
 
+@pytest.mark.slow(8)
 def test_report_notebook_runs_on_generated_records(tmp_path):
     import papermill as pm
     from swin_gao_lib.runs.execute import find_notebook
@@ -195,6 +197,7 @@ def test_report_errors(tmp_path):
         load_suite(tmp_path / "empty")
 
 
+@pytest.mark.slow(80)
 def test_run_all_runs_a_grid_file_and_the_report_groups_its_seeds(tmp_path, capsys):
     params = tmp_path / "grid.yaml"
     params.write_text(yaml.safe_dump({**TINY, "seeds": [0, 1],
@@ -216,6 +219,7 @@ def test_run_all_runs_a_grid_file_and_the_report_groups_its_seeds(tmp_path, caps
     assert (out / "report" / "findings.md").is_file()
 
 
+@pytest.mark.slow(30)
 def test_run_all_resumes_an_interrupted_run_and_refuses_a_changed_one(tmp_path):
     import os
     import subprocess
