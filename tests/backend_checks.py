@@ -10,7 +10,8 @@ PART ``equivalence``: the in-step gradient against the full-batch gradient
 against Keras's own full-batch train step, optimizer mode, metrics over all
 rows (sum vs mean at the update level stays in tests/test_accumulation.py, TF).
 PART ``train``: two short end-to-end runs of ``train()`` with the same
-seed (their weight digests and losses).
+seed (their weight digests and losses). PART ``all``: both, in this one process
+(``{"equivalence": ..., "train": ...}``): one start of the backend instead of two.
 """
 
 from __future__ import annotations
@@ -200,7 +201,10 @@ def main(argv: list[str]) -> int:
     import keras
 
     assert keras.backend.backend() == backend
-    result = equivalence(backend) if part == "equivalence" else train_twice(backend, argv[3])
+    if part == "all":
+        result = {"equivalence": equivalence(backend), "train": train_twice(backend, argv[3])}
+    else:
+        result = equivalence(backend) if part == "equivalence" else train_twice(backend, argv[3])
     Path(out).write_text(json.dumps(result, indent=1))
     return 0
 

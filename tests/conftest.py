@@ -1,15 +1,36 @@
-"""Shared test setup: quiet TensorFlow, and tiny configs that train in seconds."""
+"""Shared test setup: quiet TensorFlow, tiny configs, and what is built once per session.
+
+Reuse these instead of training or building again (docs/testing.md, "Shared fixtures"):
+
+* ``tiny_run`` -- one complete, tiny run (records on disk and its ``TrainResult``),
+  trained once per session. Read it; to change anything, ``tiny_run.copy_to(tmp_path)``
+  first and work on the copy.
+* ``kit_wheel`` -- the kit built as a wheel (not an editable install), as ``pip install
+  git+...`` builds it on Colab, once per session.
+
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadscope`` in pyproject.toml):
+each test module, and each notebook's cells, go to one worker as a whole, so a module
+fixture is built once and nbval runs a notebook's cells in order in one kernel. A session
+fixture is built once per worker that uses it. The hook at the end of this file hands out
+the longest modules first (``@pytest.mark.slow(seconds)``).
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 #: A small model with every stochastic part off: the equivalence tests need
@@ -19,9 +40,109 @@ TINY_DETERMINISTIC = dict(
     attention_dropout=0.0, drop_path_rate=0.0, label_smoothing=0.1,
 )
 
+#: The session's tiny run: 96 MNIST sample images, batches of 32 as 4 in-step micro-batches
+#: of 8, 2 epochs (6 updates, 6 micro-steps), tested on 64 images.
+TINY_RUN = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 96,
+            "max_test_samples": 64, "batch_size": 32, "epochs": 2, "accumulation_steps": 4,
+            "run_name": "tiny"}
+
 
 @pytest.fixture
 def shared_datasets() -> Path:
     if not (SHARED / "mnist").is_dir():
         pytest.skip(f"real data subsets not present at {SHARED}")
     return SHARED
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """A complete run: its folder (``dir``, named ``tiny``) and what ``train()`` returned."""
+
+    dir: Path
+    result: Any  # swin_gao_lib.training.train.TrainResult
+
+    @property
+    def config(self):
+        return self.result.config
+
+    def copy_to(self, output_dir: Path) -> Path:
+        """Copy the run folder into ``output_dir`` (as ``output_dir/tiny``), to change it there."""
+        target = Path(output_dir) / self.dir.name
+        shutil.copytree(self.dir, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    """:data:`TINY_RUN` trained once per session, in this process (read it, do not write)."""
+    from swin_gao_lib.config import make_config
+    from swin_gao_lib.training.train import train
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    result = train(make_config({**TINY_RUN, "output_dir": str(out)}), verbose=0,
+                   log=lambda *a: None)
+    return TinyRun(out / TINY_RUN["run_name"], result)
+
+
+@pytest.fixture(scope="session")
+def kit_wheel(tmp_path_factory) -> Path:
+    """The kit's wheel, built once per session from a copy of what the wheel is made of.
+
+    Built from a copy so that no ``build/`` folder in the repository (possibly stale) can
+    leak into it; with pip's build isolation, as ``pip install git+...`` builds it.
+    """
+    root = tmp_path_factory.mktemp("wheel")
+    src = root / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    shutil.copytree(REPO / "swin_gao_lib", src / "swin_gao_lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
+           "-w", str(root / "dist"), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return next((root / "dist").glob("swin_gao-*.whl"))
+
+
+# ---------------------------------------------------------------- scheduling
+#: nbval's cells carry no marks: each notebook's rough time, all cells together
+#: (train.ipynb trains the default model on 1,000 images).
+NOTEBOOK_SECONDS = {"train.ipynb": 35.0, "report.ipynb": 12.0}
+#: An unmarked test: most take well under a second.
+QUICK_SECONDS = 0.5
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow(seconds): trains, starts kernels or processes, or builds an "
+                   "environment; the rough seconds it takes alone on 2 quiet cores (orders "
+                   "the suite; nothing is timed or asserted with it)")
+
+
+def _unit(item: pytest.Item) -> str:
+    """What xdist's ``--dist loadscope`` hands to one worker: a module, a class, a notebook."""
+    return item.nodeid.rsplit("::", 1)[0]
+
+
+def _cost(unit: list[pytest.Item]) -> float:
+    if unit[0].path.suffix == ".ipynb":
+        return NOTEBOOK_SECONDS.get(unit[0].path.name, 10.0)
+    marks = (item.get_closest_marker("slow") for item in unit)
+    return sum((float(m.args[0]) if m.args else 10.0) if m else QUICK_SECONDS for m in marks)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules and notebooks first, each whole and in its own order.
+
+    With ``--no-loadscope-reorder`` xdist hands the units out in this order, so the many
+    quick modules fill the gaps at the end instead of one long module running alone
+    while the other worker idles. Last (``trylast``), after pytest's own reordering. The
+    notebooks are collected here too, since ``tests/`` comes first in ``testpaths``.
+    """
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(_unit(item), []).append(item)
+    ordered = sorted(units.values(), key=lambda unit: -_cost(unit))  # stable: ties keep order
+    items[:] = [item for unit in ordered for item in unit]

@@ -128,6 +128,7 @@ ADAMW = dict(optimizer="adamw", learning_rate=1e-3, weight_decay=1e-2)
 
 
 @pytest.mark.parametrize("steps", [2, 4])
+@pytest.mark.slow(5)
 def test_in_step_sgd_five_steps_match_full_batch(setup, steps):
     net, w0, x, y = setup
     ref, _, _ = _train(net, w0, x, y, **SGD)
@@ -138,6 +139,7 @@ def test_in_step_sgd_five_steps_match_full_batch(setup, steps):
 
 
 @pytest.mark.parametrize("steps", [2, 4])
+@pytest.mark.slow(5)
 def test_in_step_adamw_five_steps_match_full_batch(setup, steps):
     net, w0, x, y = setup
     ref, _, _ = _train(net, w0, x, y, **ADAMW)
@@ -160,6 +162,7 @@ def test_sum_reduction_with_sgd_is_n_times_the_step(setup):
 
 
 @pytest.mark.parametrize("opt", [SGD, ADAMW], ids=["sgd", "adamw"])
+@pytest.mark.slow(5)
 def test_optimizer_mode_matches_full_batch_after_each_update(setup, opt):
     net, w0, x, y = setup
     ref, _, _ = _train(net, w0, x, y, **opt)

@@ -42,6 +42,19 @@ def _run_checks(backend: str, part: str, tmp: Path, *extra: str) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.fixture(scope="module")
+def checks(tmp_path_factory):
+    """Each backend's checks, both parts in one fresh process per backend, run on first use."""
+    done: dict[str, dict] = {}
+
+    def of(backend: str) -> dict:
+        if backend not in done:
+            tmp = tmp_path_factory.mktemp(backend)
+            done[backend] = _run_checks(backend, "all", tmp, str(tmp / "runs"))
+        return done[backend]
+    return of
+
+
 # ------------------------------------------------------------------ the knob
 def test_backend_key_is_validated():
     assert make_config().backend is None
@@ -82,13 +95,13 @@ def test_cli_rejects_a_backend_other_than_the_imported_one(tmp_path):
 
 # ------------------------------------------------------------------ exactness, per backend
 @pytest.fixture(scope="module", params=list(BACKENDS))
-def equivalence(request, tmp_path_factory):
+def equivalence(request, checks):
     if request.param == "jax" and not _has("jax"):
         pytest.skip("jax is not installed")
-    return request.param, _run_checks(request.param, "equivalence",
-                                      tmp_path_factory.mktemp(request.param))
+    return request.param, checks(request.param)["equivalence"]
 
 
+@pytest.mark.slow(40)
 def test_in_step_gradient_equals_full_batch(equivalence):
     _, r = equivalence
     assert r["grad_mean_n4"] <= 1e-5
@@ -125,17 +138,13 @@ def test_metrics_cover_every_real_row(equivalence):
 
 # ------------------------------------------------------------------ end to end
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = {}
-    for backend in BACKENDS:
-        if backend == "jax" and not _has("jax"):
-            continue
-        tmp = tmp_path_factory.mktemp(f"train-{backend}")
-        out[backend] = _run_checks(backend, "train", tmp, str(tmp / "runs"))
-    return out
+def trained(checks):
+    return {backend: checks(backend)["train"] for backend in BACKENDS
+            if backend != "jax" or _has("jax")}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow(15)
 def test_same_seed_same_backend_is_bit_identical(trained, backend):
     if backend not in trained:
         pytest.skip(f"{backend} is not installed")

@@ -95,6 +95,7 @@ def test_summary_spread_between_processes_and_jax_over_tf():
     assert jx["memory_jax_vs_tf_xla"] == pytest.approx(500 / 900)
 
 
+@pytest.mark.slow(30)
 def test_bench_smoke_writes_valid_json(tmp_path, capsys):
     # TensorFlow here; the JAX backend's smoke run is the next test (with TensorFlow
     # unimportable), and the JAX / TF table is checked on hand numbers above.
@@ -132,6 +133,7 @@ def test_gpu_scripts_parse():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+@pytest.mark.slow(60)
 def test_jax_bench_runs_with_tensorflow_unimportable(tmp_path):
     # A stand-in `tensorflow` package that fails to import, first on PYTHONPATH, so the
     # bench driver and every worker process it starts run as on a machine without TF.

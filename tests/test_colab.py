@@ -35,20 +35,10 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def colab(tmp_path_factory) -> dict:
+def colab(tmp_path_factory, kit_wheel) -> dict:
     """A fresh venv with the kit installed from its wheel, and a clean environment for it."""
     root = tmp_path_factory.mktemp("colab")
-    # Build from a copy of what the wheel is made of, so no build/ folder in the
-    # repository (possibly stale) can leak into the wheel.
-    src = root / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "swin_gao_lib", src / "swin_gao_lib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
-          "-w", str(root / "dist"), str(src)])
-    wheel = next((root / "dist").glob("swin_gao-*.whl"))
+    wheel = kit_wheel  # built once per session (tests/conftest.py)
     env_dir = root / "env"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
@@ -76,12 +66,14 @@ def _images(nb: dict) -> int:
                for out in cell.get("outputs", []))
 
 
+@pytest.mark.slow(35)
 def test_the_kit_comes_from_the_wheel(colab):
     where = _run([str(colab["python"]), "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
                  cwd=colab["root"], env=colab["env"]).stdout.strip()
     assert Path(where).is_relative_to(colab["root"] / "env"), where
 
 
+@pytest.mark.slow(27)
 def test_train_notebook_alone(colab):
     work, nb = _execute(colab, "train.ipynb", "train")
     assert _images(nb) >= 1  # the train vs validation curves
@@ -91,6 +83,7 @@ def test_train_notebook_alone(colab):
     assert "SAMPLE of mnist" in metrics["data"] and metrics["optimizer_updates"] > 0
 
 
+@pytest.mark.slow(22)
 def test_report_notebook_alone_shows_the_bundled_example(colab):
     work, nb = _execute(colab, "report.ipynb", "report")
     assert _images(nb) >= 2  # Figs. 3-4 and 5-6 at least

@@ -43,20 +43,23 @@ def _results(out: Path) -> dict:
     return found
 
 
+@pytest.mark.slow(95)
 def test_dask_gives_the_sequential_results_and_skips_what_is_complete(tmp_path):
     params = tmp_path / "params"
-    _params(params, "a")
+    # three runs on two workers (one waits for a free worker): another seed over two
+    # epochs, in-step accumulation with a sum, Keras's optimizer mode
+    _params(params, "a", seed=7, epochs=2)
     _params(params, "b", accumulation_steps=2, reduction="sum")
     _params(params, "c", accumulation_steps=2, accumulation_mode="optimizer")
-    _params(params, "d", seed=7, epochs=2)
     seq = run_all(params, tmp_path / "seq", progress=False, report=False, cpus_per_run=1)
-    assert seq.ok and len(seq.ran) == 4
+    assert seq.ok and len(seq.ran) == 3
     dask = run_all(params, tmp_path / "dask", progress=False, report=False, dask=OPTIONS)
-    assert dask.ok and sorted(p.name for p in dask.ran) == ["a", "b", "c", "d"]
+    assert dask.ok and sorted(p.name for p in dask.ran) == ["a", "b", "c"]
     a, b = _results(tmp_path / "seq"), _results(tmp_path / "dask")
-    assert sorted(b) == ["a", "b", "c", "d"]
+    assert sorted(b) == ["a", "b", "c"]
+    assert len(b["a"][3]) == 2  # both epochs' rows
     assert a == b  # identical losses, accuracies and final weights; only times differ
-    for run in ("a", "d"):  # the records read as the sequential runner writes them
+    for run in ("a", "b", "c"):  # the records read as the sequential runner writes them
         assert (tmp_path / "dask" / run / "config.yaml").read_text() == \
             (tmp_path / "seq" / run / "config.yaml").read_text().replace(
                 str(tmp_path / "seq"), str(tmp_path / "dask"))
@@ -64,7 +67,7 @@ def test_dask_gives_the_sequential_results_and_skips_what_is_complete(tmp_path):
         assert not (tmp_path / "dask" / run / "checkpoint").exists()
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").rglob("metrics.json")}
     again = run_all(params, tmp_path / "dask", progress=False, report=False, dask=OPTIONS)
-    assert not again.ran and len(again.skipped) == 4
+    assert not again.ran and len(again.skipped) == 3
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").rglob("metrics.json")} == before
 
 
@@ -88,6 +91,7 @@ def _kill_a_kernel_after_its_first_epoch(found: list, stop: threading.Event) -> 
         time.sleep(0.2)
 
 
+@pytest.mark.slow(45)
 def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_path, capsys):
     params = tmp_path / "params"
     _params(params, "long", epochs=3, max_train_samples=320)

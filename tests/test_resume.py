@@ -73,6 +73,7 @@ def _history(run: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.slow(45)
 def test_killed_run_resumes_to_the_identical_result(tmp_path, mode):
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump({**STOCHASTIC, **MODES[mode]}))

@@ -25,9 +25,17 @@ def write_params(folder, name, **kw):
     (folder / f"{name}.yaml").write_text(yaml.safe_dump({**TINY, **kw}))
 
 
-def test_run_all_keeps_going_past_a_failure(tmp_path, capfd):
+GRID_RUNS = ["grid-n1-s0", "grid-n1-s1", "grid-n2-s0", "grid-n2-s1"]
+
+
+@pytest.mark.slow(75)
+def test_run_all_runs_a_grid_keeps_going_past_a_failure_and_reports_the_seeds(tmp_path, capfd):
+    # One suite for both (a kernel per run is most of the time): a grid file, 2 seeds x
+    # N in {1, 2}, and a configuration whose data cannot be read.
     params, out = tmp_path / "params", tmp_path / "out"
-    write_params(params, "a-baseline")
+    params.mkdir()
+    (params / "grid.yaml").write_text(yaml.safe_dump({**TINY, "seeds": [0, 1],
+                                                      "grid": {"accumulation_steps": [1, 2]}}))
     # files that exist (planning checks that) but are not IDX (found only when read)
     broken = tmp_path / "broken-data"
     broken.mkdir()
@@ -35,12 +43,11 @@ def test_run_all_keeps_going_past_a_failure(tmp_path, capfd):
                  "t10k-labels-idx1-ubyte"):
         (broken / stem).write_bytes(b"not an IDX file")
     write_params(params, "b-broken", source=f"dir:{broken}")
-    write_params(params, "c-gao", accumulation_steps=2, reduction="sum")
     code = cli.main(["run-all", str(params), "--output", str(out)])
     captured = capfd.readouterr()  # the kernels' output too
     assert "without encryption" not in captured.err  # the kernels' start-up warning
     assert code == 1
-    assert "ran 2, skipped 0 complete, failed 1" in captured.out
+    assert "ran 4, skipped 0 complete, failed 1" in captured.out
     assert "FAILED" in captured.err and "b-broken.yaml" in captured.err
     assert "DataError" in captured.err and "bad IDX magic number" in captured.err
     assert captured.err.count("FAILED") == 1  # listed once, at the end
@@ -48,24 +55,40 @@ def test_run_all_keeps_going_past_a_failure(tmp_path, capfd):
     # the executed notebook of the failure shows the error
     failed_nb = json.loads((out / "b-broken" / "train.ipynb").read_text())
     assert any(o.get("ename") == "DataError" for c in failed_nb["cells"] for o in c.get("outputs", []))
-    for ok in ("a-baseline", "c-gao"):
-        assert (out / ok / "metrics.json").is_file() and (out / ok / "train.ipynb").is_file()
-    assert json.loads((out / "c-gao" / "metrics.json").read_text())["accumulation_steps"] == 2
-    # the report ran over the two complete runs
+    # the grid: one run per point, named by it, each with its executed notebook
+    assert sorted(p.name for p in out.iterdir()) == sorted(GRID_RUNS + ["b-broken", "report"])
+    for name in GRID_RUNS:
+        cfg = yaml.safe_load((out / name / "config.yaml").read_text())
+        assert (cfg["accumulation_steps"], cfg["seed"]) == (int(name[6]), int(name[-1]))
+        assert (out / name / "metrics.json").is_file() and (out / name / "train.ipynb").is_file()
+    assert json.loads((out / "grid-n2-s1" / "metrics.json").read_text())["accumulation_steps"] == 2
+    # the report ran over the four complete runs
     assert (out / "report" / "summary.csv").is_file()
-    assert len(pd.read_csv(out / "report" / "summary.csv")) == 2
+    assert len(pd.read_csv(out / "report" / "summary.csv")) == 4
     # ... and one self-contained page of it: figures embedded, no code cells
     page = (out / "report" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 2 and "build_report(" not in page
     assert "MNIST" in page and "Figs. 3–4" in page
     assert str(out / "report" / "report.html") in captured.out
+    # ... grouping the grid's seeds: one configuration per N, paired over the seeds
+    report = build_report(out)
+    configs = report.study.configurations
+    assert list(configs["seeds"]) == [2, 2] and list(configs["N"]) == [1, 2]
+    comp = report.study.comparisons
+    assert set(comp["test"]) == {"paired t"} and set(comp["n"]) == {2}
+    assert (out / "report" / "findings.md").is_file()
 
-    # A re-run skips complete records and retries only the failure.
-    before = (out / "a-baseline" / "metrics.json").read_text()
+    # A re-run skips complete records (seed by seed) and retries only the failure.
+    before = (out / "grid-n1-s0" / "metrics.json").read_text()
     result = run_all(params, out, progress=False, report=False)
-    assert [p.name for p in result.skipped] == ["a-baseline", "c-gao"]
+    assert [p.name for p in result.skipped] == ["grid-n1-s0", "grid-n2-s0", "grid-n1-s1",
+                                                "grid-n2-s1"]
     assert [f.params.name for f in result.failed] == ["b-broken.yaml"]
-    assert (out / "a-baseline" / "metrics.json").read_text() == before
+    assert (out / "grid-n1-s0" / "metrics.json").read_text() == before
+    # The grid file alone: everything complete, nothing failed -- exit 0.
+    assert cli.main(["run-all", str(params / "grid.yaml"), "--output", str(out)]) == 0
+    assert "ran 0, skipped 4 complete, failed 0" in capfd.readouterr().out
+    assert (out / "grid-n1-s0" / "metrics.json").read_text() == before
 
 
 def test_run_all_validates_every_file_first(tmp_path):
@@ -174,6 +197,7 @@ def test_report_data_behind_the_figures(tmp_path):
     assert "| dataset" in (tmp_path / "suite" / "report" / "summary.md").read_text()
 
 
+@pytest.mark.slow(8)
 def test_report_notebook_runs_on_generated_records(tmp_path):
     import papermill as pm
     from swin_gao_lib.runs.execute import find_notebook
@@ -195,27 +219,7 @@ def test_report_errors(tmp_path):
         load_suite(tmp_path / "empty")
 
 
-def test_run_all_runs_a_grid_file_and_the_report_groups_its_seeds(tmp_path, capsys):
-    params = tmp_path / "grid.yaml"
-    params.write_text(yaml.safe_dump({**TINY, "seeds": [0, 1],
-                                      "grid": {"accumulation_steps": [1, 2]}}))
-    out = tmp_path / "out"
-    assert cli.main(["run-all", str(params), "--output", str(out)]) == 0
-    assert "ran 4, skipped 0 complete, failed 0" in capsys.readouterr().out
-    names = sorted(p.name for p in out.iterdir() if p.name != "report")
-    assert names == ["grid-n1-s0", "grid-n1-s1", "grid-n2-s0", "grid-n2-s1"]
-    for name in names:
-        cfg = yaml.safe_load((out / name / "config.yaml").read_text())
-        assert (cfg["accumulation_steps"], cfg["seed"]) == (int(name[6]), int(name[-1]))
-        assert (out / name / "train.ipynb").is_file()
-    report = build_report(out)
-    configs = report.study.configurations
-    assert list(configs["seeds"]) == [2, 2] and list(configs["N"]) == [1, 2]
-    comp = report.study.comparisons
-    assert set(comp["test"]) == {"paired t"} and set(comp["n"]) == {2}
-    assert (out / "report" / "findings.md").is_file()
-
-
+@pytest.mark.slow(30)
 def test_run_all_resumes_an_interrupted_run_and_refuses_a_changed_one(tmp_path):
     import os
     import subprocess

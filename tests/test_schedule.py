@@ -83,6 +83,7 @@ def tiny(tmp_path, **kw):
     return make_config(values)
 
 
+@pytest.mark.slow(20)
 def test_lr_csv_records_the_rate_of_every_update_in_both_modes(tmp_path):
     # 96 images, batch 32, 2 epochs: 6 updates in both modes (planned_updates).
     in_step = tiny(tmp_path, accumulation_steps=2, run_name="in_step")
@@ -109,6 +110,7 @@ def test_lr_csv_records_the_rate_of_every_update_in_both_modes(tmp_path):
                                                             "learning_rate"]
 
 
+@pytest.mark.slow(10)
 def test_records_without_lr_csv_still_load(tmp_path):
     cfg = tiny(tmp_path, lr_schedule="constant", warmup_updates=0, epochs=1, run_name="old")
     train(cfg, **QUIET)

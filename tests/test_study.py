@@ -221,6 +221,7 @@ def test_n_sweep_series_start_at_the_baseline(tmp_path):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
 
+@pytest.mark.slow(10)
 def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     for seed in SEEDS:
         write_run(tmp_path, seed=seed, acc=0.8)
@@ -240,6 +241,7 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     assert "no accumulating configuration with a baseline" in (tmp_path / "report.ipynb").read_text()
 
 
+@pytest.mark.slow(12)
 def test_the_report_notebook_renders_a_study(tmp_path):
     import papermill as pm
     from swin_gao_lib.runs.execute import find_notebook
