@@ -331,3 +331,59 @@ def test_differences_show_the_margin_over_points_and_the_values(one_seed_report)
         assert min(l.get_zorder() for l in margins) > max(l.get_zorder() for l in points)
         values = [t.get_text() for t in ax.texts]
         assert values and all(v[0] in "+-" and len(v.split(".")[1]) == 2 for v in values)
+
+
+# ------------------------------------------------------------------ the one-page report
+class _Loads(__import__("html.parser").parser.HTMLParser):
+    """What a browser fetches: src/href of script, link and img (and what inline code imports)."""
+
+    def __init__(self):
+        super().__init__()
+        self.external, self.tags, self._script = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        a = dict(attrs)
+        url = a.get({"script": "src", "link": "href", "img": "src"}.get(tag, ""), None) or ""
+        if url.startswith(("http:", "https:", "//")):
+            self.external.append(f"{tag}: {url}")
+        self._script = tag == "script"
+
+    def handle_data(self, data):
+        if self._script and ("import(" in data or "https://" in data or "http://" in data):
+            self.external.append(f"inline script: {data.strip()[:80]}")
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory) -> str:
+    """The committed report notebook (its stored outputs) exported as the kit exports it."""
+    from swin_gao_lib.analysis.page import export_html
+
+    target = tmp_path_factory.mktemp("page") / "report.html"
+    return export_html(REPO / "notebooks" / "report.ipynb", target).read_text()
+
+
+def test_the_report_page_loads_nothing_from_a_network(report_page):
+    parser = _Loads()
+    parser.feed(report_page)
+    assert not parser.external
+    assert parser.tags.count("img") >= 3 and "data:image/png;base64," in report_page
+    from swin_gao_lib.analysis.page import external_urls
+
+    assert not external_urls(report_page)
+    # the detector sees what nbconvert's stock template loads
+    stock = ('<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js">'
+             '</script><script>const m = (await import("https://cdn.x/mermaid.esm.min.mjs"))</script>'
+             '<link rel="stylesheet" href="//fonts.example/a.css"><img src="http://x/y.png">')
+    assert len(external_urls(stock)) == 4
+
+
+def test_the_report_page_reads_as_text_not_as_python(report_page):
+    text = __import__("re").sub(r"<[^>]+>", " ", report_page)
+    for repr_ in ("incomplete: []", "'no N sweep", "<IPython.core.display", "<Figure size",
+                  "Unnamed: 0", "untested"):
+        assert repr_ not in text, repr_
+    assert "<th></th>" not in report_page  # no pandas index column
+    assert "complete runs" in text and "untestable" in text
+    # every column the comparisons text names is in the table above it, or explained
+    assert "`p_holm`" not in report_page or "p_holm</th>" in report_page

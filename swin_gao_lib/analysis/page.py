@@ -92,4 +92,4 @@ def external_urls(html: str) -> list[str]:
     """Every address outside the page that ``html`` would load when opened (empty: offline)."""
     parser = _Fetches()
     parser.feed(html)
-    return parser.urls
+    return list(dict.fromkeys(parser.urls))  # each once, in page order

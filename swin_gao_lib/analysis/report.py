@@ -245,7 +245,7 @@ class Report:
             return self.figures[name]
         from swin_gao_lib.analysis.display import sentence
 
-        return sentence(self.notes.get(name, f"no {name.replace('_', ' ')} in this report"))
+        return sentence(self.notes.get(name, f"No {name.replace('_', ' ')} in this report."))
 
 
 def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None) -> Report:
@@ -304,7 +304,7 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
     if suite.references:
         files += write_table(references_table(suite), out / "references")
     files += write_table(configurations_display(st.configurations), out / "configurations")
-    no_baseline = "no accumulating configuration with a baseline in this suite"
+    no_baseline = "Not drawn: no accumulating configuration with a baseline in this suite."
     for name in ("accuracy_differences", "accuracy_vs_updates", "loss_tracking", "accuracy_vs_n",
                  "cost_vs_n"):
         notes[name] = no_baseline
@@ -316,16 +316,16 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
         if updates is not None:
             figures["accuracy_vs_updates"] = updates
         notes["accuracy_vs_updates"] = study_plots.updates_note(st.configurations) or ""
-        notes["loss_tracking"] = ("no equal-effective-batch configuration with in-step "
-                                  "accumulation and a mean loss shares seeds with its baseline")
+        notes["loss_tracking"] = ("Not drawn: no equal-effective-batch configuration with in-step "
+                                  "accumulation and a mean loss shares seeds with its baseline.")
         if not st.loss_tracking.empty:
             config_arms = {(r["dataset"], r["label"]): arm_of(r)
                            for _, r in st.configurations.iterrows()}
             figures["loss_tracking"] = study_plots.loss_tracking(st.loss_tracking, config_arms, styles)
             files += write_table(loss_tracking_summary(st.loss_tracking), out / "loss_tracking")
         notes["accuracy_vs_n"] = notes["cost_vs_n"] = (
-            "no N sweep in this suite: no baseline with equal-effective-batch or equal-micro-batch "
-            "configurations accumulated in-step with a mean loss")
+            "Not drawn: no N sweep in this suite (no baseline with equal-effective-batch or "
+            "equal-micro-batch configurations accumulated in-step with a mean loss).")
         if not st.sweeps["test_accuracy"].empty:
             figures["accuracy_vs_n"] = study_plots.metric_vs_n(
                 {m: st.sweeps[m] for m in ("test_accuracy", "generalization_gap")},
