@@ -147,16 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="notebooks-alone-"))
     root.mkdir(parents=True, exist_ok=True)
+    # the tree the wheel is built from, before anything else runs
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                            "swin_gao_lib", "notebooks", "pyproject.toml"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
     try:
         start = time.monotonic()
         colab = make_env(root, build_wheel(root), args.constraints)
         installed = versions(colab)
         print("installed:", ", ".join(f"{k} {v}" for k, v in installed.items()), flush=True)
         result = check(colab)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
         record = {"date": time.strftime("%Y-%m-%d"), "commit": commit + ("+dirty" if dirty else ""),
                   "command": "python tools/notebooks_alone.py " + " ".join(argv or sys.argv[1:]),
                   "versions": installed, "notebooks": result,
