@@ -387,3 +387,12 @@ def test_the_report_page_reads_as_text_not_as_python(report_page):
     assert "complete runs" in text and "untestable" in text
     # every column the comparisons text names is in the table above it, or explained
     assert "`p_holm`" not in report_page or "p_holm</th>" in report_page
+
+
+def test_points_against_n_sit_on_their_n_unless_they_share_it(many_arms_report):
+    ax = many_arms_report.figures["accuracy_vs_n"].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4"]
+    xs = sorted({round(float(c.lines[0].get_xydata()[0, 0]), 6) for c in ax.containers})
+    assert 1.0 in xs  # N=2: one arm only, exactly on its tick
+    beside = [x for x in xs if 1.5 < x < 2.5]  # N=4: several arms, side by side around it
+    assert len(beside) >= 2 and min(beside) < 2 < max(beside)

@@ -156,12 +156,17 @@ def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title:
                 arm = Arm(first["family"], first["training"], "in_step", "mean",
                           first["lr_scaling"])
                 lines.append((Arm(BASELINE, first["training"]), arm, g.sort_values("N")))
-            placed = sorted({a for b, a, _ in lines} | {b for b, _, _ in lines}, key=Arm._rank)
-            offset = dict(zip(placed, _dodge(len(placed), 0.5)))
+            # the points of one N side by side, in arm order; a lone point stays on its N
+            column: dict[int, set[Arm]] = {}
+            for base, arm, g in lines:
+                for n in g["N"]:
+                    column.setdefault(n, set()).add(base if n == 1 else arm)
+            offset = {(n, a): dx for n, arms in column.items()
+                      for a, dx in zip(sorted(arms, key=Arm._rank), _dodge(len(arms), 0.5))}
             ys: list[float] = []
             for base, arm, g in lines:
                 s, sb = styles[arm], styles[base]
-                x = [col[n] + offset[base if n == 1 else arm] for n in g["N"]]
+                x = [col[n] + offset[(n, base if n == 1 else arm)] for n in g["N"]]
                 y, sd = k * g["mean"].to_numpy(float), k * g["std"].fillna(0).to_numpy(float)
                 ax.plot(x, y, color=s.color, linewidth=1.4, zorder=2)
                 for xi, yi, si, n in zip(x, y, sd, g["N"]):
