@@ -396,3 +396,20 @@ def test_points_against_n_sit_on_their_n_unless_they_share_it(many_arms_report):
     assert 1.0 in xs  # N=2: one arm only, exactly on its tick
     beside = [x for x in xs if 1.5 < x < 2.5]  # N=4: several arms, side by side around it
     assert len(beside) >= 2 and min(beside) < 2 < max(beside)
+
+
+def test_differences_of_tens_of_points_keep_the_margin_readable():
+    from swin_gao_lib.analysis import study_plots
+
+    comp = pd.DataFrame({"dataset": "MNIST", "metric": "test_accuracy", "label": ["a", "b"],
+                         "difference": [-0.60, -0.001], "ci_low": [-0.75, -0.006],
+                         "ci_high": [-0.45, 0.004], "margin": 0.02, "test": "paired t",
+                         "decision": ["lower", "equivalent"]})
+    fig = study_plots.differences(comp)
+    (ax,) = fig.axes
+    # linear within two margins (where the decisions are), logarithmic beyond
+    assert ax.get_xscale() == "symlog" and ax.xaxis.get_transform().linthresh == 4
+    assert {-2.0, 2.0, -10.0} <= set(ax.get_xticks()) and "logarithmic" in ax.get_xlabel()
+    lin = study_plots.differences(comp.assign(difference=[-0.03, -0.001], ci_low=[-0.05, -0.006],
+                                              ci_high=[-0.01, 0.004]))
+    assert lin.axes[0].get_xscale() == "linear"

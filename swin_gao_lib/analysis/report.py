@@ -327,17 +327,19 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
             "Not drawn: no N sweep in this suite (no baseline with equal-effective-batch or "
             "equal-micro-batch configurations accumulated in-step with a mean loss).")
         if not st.sweeps["test_accuracy"].empty:
+            spread = ("mean ± std over seeds" if (st.sweeps["test_accuracy"]["seeds"] > 1).any()
+                      else "one seed per configuration")
             figures["accuracy_vs_n"] = study_plots.metric_vs_n(
                 {m: st.sweeps[m] for m in ("test_accuracy", "generalization_gap")},
                 {"test_accuracy": "test accuracy (%)",
                  "generalization_gap": "train - test accuracy (pp)"},
-                "Accuracy and train-test gap vs N (mean ± std over seeds)", styles,
+                f"Accuracy and train-test gap vs N ({spread})", styles,
                 scale={"test_accuracy": 100, "generalization_gap": 100})
             figures["cost_vs_n"] = study_plots.metric_vs_n(
                 {m: st.sweeps[m] for m in ("time_per_image_ms", "peak_memory_mib")},
                 {"time_per_image_ms": "training time per image (ms)",
                  "peak_memory_mib": "peak memory (MiB)"},
-                "Time per image and peak memory vs N (mean ± std over seeds)", styles)
+                f"Time per image and peak memory vs N ({spread})", styles)
     notes = {k: v for k, v in notes.items() if k not in figures and v}
     for name, fig in figures.items():
         files += plots.save(fig, out / name)

@@ -23,6 +23,7 @@ from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
@@ -87,7 +88,8 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
     one_seed = "seeds" in configs and (configs["seeds"] <= 1).all()
     shown = configs[configs["dataset"].isin(panels)]
     names = _name_arms(shown)
-    fig = new_figure(max(9.0, 5.6 * len(panels) + 0.4), 5.0 + 0.2 * len(names))
+    wide = 11.0 if len(names) > 6 else 9.0  # room for a legend of two columns
+    fig = new_figure(max(wide, 5.6 * len(panels) + 0.4), 5.0 + 0.2 * len(names))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, ds in zip(axes, panels):
         sub = shown[shown["dataset"] == ds]
@@ -224,6 +226,7 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
     fig = new_figure(11.0, sum(0.38 * n + 1.25 for n in rows) + 0.8)
     axes = fig.subplots(len(datasets), 1, squeeze=False, height_ratios=[n + 2.5 for n in rows])
     decisions: dict[str, str] = {}
+    symlog: list[float] = []
     margin = float(sub["margin"].max()) if "margin" in sub and sub["margin"].notna().any() else 0.0
     for ax, ds in zip(axes[:, 0], datasets):
         g = sub[sub["dataset"] == ds].reset_index(drop=True)
@@ -253,12 +256,25 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
         lo, hi = np.nanmin(xs), np.nanmax(xs)
         pad = 0.06 * (hi - lo) if hi > lo else 1.0
         ax.set_xlim(lo - pad, hi + pad)
+        m = scale * margin
+        if m > 0 and max(-lo, hi) > 10 * m:
+            # differences of tens of points beside ones near the margin: linear within
+            # +-2 margins, where the decisions are made, logarithmic beyond
+            ax.set_xscale("symlog", linthresh=2 * m, linscale=1.0)
+            ticks = [m] + [10.0 ** k for k in range(6) if 10.0 ** k > 4 * m]
+            ticks = sorted({0.0, *ticks, *[-t for t in ticks]})
+            ax.set_xticks([t for t in ticks if lo - pad <= t <= hi + pad])
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_locator(NullLocator())
+            symlog.append(2 * m)
         ax.set_ylim(-0.7, len(g) - 0.3)
         ax.set_yticks(y, g["label"])
         note = ("bars: 95% CI over seeds; colour: the decision after Holm, see the legend" if tested else
                 "one seed per configuration: no confidence interval and no decision")
+        label = xlabel + (f"; linear within ±{symlog[-1]:g}, logarithmic beyond"
+                          if symlog and ax.get_xscale() == "symlog" else "")
         style_axes(ax, f"{ds}: {metric.replace('_', ' ')} minus the baseline\n({note})",
-                   xlabel, None, grid="x")
+                   label, None, grid="x")
     handles, labels = [], []
     for decision, c in decisions.items():
         handles.append(Line2D([], [], color=c, marker="o", linewidth=2.2))
