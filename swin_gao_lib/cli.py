@@ -24,13 +24,65 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def _train_epilog() -> str:
+    """Where every config key is explained, and two examples (``train --help``)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:  # the repository's address, as pyproject.toml [project.urls] states it
+        urls = dict(u.split(", ", 1) for u in metadata("swin-gao").get_all("Project-URL") or [])
+    except PackageNotFoundError:
+        urls = {}
+    online = (f"\n(in a clone; online: {urls['Repository']}/blob/main/docs/configuration.md)"
+              if "Repository" in urls else "")
+    return ("every config key, its default and its meaning: docs/configuration.md" + online + """
+
+examples:
+  swin-gao train params/examples/mnist-sample.yaml
+  swin-gao train params/quick/mnist-gao.yaml --set accumulation_steps=8 --set run_name=gao8
+""")
+
+
+def version_text() -> str:
+    """``swin-gao 0.1.0``, and the commit when the kit runs from a git clone of itself."""
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    try:
+        text = f"swin-gao {version('swin-gao')}"
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        text = "swin-gao (not installed)"
+    root = Path(__file__).resolve().parents[1]
+    if (root / ".git").exists() and (root / "pyproject.toml").is_file():  # a clone (or worktree)
+        from swin_gao_lib.runtime.machine import git_commit
+
+        commit = git_commit(root)
+        if commit:
+            text += f" (commit {commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''})"
+    return text
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version (and the git "
+                         "commit when run from a clone) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="swin-gao", description="Swin Transformer gradient-accumulation kit")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    tr = sub.add_parser("train", help="train one configuration and write its records")
+    tr = sub.add_parser("train", help="train one configuration and write its records",
+                        description="Train one configuration and write its records "
+                        "(docs/running.md#running-one-configuration).", epilog=_train_epilog(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     tr.add_argument("params", help="a params YAML file (see params/)")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override one config key; the value is read as YAML; repeatable")
+                    help="override one config key (docs/configuration.md); the value is read "
+                    "as YAML; repeatable")
     tr.add_argument("--overwrite", action="store_true",
                     help="replace the records of an earlier run with the same name (by default an "
                     "unfinished run of the same config is resumed, anything else refused)")
@@ -76,9 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override one config key; the value is read as YAML; repeatable")
     li.add_argument("--overwrite", action="store_true",
                     help="replace an earlier linear.json in the same folder")
-    rp = sub.add_parser("report", help="draw the figures and tables of a suite's runs")
+    rp = sub.add_parser("report", help="draw the figures and tables of a suite's runs, and "
+                        "report.html (all of it on one page)")
     rp.add_argument("suite_dir", help="a folder of runs, e.g. outputs/quick")
     rp.add_argument("--out", default=None, help="default: <suite_dir>/report")
+    rp.add_argument("--notebooks", default=None, help="folder holding report.ipynb, which makes "
+                    "report.html (default: the repository's notebooks/)")
+    rp.add_argument("--no-html", action="store_true", help="figures and tables only, without "
+                    "executing report.ipynb for report.html")
     return parser
 
 
@@ -122,11 +179,49 @@ def _run_all(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from swin_gao_lib.analysis.report import build_report
+    """The report of a suite: executed through notebooks/report.ipynb, as run-all's last step,
+    so report.html is the same page; without the notebook (or with --no-html), the figures and
+    tables alone."""
+    from pathlib import Path
 
-    report = build_report(args.suite_dir, args.out)
-    for path in report.files:
-        print(path)
+    from swin_gao_lib.analysis.report import build_report
+    from swin_gao_lib.records import REPORT_DIR, load_suite
+    from swin_gao_lib.runs.execute import find_notebook
+
+    notebook = None
+    if not args.no_html:
+        try:
+            notebook = find_notebook("report.ipynb", args.notebooks)
+        except InputError:
+            if args.notebooks:
+                raise
+    if notebook is None:
+        report = build_report(args.suite_dir, args.out)
+        for path in report.files:
+            print(path)
+        if not args.no_html:
+            print("report.html not written: notebooks/report.ipynb not found (run from the "
+                  "repository, or pass --notebooks)", file=sys.stderr)
+        return EXIT_OK
+    import tempfile
+
+    from swin_gao_lib.analysis.page import export_html
+    from swin_gao_lib.runs.execute import error_text, execute_notebook
+    from swin_gao_lib.runtime.machine import quiet_tensorflow
+
+    suite = load_suite(args.suite_dir).path.resolve()  # bad input: exit 2 before a kernel starts
+    out = Path(args.out).resolve() if args.out else suite / REPORT_DIR
+    quiet_tensorflow()  # the kernel inherits it
+    with tempfile.TemporaryDirectory() as scratch:
+        executed = Path(scratch) / "report.ipynb"
+        try:
+            execute_notebook(notebook, executed, cwd=notebook.parent,
+                             parameters={"suite_dir": str(suite), "out_dir": str(out)})
+        except Exception as exc:  # papermill re-raises the notebook's error
+            print(f"report failed: {error_text(exc)}", file=sys.stderr)
+            return EXIT_FAILED
+        page = export_html(executed, out / "report.html")
+    print(f"report: figures and tables in {out}; all of it on one page: {page}")
     return EXIT_OK
 
 
@@ -152,11 +247,12 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from swin_gao_lib.config import to_yaml
+    from swin_gao_lib.config.checks import uneven_split_note
     from swin_gao_lib.config.params import load_config
     from swin_gao_lib.training.preflight import preflight
 
     cfg = load_config(args.params, args.overrides)
-    notes: list[str] = []
+    notes: list[str] = [uneven_split_note(cfg)] if uneven_split_note(cfg) else []
     # Output folder and data are checked before the backend is imported, so bad
     # input is one line, not one line after TensorFlow's start-up log.
     checked = preflight(cfg, overwrite=args.overwrite, log=notes.append)

@@ -21,7 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,18 +90,10 @@ def kit_wheel(tmp_path_factory) -> Path:
     Built from a copy so that no ``build/`` folder in the repository (possibly stale) can
     leak into it; with pip's build isolation, as ``pip install git+...`` builds it.
     """
-    root = tmp_path_factory.mktemp("wheel")
-    src = root / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "swin_gao_lib", src / "swin_gao_lib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
-           "-w", str(root / "dist"), str(src)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return next((root / "dist").glob("swin_gao-*.whl"))
+    sys.path.insert(0, str(REPO / "tools"))
+    import notebooks_alone  # the one builder: tools/notebooks_alone.py builds the same wheel
+
+    return notebooks_alone.build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 # ---------------------------------------------------------------- scheduling

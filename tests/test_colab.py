@@ -1,95 +1,172 @@
 """The notebooks as Colab runs them: the notebook alone, the kit from pip, nothing else.
 
-Opened from its badge, a notebook has no clone beside it: only the kit that
-``pip install git+...`` built and installed. These tests do the same without
-Colab: build a wheel of the project (not an editable install), install it into
-a fresh virtual environment, copy **only** the notebook into an empty folder,
-execute it there with papermill, and check the figures it produced.
+Opened from its badge, a notebook has no clone beside it: only what its setup
+cell installs. These tests do the same without Colab: build a wheel of the
+project (not an editable install), install it into a fresh virtual environment,
+copy **only** the notebook into an empty folder, execute it there with
+papermill, and check the figures it produced and that its outputs are quiet.
 
 The fresh environment installs the wheel *with* its declared dependencies, at
 the tested versions of ``requirements.txt`` (pip's cache makes that quick after
 the set-up): a dependency the wheel forgets to declare, or a file it forgets to
-ship (the data sample, the example records), fails here.
+ship (the data sample, the example records), fails here. The same checks
+against the newest TensorFlow and Keras on PyPI are ``tools/notebooks_alone.py
+--newest`` (too slow and too changeable for every test run; its committed
+result is in ``tools/results/``). The helpers live in that script, so both run
+the same checks.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "notebooks"
-
-
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+sys.path.insert(0, str(REPO / "tools"))
+import notebooks_alone as alone  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def colab(tmp_path_factory, kit_wheel) -> dict:
-    """A fresh venv with the kit installed from its wheel, and a clean environment for it."""
+    """A fresh venv with the kit installed from its wheel (the pins), and its environment."""
     root = tmp_path_factory.mktemp("colab")
-    wheel = kit_wheel  # built once per session (tests/conftest.py)
-    env_dir = root / "env"
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    python = env_dir / "bin" / "python"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env["JUPYTER_DATA_DIR"] = str(root / "jupyter")  # no user-level kernel spec can interfere
-    env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    _run([str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check",
-          "-c", str(REPO / "requirements.txt"), str(wheel)], env=env)
-    return {"python": python, "env": env, "root": root}
-
-
-def _execute(colab: dict, notebook: str, name: str) -> tuple[Path, dict]:
-    """Copy one notebook into an empty folder and execute it there with papermill."""
-    work = colab["root"] / name
-    work.mkdir()
-    shutil.copy2(NOTEBOOKS / notebook, work / notebook)
-    _run([str(colab["python"]), "-m", "papermill", "--no-progress-bar", notebook,
-          f"executed-{notebook}"], cwd=work, env=colab["env"])
-    return work, json.loads((work / f"executed-{notebook}").read_text())
-
-
-def _images(nb: dict) -> int:
-    return sum("image/png" in out.get("data", {}) for cell in nb["cells"]
-               for out in cell.get("outputs", []))
+    return alone.make_env(root, kit_wheel, REPO / "requirements.txt")
 
 
 @pytest.mark.slow(35)
 def test_the_kit_comes_from_the_wheel(colab):
-    where = _run([str(colab["python"]), "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
-                 cwd=colab["root"], env=colab["env"]).stdout.strip()
+    where = alone.run([colab["python"], "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
+                      cwd=colab["root"], env=colab["env"]).stdout.strip()
     assert Path(where).is_relative_to(colab["root"] / "env"), where
 
 
 @pytest.mark.slow(27)
 def test_train_notebook_alone(colab):
-    work, nb = _execute(colab, "train.ipynb", "train")
-    assert _images(nb) >= 1  # the train vs validation curves
+    work, nb, stderr = alone.execute_alone(colab, "train.ipynb", "train")
+    assert alone.images(nb) >= 1  # the train vs validation curves
     runs = list((work / "outputs" / "notebook").glob("*/metrics.json"))
     assert len(runs) == 1
     metrics = json.loads(runs[0].read_text())
     assert "SAMPLE of mnist" in metrics["data"] and metrics["optimizer_updates"] > 0
+    # quiet: no TensorFlow start-up lines stored in the notebook, none on the terminal
+    assert not alone.noise(nb, stderr)
 
 
 @pytest.mark.slow(22)
 def test_report_notebook_alone_shows_the_bundled_example(colab):
-    work, nb = _execute(colab, "report.ipynb", "report")
-    assert _images(nb) >= 2  # Figs. 3-4 and 5-6 at least
+    work, nb, stderr = alone.execute_alone(colab, "report.ipynb", "report")
+    assert alone.images(nb) >= 2  # Figs. 3-4 and 5-6 at least
     report = work / "example-report"
     for figure in ("training_time", "accuracy_curves"):
         assert (report / f"{figure}.png").stat().st_size > 0
     summary = (report / "summary.csv").read_text()
     for run in ("mnist-baseline", "mnist-gao", "cifar10-baseline", "cifar10-gao"):
         assert run in summary
+    assert not alone.noise(nb, stderr)
+
+
+def test_the_noise_check_sees_tensorflow_start_up_lines():
+    nb = {"cells": [{"outputs": [{"name": "stderr", "output_type": "stream", "text": [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"]}]}]}
+    assert len(alone.noise(nb, "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n")) == 3
+    assert not alone.noise({"cells": [{"outputs": [{"text": "epoch 1: loss 0.5\n"}]}]})
+
+
+def _setup_cell(notebook: str) -> str:
+    cells = json.loads((REPO / "notebooks" / notebook).read_text())["cells"]
+    return next("".join(c["source"]) for c in cells if "google.colab" in "".join(c["source"]))
+
+
+def test_on_colab_the_setup_cell_clones_and_keeps_tensorflow(colab, tmp_path):
+    """The Colab branch of the setup cell, run as Colab runs it, from a clone of this repository.
+
+    It clones the kit beside the notebook, installs it with the installed
+    TensorFlow and Keras held at their versions (pip replaces neither), and moves
+    into the clone's notebooks/ folder, where the parameters cell's example
+    paths resolve as written.
+    """
+    origin = tmp_path / "origin"  # the repository as committed: a clone is what Colab gets
+    subprocess.run(["git", "clone", "-q", "--no-local", str(REPO), str(origin)], check=True)
+    code = _setup_cell("train.ipynb").replace(
+        "git+https://github.com/swin-gao/swin-gao", f"git+file://{origin}")
+    code = "\n".join(line for line in code.splitlines() if not line.startswith("%"))
+    before = alone.versions(colab)
+    script = (
+        "import sys, types\n"
+        "sys.modules['google.colab'] = types.ModuleType('google.colab')  # as in Colab\n"
+        f"{code}\n"
+        "import os\n"
+        "from swin_gao_lib.config.params import load_config\n"
+        "cfg = load_config('../params/quick/mnist-gao.yaml')  # the parameters cell's example\n"
+        "print(os.getcwd(), cfg.dataset, cfg.accumulation_steps)\n")
+    work = tmp_path / "content"
+    work.mkdir()
+    out = alone.run([colab["python"], "-c", script], cwd=work, env=colab["env"]).stdout
+    assert out.split()[-3:] == [str(work / "swin-gao" / "notebooks"), "mnist", "4"]
+    after = alone.versions(colab)
+    assert (after["tensorflow"], after["keras"]) == (before["tensorflow"], before["keras"])
+
+
+# ------------------------------------------------------------------ quiet start-up, fast
+def test_tensorflow_log_filter_keeps_what_the_level_allows():
+    from swin_gao_lib.runtime.machine import tensorflow_log_filter
+
+    text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"
+            "W0000 00:00:1795929592.3   27768 cudart_stub.cc:31] a warning\n"
+            "E0000 00:00:1795929592.3   27768 cuda_executor.cc:1] failed call to cuInit\n"
+            "2026-01-01 12:00:00.123456: I tensorflow/core/util/port.cc:113] old-style info\n"
+            "Traceback (most recent call last): a real error\n")
+    kept = tensorflow_log_filter(text, 2).splitlines()
+    assert kept == ["E0000 00:00:1795929592.3   27768 cuda_executor.cc:1] failed call to cuInit",
+                    "Traceback (most recent call last): a real error"]
+    assert tensorflow_log_filter(text, 3).splitlines() == ["Traceback (most recent call last): a real error"]
+    assert tensorflow_log_filter(text, 0) == text
+
+
+def test_quiet_tensorflow_filters_what_the_import_writes_to_stderr(tmp_path):
+    # a stand-in for TensorFlow 2.21, whose libraries log through absl while they load
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
+        "written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1795929601.147617   27768 port.cc:153] oneDNN custom "
+        "operations are on.\\n')\n"
+        "os.write(2, b'a line of another kind\\n')\n")
+    code = ("from swin_gao_lib.runtime.machine import quiet_tensorflow\n"
+            "quiet_tensorflow()\nimport tensorflow\nimport sys\n"
+            "print('imported', tensorflow.__name__, file=sys.stderr)\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{REPO}"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["a line of another kind", "imported tensorflow"]
+    # an explicit level wins: TF_CPP_MIN_LOG_LEVEL=0 shows everything
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert "oneDNN" in proc.stderr and "absl::InitializeLog" in proc.stderr
+
+
+def test_quiet_notebook_drops_only_the_kernel_shutdown_race_line(monkeypatch, caplog):
+    import logging
+    import types as pytypes
+
+    from swin_gao_lib.runtime import machine
+
+    log = logging.getLogger("IPKernelApp-test")
+    shell = pytypes.SimpleNamespace(kernel=pytypes.SimpleNamespace(log=log))
+    monkeypatch.setitem(sys.modules, "IPython", pytypes.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    machine.quiet_notebook()
+    machine.quiet_notebook()  # twice: one filter
+    assert sum(isinstance(f, machine._KernelShutdownFilter) for f in log.filters) == 1
+    with caplog.at_level(logging.ERROR, logger="IPKernelApp-test"):
+        log.error("KeyboardInterrupt caught in kernel.")
+        log.error("Exception in message handler:")
+    assert [r.getMessage() for r in caplog.records] == ["Exception in message handler:"]

@@ -150,15 +150,16 @@ def test_report_data_behind_the_figures(tmp_path):
     assert row["test accuracy (%)"] == pytest.approx(64) and row["optimizer updates"] == 400
     # one training time: the sum of the epochs' steady times, which the figure's dots are
     assert row["training time (s)"] == pytest.approx(truth["cifar10-n4"][0]["train_s_steady"].sum())
-    assert row["variant"] == "GAO N=4 (in-step, sum)" and row["micro-batch"] == 32
+    assert row["configuration"] == "AdamW N=4: 4x32=128, in-step sum" and row["micro-batch"] == 32
 
     # Figs. 3-4: one panel per data set, baseline and GAO, every epoch's time.
     fig = report.figures["training_time"]
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["CIFAR-10: training time per epoch",
                                                 "MNIST: training time per epoch"]
-    for ax in axes:
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "GAO N=4 (in-step, sum)"]
+    for ax in axes:  # the configurations' names (wrapped), then the run's training time
+        names = [" ".join(t.get_text().split("\n")[:-1]) for t in ax.get_xticklabels()]
+        assert names == ["AdamW baseline, B=128", "AdamW N=4: 4x32=128, in-step sum"]
         assert "(s)" in ax.get_ylabel()
     times = report.times
     for name, (hist, _) in truth.items():
@@ -171,26 +172,31 @@ def test_report_data_behind_the_figures(tmp_path):
                                        for n in ("cifar10-n1", "cifar10-n4")]))
     np.testing.assert_allclose(drawn, expected)
 
-    # Figs. 5-6: every run's train and validation curve, and its test line.
+    # Figs. 5-6: every run's train and validation curve, and its test line, in the GAO's
+    # colour (blue) beside the baseline's (black); all epochs on 0-100%, and zoomed.
     fig = report.figures["accuracy_curves"]
     panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
-    assert set(panels) == {"MNIST: baseline", "MNIST: GAO N=4 (in-step, sum)",
-                           "CIFAR-10: baseline", "CIFAR-10: GAO N=4 (in-step, sum)"}
-    ax = panels["CIFAR-10: GAO N=4 (in-step, sum)"]
+    assert set(panels) == {"MNIST: all epochs, 0–100%", "CIFAR-10: all epochs, 0–100%",
+                           "MNIST: epochs 2–4, zoomed (the box on the left)",
+                           "CIFAR-10: epochs 2–4, zoomed (the box on the left)"}
+    ax = panels["CIFAR-10: all epochs, 0–100%"]
     hist, metrics = truth["cifar10-n4"]
-    lines = {l.get_label(): l for l in ax.get_lines()}
-    np.testing.assert_allclose(lines["train"].get_ydata(), 100 * hist["accuracy"])
-    np.testing.assert_allclose(lines["validation"].get_ydata(), 100 * hist["val_accuracy"])
-    assert lines["test (final)"].get_ydata()[0] == pytest.approx(100 * metrics["test_accuracy"])
+    lines = {l.get_linestyle(): l for l in ax.get_lines() if l.get_color() == "#1f77b4"}
+    np.testing.assert_allclose(lines["-"].get_ydata(), 100 * hist["accuracy"])
+    np.testing.assert_allclose(lines["--"].get_ydata(), 100 * hist["val_accuracy"])
+    assert lines[":"].get_ydata()[0] == pytest.approx(100 * metrics["test_accuracy"])
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy (%)"
+    assert ax.get_ylim() == (0, 100)
 
     names = sorted(p.name for p in report.files)
     assert names == sorted(["accuracy_curves.png", "accuracy_curves.svg", "summary.csv", "summary.md",
                             "training_time.png", "training_time.svg",
                             "configurations.csv", "configurations.md", "comparisons.csv",
                             "comparisons.md", "findings.csv", "findings.md",
-                            "accuracy_vs_updates.png", "accuracy_vs_updates.svg",
                             "accuracy_differences.png", "accuracy_differences.svg"])
+    # every run made 400 updates: a sentence says so instead of a one-column figure
+    assert "accuracy_vs_updates" not in report.figures
+    assert "same number of updates (CIFAR-10: 400; MNIST: 400)" in report.notes["accuracy_vs_updates"]
     # one run per configuration: the findings say the claims cannot be tested
     assert all(v.startswith("untestable") for v in report.study.findings["verdict"])
     assert "untestable (one seed per configuration)" in set(report.study.findings["verdict"])

@@ -9,13 +9,16 @@ data behind a figure instead of its pixels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib.analysis import findings, plots, study
+from swin_gao_lib.analysis import findings, plots, study, study_plots
+from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
+from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,  # noqa: F401
+                                           configurations_display)
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
@@ -24,14 +27,20 @@ from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
 EXAMPLE_REPORT = Path("example-report")
 
 
-def summary_table(suite: Suite) -> pd.DataFrame:
-    """One row per run: accuracy, time, throughput, memory, updates."""
+def summary_table(suite: Suite, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per run: accuracy, time, throughput, memory, updates.
+
+    ``names``: each run's configuration label (:func:`run_arms`), the name its
+    configuration has in every table and figure of the report; without it, the
+    run's short variant name.
+    """
     rows = []
     for r in suite.runs:
         m, c = r.metrics, r.config
         rows.append({
             "run": r.name, "dataset": r.dataset_title,
-            "variant": r.variant, "batch": c["batch_size"],
+            "configuration": (names or {}).get(r.name, r.variant), "seed": c["seed"],
+            "batch": c["batch_size"],
             "micro-batch": m["micro_batch_size"], "N": c["accumulation_steps"],
             "reduction": c["reduction"], "epochs": m["epochs_completed"],
             # accuracy in percent, as in every table and figure of the report
@@ -87,29 +96,45 @@ def references_table(suite: Suite) -> pd.DataFrame:
                                        "val images", "test images"])
 
 
-def epoch_times(suite: Suite) -> pd.DataFrame:
+def run_arms(st: "StudyTables") -> pd.DataFrame:
+    """Per run: its configuration's label and its arm (:mod:`arms`), indexed by run name."""
+    info = st.runs[["run", "configuration"]].merge(
+        st.configurations[["configuration", "label", "family", "training", "mode", "reduction",
+                           "lr_scaling", "N"]], on="configuration", how="left")
+    info["arm"] = [arm_of(r) for _, r in info.iterrows()]
+    return info.set_index("run")[["label", "arm"]]
+
+
+def _arm_columns(r, arms: pd.DataFrame | None) -> dict[str, Any]:
+    if arms is None or r.name not in arms.index:
+        return {"configuration": r.variant, "arm": Arm(r.variant, "")}
+    return {"configuration": arms.loc[r.name, "label"], "arm": arms.loc[r.name, "arm"]}
+
+
+def epoch_times(suite: Suite, arms: pd.DataFrame | None = None) -> pd.DataFrame:
     """Tidy per-epoch training time (steady, compile excluded) of every run.
 
     A run's dots sum to its :attr:`~swin_gao_lib.records.Run.training_time_s`.
+    ``arms``: :func:`run_arms` (each run's configuration label and arm).
     """
     frames = []
     for r in suite.runs:
         frames.append(pd.DataFrame({
-            "dataset": r.dataset_title, "variant": r.variant,
+            "dataset": r.dataset_title, **_arm_columns(r, arms),
             "run": r.name, "epoch": r.history["epoch"],
             "train time (s)": r.history["train_s_steady"],
         }))
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracy_curves(suite: Suite) -> pd.DataFrame:
-    """Tidy accuracy per epoch: train and validation, for every run."""
+def accuracy_curves(suite: Suite, arms: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Tidy accuracy per epoch: train and validation, for every run (``arms``: :func:`run_arms`)."""
     frames = []
     for r in suite.runs:
         for col, split in (("accuracy", "train"), ("val_accuracy", "validation")):
             if col in r.history and r.history[col].notna().any():
                 frames.append(pd.DataFrame({
-                    "dataset": r.dataset_title, "variant": r.variant,
+                    "dataset": r.dataset_title, **_arm_columns(r, arms),
                     "run": r.name, "epoch": r.history["epoch"], "split": split,
                     "accuracy": r.history[col],
                 }))
@@ -163,60 +188,6 @@ def paper_pair(suite: Suite) -> Suite:
     return Suite(suite.path, keep or suite.runs, suite.incomplete, suite.failed, suite.references)
 
 
-def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
-    """The configurations table as people read it: mean ± std over seeds."""
-    def pm(metric: str, scale: float = 1.0, digits: int = 2) -> list[str]:
-        out = []
-        for m, s in zip(configs[f"{metric}_mean"], configs[f"{metric}_std"]):
-            if pd.isna(m):
-                out.append("")
-            elif pd.isna(s):
-                out.append(f"{scale * m:.{digits}f}")
-            else:
-                out.append(f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}")
-        return out
-
-    return pd.DataFrame({
-        "dataset": configs["dataset"], "configuration": configs["label"],
-        "family": configs["family"], "seeds": configs["seeds"],
-        "optimizer lr": configs["effective_lr"],
-        # Eq. 9's sum hands the optimizer N times the mean gradient: for SGD an
-        # N-times larger step, for Adam(W) almost no change (it divides by sqrt(v)).
-        "gradient scale": [n if r == "sum" else 1 for n, r in zip(configs["N"], configs["reduction"])],
-        "updates": configs["optimizer_updates_mean"].round().astype("Int64"),
-        "test accuracy (%)": pm("test_accuracy", 100, 1),
-        "train-test gap (pp)": pm("generalization_gap", 100, 1),
-        "time/image (ms)": pm("time_per_image_ms", 1, 3),
-        "peak memory (MiB)": pm("peak_memory_mib", 1, 0),
-    })
-
-
-#: Metrics of the study that are fractions in the records and percent in the report.
-PERCENT_METRICS = ("test_accuracy", "generalization_gap")
-#: The comparisons' columns in a metric's units (scaled with it).
-_VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
-                  "margin")
-
-
-def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
-    """The comparisons table in the report's units: accuracy and gap in percent (pp).
-
-    The study computes on fractions, as the records hold them; people read
-    percent everywhere in the report, so the accuracy rows' values, differences,
-    intervals, MDE and margin are scaled by 100 here, and a ``unit`` column says
-    which unit each row's numbers are in.
-    """
-    out = comp.copy()
-    pct = out["metric"].isin(PERCENT_METRICS)
-    for col in _VALUE_COLUMNS:
-        if col in out:
-            out[col] = out[col].astype(float).where(~pct, out[col].astype(float) * 100)
-    units = {"time_per_image_ms": "ms", "peak_memory_mib": "MiB", "optimizer_updates": "updates"}
-    unit = [("%" if m in PERCENT_METRICS else units.get(m, "")) for m in out["metric"]]
-    out.insert(out.columns.get_loc("metric") + 1, "unit", unit)
-    return out
-
-
 def loss_tracking_summary(track: pd.DataFrame) -> pd.DataFrame:
     """Per configuration and seed: the largest relative loss difference from the baseline."""
     g = track.groupby(["dataset", "configuration", "N", "seed"], sort=False)
@@ -265,6 +236,16 @@ class Report:
     figures: dict[str, Any]
     files: list[Path]
     study: StudyTables | None = None
+    #: Figures not drawn, each with the sentence that says why (shown in their place).
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def show(self, name: str) -> Any:
+        """The figure ``name``, or in its place the sentence saying why it is not drawn."""
+        if name in self.figures:
+            return self.figures[name]
+        from swin_gao_lib.analysis.display import sentence
+
+        return sentence(self.notes.get(name, f"No {name.replace('_', ' ')} in this report."))
 
 
 def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None) -> Report:
@@ -304,40 +285,65 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
         suite_dir, out_dir = EXAMPLE_SUITE, EXAMPLE_REPORT if out_dir is None else out_dir
     suite = load_suite(suite_dir)
     out = Path(out_dir) if out_dir is not None else suite.path / REPORT_DIR
+    st = study_tables(suite)
+    arms = run_arms(st)
+    # one colour + marker per arm, for every figure of the report (arms.ArmStyles)
+    styles = ArmStyles.for_arms(arms["arm"])
     pair = paper_pair(suite)
-    table, times, curves = summary_table(suite), epoch_times(pair), accuracy_curves(pair)
+    table = summary_table(suite, arms["label"].to_dict())
+    times, curves = epoch_times(pair, arms), accuracy_curves(pair, arms)
     tests = {r.name: r.metrics["test_accuracy"] for r in pair.runs}
-    figures = {
-        "training_time": plots.training_time(times),
-        "accuracy_curves": plots.accuracy_curves(curves, tests),
+    figures: dict[str, Any] = {
+        "training_time": plots.training_time(times, styles),
+        "accuracy_curves": plots.accuracy_curves(curves, tests, styles),
     }
+    notes: dict[str, str] = {}
     files = write_table(table, out / "summary")
     if suite.failed:  # never plotted: their records end in a failure, not in metrics
         files += write_table(failed_runs(suite), out / "failed_runs")
     if suite.references:
         files += write_table(references_table(suite), out / "references")
-    st = study_tables(suite)
     files += write_table(configurations_display(st.configurations), out / "configurations")
+    no_baseline = "Not drawn: no accumulating configuration with a baseline in this suite."
+    for name in ("accuracy_differences", "accuracy_vs_updates", "loss_tracking", "accuracy_vs_n",
+                 "cost_vs_n"):
+        notes[name] = no_baseline
     if not st.comparisons.empty:
         files += write_table(comparisons_display(st.comparisons), out / "comparisons")
         files += write_table(st.findings_table, out / "findings")
-        figures["accuracy_vs_updates"] = plots.accuracy_vs_updates(st.configurations)
-        figures["accuracy_differences"] = plots.differences(st.comparisons)
+        figures["accuracy_differences"] = study_plots.differences(st.comparisons)
+        updates = study_plots.accuracy_vs_updates(st.configurations, styles)
+        if updates is not None:
+            figures["accuracy_vs_updates"] = updates
+        notes["accuracy_vs_updates"] = study_plots.updates_note(st.configurations) or ""
+        notes["loss_tracking"] = ("Not drawn: no equal-effective-batch configuration with in-step "
+                                  "accumulation and a mean loss shares seeds with its baseline.")
         if not st.loss_tracking.empty:
-            figures["loss_tracking"] = plots.loss_tracking(st.loss_tracking)
+            config_arms = {(r["dataset"], r["label"]): arm_of(r)
+                           for _, r in st.configurations.iterrows()}
+            figures["loss_tracking"] = study_plots.loss_tracking(st.loss_tracking, config_arms, styles)
             files += write_table(loss_tracking_summary(st.loss_tracking), out / "loss_tracking")
+        notes["accuracy_vs_n"] = notes["cost_vs_n"] = (
+            "Not drawn: no N sweep in this suite (no baseline with equal-effective-batch or "
+            "equal-micro-batch configurations accumulated in-step with a mean loss).")
         if not st.sweeps["test_accuracy"].empty:
-            figures["accuracy_vs_n"] = plots.metric_vs_n(
+            spread = ("mean ± std over seeds" if (st.sweeps["test_accuracy"]["seeds"] > 1).any()
+                      else "one seed per configuration")
+            figures["accuracy_vs_n"] = study_plots.metric_vs_n(
                 {m: st.sweeps[m] for m in ("test_accuracy", "generalization_gap")},
                 {"test_accuracy": "test accuracy (%)",
                  "generalization_gap": "train - test accuracy (pp)"},
-                "Accuracy and train-test gap vs N (mean ± std over seeds)",
+                f"Accuracy and train-test gap vs N ({spread})", styles,
                 scale={"test_accuracy": 100, "generalization_gap": 100})
-            figures["cost_vs_n"] = plots.metric_vs_n(
+            figures["cost_vs_n"] = study_plots.metric_vs_n(
                 {m: st.sweeps[m] for m in ("time_per_image_ms", "peak_memory_mib")},
                 {"time_per_image_ms": "training time per image (ms)",
                  "peak_memory_mib": "peak memory (MiB)"},
-                "Time per image and peak memory vs N (mean ± std over seeds)")
+                f"Time per image and peak memory vs N ({spread})", styles)
+    notes = {k: v for k, v in notes.items() if k not in figures and v}
     for name, fig in figures.items():
         files += plots.save(fig, out / name)
-    return Report(suite, table, times, curves, figures, files, st)
+    for name in notes:  # a figure this suite no longer has: no stale file left beside the others
+        for ext in ("png", "svg"):
+            (out / f"{name}.{ext}").unlink(missing_ok=True)
+    return Report(suite, table, times, curves, figures, files, st, notes)

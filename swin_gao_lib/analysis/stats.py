@@ -65,7 +65,7 @@ from scipy import stats as _st
 
 #: Decision classes of :func:`decide`.
 LOWER, HIGHER, EQUIVALENT, INCONCLUSIVE, UNTESTED = (
-    "lower", "higher", "equivalent", "inconclusive", "untested")
+    "lower", "higher", "equivalent", "inconclusive", "untestable")
 
 
 @dataclass(frozen=True)

@@ -281,3 +281,25 @@ def from_yaml(text: str, where: str = "config") -> RunConfig:
         raise ConfigError(f"{where} must hold a mapping of key: value, got "
                           f"{type(values).__name__}")
     return make_config(values)
+
+
+def uneven_split_note(cfg: RunConfig) -> str | None:
+    """One line saying how a batch that N does not divide is cut, or ``None`` when it divides.
+
+    In in-step mode a batch of B in N micro-batches is cut into micro-batches of
+    ceil(B/N), the last one shorter (B = 32, N = 5: 7+7+7+7+4). The update stays
+    exact (every sample weighs the same, docs/accumulation.md), but the micro-batches
+    differ in size, which a user asking for N = 5 may not expect; the CLI and the
+    train notebook print this line before training.
+    """
+    b, n = cfg.batch_size, cfg.accumulation_steps
+    if n <= 1 or b % n == 0 or cfg.accumulation_mode != "in_step":
+        return None
+    m = cfg.micro_batch_size
+    sizes = [m] * (b // m) + ([b % m] if b % m else [])
+    even = [k for k in range(2, min(b, 64) + 1) if b % k == 0]
+    return (f"note: accumulation_steps={n} does not divide batch_size={b}: each batch is cut "
+            f"into micro-batches of {'+'.join(map(str, sizes))} (the last one shorter; the "
+            f"update weighs every sample equally); N that divide {b}: "
+            f"{', '.join(map(str, even)) or 'none'}")
+

@@ -136,6 +136,27 @@ def versus_plain_label(row: Mapping[str, Any], same_updates: bool | None) -> str
             f"{training_title(row)}, {mode_title(row['mode'])} {row['reduction']}")
 
 
+def arm_label(family: str, training: str, mode: str | None = None, reduction: str | None = None,
+              lr_scaling: str = "none") -> str:
+    """An arm: a configuration across N, e.g. ``AdamW equal effective batch, in-step sum``.
+
+    What a figure's line or colour stands for when it joins configurations that
+    differ only in N (and the batch or epochs N implies). ``training`` is the
+    arm's :func:`training_title`; ``mode`` and ``reduction`` are left out of
+    arms without accumulation (N = 1). A single configuration is named by
+    :func:`configuration_label`, which starts with the same training title.
+    """
+    lr = "" if lr_scaling in (None, "none") else f", {LR_SCALING_TITLES.get(lr_scaling, lr_scaling)}"
+    how = f", {mode_title(mode)} {reduction}" if mode is not None else ""
+    if family == BASELINE:
+        return f"{training} baseline"
+    if family == PLAIN_BATCH:
+        return f"{training} plain large batch, no accumulation{lr}"
+    if family == EQUAL_UPDATES:
+        return f"{training} {EQUAL_MICRO}, N x epochs{how}{lr}"
+    return f"{training} {family}{how}{lr}"
+
+
 def series_label(training: str, family: str, base_batch: int, lr_scaling: str = "none") -> str:
     """A line of the figures against N: one family of one training arm from its baseline batch.
 

@@ -22,7 +22,6 @@ from swin_gao_lib.config import RunConfig, to_yaml
 from swin_gao_lib.data.sources import check_source, expected_train_images
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.runs.execute import error_text, execute_notebook, find_notebook, progress_bar, skip
-from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.config.params import resolve
 from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
 
@@ -137,17 +136,15 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
 
 
 def export_html(notebook: Path) -> Path:
-    """The executed report notebook as one self-contained HTML page, without its code.
+    """The executed report notebook as one self-contained, offline HTML page, without its code.
 
-    Figures are embedded (as data URIs), so the page can be mailed or opened
-    anywhere: ``<suite>/report/report.html`` beside the PNG/SVG/CSV/MD files.
+    Figures are embedded (as data URIs) and nothing is loaded from a network, so
+    the page can be mailed or opened anywhere: ``<suite>/report/report.html``
+    beside the PNG/SVG/CSV/MD files (:func:`swin_gao_lib.analysis.page.export_html`).
     """
-    from nbconvert import HTMLExporter
+    from swin_gao_lib.analysis.page import export_html as offline_page
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_filename(str(notebook))
-    return atomic_write_text(notebook.with_suffix(".html"), body)
+    return offline_page(notebook)
 
 
 def _diverged(plan: Plan) -> Failure:

@@ -6,7 +6,10 @@ importing this module stays cheap (and a JAX run never imports TensorFlow).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import platform
 import resource
 import subprocess
@@ -92,9 +95,127 @@ def quiet_tensorflow() -> None:
     to cuInit ... CUDA error" (TensorFlow logs nothing finer to filter on). Python
     exceptions and warnings are untouched, and an explicit ``TF_CPP_MIN_LOG_LEVEL``
     wins. Call it before TensorFlow is imported (kernels started afterwards
-    inherit it).
+    inherit the level).
+
+    TensorFlow up to 2.20 honours ``TF_CPP_MIN_LOG_LEVEL`` from the start; from
+    2.21 its libraries log through absl while they load, before that variable is
+    read ("All log messages before absl::InitializeLog() is called are written to
+    STDERR", oneDNN, "Could not find cuda drivers"). So the import of
+    ``tensorflow`` itself runs with the process's stderr (file descriptor 2)
+    captured, and only the lines the level lets through are written back
+    (:func:`tensorflow_log_filter`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
+    if ("tensorflow" not in sys.modules and level.strip() in ("1", "2", "3")
+            and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path)):
+        sys.meta_path.insert(0, _QuietTensorFlowImport(int(level)))
+
+
+#: A TensorFlow/absl C++ log line: absl's ``I0000 00:00:...`` or TensorFlow's own
+#: ``2026-01-01 12:00:00.000000: I tensorflow/...``; the letter is the severity.
+_TF_LOG = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\]"
+                     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) \S+:\d+\])")
+_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+
+
+def tensorflow_log_filter(text: str, level: int) -> str:
+    """``text`` without the TensorFlow C++ log lines below ``level`` (``TF_CPP_MIN_LOG_LEVEL``).
+
+    A line of any other kind (a Python traceback, a crash report) is kept.
+    """
+    kept = []
+    for line in text.splitlines(keepends=True):
+        match = _TF_LOG.match(line)
+        if line.startswith(_ABSL_PREAMBLE) and level >= 1:
+            continue
+        if match and _SEVERITY[match.group(1) or match.group(2)] < level:
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
+class _QuietTensorFlowImport:
+    """A one-shot import hook: ``import tensorflow`` with stderr filtered (see quiet_tensorflow)."""
+
+    def __init__(self, level: int):
+        self.level = level
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # one import only; the real finders do the finding
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _FilteredLoader(spec.loader, self.level)
+        return spec
+
+
+class _FilteredLoader:
+    def __init__(self, loader, level: int):
+        self.loader, self.level = loader, level
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _stderr_filtered(self.level):
+            self.loader.exec_module(module)
+
+    def __getattr__(self, name):  # get_source, is_package, ... as the real loader has them
+        return getattr(self.loader, name)
+
+
+@contextlib.contextmanager
+def _stderr_filtered(level: int):
+    """Capture file descriptor 2 (C++ and Python alike) and write back what the level keeps."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = tensorflow_log_filter(capture.read().decode("utf-8", "replace"), level)
+            if kept:
+                os.write(2, kept.encode())
+
+
+class _KernelShutdownFilter(logging.Filter):
+    """Drops the kernel's "KeyboardInterrupt caught in kernel" record.
+
+    At the end of a run papermill asks the kernel for its info and, as soon as
+    the reply arrives, jupyter_client interrupts the kernel (SIGINT) before asking
+    it to shut down; when the signal lands in the instant after the kernel sent
+    the reply and before it ignores SIGINT again, ipykernel logs this line at
+    ERROR level (papermill clientwrap.py ``kernel_info``, jupyter_client
+    manager.py ``_async_shutdown_kernel``, ipykernel kernelbase.py
+    ``dispatch_shell``). A user's interrupt inside a cell is raised in the cell and
+    shown there, never as this line, so nothing else is lost.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("KeyboardInterrupt caught in kernel")
+
+
+def quiet_notebook() -> None:
+    """A notebook's quiet start: :func:`quiet_tensorflow`, and no kernel shutdown-race line."""
+    quiet_tensorflow()
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    kernel = getattr(shell, "kernel", None)
+    log = getattr(kernel, "log", None)
+    if isinstance(log, logging.Logger) and not any(
+            isinstance(f, _KernelShutdownFilter) for f in log.filters):
+        log.addFilter(_KernelShutdownFilter())
 
 
 # ------------------------------------------------------------------ process lifetime

@@ -1,0 +1,130 @@
+"""What a person reads in a report: tables in the report's units, and how a notebook shows them.
+
+* :func:`configurations_display`, :func:`comparisons_display` — the study's
+  tables as people read them (mean ± std; accuracy in percent).
+* :class:`Table` — a table a notebook shows without pandas' index column (in
+  its HTML and in its plain text, which nbval compares).
+* :class:`Sentence` — a sentence a notebook shows as text, where a figure or
+  table would carry no information, instead of a Python repr.
+* :func:`glossary` — the meaning of each column a table shows, and only those.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import pandas as pd
+
+
+class Table:
+    """A DataFrame as a notebook shows it: no index column, empty cells for missing values."""
+
+    def __init__(self, table: pd.DataFrame, digits: int = 4):
+        self.table = table.round(digits)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, na_rep="", border=0)
+
+    def __repr__(self) -> str:
+        return self.table.to_string(index=False, na_rep="")
+
+
+class Sentence:
+    """Text a notebook shows as Markdown (and as itself in plain text, not as a repr)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def sentence(text: str) -> Sentence:
+    """``text`` as a notebook cell's output."""
+    return Sentence(text)
+
+
+def glossary(table: pd.DataFrame, meanings: Mapping[str, str]) -> Sentence:
+    """One line per column of ``table`` that ``meanings`` explains, in the table's order."""
+    lines = [f"- `{c}`: {meanings[c]}" for c in table.columns if c in meanings]
+    return Sentence("\n".join(lines))
+
+
+#: What each column of the comparisons table means (:func:`comparisons_display`).
+COMPARISON_COLUMNS = {
+    "label": "the configuration compared",
+    "metric": "what is compared",
+    "unit": "the unit of the row's numbers (accuracy and the train-test gap in percent, so "
+            "differences are percentage points)",
+    "baseline_mean": "the partner's mean over its seeds",
+    "mean": "the configuration's mean over its seeds",
+    "difference": "configuration minus partner",
+    "ci_low": "lower end of the difference's 95% confidence interval",
+    "ci_high": "upper end of the difference's 95% confidence interval",
+    "test": "the t-test used: paired over shared seeds, Welch otherwise, none with one seed",
+    "p_value": "the difference test's p-value",
+    "p_holm": "that p-value after Holm's correction for the comparisons of the same data set "
+              "and metric",
+    "margin": "the equivalence margin the decision uses (empty: the metric gets no decision)",
+    "tost_p_holm": "the equivalence test's (TOST) p-value after Holm's correction",
+    "mde": "the minimum detectable effect: the difference the t-test finds with 80% power",
+    "decision": "lower, higher, equivalent, inconclusive, untestable (one seed) or not judged "
+                "(no margin)",
+    "n": "seeds per configuration",
+}
+
+def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
+    """The configurations table as people read it: mean ± std over seeds."""
+    def pm(metric: str, scale: float = 1.0, digits: int = 2) -> list[str]:
+        out = []
+        for m, s in zip(configs[f"{metric}_mean"], configs[f"{metric}_std"]):
+            if pd.isna(m):
+                out.append("")
+            elif pd.isna(s):
+                out.append(f"{scale * m:.{digits}f}")
+            else:
+                out.append(f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}")
+        return out
+
+    return pd.DataFrame({
+        "dataset": configs["dataset"], "configuration": configs["label"],
+        "family": configs["family"], "seeds": configs["seeds"],
+        "optimizer lr": configs["effective_lr"],
+        # Eq. 9's sum hands the optimizer N times the mean gradient: for SGD an
+        # N-times larger step, for Adam(W) almost no change (it divides by sqrt(v)).
+        "gradient scale": [n if r == "sum" else 1 for n, r in zip(configs["N"], configs["reduction"])],
+        "updates": configs["optimizer_updates_mean"].round().astype("Int64"),
+        "test accuracy (%)": pm("test_accuracy", 100, 1),
+        "train-test gap (pp)": pm("generalization_gap", 100, 1),
+        "time/image (ms)": pm("time_per_image_ms", 1, 3),
+        "peak memory (MiB)": pm("peak_memory_mib", 1, 0),
+    })
+
+
+#: Metrics of the study that are fractions in the records and percent in the report.
+PERCENT_METRICS = ("test_accuracy", "generalization_gap")
+#: The comparisons' columns in a metric's units (scaled with it).
+_VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
+                  "margin")
+
+
+def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons table in the report's units: accuracy and gap in percent (pp).
+
+    The study computes on fractions, as the records hold them; people read
+    percent everywhere in the report, so the accuracy rows' values, differences,
+    intervals, MDE and margin are scaled by 100 here, and a ``unit`` column says
+    which unit each row's numbers are in.
+    """
+    out = comp.copy()
+    pct = out["metric"].isin(PERCENT_METRICS)
+    for col in _VALUE_COLUMNS:
+        if col in out:
+            out[col] = out[col].astype(float).where(~pct, out[col].astype(float) * 100)
+    units = {"time_per_image_ms": "ms", "peak_memory_mib": "MiB", "optimizer_updates": "updates"}
+    unit = [("%" if m in PERCENT_METRICS else units.get(m, "")) for m in out["metric"]]
+    out.insert(out.columns.get_loc("metric") + 1, "unit", unit)
+    return out

@@ -1,0 +1,351 @@
+"""The study's figures, drawn from :mod:`study`'s tables (mean ± std over seeds).
+
+* :func:`accuracy_vs_updates` — test accuracy against the number of optimizer
+  updates, one column per update count; not drawn where every configuration
+  made the same number (:func:`updates_note` says so instead).
+* :func:`metric_vs_n` — accuracy, train–test gap, time per image and memory
+  against N, one line per arm from its baseline.
+* :func:`differences` — each configuration minus its baseline, with its 95%
+  confidence interval, the equivalence margin and the decision.
+* :func:`loss_tracking` — N micro-batches against one batch, epoch by epoch.
+
+Arms keep the report's colours and markers (:class:`~swin_gao_lib.analysis.arms.ArmStyles`);
+legends sit below the panels (:func:`swin_gao_lib.analysis.plots.legend_below`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib import colors as mcolors
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.transforms import blended_transform_factory
+
+from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
+from swin_gao_lib.analysis.plots import (FONT, accuracy_range, arm_handle, legend_below,
+                                         new_figure, style_axes)
+from swin_gao_lib.config.labels import BASELINE
+
+
+def _counts(sub: pd.DataFrame) -> list[int]:
+    return sorted({int(round(u)) for u in sub["optimizer_updates_mean"].dropna()})
+
+
+def updates_note(configs: pd.DataFrame) -> str | None:
+    """The sentence that stands in for accuracy vs updates when no panel would carry information.
+
+    ``None`` when some data set's configurations made different numbers of
+    updates (the figure is drawn; its title names the data sets left out).
+    """
+    counts = {ds: _counts(g) for ds, g in configs.groupby("dataset", sort=False)}
+    if any(len(c) >= 2 for c in counts.values()):
+        return None
+    where = "; ".join(f"{ds}: {c[0]:,}" for ds, c in counts.items() if c)
+    return ("Accuracy against the number of optimizer updates is not drawn: every configuration "
+            f"made the same number of updates ({where}), so the figure would be one column of "
+            "points; the configurations table has their accuracies.")
+
+
+def _name_arms(configs: pd.DataFrame) -> dict[Arm, str]:
+    """One legend name per arm: its configuration's label when it is one, else the arm's."""
+    names = {}
+    for arm, g in configs.groupby("arm", sort=False):
+        labels = g["label"].unique()
+        names[arm] = labels[0] if len(labels) == 1 else arm.label
+    return names
+
+
+def _with_arms(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table["arm"] = [arm_of(r) for _, r in table.iterrows()]
+    return table
+
+
+def _dodge(k: int, width: float = 0.6) -> np.ndarray:
+    return np.linspace(-width / 2, width / 2, k) if k > 1 else np.zeros(1)
+
+
+def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | None:
+    """Test accuracy (mean +- std over seeds) against the number of optimizer updates.
+
+    One panel per data set whose configurations made at least two different
+    numbers of updates (``None`` when none did): each update count a column,
+    its configurations side by side in it, in the arms' colours and markers.
+    An arm with several configurations in a panel (an N sweep) has each
+    point labelled with its N. With one seed per configuration there is no
+    spread to draw, and the axis label says so.
+    """
+    configs = _with_arms(configs)
+    panels = [ds for ds in dict.fromkeys(configs["dataset"])
+              if len(_counts(configs[configs["dataset"] == ds])) >= 2]
+    if not panels:
+        return None
+    one_seed = "seeds" in configs and (configs["seeds"] <= 1).all()
+    shown = configs[configs["dataset"].isin(panels)]
+    names = _name_arms(shown)
+    wide = 11.0 if len(names) > 6 else 9.0  # room for a legend of two columns
+    fig = new_figure(max(wide, 5.6 * len(panels) + 0.4), 5.0 + 0.2 * len(names))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, ds in zip(axes, panels):
+        sub = shown[shown["dataset"] == ds]
+        counts = _counts(sub)
+        several = {a for a, g in sub.groupby("arm") if len(g) > 1}
+        ys: list[float] = []
+        for col, count in enumerate(counts):
+            members = sub[sub["optimizer_updates_mean"].round() == count]
+            members = members.assign(_r=[a._rank() for a in members["arm"]]).sort_values(["_r", "N"])
+            for dx, (_, r) in zip(_dodge(len(members)), members.iterrows()):
+                s = styles[r["arm"]]
+                y = 100 * float(r["test_accuracy_mean"])
+                err = 0.0 if pd.isna(r["test_accuracy_std"]) else 100 * float(r["test_accuracy_std"])
+                ax.errorbar(col + dx, y, yerr=None if one_seed else err, fmt=s.marker,
+                            color=s.color, capsize=3, markersize=7)
+                ys += [y - err, y + err]
+                if r["arm"] in several:
+                    ax.annotate(f"N={r['N']}", (col + dx, y), xytext=(6, 0),
+                                textcoords="offset points", fontsize=FONT["note"], va="center")
+        for col in range(len(counts) - 1):
+            ax.axvline(col + 0.5, color="0.8", linewidth=0.8)
+        ax.set_xticks(range(len(counts)), [f"{c:,}" for c in counts])
+        ax.set_xlim(-0.5, len(counts) - 0.5)
+        ax.set_ylim(*accuracy_range(np.array(ys)))
+        style_axes(ax, f"{ds}: accuracy vs number of updates",
+                   "optimizer updates in the run (one column per count)",
+                   "test accuracy (%), one seed per configuration" if one_seed
+                   else "test accuracy (%), mean ± std over seeds", grid="y")
+    order = sorted(names, key=Arm._rank)
+    legend_below(fig, [arm_handle(styles, a, "none") for a in order], [names[a] for a in order])
+    skipped = [ds for ds in dict.fromkeys(configs["dataset"]) if ds not in panels]
+    title = "Test accuracy vs the number of optimizer updates"
+    if skipped:
+        title += "\n(" + "; ".join(
+            f"not drawn for {ds}: every configuration made "
+            f"{_counts(configs[configs['dataset'] == ds])[0]:,} updates" for ds in skipped) + ")"
+    fig.suptitle(title, fontsize=FONT["suptitle"])
+    return fig
+
+
+def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title: str,
+                styles: ArmStyles, scale: dict[str, float] | None = None) -> Figure:
+    """One row per metric, one column per data set: mean +- std against N, one line per arm.
+
+    ``sweeps`` maps a metric to its :func:`swin_gao_lib.analysis.study.n_sweep` table
+    (in-step accumulation with a mean loss). Each line starts at its arm's
+    baseline (N = 1, drawn in the baseline's style); N is a column per value,
+    arms side by side in it.
+    """
+    scale = scale or {}
+    metrics = [m for m, t in sweeps.items() if not t.empty]
+    datasets = list(dict.fromkeys(pd.concat([sweeps[m] for m in metrics])["dataset"]))
+    fig = new_figure(5.6 * len(datasets) + 0.4, 3.9 * len(metrics) + 1.4)
+    axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
+    legend: dict[Arm, str] = {}
+    for i, metric in enumerate(metrics):
+        k = scale.get(metric, 1.0)
+        for j, ds in enumerate(datasets):
+            ax = axes[i][j]
+            sub = sweeps[metric][sweeps[metric]["dataset"] == ds]
+            ns = sorted(sub["N"].unique())
+            col = {n: c for c, n in enumerate(ns)}
+            lines = []
+            for _, g in sub.groupby("series", sort=False):
+                first = g.iloc[0]
+                arm = Arm(first["family"], first["training"], "in_step", "mean",
+                          first["lr_scaling"])
+                lines.append((Arm(BASELINE, first["training"]), arm, g.sort_values("N")))
+            # the points of one N side by side, in arm order; a lone point stays on its N
+            column: dict[int, set[Arm]] = {}
+            for base, arm, g in lines:
+                for n in g["N"]:
+                    column.setdefault(n, set()).add(base if n == 1 else arm)
+            offset = {(n, a): dx for n, arms in column.items()
+                      for a, dx in zip(sorted(arms, key=Arm._rank), _dodge(len(arms), 0.5))}
+            ys: list[float] = []
+            for base, arm, g in lines:
+                s, sb = styles[arm], styles[base]
+                x = [col[n] + offset[(n, base if n == 1 else arm)] for n in g["N"]]
+                y, sd = k * g["mean"].to_numpy(float), k * g["std"].fillna(0).to_numpy(float)
+                ax.plot(x, y, color=s.color, linewidth=1.4, zorder=2)
+                for xi, yi, si, n in zip(x, y, sd, g["N"]):
+                    st = sb if n == 1 else s
+                    ax.errorbar(xi, yi, yerr=si, fmt=st.marker, color=st.color, capsize=3,
+                                markersize=6.5, zorder=3)
+                ys += list(y - sd) + list(y + sd)
+                legend.setdefault(base, base.label)
+                legend.setdefault(arm, arm.label)
+            ax.set_xticks(range(len(ns)), [str(n) for n in ns])
+            ax.set_xlim(-0.5, len(ns) - 0.5)
+            if metric == "test_accuracy":
+                ax.set_ylim(*accuracy_range(np.array(ys)))
+            else:
+                ax.margins(y=0.12)
+            style_axes(ax, ds, "N (micro-batches per update)", ylabels[metric], grid="y")
+    order = sorted(legend, key=Arm._rank)
+    legend_below(fig, [arm_handle(styles, a) for a in order], [legend[a] for a in order])
+    fig.suptitle(title, fontsize=FONT["suptitle"])
+    return fig
+
+
+#: The colour of each decision of a comparison (:mod:`study`); others grey.
+DECISION_COLORS = {"lower": "#d62728", "higher": "#2ca02c", "equivalent": "#1f77b4"}
+_GREY = "#7f7f7f"
+
+
+def _number(value: float) -> str:
+    # two decimals near the margin, where -1.97 and -2 differ; one where the scale is tens
+    return f"{value:+.2f}" if abs(value) < 10 else f"{value:+.1f}"
+
+
+def _value_text(r: pd.Series, scale: float, tested: bool) -> str:
+    text = _number(scale * r["difference"])
+    if tested and r["test"] != "none":
+        text += (f" [{_number(scale * r['ci_low'])}, {_number(scale * r['ci_high'])}] "
+                 f"{r['decision']}")
+    return text
+
+
+def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float = 100.0,
+                xlabel: str = "difference from the baseline (percentage points)") -> Figure:
+    """Forest plot: each configuration's difference from its baseline, with its 95% CI.
+
+    One panel per data set, stacked. The colour is the comparison's decision
+    (:mod:`study`: after Holm's correction, against the metric's margin, the
+    shaded band with dashed edges drawn over the points): red lower, green
+    higher, blue equivalent, grey inconclusive or not judged; the difference,
+    interval and decision are also written at the right of each row.
+    """
+    sub = comp[comp["metric"] == metric]
+    datasets = list(dict.fromkeys(sub["dataset"])) or [""]
+    tested = bool(len(sub)) and (sub["test"] != "none").any()
+    rows = [max(int((sub["dataset"] == ds).sum()), 1) for ds in datasets]
+    fig = new_figure(11.0, sum(0.38 * n + 1.25 for n in rows) + 0.8)
+    axes = fig.subplots(len(datasets), 1, squeeze=False, height_ratios=[n + 2.5 for n in rows])
+    decisions: dict[str, str] = {}
+    symlog: list[float] = []
+    margin = float(sub["margin"].max()) if "margin" in sub and sub["margin"].notna().any() else 0.0
+    for ax, ds in zip(axes[:, 0], datasets):
+        g = sub[sub["dataset"] == ds].reset_index(drop=True)
+        y = np.arange(len(g))[::-1]
+        if margin > 0:
+            m = scale * margin
+            ax.axvspan(-m, m, color="#1f77b4", alpha=0.08, linewidth=0, zorder=0)
+            for side in (-1, 1):  # over the points: a point on the margin does not hide it
+                ax.axvline(side * m, color="#1f77b4", linewidth=1.3, linestyle="--", zorder=4)
+        ax.axvline(0, color="black", linewidth=1, zorder=1)
+        right = blended_transform_factory(ax.transAxes, ax.transData)
+        xs = [0.0, 1.4 * scale * margin, -1.4 * scale * margin]
+        for yi, (_, r) in zip(y, g.iterrows()):
+            decision = r.get("decision") if tested else None
+            c = DECISION_COLORS.get(decision, _GREY)
+            if tested:
+                decisions[decision] = c
+            if r["test"] != "none":
+                ax.plot([scale * r["ci_low"], scale * r["ci_high"]], [yi, yi], color=c,
+                        linewidth=2.2, zorder=2)
+                xs += [scale * r["ci_low"], scale * r["ci_high"]]
+            ax.plot(scale * r["difference"], yi, "o", color=c, markersize=7,
+                    markeredgecolor="white", zorder=3)
+            xs.append(scale * r["difference"])
+            ax.text(1.02, yi, _value_text(r, scale, tested), transform=right, va="center",
+                    fontsize=FONT["note"])
+        lo, hi = np.nanmin(xs), np.nanmax(xs)
+        pad = 0.06 * (hi - lo) if hi > lo else 1.0
+        ax.set_xlim(lo - pad, hi + pad)
+        m = scale * margin
+        if m > 0 and max(-lo, hi) > 10 * m:
+            # differences of tens of points beside ones near the margin: linear within
+            # +-2 margins, where the decisions are made, logarithmic beyond
+            ax.set_xscale("symlog", linthresh=2 * m, linscale=1.0)
+            ticks = [m] + [10.0 ** k for k in range(6) if 10.0 ** k > 4 * m]
+            ticks = sorted({0.0, *ticks, *[-t for t in ticks]})
+            ax.set_xticks([t for t in ticks if lo - pad <= t <= hi + pad])
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_locator(NullLocator())
+            symlog.append(2 * m)
+        ax.set_ylim(-0.7, len(g) - 0.3)
+        ax.set_yticks(y, g["label"])
+        note = ("bars: 95% CI over seeds; colour: the decision after Holm, see the legend" if tested else
+                "one seed per configuration: no confidence interval and no decision")
+        label = xlabel + (f"; linear within ±{symlog[-1]:g}, logarithmic beyond"
+                          if symlog and ax.get_xscale() == "symlog" else "")
+        style_axes(ax, f"{ds}: {metric.replace('_', ' ')} minus the baseline\n({note})",
+                   label, None, grid="x")
+    handles, labels = [], []
+    for decision, c in decisions.items():
+        handles.append(Line2D([], [], color=c, marker="o", linewidth=2.2))
+        labels.append(decision)
+    if margin > 0:
+        handles.append(Patch(facecolor="#1f77b4", alpha=0.25, edgecolor="#1f77b4", linestyle="--"))
+        labels.append(f"equivalence margin ±{scale * margin:g}"
+                      + (" pp" if "percentage" in xlabel else ""))
+    legend_below(fig, handles, labels)
+    return fig
+
+
+#: float32's machine epsilon (2**-23): the relative resolution of one float32 number.
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def _shades(color: str, k: int) -> list:
+    """``k`` shades of ``color``, light to full: one per N of one arm."""
+    rgb = np.array(mcolors.to_rgb(color))
+    return [tuple(1 - (1 - rgb) * f) for f in np.linspace(0.45, 1.0, k)] if k > 1 else [color]
+
+
+def loss_tracking(track: pd.DataFrame, arms: Mapping[tuple[str, str], Arm],
+                  styles: ArmStyles) -> Figure:
+    """Equal-effective-batch accumulation (in-step, mean) against its baseline's loss curve.
+
+    ``track`` is :func:`swin_gao_lib.analysis.study.loss_tracking`; ``arms`` maps each
+    ``(dataset, configuration label)`` to its arm. One row per data set and arm: left,
+    the training loss per epoch of the baseline (black, dashed) and of each N,
+    for the first seed they share; right, ``|loss_N - loss_1| / loss_1`` per
+    epoch on a log scale, every shared seed one thin line, with float32's
+    machine epsilon dotted for scale. An arm keeps its colour and marker; its
+    N are shades of that colour. Coinciding curves (the deterministic arm) sit a
+    few epsilons up; with dropout the runs part like different seeds.
+    """
+    track = track.assign(arm=[arms[k] for k in zip(track["dataset"], track["configuration"])])
+    panels = list(dict.fromkeys(zip(track["dataset"], track["arm"])))
+    fig = new_figure(11.0, 3.6 * len(panels) + 1.0)
+    axes = fig.subplots(len(panels), 2, squeeze=False)
+    handles: dict[str, Line2D] = {"baseline (N=1)": Line2D([], [], color="black", linestyle="--",
+                                                           linewidth=2.2)}
+    for (left, right), (ds, arm) in zip(axes, panels):
+        sub = track[(track["dataset"] == ds) & (track["arm"] == arm)]
+        s = styles[arm]
+        ns = sorted(sub["N"].unique())
+        color = dict(zip(ns, _shades(s.color, len(ns))))
+        seed = sub["seed"].min()
+        first = sub[sub["seed"] == seed]
+        base = first[first["N"] == ns[0]]
+        left.plot(base["epoch"], base["baseline_loss"], "k--", linewidth=2.2)
+        for n, g in first.groupby("N"):
+            left.plot(g["epoch"], g["loss"], marker=s.marker, markersize=4.5, linewidth=1.2,
+                      color=color[n])
+            handles.setdefault(f"{arm.label}, N={n}",
+                               Line2D([], [], color=color[n], marker=s.marker, linewidth=1.2))
+        for (n, _), g in sub.groupby(["N", "seed"]):
+            # a difference of exactly 0 has no place on a log axis: drawn at eps/10
+            right.plot(g["epoch"], g["relative_difference"].clip(lower=FLOAT32_EPS / 10),
+                       linewidth=1, alpha=0.8, color=color[n])
+        right.axhline(FLOAT32_EPS, color="grey", linestyle=":", linewidth=1.2)
+        right.set_yscale("log")
+        k = sub["seed"].nunique()
+        style_axes(left, f"{ds}: {arm.label}\ntraining loss per epoch, seed {seed}", "epoch",
+                   "training loss")
+        style_axes(right, f"{ds}: relative difference from the baseline\n"
+                   f"({k} seed{'s' if k > 1 else ''}, one line each)", "epoch",
+                   "|loss_N - loss_1| / loss_1")
+        right.grid(alpha=0.3, which="major")
+        right.grid(alpha=0.08, which="minor")
+    handles["float32 epsilon (2^-23)"] = Line2D([], [], color="grey", linestyle=":", linewidth=1.2)
+    legend_below(fig, list(handles.values()), list(handles))
+    fig.suptitle("Equal effective batch, in-step mean: N micro-batches vs one batch",
+                 fontsize=FONT["suptitle"])
+    return fig

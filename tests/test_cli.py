@@ -1,0 +1,93 @@
+"""The command line as a user meets it: --version, train --help, and what an uneven N does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from swin_gao_lib import cli
+from swin_gao_lib.config import make_config
+from swin_gao_lib.config.checks import uneven_split_note
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_version_names_the_release_and_the_commit_in_a_clone(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out.strip()
+    from importlib.metadata import version
+
+    assert out.startswith(f"swin-gao {version('swin-gao')}")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                         text=True).stdout.strip()
+    if sha:  # run from a clone: the commit it runs
+        assert f"(commit {sha[:12]}" in out
+
+
+def test_train_help_points_to_the_configuration_reference_with_two_examples():
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "train", "--help"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0
+    assert "docs/configuration.md" in proc.stdout
+    examples = [line.strip() for line in proc.stdout.splitlines()
+                if line.strip().startswith("swin-gao train params/")]
+    assert len(examples) == 2
+    for example in examples:  # the examples name params files that exist
+        assert (REPO / example.split()[2]).is_file()
+    assert (REPO / "docs" / "configuration.md").is_file()
+
+
+def test_an_uneven_split_is_named_in_one_line():
+    note = uneven_split_note(make_config(batch_size=32, accumulation_steps=5))
+    assert note is not None and "\n" not in note
+    assert "micro-batches of 7+7+7+7+4" in note and "N that divide 32: 2, 4, 8, 16, 32" in note
+    assert uneven_split_note(make_config(batch_size=32, accumulation_steps=4)) is None
+    assert uneven_split_note(make_config(batch_size=32, accumulation_steps=1)) is None
+
+
+def test_train_prints_the_note_before_training(monkeypatch, capsys, tmp_path):
+    calls = []
+    fake = types.ModuleType("swin_gao_lib.training.train")
+    fake.train = lambda cfg, **kw: calls.append(cfg)  # no TensorFlow: the CLI's output is the test
+    monkeypatch.setitem(sys.modules, "swin_gao_lib.training.train", fake)
+    monkeypatch.setattr("swin_gao_lib.runtime.backend.use_backend", lambda name: "tensorflow")
+    code = cli.main(["train", str(REPO / "params" / "examples" / "mnist-sample.yaml"),
+                     "--set", "batch_size=32", "--set", "accumulation_steps=5",
+                     "--set", f"output_dir={tmp_path}"])
+    assert code == 0 and calls and calls[0].accumulation_steps == 5
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "7+7+7+7+4" in notes[0]
+
+
+def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, capsys, tmp_path):
+    import shutil
+
+    from swin_gao_lib.analysis.page import external_urls
+    from test_runner_report import fake_suite
+
+    fake_suite(tmp_path / "suite")
+    executed = []
+
+    def execute(source, target, *, cwd, parameters, kernel_name=None):
+        # the notebook as a kernel would leave it: its stored outputs stand in for a new run
+        executed.append((Path(source).name, parameters))
+        shutil.copy(REPO / "notebooks" / "report.ipynb", target)
+
+    monkeypatch.setattr("swin_gao_lib.runs.execute.execute_notebook", execute)
+    assert cli.main(["report", str(tmp_path / "suite")]) == 0
+    page = tmp_path / "suite" / "report" / "report.html"
+    assert executed == [("report.ipynb", {"suite_dir": str((tmp_path / "suite").resolve()),
+                                          "out_dir": str(page.parent)})]
+    assert f"all of it on one page: {page}" in capsys.readouterr().out
+    assert page.is_file() and not external_urls(page.read_text())
+    # --no-html: the figures and tables alone, no kernel
+    assert cli.main(["report", str(tmp_path / "suite"), "--no-html", "--out",
+                     str(tmp_path / "plain")]) == 0
+    assert len(executed) == 1 and (tmp_path / "plain" / "summary.csv").is_file()
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2  # bad input, before a kernel
