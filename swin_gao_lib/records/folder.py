@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from swin_gao_lib.config import RunConfig, make_config, to_yaml
+from swin_gao_lib.config.run_config import NOT_IDENTITY
 from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 
@@ -241,15 +242,22 @@ class RunFolder:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / LOCK, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
+        while True:
+            handle = open(self.path / LOCK, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                handle.close()
+                raise ConfigError(f"output: {self.path} is being written by another process "
+                                  f"(pid {holder}); wait for it to finish, or stop it") from None
+            try:  # the holder removes the file before letting go: lock the file that is there
+                if os.fstat(handle.fileno()).st_ino == os.stat(self.path / LOCK).st_ino:
+                    break
+            except OSError:
+                pass
             handle.close()
-            raise ConfigError(f"output: {self.path} is being written by another process "
-                              f"(pid {holder}); wait for it to finish, or stop it") from None
         try:
             handle.seek(0)
             handle.truncate()
@@ -311,4 +319,4 @@ class RunFolder:
 def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
     """The keys in which two configs differ, besides where their records go."""
     da, db = a.to_dict(), b.to_dict()
-    return [k for k in da if k not in ("output_dir", "run_name") and da[k] != db[k]]
+    return [k for k in da if k not in NOT_IDENTITY and da[k] != db[k]]
