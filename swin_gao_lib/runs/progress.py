@@ -346,9 +346,10 @@ class SuiteProgress:
                 self._bar.set_postfix_str(self._status(), refresh=True)
             return
         now = self.clock()
-        if not force and now - self._last_log < self.log_every:
-            return
-        self._last_log = now
+        if not force:  # epoch lines: one per log_every seconds at most
+            if now - self._last_log < self.log_every:
+                return
+            self._last_log = now
         percent = 100 if final else round(100 * self.fraction())
         print(f"{self.desc}: {percent:3d}% | {self._status(final)}"
               + (f" | {event}" if event else ""), file=self.stream, flush=True)

@@ -135,6 +135,10 @@ def remove(token: str) -> None:
         for run_dir in list(_run_folders(folder)):
             stop_holder(run_dir, timeout=10.0)
         shutil.rmtree(folder, ignore_errors=True)
+    try:
+        root().rmdir()  # the user's root too, once nothing else is in it
+    except OSError:
+        pass
 
 
 def clean_dead(dead_tokens: Iterable[str] = ()) -> list[str]:

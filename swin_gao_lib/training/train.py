@@ -308,8 +308,8 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
                 "to resume")
             raise
         if isinstance(exc, OSError):  # the disk, not the run: one line, no traceback
-            raise RunError(_write_failed(exc, failure["epochs_completed"], checkpoint, run_dir,
-                                         recorded), str(run_dir)) from None
+            raise RunError(_write_failed(exc, checkpoint, run_dir, recorded),
+                           str(run_dir)) from None
         raise RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
                        f"{type(exc).__name__}: {exc}; partial outputs kept in {run_dir}",
                        str(run_dir)) from exc
@@ -319,7 +319,7 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         recorded = _record_failure(folder, {"error": f"{type(exc).__name__}: {exc}",
                                             "diverged": False,
                                             "epochs_completed": len(recorder.rows)})
-        raise RunError(_write_failed(exc, len(recorder.rows), checkpoint, run_dir, recorded),
+        raise RunError(_write_failed(exc, checkpoint, run_dir, recorded),
                        str(run_dir)) from None
     try:
         folder.clear_checkpoint()
@@ -350,13 +350,12 @@ def _record_failure(folder: RunFolder, failure: dict[str, Any]) -> bool:
         return False
 
 
-def _write_failed(exc: OSError, epochs: int, checkpoint: Checkpoint, run_dir: Path,
-                  recorded: bool) -> str:
+def _write_failed(exc: OSError, checkpoint: Checkpoint, run_dir: Path, recorded: bool) -> str:
     """One line for a write that failed mid-run: the path, the cause, what was kept."""
     path = exc.filename or run_dir
     saved = checkpoint.saved_epoch()
     kept = (f"the checkpoint of epoch {saved} is kept" if saved else "no epoch had finished")
-    return (f"cannot write {path}: {exc.strerror or exc} after {epochs} finished epoch(s); "
+    return (f"cannot write {path}: {exc.strerror or exc}; "
             f"{kept} in {run_dir}{'' if recorded else ' (failure.json could not be written)'}; "
             "free space or make the folder writable, then run the same command again to "
             "resume")
