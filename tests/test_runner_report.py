@@ -247,7 +247,7 @@ def test_plans_count_images_times_epochs(tmp_path):
     from swin_gao_lib.runs.runner import plan_suite
 
     (tmp_path / "small.yaml").write_text("dataset: mnist\nsource: sample\nmax_train_samples: 100\n"
-                                         "epochs: 2\n")
+                                         "batch_size: 50\nepochs: 2\n")
     (tmp_path / "big.yaml").write_text("dataset: cifar10\nsource: sample\nepochs: 3\n")
     plans = plan_suite(sorted(tmp_path.glob("*.yaml")), tmp_path / "out")
     costs = {p.run_dir.name: p.cost for p in plans}

@@ -18,10 +18,10 @@ bit for bit as an uninterrupted run. The progress bar reads the same
 ``history.csv`` (:mod:`swin_gao_lib.runs.progress`).
 
 Faults. A run whose kernel or worker dies (killed, out of memory, node lost)
-is tried again, up to ``retries`` times, and resumes from its last finished
-epoch: from its scratch folder when the retry lands on the same machine (a
-kernel left from the try before is stopped first, so one process writes a run
-at a time), else from the checkpoint the driver ships with it. A run that
+is tried again, up to ``retries`` times: from its scratch folder when the
+retry lands on the same machine (a kernel left from the try before is stopped
+first, so one process writes a run at a time), else from what the task was
+sent at the start (a retry's arguments cannot change). A run that
 fails on its own (divergence, a full disk) is not retried: its
 ``failure.json`` and executed notebook come back like any record and it is
 listed at the end. Scratch folders are marked with their driver and removed
