@@ -352,13 +352,17 @@ def _record_failure(folder: RunFolder, failure: dict[str, Any]) -> bool:
 
 def _write_failed(exc: OSError, checkpoint: Checkpoint, run_dir: Path, recorded: bool) -> str:
     """One line for a write that failed mid-run: the path, the cause, what was kept."""
+    import errno
+
     path = exc.filename or run_dir
+    writing = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                            errno.EFBIG)
     saved = checkpoint.saved_epoch()
-    kept = (f"the checkpoint of epoch {saved} is kept" if saved else "no epoch had finished")
-    return (f"cannot write {path}: {exc.strerror or exc}; "
-            f"{kept} in {run_dir}{'' if recorded else ' (failure.json could not be written)'}; "
-            "free space or make the folder writable, then run the same command again to "
-            "resume")
+    kept = (f"the checkpoint of epoch {saved} is kept in {run_dir}" if saved
+            else f"no epoch had finished, so {run_dir} holds no checkpoint")
+    return (f"{'cannot write ' if writing else ''}{path}: {exc.strerror or exc}; {kept}"
+            f"{'' if recorded else ' (failure.json could not be written)'}; free space or make "
+            "the folder writable, then run the same command again to resume")
 
 
 def _finite(value: Any) -> bool:
