@@ -153,3 +153,24 @@ def test_without_a_terminal_it_writes_plain_lines(tmp_path):
     assert "~0:" in lines[1] and "run 1/1 a epoch 2/3" in lines[1]
     assert lines[-3].endswith("run 1/1 a done") and lines[-2].endswith("report started")
     assert lines[-1].startswith("run-all t: 100% | 0:20 elapsed | report done")
+
+
+def test_on_a_terminal_one_bar_is_redrawn_in_place(tmp_path):
+    plans = _plans(tmp_path, a=dict(epochs=2))
+    clock = Clock()
+    stream = io.StringIO()
+    progress = SuiteProgress(list(plans.values()), "run-all t", ticker=False, clock=clock,
+                             stream=stream, interactive=True)
+    progress.start(plans["a"])
+    clock.t += 5.0
+    _history(plans["a"], [(3.0, 1.0)])
+    progress.poll()
+    progress.report_start()
+    clock.t += 1.0
+    progress.close()
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and "\r" in text  # one line, redrawn
+    frames = text.strip().split("\r")
+    assert any("| 0:05 elapsed, ~" in f and "run 1/1 a epoch 2/2 | 100/200 images" in f
+               for f in frames)
+    assert frames[-1].startswith("run-all t: 100%|") and "0:06 elapsed | report done" in frames[-1]

@@ -100,6 +100,21 @@ def _count(n: float) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else f"{n:.0f}"
 
 
+def _bar(desc: str, stream: TextIO):
+    """A tqdm bar over the suite's estimated time (per mille), with our status after it."""
+    from tqdm.auto import tqdm
+
+    class Bar(tqdm):
+        status = ""
+
+        @property
+        def format_dict(self):  # tqdm's way to add a field to bar_format
+            return {**super().format_dict, "status": self.status}
+
+    return Bar(total=1000, desc=desc, file=stream, leave=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {status}")
+
+
 class SuiteProgress:
     """The progress of a suite's runs and report, and its time left (see the module docstring).
 
@@ -129,10 +144,7 @@ class SuiteProgress:
         self._stop = threading.Event()
         self._thread = None
         if enabled and self.interactive:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=1000, desc=desc, file=self.stream, leave=True,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+            self._bar = _bar(desc, self.stream)
         if enabled and ticker:
             self._thread = threading.Thread(target=self._tick, daemon=True,
                                             name="swin-gao-progress")
@@ -181,7 +193,7 @@ class SuiteProgress:
         with self._lock:
             if self._bar is not None:
                 self._bar.n = 1000
-                self._bar.set_postfix_str(self._status(final=True), refresh=False)
+                self._bar.status = self._status(final=True)
                 self._bar.close()
                 self._bar = None
             elif self.enabled:
@@ -224,7 +236,7 @@ class SuiteProgress:
             ended = [r for r in self.runs if r.status == "running" and self._poll_run(r)]
             if self._bar is not None:
                 self._bar.n = int(1000 * self.fraction())
-                self._bar.set_postfix_str(self._status(), refresh=False)
+                self._bar.status = self._status()
                 self._bar.refresh()
             elif ended:
                 self._emit("", force=False)
@@ -343,7 +355,8 @@ class SuiteProgress:
         """A plain progress line (no terminal): events always, epochs now and then."""
         if not self.enabled or self._bar is not None:
             if self._bar is not None and event:
-                self._bar.set_postfix_str(self._status(), refresh=True)
+                self._bar.status = self._status()
+                self._bar.refresh()
             return
         now = self.clock()
         if not force:  # epoch lines: one per log_every seconds at most
