@@ -11,8 +11,9 @@ and at the end the error at the suite's halfway point (the first estimate at
 or after half the suite's time), so the estimate can be judged on any suite's
 records, a quiet machine's or a busy one's, without running it again.
 
-    python benchmarks/eta_replay.py examples/quick params/quick --total 393
+    python benchmarks/eta_replay.py examples/quick params/quick --report-s 16
     python benchmarks/eta_replay.py outputs/quick params/quick
+    python benchmarks/eta_replay.py outputs/quick-dask params/quick --slots 2
 
 ``--total`` gives the suite's measured wall time (from the driver's start to
 the report's end) when the suite folder holds no executed report notebook;
@@ -59,7 +60,9 @@ def _events(suite: Path, plan) -> tuple[float, float, list[tuple[float, dict]]]:
     return _time(meta["start_time"]), _time(meta["end_time"]), events
 
 
-def replay(suite: Path, params: Path, total: float | None, report_s: float | None) -> dict:
+def replay(suite: Path, params: Path, total: float | None, report_s: float | None,
+           slots: int = 1) -> dict:
+    """Feed the suite's events to the estimator in time order; score it at every epoch end."""
     files = sorted(params.glob("*.yaml")) if params.is_dir() else [params]
     with tempfile.TemporaryDirectory() as tmp:
         plans = plan_suite(files, Path(tmp) / "out")
@@ -70,38 +73,41 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
         if report_nb.is_file():
             meta = json.loads(report_nb.read_text())["metadata"]["papermill"]
             report_start, end = _time(meta["start_time"]), _time(meta["end_time"])
-            t0 = first
         elif total is not None:
-            t0, end = first, first + total
-            report_start = last
+            report_start, end = last, first + total
         else:
-            t0, report_start = first, last
-            end = last + (report_s or 0.0)
+            report_start, end = last, last + (report_s or 0.0)
+        t0 = first
+        events = []  # (time, order, kind, plan, rows so far)
+        for plan, start, stop, epochs in runs:
+            events.append((start, 0, "start", plan, None))
+            for i, (when, _) in enumerate(epochs, 1):
+                events.append((when, 1, "epoch", plan, [row for _, row in epochs[:i]]))
+            events.append((stop, 2, "finish", plan, None))
+        events.sort(key=lambda e: (e[0], e[1]))
         clock = {"t": t0}
         progress = SuiteProgress(plans, "replay", ticker=False, clock=lambda: clock["t"],
-                                 enabled=False)
+                                 enabled=False, slots=slots)
         timeline = []
-        for plan, start, stop, events in runs:
-            clock["t"] = start
-            progress.start(plan)
-            written = []
-            for when, row in events:
-                clock["t"] = when
-                written.append(row)
+        for when, _, kind, plan, rows in events:
+            clock["t"] = when
+            if kind == "start":
+                progress.start(plan)
+                continue
+            if kind == "epoch":
                 plan.run_dir.mkdir(parents=True, exist_ok=True)
                 with (plan.run_dir / ".h.csv").open("w", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                     writer.writeheader()
-                    writer.writerows(written)
+                    writer.writerows(rows)
                 (plan.run_dir / ".h.csv").replace(plan.run_dir / "history.csv")
                 progress.poll()
-                left = progress.remaining()
-                timeline.append((when - t0, left, end - when, plan.run_dir.name,
-                                 len(written)))
-            clock["t"] = stop
-            progress.finish(plan)
-            timeline.append((stop - t0, progress.remaining(), end - stop, plan.run_dir.name,
-                             "done"))
+                label = len(rows)
+            else:
+                progress.finish(plan)
+                label = "done"
+            timeline.append((when - t0, progress.remaining(), end - when, plan.run_dir.name,
+                             label))
         shutil.rmtree(Path(tmp) / "out", ignore_errors=True)
     span = end - t0
     half = next(((e, l, tr) for e, l, tr, *_ in timeline if e >= span / 2 and l is not None),
@@ -117,8 +123,10 @@ def main(argv=None) -> int:
     parser.add_argument("--total", type=float, default=None,
                         help="the suite's measured wall time in seconds, report included")
     parser.add_argument("--report-s", type=float, default=None)
+    parser.add_argument("--slots", type=int, default=1,
+                        help="runs at once (the Dask executor's workers); default 1")
     args = parser.parse_args(argv)
-    result = replay(args.suite, args.params, args.total, args.report_s)
+    result = replay(args.suite, args.params, args.total, args.report_s, args.slots)
     print(f"{'elapsed':>8} {'estimate':>9} {'true':>6} {'error':>6}  run, epoch")
     for elapsed, left, true, run, epoch in result["timeline"]:
         error = f"{(left - true) / true:+.0%}" if left is not None and true > 0 else "-"

@@ -28,6 +28,12 @@ listed at the end. Scratch folders are marked with their driver and removed
 when the suite ends, or by the next start after a driver was killed
 (:mod:`swin_gao_lib.runs.scratch`).
 
+Scheduling. Runs are handed to Dask only as the cluster's slots (worker
+threads, or GPU shares) free up: submitted all at once, runs of unknown and
+uneven length were queued behind one busy worker while another sat idle
+(seen on the quick suite: each run is its own task group, so Dask's own
+queuing does not apply).
+
 Resources. Workers advertise ``GPU`` and runs ask for ``gpus_per_run`` of one
 (0.25 lets four small runs share a card); each run's kernel sees only its
 worker's card (``CUDA_VISIBLE_DEVICES``) and grows its GPU memory on demand
@@ -169,18 +175,29 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
     try:
         _on_workers(client, scratch.clean_dead, list(dead_tokens))
         queue = Queue(queue_name(token), client=client)
-        if progress is not None:
-            progress.slots = slots(client, options)
-        for plan in plans:
-            folder = RunFolder(plan.run_dir)
-            key = hashlib.sha256(f"{plan.run_dir}|{token}".encode()).hexdigest()[:16]
-            resources = {"GPU": options.gpus_per_run} if options.gpus_per_run else None
-            future = client.submit(
-                _task_on_worker, notebook, to_yaml(plan.config), folder.name,
-                _shipped(folder, force), token, key, driver, options.cpus_per_run, gpus,
-                kernel_name, resources=resources, retries=options.retries, pure=False,
-                key=f"run-{folder.name}-{key}")
-            futures[future] = plan
+        waiting = list(plans)
+        pending = as_completed(loop=client.loop)
+
+        def submit_while_free() -> None:
+            """Hand out runs only as slots free up (see the module docstring: Dask would
+            otherwise queue several long runs behind one worker while another idles)."""
+            free = slots(client, options)
+            if progress is not None:
+                progress.slots = free
+            free -= len(futures) - len(ended)
+            while waiting and free > 0:
+                plan = waiting.pop(0)
+                folder = RunFolder(plan.run_dir)
+                key = hashlib.sha256(f"{plan.run_dir}|{token}".encode()).hexdigest()[:16]
+                resources = {"GPU": options.gpus_per_run} if options.gpus_per_run else None
+                future = client.submit(
+                    _task_on_worker, notebook, to_yaml(plan.config), folder.name,
+                    _shipped(folder, force), token, key, driver, options.cpus_per_run, gpus,
+                    kernel_name, resources=resources, retries=options.retries, pure=False,
+                    key=f"run-{folder.name}-{key}")
+                futures[future] = plan
+                pending.add(future)
+                free -= 1
 
         def drain() -> None:
             try:
@@ -199,7 +216,7 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
                         write_checkpoint(RunFolder(plan.run_dir), plan, message["files"])
                         written[message["run"]] = epoch
 
-        pending = as_completed(futures)
+        submit_while_free()
         while not pending.is_empty():
             drain()
             if not pending.has_ready():
@@ -218,6 +235,7 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
                 outcomes.append((plan, error))
                 if progress is not None:
                     progress.finish(plan, ok=error is None)
+            submit_while_free()
     finally:
         _on_workers(client, scratch.remove, token)
         scratch.remove(token)
