@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the runs land (default: outputs/<folder or file name>)")
     ra.add_argument("--force", action="store_true", help="re-run configurations whose records "
                     "are already complete")
+    ra.add_argument("--wait", action="store_true", help="if another run-all is running the "
+                    "same suite, wait for it to finish instead of stopping (exit 2)")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
     ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     ra.add_argument("--executor", choices=("sequential", "dask"), default="sequential",
@@ -163,7 +165,7 @@ def _run_all(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(dask_only)}: only with --executor dask")
     result = run_all(args.params_dir, args.output, force=args.force,
                      notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
-                     cpus_per_run=args.cpus_per_run if dask is None else None)
+                     cpus_per_run=args.cpus_per_run if dask is None else None, wait=args.wait)
     print(f"ran {len(result.ran)}, skipped {len(result.skipped)} complete, "
           f"failed {len(result.failed)}")
     for f in result.failed:

@@ -1,15 +1,17 @@
 """Bad input, as a new user types it: exit 2, one line naming the field or file, nothing written.
 
-Every case runs the real CLI in a subprocess, in a temp folder holding good
-and bad params files, data folders and earlier run folders. Each must end with
-exit status 2 and exactly one line on stderr that names what is wrong (no
-traceback), and must leave every file and folder of the temp tree as it was.
+Every case runs the real CLI in a subprocess, in its own copy of a temp folder
+holding good and bad params files, data folders and earlier run folders (so no
+case can see what another wrote). Each must end with exit status 2 and exactly
+one line on stderr that names what is wrong (no traceback), and must leave
+every file and folder of its tree as it was.
 """
 
 import gzip
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -91,7 +93,34 @@ def tree(tmp_path_factory) -> Path:
     foreign = root / "out" / "foreign"
     foreign.mkdir()
     (foreign / "config.yaml").write_text("my_own_tool: {setting: 1}\n")
+    # numbers written as text, in a params file and in a grid
+    (root / "big_lr.yaml").write_text("dataset: mnist\nlearning_rate: 3e400\n")
+    (root / "grid_inf.yaml").write_text(yaml.safe_dump(
+        {**GOOD, "grid": {"learning_rate": [0.001, "inf"]}}))
+    # the folder a run given learning_rate "inf" left before numbers had one parse
+    failed = root / "out" / "failed_inf"
+    failed.mkdir()
+    (failed / "config.yaml").write_text(
+        to_yaml(make_config({**GOOD, "run_name": "failed_inf"})).replace(
+            "learning_rate: 0.001", "learning_rate: .inf"))
+    (failed / "failure.json").write_text('{"diverged": true, "epoch": 1, "step": 2}')
+    # suites whose data are corrupt, or which hold several problems at once
+    corrupt = root / "suite_corrupt"
+    corrupt.mkdir()
+    (corrupt / "a.yaml").write_text(yaml.safe_dump(GOOD))
+    (corrupt / "b.yaml").write_text(yaml.safe_dump({**GOOD, "source": "dir:idx_trunc"}))
+    tiny = root / "suite_tiny"
+    tiny.mkdir()
+    (tiny / "a.yaml").write_text(yaml.safe_dump({**GOOD, "validation_split": 0.9999}))
     return root
+
+
+@pytest.fixture
+def case_tree(tree, tmp_path) -> Path:
+    """A fresh copy of the tree for one case: what a case writes, no other case sees."""
+    copy = tmp_path / "tree"
+    shutil.copytree(tree, copy, symlinks=True)
+    return copy
 
 
 CASES = [
@@ -177,6 +206,35 @@ CASES = [
     (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--workers", "0"],
      "argument --workers: must be >= 1, got 0"),
     (["run-all", "grid.yaml", "--output", "o", "--executor", "ray"], "argument --executor: invalid choice"),
+    # issue #21: numbers written as text meet the same rules, wherever they come from
+    (["train", "good.yaml", "--set", "learning_rate=inf"],
+     "learning_rate: must be a finite number, got inf; e.g. learning_rate: 0.001"),
+    (["train", "good.yaml", "--set", "weight_decay=nan"], "weight_decay: must be a finite number, got nan"),
+    (["train", "good.yaml", "--set", "learning_rate=1e400"],
+     "learning_rate: must be a finite number, got 1e400 (too large for a float: it reads as inf)"),
+    (["train", "big_lr.yaml"], "learning_rate: must be a finite number, got 3e400 (too large"),
+    (["train", "good.yaml", "--set", 'learning_rate="0x10"'], "learning_rate: expected a number, got '0x10'"),
+    (["train", "good.yaml", "--set", 'epochs="0x10"'], "epochs: expected an integer, got '0x10' (str)"),
+    (["train", "good.yaml", "--set", "epochs=2.5"], "epochs: expected an integer, got 2.5 (float)"),
+    (["run-all", "grid_inf.yaml", "--output", "o"], "grid_inf.yaml: learning_rate: must be a finite number, got inf"),
+    (["train", "good.yaml", "--set", "run_name=failed_inf"],
+     "out/failed_inf holds a run whose config.yaml this version of the kit refuses (learning_rate: "
+     "must be a finite number, got inf"),
+    # a training split smaller than one batch
+    (["train", "good.yaml", "--set", "validation_split=0.9999"],
+     "batch_size: the training split holds 2 images, fewer than one batch of 16"),
+    (["run-all", "suite_tiny", "--output", "o"], "a.yaml: batch_size: the training split holds 2 images"),
+    # corrupt data inside a suite: found before any kernel starts
+    (["run-all", "suite_corrupt", "--output", "o"], "b.yaml: idx_trunc/train-images-idx3-ubyte.gz: file truncated"),
+]
+
+#: Cases that need a file system with almost no room: a tmpfs of 64 KiB, mounted where
+#: mounting is allowed ("{small}" is its path).
+SMALL_DISK_CASES = [
+    (["train", "good.yaml", "--set", "output_dir={small}"],
+     "output_dir: {small} has 64 KiB free, but this needs about"),
+    (["run-all", "suite_bad/a.yaml", "--output", "{small}/suite"],
+     "--output: {small}/suite has "),
 ]
 
 
@@ -198,11 +256,10 @@ def test_there_are_at_least_40_cases():
     assert len({tuple(a) for a, _ in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("args,fragment", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_bad_input_is_one_line_and_exit_2(tree, args, fragment):
-    before = _snapshot(tree)
+def _run_case(root: Path, args, fragment):
+    before = _snapshot(root)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")  # TensorFlow must not even start
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", *args], cwd=tree,
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", *args], cwd=root,
                           capture_output=True, text=True, timeout=300, env=env)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr
@@ -211,4 +268,53 @@ def test_bad_input_is_one_line_and_exit_2(tree, args, fragment):
     assert lines[0].startswith("swin-gao"), lines[0]
     assert fragment in lines[0], lines[0]
     assert "tensorflow" not in proc.stdout.lower()
-    assert _snapshot(tree) == before, "bad input changed files"
+    assert _snapshot(root) == before, "bad input changed files"
+
+
+@pytest.mark.parametrize("args,fragment", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(case_tree, args, fragment):
+    _run_case(case_tree, args, fragment)
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory):
+    from test_faults import tmpfs
+
+    with tmpfs(tmp_path_factory.mktemp("small") / "fs", "64k") as fs:
+        yield fs
+
+
+@pytest.mark.parametrize("args,fragment", SMALL_DISK_CASES,
+                         ids=[" ".join(a)[:60] for a, _ in SMALL_DISK_CASES])
+def test_a_disk_without_room_is_bad_input_too(case_tree, small_disk, args, fragment):
+    args = [a.replace("{small}", str(small_disk)) for a in args]
+    before = _snapshot(small_disk)
+    _run_case(case_tree, args, fragment.replace("{small}", str(small_disk)))
+    assert _snapshot(small_disk) == before
+
+
+def test_a_suite_reports_every_problem_at_once(case_tree):
+    """Several problems: one line each, all of them, before any kernel starts; exit 2."""
+    suite = case_tree / "suite_many"
+    suite.mkdir()
+    (suite / "a.yaml").write_text(yaml.safe_dump({**GOOD, "source": "dir:idx_trunc"}))
+    (suite / "b.yaml").write_text(yaml.safe_dump({**GOOD, "run_name": "done",
+                                                  "learning_rate": 0.01}))
+    (suite / "c.yaml").write_text(yaml.safe_dump({**GOOD, "validation_split": 0.9999}))
+    (suite / "d.yaml").write_text(yaml.safe_dump(GOOD))
+    before = _snapshot(case_tree)
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", "suite_many",
+                           "--output", "out"], cwd=case_tree, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == ("swin-gao: error: 3 problems found before any run started; nothing "
+                        "was run:")
+    assert len(lines) == 4 and "Traceback" not in proc.stderr
+    problems = sorted(line.strip() for line in lines[1:])
+    assert problems[0].startswith("suite_many/a.yaml: ") and \
+        "idx_trunc/train-images-idx3-ubyte.gz: file truncated" in problems[0]
+    assert problems[1].startswith("suite_many/b.yaml: output: ") and \
+        "holds a complete run of a different config (it differs in learning_rate)" in problems[1]
+    assert problems[2].startswith("suite_many/c.yaml: batch_size: the training split holds 2")
+    assert _snapshot(case_tree) == before

@@ -96,12 +96,8 @@ def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_pat
     params = tmp_path / "params"
     _params(params, "long", epochs=3, max_train_samples=320)
     _params(params, "ok")
-    broken = tmp_path / "broken-data"  # exists (planning checks that), unreadable at run time
-    broken.mkdir()
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
-        (broken / stem).write_bytes(b"not an IDX file")
-    _params(params, "broken", source=f"dir:{broken}")
+    # fails while it trains (bad data is found before any run starts): NaN at its second step
+    _params(params, "broken", learning_rate=1e30, optimizer="sgd", momentum=0.0)
     killed, stop = [], threading.Event()
     killer = threading.Thread(target=_kill_a_kernel_after_its_first_epoch, args=(killed, stop))
     killer.start()
@@ -114,13 +110,54 @@ def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_pat
     err = capsys.readouterr().err
     assert killed, "the test never found the kernel to kill"
     assert code == 1
-    assert err.count("FAILED") == 1 and "broken" in err and "bad IDX magic number" in err
+    assert err.count("FAILED") == 1 and "broken" in err and "the loss became nan" in err
     out = tmp_path / "out"
     long = json.loads((out / "long" / "metrics.json").read_text())
     assert long["resumed"] == 1 and long["resumed_at_epochs"][0] >= 1
     assert long["epochs_completed"] == 3
     assert (out / "ok" / "metrics.json").is_file()
-    # bad data is found before the run writes records: its executed notebook shows the error
+    # a failed run's records come back: its failure.json and the notebook that shows the error
     assert not (out / "broken" / "metrics.json").exists()
-    assert "bad IDX magic number" in (out / "broken" / "train.ipynb").read_text()
+    assert json.loads((out / "broken" / "failure.json").read_text())["diverged"] is True
+    assert "the loss became nan" in (out / "broken" / "train.ipynb").read_text()
     assert (out / "report" / "summary.csv").is_file()
+
+
+def test_a_killed_driver_resumes_on_the_next_start_and_leaves_no_scratch(tmp_path, monkeypatch):
+    """kill -9 the driver mid-run: the checkpoint it already holds is resumed, bit for bit."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    params = tmp_path / "params"
+    _params(params, "long", epochs=3, max_train_samples=320)
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))  # the scratch root of this test alone
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "swin_gao_lib.cli", "run-all", str(params), "--output", str(out),
+         "--executor", "dask", "--workers", "1", "--cpus-per-run", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "long" / "checkpoint" / "state.json"  # sent back to the driver's folder
+    deadline = time.monotonic() + 600
+    while not state.is_file() and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert state.is_file(), "the first epoch's checkpoint never came back"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    scratch = tmp / f"swin-gao-dask-{os.getuid()}"
+    assert list(scratch.glob("*/driver.json")), "the dead driver's scratch should be there"
+
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    again = run_all(params, out, progress=False, report=False,
+                    dask=DaskOptions(workers=1, cpus_per_run=1))
+    assert again.ok and [p.name for p in again.ran] == ["long"]
+    metrics = json.loads((out / "long" / "metrics.json").read_text())
+    assert metrics["resumed"] == 1 and metrics["resumed_at_epochs"][0] >= 1
+    assert not scratch.exists()  # neither the dead driver's scratch nor this one's is left
+
+    reference = run_all(params, tmp_path / "ref", progress=False, report=False, cpus_per_run=1)
+    assert reference.ok
+    assert _results(out) == _results(tmp_path / "ref")  # as if it had never been killed

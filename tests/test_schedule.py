@@ -9,8 +9,6 @@ records in ``lr.csv``.
 import math
 
 import keras
-import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
 

@@ -193,7 +193,7 @@ def test_a_diverging_run_stops_records_where_and_fails(tmp_path):
     failure = json.loads((run / "failure.json").read_text())  # strict JSON
     assert failure["diverged"] is True and failure["epoch"] == 1 and failure["step"] >= 1
     assert failure["epochs_completed"] == 0
-    assert not (run / "checkpoint").exists() or not any((run / "checkpoint").glob("*.h5"))
+    assert not (run / "checkpoint").exists() or not any((run / "checkpoint").glob("epoch-*"))
     # resumed it would diverge again: refused, records untouched
     before = (run / "failure.json").read_text()
     with pytest.raises(ConfigError, match=r"holds a run whose loss became (nan|inf) at epoch 1.*"
@@ -249,7 +249,8 @@ def test_clearing_a_checkpoint_keeps_files_the_kit_did_not_write(tmp_path):
 
     folder = RunFolder(tmp_path / "r")
     folder.checkpoint.mkdir(parents=True)
-    for name in ("epoch-00002.weights.h5", "epoch-00002.rng.npz", "state.json", "mine.keras"):
+    for name in ("epoch-00002.variables.npz", "epoch-00002.weights.h5", "epoch-00002.rng.npz",
+                 ".epoch-00003.variables.npz.k2j4.tmp", "state.json", "mine.keras"):
         (folder.checkpoint / name).write_text("x")
     folder.clear()
     assert [p.name for p in folder.checkpoint.iterdir()] == ["mine.keras"]

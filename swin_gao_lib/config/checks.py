@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import typing
 from typing import Any, Mapping, Sequence
 
@@ -27,8 +28,54 @@ _HINTS = typing.get_type_hints(RunConfig)
 
 
 # ---------------------------------------------------------------- coercion
+def parse_number(name: str, value: Any, kind: type) -> int | float:
+    """One parse for every number of a config: convert first, then check.
+
+    Wherever a value comes from (a params file, ``--set``, a grid, the
+    notebook's parameters, a run's ``config.yaml``) it is converted to
+    ``kind`` first and checked after, so ``inf``, ``nan``, ``1e400`` and
+    ``.inf`` all meet the same finiteness rule, and ``"0x10"`` the same type rule
+    (before, text was converted after the check, so ``--set learning_rate=inf``
+    passed it).
+
+    * ``float``: a number, or text Python reads as one ("3e-4", which YAML 1.1
+      leaves as a string; "inf"); the result must be finite.
+    * ``int``: an integer (not a bool, not a float: ``2.0`` is refused, nor
+      text: ``"64"``, ``"0x10"``).
+
+    Raises:
+        ConfigError: naming ``name``, what was given, and what to write instead.
+    """
+    shown = str(value)
+    if len(shown) > 40:  # a 400-digit integer is shown by its start and length
+        shown = f"{shown[:12]}... ({len(shown)} characters)"
+    example = _FIELDS[name].default if name in _FIELDS else None
+    fix = f"; e.g. {name}: {example}" if type(example) is kind else ""
+    wanted = "a number" if kind is float else "an integer"
+    given = f"{value!r}" if isinstance(value, str) else shown
+    if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+        raise ConfigError(f"{name}: expected {wanted}, got {given} ({type(value).__name__}){fix}")
+    if kind is int:
+        # YAML reads every integer as one; quoted text ("64", "0x10") is refused, not guessed at.
+        if not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{name}: expected {wanted}, got {given} ({type(value).__name__})"
+                              f"{fix}")
+        return int(value)
+    try:
+        converted = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected {wanted}, got {given} (str){fix}") from None
+    except OverflowError:  # an integer beyond the largest float
+        converted = math.inf
+    if not math.isfinite(converted):
+        spelled = isinstance(value, float) or any(w in str(value).lower() for w in ("inf", "nan"))
+        why = "" if spelled else " (too large for a float: it reads as inf)"
+        raise ConfigError(f"{name}: must be a finite number, got {shown}{why}{fix}")
+    return converted
+
+
 def _coerce(name: str, value: Any) -> Any:
-    """Check ``value`` against the declared type of field ``name``."""
+    """``value`` converted to, and checked against, the declared type of field ``name``."""
     hint = _HINTS[name]
     optional = type(None) in typing.get_args(hint)
     if optional:
@@ -37,40 +84,22 @@ def _coerce(name: str, value: Any) -> Any:
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if typing.get_origin(hint) is tuple:
         # Accept one int for every stage (``num_heads: 8``) as well as a list.
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)) or not value:
             raise ConfigError(
                 f"{name}: expected a non-empty list of integers, e.g. [2, 2], got {value!r}"
             )
         for v in value:
-            if not isinstance(v, int) or isinstance(v, bool):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise ConfigError(f"{name}: every entry must be an integer, got {v!r} in {value!r}")
-        return tuple(value)
+        return tuple(int(v) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{name}: expected true or false, got {value!r}")
         return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}: expected an integer, got {value!r} ({type(value).__name__})")
-        return value
-    if hint is float:
-        # YAML 1.1 (PyYAML) reads "3e-4" (no dot) as a string; accept it as the number it is.
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}: expected a number, got {value!r} ({type(value).__name__})")
-        try:
-            value = float(value)
-        except OverflowError:  # an int too large for a float
-            value = math.inf
-        if not math.isfinite(value):
-            raise ConfigError(f"{name}: must be a finite number, got {value}")
-        return value
+    if hint in (int, float):
+        return parse_number(name, value, hint)
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{name}: expected a string, got {value!r} ({type(value).__name__})")

@@ -47,6 +47,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
+from swin_gao_lib.config.checks import parse_number
 from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.config.labels import point_name
 
@@ -197,9 +198,16 @@ def _seeds(values: Mapping[str, Any]) -> list[int] | None:
         raise ConfigError("seeds: the file sets both 'seed' and 'seeds'; keep one")
     if not isinstance(seeds, list) or not seeds:
         raise ConfigError(f"seeds: expected a non-empty list of integers, e.g. [0, 1, 2], got {seeds!r}")
+    parsed = []
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+        try:
+            seed = parse_number("seeds", s, int)  # the one parse of every number
+        except ConfigError:
+            seed = None
+        if seed is None or not 0 <= seed <= MAX_SEED:
             raise ConfigError(f"seeds: every seed must be an integer in [0, 2^32 - 1], got {s!r}")
+        parsed.append(seed)
+    seeds = parsed
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: {seeds} repeats a seed; each seed runs once")
     return seeds

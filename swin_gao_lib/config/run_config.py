@@ -69,6 +69,10 @@ class RunConfig:
                                          "null: all")
     validation_split: float = _knob(0.1, "data", "fraction of train held out for validation, "
                                     "chosen by seed")
+    allow_small_train_split: bool = _knob(False, "data", "train even when the training split "
+                                          "holds fewer images than one batch (refused "
+                                          "otherwise; a split under two batches always gets a "
+                                          "warning line); not part of the run's identity")
     augment: bool = _knob(True, "data", "random crop after zero padding; left-right flips where "
                           "the data set allows them (photos, not digits)")
     crop_padding: int = _knob(4, "data", "pixels of zero padding on each side before the "
@@ -179,3 +183,8 @@ class RunConfig:
             if isinstance(v, tuple):
                 out[k] = list(v)
         return out
+
+
+#: Keys that say where a run's records go or what it may do, not what it computes: two
+#: configs that differ only in these are the same run (a resume may change them).
+NOT_IDENTITY = ("output_dir", "run_name", "allow_small_train_split")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from swin_gao_lib.config import RunConfig, make_config, to_yaml
+from swin_gao_lib.config.run_config import NOT_IDENTITY
 from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 
@@ -17,6 +19,33 @@ from swin_gao_lib.records.layout import (CHECKPOINT, CHECKPOINT_FILE, COMPLETE_M
     FAILURE, HISTORY, LEARNING_RATES, LOCK, METRICS, NOTEBOOK, RECORDS,
     REPORT_DIR, RESULTS, run_dir_of)
 from swin_gao_lib.records.run import Run
+
+
+#: Keys every ``config.yaml`` the kit has ever written holds: a file with all of them is the
+#: kit's own, even when this version refuses one of its values.
+KIT_CONFIG_KEYS = frozenset({"dataset", "source", "batch_size", "accumulation_steps",
+                             "accumulation_mode", "epochs", "seed", "output_dir", "run_name"})
+#: The temporary name of a record being written (:func:`swin_gao_lib.files.atomic_write_bytes`),
+#: left only when the writing process was killed mid-write.
+_LEFT_BEHIND = re.compile(r"\.(" + "|".join(re.escape(n) for n in (*RECORDS, NOTEBOOK))
+                          + r")\.[^/]+\.tmp")
+
+
+class UnusableConfig(ConfigError):
+    """A ``config.yaml`` the kit wrote, whose values this version of the kit refuses."""
+
+
+def _read_mapping(path: Path) -> dict[str, Any] | None:
+    """A YAML file's mapping, or None when it is not YAML or not a mapping of names."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
+        return None
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        return None
+    return values
 
 
 class RunFolder:
@@ -61,20 +90,25 @@ class RunFolder:
 
         Raises:
             ConfigError: a ``config.yaml`` that is not one the kit wrote.
+            UnusableConfig: one the kit wrote that this version refuses (e.g. a
+                value a check added since would reject); ``--overwrite`` may replace it.
         """
         path = self.path / CONFIG
         if not path.exists():
             return None
-        try:
-            import yaml
-
-            values = yaml.safe_load(path.read_text(encoding="utf-8"))
-            return make_config({**values, "output_dir": str(self.path.parent),
-                                "run_name": self.name})
-        except Exception:  # not YAML, not a mapping, unknown keys, bad values
+        values = _read_mapping(path)
+        if values is None or not KIT_CONFIG_KEYS <= set(values):
             raise ConfigError(f"output: {path} exists and is not a run config this kit wrote; "
                               "choose another run_name or output_dir (the kit never replaces "
-                              "files it did not write)") from None
+                              "files it did not write)")
+        try:
+            return make_config({**values, "output_dir": str(self.path.parent),
+                                "run_name": self.name})
+        except ConfigError as exc:
+            raise UnusableConfig(
+                f"output: {self.path} holds a run whose config.yaml this version of the kit "
+                f"refuses ({exc}); pass --overwrite (run-all: --force) to replace it, or choose "
+                "another run_name or output_dir") from None
 
     def check_writable(self) -> None:
         """Fail early, writing nothing, when the folder cannot be created or written."""
@@ -122,7 +156,12 @@ class RunFolder:
             raise ConfigError(f"run_name: '{REPORT_DIR}' is the name of a suite's report folder; "
                               "choose another run_name")
         self.check_writable()
-        recorded = self.recorded_config()  # raises for a config.yaml the kit did not write
+        try:
+            recorded = self.recorded_config()  # raises for a config.yaml the kit did not write
+        except UnusableConfig:  # the kit's own, from a failed or older run
+            if overwrite:
+                return "overwrite"
+            raise
         if recorded is None:
             if self.existing_records():  # records without their config: not a run we can trust
                 if overwrite:
@@ -162,7 +201,8 @@ class RunFolder:
             return []
         ours = {*RECORDS, NOTEBOOK, CHECKPOINT, LOCK}
         found = [p.name for p in self.path.iterdir()
-                 if p.name not in ours and not p.name.startswith(".swin-gao-")]
+                 if p.name not in ours and not p.name.startswith(".swin-gao-")
+                 and not _LEFT_BEHIND.fullmatch(p.name)]
         if self.checkpoint.is_dir():
             found += [f"{CHECKPOINT}/{p.name}" for p in self.checkpoint.iterdir()
                       if not CHECKPOINT_FILE.fullmatch(p.name)]
@@ -174,6 +214,10 @@ class RunFolder:
         """Remove this run's records and checkpoint: only files the kit writes."""
         for name in RESULTS:
             (self.path / name).unlink(missing_ok=True)
+        if self.path.is_dir():  # temporary files of writes a killed process never finished
+            for path in self.path.iterdir():
+                if _LEFT_BEHIND.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
         self.clear_checkpoint()
 
     def clear_checkpoint(self) -> None:
@@ -198,15 +242,22 @@ class RunFolder:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / LOCK, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
+        while True:
+            handle = open(self.path / LOCK, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                handle.close()
+                raise ConfigError(f"output: {self.path} is being written by another process "
+                                  f"(pid {holder}); wait for it to finish, or stop it") from None
+            try:  # the holder removes the file before letting go: lock the file that is there
+                if os.fstat(handle.fileno()).st_ino == os.stat(self.path / LOCK).st_ino:
+                    break
+            except OSError:
+                pass
             handle.close()
-            raise ConfigError(f"output: {self.path} is being written by another process "
-                              f"(pid {holder}); wait for it to finish, or stop it") from None
         try:
             handle.seek(0)
             handle.truncate()
@@ -216,7 +267,10 @@ class RunFolder:
         finally:
             # Removed while still held, so the finished folder holds only records; a
             # process killed here leaves the file, which the next writer simply reuses.
-            (self.path / LOCK).unlink(missing_ok=True)
+            try:
+                (self.path / LOCK).unlink(missing_ok=True)
+            except OSError:  # a folder turned read-only: the lock file stays, harmless
+                pass
             handle.close()  # releases the lock
 
     def start(self, cfg: RunConfig) -> None:
@@ -265,4 +319,4 @@ class RunFolder:
 def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
     """The keys in which two configs differ, besides where their records go."""
     da, db = a.to_dict(), b.to_dict()
-    return [k for k in da if k not in ("output_dir", "run_name") and da[k] != db[k]]
+    return [k for k in da if k not in NOT_IDENTITY and da[k] != db[k]]

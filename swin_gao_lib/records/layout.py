@@ -61,8 +61,11 @@ EXAMPLE_FILES = (CONFIG, HISTORY, LEARNING_RATES, METRICS)
 #: Held (flock) by the process that writes a run folder; holds that process's pid.
 LOCK = ".lock"
 #: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.training.checkpoint`.
-CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(weights\.h5|rng\.npz)|state\.json|"
-                             r"\.(epoch-\d{5}\.rng\.npz|state\.json)\..*\.tmp")
+#: (``epoch-NNNNN.variables.npz`` and ``state.json``, their temporary names while written,
+#: and the ``.weights.h5`` and ``.rng.npz`` of checkpoints written by earlier versions.)
+CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(variables\.npz|weights\.h5|rng\.npz)|"
+                             r"state\.json|"
+                             r"\.(epoch-\d{5}\.(variables|rng)\.npz|state\.json)\..*\.tmp")
 
 
 # ------------------------------------------------------------------ one run's folder

@@ -7,14 +7,32 @@ works in a scratch folder on its worker and sends the run folder's files back
 (they are small); the driver writes them atomically under the suite's output
 folder as each run finishes, so an interrupted driver loses no finished run.
 
+Checkpoints come back as they are made. While a run executes, its task
+watches the run's ``checkpoint/state.json`` and, after every epoch, sends the
+new checkpoint with ``history.csv`` and ``lr.csv`` to the driver (a Dask
+``Queue``), which writes them into the run's folder under the suite's output
+folder. So the driver's folder always holds each unfinished run's last
+checkpoint: a driver that is killed loses at most the epoch in progress, and
+the next ``run-all`` of the suite (either executor) resumes the run from there,
+bit for bit as an uninterrupted run. The progress bar reads the same
+``history.csv`` (:mod:`swin_gao_lib.runs.progress`).
+
 Faults. A run whose kernel or worker dies (killed, out of memory, node lost)
-is tried again, up to ``retries`` times, and resumes from its last finished
-epoch when the retry lands on the same machine (the scratch folder is
-per machine and user, keyed by the run and this driver's start; a kernel left
-from the try before is stopped first, so one process writes a run at a time); on another machine
-without a shared filesystem it starts over. A run that fails on its own (bad
-data, divergence) is not retried: its ``failure.json`` and executed notebook
-come back like any record and it is listed at the end.
+is tried again, up to ``retries`` times: from its scratch folder when the
+retry lands on the same machine (a kernel left from the try before is stopped
+first, so one process writes a run at a time), else from what the task was
+sent at the start (a retry's arguments cannot change). A run that
+fails on its own (divergence, a full disk) is not retried: its
+``failure.json`` and executed notebook come back like any record and it is
+listed at the end. Scratch folders are marked with their driver and removed
+when the suite ends, or by the next start after a driver was killed
+(:mod:`swin_gao_lib.runs.scratch`).
+
+Scheduling. Runs are handed to Dask only as the cluster's slots (worker
+threads, or GPU shares) free up: submitted all at once, runs of unknown and
+uneven length were queued behind one busy worker while another sat idle
+(seen on the quick suite: each run is its own task group, so Dask's own
+queuing does not apply).
 
 Resources. Workers advertise ``GPU`` and runs ask for ``gpus_per_run`` of one
 (0.25 lets four small runs share a card); each run's kernel sees only its
@@ -27,30 +45,22 @@ oversubscribe the machine.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import math
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from swin_gao_lib.config import to_yaml
-from swin_gao_lib.runs.execute import error_text, execute_notebook, progress_bar
-from swin_gao_lib.runtime.machine import DIE_WITH_PARENT, die_with_parent, quiet_tensorflow, thread_environment
 from swin_gao_lib.files import atomic_write_bytes
-from swin_gao_lib.records import CONFIG, LOCK, METRICS, NOTEBOOK, RunFolder
-
-#: Exit status of the execute helper when the kernel died: the run may be retried.
-KERNEL_DIED = 3
-
+from swin_gao_lib.records import (CHECKPOINT, CHECKPOINT_FILE, CONFIG, LOCK, METRICS, NOTEBOOK,
+                                  RunFolder)
+from swin_gao_lib.runs import scratch
+from swin_gao_lib.runs.dask_task import queue_name, read_tree, run_task
 
 @dataclass(frozen=True)
 class DaskOptions:
@@ -72,124 +82,6 @@ def require_dask() -> None:
     if importlib.util.find_spec("distributed") is None:
         raise InputError("--executor dask needs Dask: pip install 'dask[distributed]' (or the "
                          "kit's extra: pip install 'swin-gao[dask]')")
-
-
-class KernelDied(RuntimeError):
-    """The run's kernel (or the process running it) died: a fault of the machine, not the run."""
-
-
-def _read_tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str, bytes],
-             scratch_key: str, cpus: int, gpu: str | None, kernel_name: str | None) -> dict[str, Any]:
-    """Execute one run on a worker; return its run folder's files (the Dask task).
-
-    ``shipped`` holds the files of an unfinished run from the driver's output
-    folder (config, history, checkpoint), so the run resumes. A retry of this
-    task on the same machine finds the scratch folder of the try before and
-    resumes from it.
-
-    ``gpu`` is the ``CUDA_VISIBLE_DEVICES`` of the run's kernel ("" for none);
-    None keeps the worker's.
-
-    Raises:
-        KernelDied: the kernel died; Dask tries the task again (``retries``).
-    """
-    from swin_gao_lib.config import from_yaml
-
-    root = Path(tempfile.gettempdir()) / f"swin-gao-dask-{os.getuid()}" / scratch_key
-    out = root / "runs"
-    run_dir = out / run_name
-    _stop_earlier_try(run_dir)
-    if not root.exists():  # the first try: start from what the driver holds
-        run_dir.mkdir(parents=True)
-        for rel, data in shipped.items():
-            (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (run_dir / rel).write_bytes(data)
-    # The same run, recorded under the scratch folder; the driver writes its own config back.
-    local_yaml = to_yaml(dataclasses.replace(from_yaml(config_yaml), output_dir=str(out)))
-    if (run_dir / CONFIG).exists():
-        (run_dir / CONFIG).write_text(local_yaml)
-    source = root / "train.ipynb"
-    source.write_bytes(notebook)
-    quiet_tensorflow()
-    env = dict(os.environ, **thread_environment(cpus), TF_FORCE_GPU_ALLOW_GROWTH="true",
-               XLA_PYTHON_CLIENT_PREALLOCATE="false", **{DIE_WITH_PARENT: "1"})
-    if gpu is not None:  # None: keep the worker's own (a worker started per card)
-        env["CUDA_VISIBLE_DEVICES"] = gpu
-    request = json.dumps({"source": str(source), "target": str(run_dir / NOTEBOOK),
-                          "cwd": str(root), "kernel_name": kernel_name,
-                          "parameters": {"config_yaml": local_yaml, "overwrite": False},
-                          "parent": os.getpid()})
-    # The helper dies with this worker, and its kernel with the helper (DIE_WITH_PARENT).
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.runs.dask_runner", request], env=env,
-                          capture_output=True, text=True)
-    if proc.returncode == KERNEL_DIED or proc.returncode < 0:
-        raise KernelDied(f"{run_name}: the kernel died (exit {proc.returncode}); "
-                         f"{proc.stderr.strip().splitlines()[-1:] or ''}")
-    # A failed run keeps its checkpoint (a later start resumes from it); a complete one has none.
-    files = _read_tree(run_dir)
-    error = None
-    if proc.returncode:
-        lines = proc.stderr.strip().splitlines()
-        error = lines[-1] if lines else f"exit {proc.returncode}"
-    shutil.rmtree(root, ignore_errors=True)
-    return {"ok": proc.returncode == 0, "error": error, "files": files}
-
-
-def _stop_earlier_try(run_dir: Path, timeout: float = 60.0) -> None:
-    """Stop the kernel of an earlier try of this task that still holds the run folder.
-
-    Only a try of this very task (same run, same driver start) can hold this
-    scratch folder's lock: a kernel orphaned when its worker was killed. It is
-    stopped, so one writer at a time continues the run.
-    """
-    import fcntl
-    import signal
-
-    lock = run_dir / LOCK
-    if not lock.is_file():
-        return
-    deadline = time.monotonic() + timeout
-    with open(lock, "a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                return
-            except OSError:
-                handle.seek(0)
-                pid = handle.read().strip()
-                if pid.isdigit():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except OSError:
-                        pass
-                if time.monotonic() > deadline:
-                    raise KernelDied(f"{run_dir.name}: an earlier try still holds {lock}")
-                time.sleep(0.5)
-
-
-def _execute(request: dict[str, Any]) -> int:
-    """Run one notebook with papermill (in the task's subprocess, with its environment)."""
-    die_with_parent()  # armed in the child itself (preexec_fn is unsafe in a threaded worker)
-    if os.getppid() != request["parent"]:  # the worker died before that: nothing to do
-        return KERNEL_DIED
-    from nbclient.exceptions import DeadKernelError
-
-    try:
-        execute_notebook(request["source"], request["target"], cwd=request["cwd"],
-                         parameters=request["parameters"], kernel_name=request["kernel_name"])
-    except DeadKernelError as exc:
-        print(error_text(exc), file=sys.stderr)
-        return KERNEL_DIED
-    except Exception as exc:  # the notebook's own error (papermill re-raises it)
-        print(error_text(exc), file=sys.stderr)
-        return 1
-    return 0
 
 
 # ---------------------------------------------------------------- driver
@@ -236,67 +128,133 @@ def _shipped(folder: RunFolder, force: bool) -> dict[str, bytes]:
     """The files of an unfinished run the driver holds, for the task to resume from."""
     if force or not folder.path.is_dir() or folder.complete:
         return {}
-    return {rel: data for rel, data in _read_tree(folder.path).items() if rel != NOTEBOOK}
+    return {rel: data for rel, data in read_tree(folder.path).items()
+            if rel not in (NOTEBOOK, LOCK) and not rel.startswith(".")}
+
+
+def slots(client, options: DaskOptions) -> int:
+    """How many runs the cluster runs at once: worker threads, or GPU shares on GPU runs."""
+    total = 0
+    for worker in client.scheduler_info()["workers"].values():
+        threads = worker.get("nthreads", 1)
+        if options.gpus_per_run:
+            gpu = worker.get("resources", {}).get("GPU", 0)
+            threads = min(threads, math.floor(gpu / options.gpus_per_run + 1e-9))
+        total += threads
+    return max(total, 1)
 
 
 def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOptions,
-                kernel_name: str | None = None, progress: bool = True) -> list[tuple[Any, str | None]]:
+                kernel_name: str | None = None, progress=None, dead_tokens=(),
+                on_token: Callable[[str], Any] | None = None) -> list[tuple[Any, str | None]]:
     """Run ``plans`` (the runs still to do) on Dask; write each run's files as it finishes.
+
+    Each run's checkpoint comes back after every epoch and is written into its
+    folder (:func:`write_checkpoint`), so a killed driver's runs resume on the
+    next start. ``progress`` (a :class:`swin_gao_lib.runs.progress.SuiteProgress`)
+    is told when runs start and end; ``dead_tokens`` name scratch folders of a
+    driver of this suite that died, removed from every worker first;
+    ``on_token`` gets this start's token (the suite's lock records it).
 
     Returns ``(plan, error)`` per run, ``error`` None on success.
     """
-    from distributed import as_completed
+    from distributed import Queue, as_completed
 
     client, cluster = _cluster(options)
     token = uuid.uuid4().hex[:12]  # this driver's start: retries share it, a new start does not
+    driver = scratch.this_driver()
+    if on_token is not None:
+        on_token(token)
     notebook = train_nb.read_bytes()
     # CPU runs see no GPU; on a local cluster worker i's runs see card i (looked up in the
     # task by the worker's name, which a restarted worker keeps); on a cluster of your own
     # each worker was started with its card and its runs keep it.
     gpus = (None if not options.gpus_per_run else _visible_gpus() if cluster is not None else [])
-    futures, outcomes = {}, []
+    by_name = {RunFolder(p.run_dir).name: p for p in plans}
+    futures, outcomes, written, ended = {}, [], {}, set()
     try:
-        for plan in plans:
-            folder = RunFolder(plan.run_dir)
-            key = hashlib.sha256(f"{plan.run_dir}|{token}".encode()).hexdigest()[:16]
-            resources = {"GPU": options.gpus_per_run} if options.gpus_per_run else None
-            future = client.submit(
-                _task_on_worker, notebook, to_yaml(plan.config), folder.name,
-                _shipped(folder, force), key, options.cpus_per_run, gpus, kernel_name,
-                resources=resources, retries=options.retries, pure=False,
-                key=f"run-{folder.name}-{key}")
-            futures[future] = plan
-        bar = progress_bar(plans, "run-all (dask)", progress)
-        failed = 0
-        for future in as_completed(futures):
-            plan = futures[future]
+        _on_workers(client, scratch.clean_dead, list(dead_tokens))
+        queue = Queue(queue_name(token), client=client)
+        waiting = list(plans)
+        pending = as_completed(loop=client.loop)
+
+        def submit_while_free() -> None:
+            """Hand out runs only as slots free up (see the module docstring: Dask would
+            otherwise queue several long runs behind one worker while another idles)."""
+            free = slots(client, options)
+            if progress is not None:
+                progress.slots = free
+            free -= len(futures) - len(ended)
+            while waiting and free > 0:
+                plan = waiting.pop(0)
+                folder = RunFolder(plan.run_dir)
+                key = hashlib.sha256(f"{plan.run_dir}|{token}".encode()).hexdigest()[:16]
+                resources = {"GPU": options.gpus_per_run} if options.gpus_per_run else None
+                future = client.submit(
+                    _task_on_worker, notebook, to_yaml(plan.config), folder.name,
+                    _shipped(folder, force), token, key, driver, options.cpus_per_run, gpus,
+                    kernel_name, resources=resources, retries=options.retries, pure=False,
+                    key=f"run-{folder.name}-{key}")
+                futures[future] = plan
+                pending.add(future)
+                free -= 1
+
+        def drain() -> None:
             try:
-                result = future.result()
-                error = result["error"]
-                _write_back(RunFolder(plan.run_dir), plan, result["files"])
-            except Exception as exc:  # retries used up: KernelDied, KilledWorker
-                error = f"{type(exc).__name__}: {exc}"
-            outcomes.append((plan, error))
-            failed += error is not None
-            running = _running(client)
-            bar.update(plan.cost)
-            bar.set_postfix_str(f"done {len(outcomes) - failed}/{len(plans)}, running {running}, "
-                                f"failed {failed}")
-        bar.close()
+                messages = queue.get(batch=True, timeout=5) if queue.qsize() else []
+            except Exception:  # nothing there after all, or the scheduler is going
+                messages = []
+            for message in messages:
+                plan = by_name.get(message.get("run"))
+                if plan is None or message["run"] in ended:
+                    continue  # a late message of a run already written back
+                if message.get("event") == "start" and progress is not None:
+                    progress.start(plan)
+                elif message.get("event") == "checkpoint":
+                    epoch = message.get("epoch") or 0
+                    if epoch > written.get(message["run"], 0):
+                        write_checkpoint(RunFolder(plan.run_dir), plan, message["files"])
+                        written[message["run"]] = epoch
+
+        submit_while_free()
+        while not pending.is_empty():
+            drain()
+            if not pending.has_ready():
+                time.sleep(0.5)
+                continue
+            for future in pending.next_batch(block=False):
+                drain()  # what the task sent before it returned
+                plan = futures[future]
+                ended.add(RunFolder(plan.run_dir).name)
+                try:
+                    result = future.result()
+                    error = result["error"]
+                    _write_back(RunFolder(plan.run_dir), plan, result["files"])
+                except Exception as exc:  # retries used up: KernelDied, KilledWorker
+                    error = f"{type(exc).__name__}: {exc}"
+                outcomes.append((plan, error))
+                if progress is not None:
+                    progress.finish(plan, ok=error is None)
+            submit_while_free()
     finally:
+        _on_workers(client, scratch.remove, token)
+        scratch.remove(token)
         client.close()
         if cluster is not None:
             cluster.close()
     return outcomes
 
 
-def _running(client) -> int:
-    """Runs executing now: each worker runs at most its thread count of the tasks it holds."""
-    threads = {a: w.get("nthreads", 1) for a, w in client.scheduler_info()["workers"].items()}
-    return sum(min(len(tasks), threads.get(a, 1)) for a, tasks in client.processing().items())
+def _on_workers(client, function, *args) -> None:
+    """Run a clean-up on every worker (best effort: a worker that is gone has nothing left)."""
+    try:
+        client.run(function, *args)
+    except Exception:
+        pass
 
 
-def _task_on_worker(notebook, config_yaml, run_name, shipped, key, cpus, gpus, kernel_name):
+def _task_on_worker(notebook, config_yaml, run_name, shipped, token, key, driver, cpus, gpus,
+                    kernel_name):
     from distributed import get_worker
 
     name = str(get_worker().name)
@@ -306,7 +264,35 @@ def _task_on_worker(notebook, config_yaml, run_name, shipped, key, cpus, gpus, k
         gpu = gpus[int(name) % len(gpus)]
     else:
         gpu = None  # keep the worker's own CUDA_VISIBLE_DEVICES
-    return run_task(notebook, config_yaml, run_name, shipped, key, cpus, gpu, kernel_name)
+    return run_task(notebook, config_yaml, run_name, shipped, token, key, driver, cpus, gpu,
+                    kernel_name)
+
+
+def write_checkpoint(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
+    """Keep a running run's newest checkpoint (and history) in the driver's run folder.
+
+    Written as the run itself writes it: the records, the variables file, then
+    ``state.json`` (the commit point), then the superseded files go; so the
+    folder always holds one usable checkpoint, from which the next start of the
+    suite resumes if this driver dies.
+    """
+    if folder.complete:  # --force re-runs it: its old records go first, as train() does
+        folder.clear()
+    folder.path.mkdir(parents=True, exist_ok=True)
+    if not (folder.path / CONFIG).is_file():
+        atomic_write_bytes(folder.path / CONFIG, to_yaml(plan.config).encode())
+    state = f"{CHECKPOINT}/state.json"
+    for rel, data in sorted(files.items()):
+        if not rel.startswith(f"{CHECKPOINT}/"):
+            atomic_write_bytes(folder.path / rel, data)
+    for rel, data in sorted(files.items()):
+        if rel.startswith(f"{CHECKPOINT}/") and rel != state:
+            atomic_write_bytes(folder.path / rel, data)
+    atomic_write_bytes(folder.path / state, files[state])
+    keep = {rel.split("/", 1)[1] for rel in files if rel.startswith(f"{CHECKPOINT}/")}
+    for old in folder.checkpoint.iterdir():
+        if old.name not in keep and CHECKPOINT_FILE.fullmatch(old.name):
+            old.unlink(missing_ok=True)
 
 
 def _write_back(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
@@ -320,7 +306,3 @@ def _write_back(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
         atomic_write_bytes(folder.path / rel, data)
     if marker is not None:  # written last: its presence marks the run complete
         atomic_write_bytes(folder.path / METRICS, marker)
-
-
-if __name__ == "__main__":
-    sys.exit(_execute(json.loads(sys.argv[1])))

@@ -10,7 +10,6 @@ only), which would break up the progress bar. A failing notebook raises, and
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +51,3 @@ def error_text(exc: BaseException) -> str:
     if ename:
         return f"{ename}: {evalue}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def progress_bar(plans: list, desc: str, progress: bool):
-    """A progress bar over the expected cost of ``plans`` (each has a ``.cost``).
-
-    The ETA weighs each run by its images x epochs.
-    A mean over finished runs misleads when the runs differ in size (a suite of
-    short MNIST runs then long CIFAR-10 runs); counting images trained makes the
-    remaining time the remaining images at the rate seen so far. Runs that are
-    skipped leave the total (:func:`skip`).
-    """
-    from tqdm.auto import tqdm
-
-    return tqdm(total=sum(p.cost for p in plans), desc=desc, unit="img", unit_scale=True,
-                disable=not progress, file=sys.stderr,
-                bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
-
-
-def skip(bar, plan) -> None:
-    """Take a run that needs no time (complete, or diverged before) out of the bar's total."""
-    bar.total -= plan.cost
-    bar.refresh()

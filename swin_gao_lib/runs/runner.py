@@ -1,7 +1,11 @@
 """Batch runs: execute ``notebooks/train.ipynb`` once per run of a suite, then the report.
 
-Planning (:func:`plan_suite`) resolves every run of every params file once
-(:func:`swin_gao_lib.config.params.resolve`) and imports no TensorFlow. Each run then
+One driver holds a suite at a time (:mod:`swin_gao_lib.runs.suite_lock`).
+Planning (:func:`plan_suite`, :mod:`swin_gao_lib.runs.plan`) resolves every run
+of every params file once and checks every run's data and output folder, all
+problems reported at once, before the first kernel starts; it imports no
+TensorFlow. The progress bar and its time left follow each run's epochs
+(:mod:`swin_gao_lib.runs.progress`). Each run then
 executes through papermill's Python API in its own kernel, handed its resolved
 config as the YAML text of its ``config.yaml``, so the notebook loads it once
 and never re-reads the params file. The executed notebook is saved beside that
@@ -18,15 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swin_gao_lib.config import RunConfig, to_yaml
-from swin_gao_lib.data.sources import check_source, expected_train_images
+from swin_gao_lib.config import to_yaml
 from swin_gao_lib.errors import InputError
-from swin_gao_lib.runs.execute import error_text, execute_notebook, find_notebook, progress_bar, skip
-from swin_gao_lib.config.params import resolve
-from swin_gao_lib.records import REPORT_DIR, RunFolder, config_differences, run_dir_of
+from swin_gao_lib.records import REPORT_DIR, RunFolder
+from swin_gao_lib.runs import scratch
+from swin_gao_lib.runs.execute import error_text, execute_notebook, find_notebook
+from swin_gao_lib.runs.plan import Plan, SuiteProblems, plan_suite
+from swin_gao_lib.runs.progress import SuiteProgress
+from swin_gao_lib.runs.suite_lock import SuiteLock
 
 if TYPE_CHECKING:
     from swin_gao_lib.runs.dask_runner import DaskOptions
+
+__all__ = ["Failure", "Plan", "SuiteProblems", "SuiteResult", "plan_suite", "run_all"]
+
 
 @dataclass
 class Failure:
@@ -34,23 +43,6 @@ class Failure:
     run: str
     error: str
     notebook: Path
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One run of a suite: its params file, its resolved config, its folder."""
-
-    params: Path
-    config: RunConfig
-    run_dir: Path
-    seed_rank: int = 0
-
-    @property
-    def cost(self) -> int:
-        """Expected work: training images per epoch x epochs (what the progress bar counts)."""
-        c = self.config
-        return c.epochs * expected_train_images(c.dataset, c.source, c.validation_split,
-                                                c.max_train_samples)
 
 
 @dataclass
@@ -69,52 +61,9 @@ class SuiteResult:
         return not self.failed and self.report_error is None
 
 
-def plan_suite(files: list[Path], output: Path, force: bool = False,
-               check_data: bool = True) -> list[Plan]:
-    """Expand and validate every run of ``files`` before any of them starts.
-
-    A typo in the last file stops the batch at once instead of after hours:
-    every point is resolved (:func:`swin_gao_lib.config.params.resolve`), every run
-    folder is checked (an unfinished run of another config, or files the kit
-    did not write, are refused; :meth:`RunFolder.plan`), and every data source
-    is looked at (a ``dir:`` folder must hold the published files). Runs are
-    ordered seed by seed (all configurations at the first seed, then at the
-    second...), so a study stopped early still holds whole replicates.
-    """
-    plans = []
-    for f in files:
-        try:
-            for run in resolve(f, {"output_dir": str(output)}):
-                plans.append(Plan(f, run.config, run_dir_of(run.config), run.seed_rank))
-        except InputError as exc:
-            raise type(exc)(f"{f}: {exc}") from None
-    names = [p.run_dir.name for p in plans]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise InputError(f"several runs of this suite are named {dup}; set distinct run_name "
-                         "values (or file names)")
-    if check_data:  # (not for a cluster of your own: its workers read the data, not this machine)
-        for source in dict.fromkeys((p.config.dataset, p.config.source) for p in plans):
-            check_source(*source)
-    for p in plans:
-        folder = RunFolder(p.run_dir)
-        try:
-            if folder.complete and not force:  # skipped, but only if it is this very run
-                differs = config_differences(folder.recorded_config(), p.config)
-                if differs:
-                    raise InputError(
-                        f"output: {folder.path} holds a complete run of a different config (it "
-                        f"differs in {', '.join(differs)}); use another --output, or --force to "
-                        "run it again with the config as it is now")
-            elif not (folder.diverged and not force):  # a diverged run is listed, not re-run
-                folder.plan(p.config, overwrite=force)
-        except InputError as exc:
-            raise type(exc)(f"{p.params}: {exc}") from None
-    return sorted(plans, key=lambda p: p.seed_rank)  # stable: file order within a seed
-
-
 def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
-                 options, kernel_name: str | None, progress: bool) -> None:
+                 options, kernel_name: str | None, progress: SuiteProgress,
+                 lock: SuiteLock) -> None:
     from swin_gao_lib.runs.dask_runner import run_on_dask
 
     todo = []
@@ -122,12 +71,17 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
         folder = RunFolder(plan.run_dir)
         if folder.complete and not force:
             result.skipped.append(plan.run_dir)
+            progress.skip(plan)
         elif folder.diverged and not force:
             result.failed.append(_diverged(plan))
+            progress.skip(plan)
         else:
             todo.append(plan)
+    previous = lock.previous or {}
+    dead = [previous["dask_token"]] if previous.get("dask_token") else []
     for plan, error in run_on_dask(todo, train_nb, force=force, options=options,
-                                   kernel_name=kernel_name, progress=progress):
+                                   kernel_name=kernel_name, progress=progress, dead_tokens=dead,
+                                   on_token=lambda token: lock.record(dask_token=token)):
         if error is None:
             result.ran.append(plan.run_dir)
         else:
@@ -158,24 +112,22 @@ def _diverged(plan: Plan) -> Failure:
 
 
 def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
-                      kernel_name: str | None, desc: str, progress: bool) -> None:
+                      kernel_name: str | None, progress: SuiteProgress) -> None:
     """The default executor: one run after another, each in its own kernel."""
-    bar = progress_bar(plans, desc, progress)
-    for i, plan in enumerate(plans, 1):
+    for plan in plans:
         params, folder = plan.params, RunFolder(plan.run_dir)
         run_dir = folder.path
-        bar.set_postfix_str(f"run {i}/{len(plans)} {run_dir.name}"
-                            + (f", {len(result.failed)} failed" if result.failed else ""))
         if folder.complete and not force:
             result.skipped.append(run_dir)
-            skip(bar, plan)
+            progress.skip(plan)
             continue
         if folder.diverged and not force:
             result.failed.append(_diverged(plan))
-            skip(bar, plan)
+            progress.skip(plan)
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
         notebook = folder.notebook
+        progress.start(plan)
         try:
             execute_notebook(
                 train_nb, notebook, cwd=train_nb.parent, kernel_name=kernel_name,
@@ -184,23 +136,26 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
                             # complete ones were skipped above unless force
                             "overwrite": force})
             result.ran.append(run_dir)
+            progress.finish(plan, ok=True)
         except Exception as exc:  # papermill re-raises the notebook's error
             # listed once, at the end (the CLI prints each with its notebook)
             result.failed.append(Failure(params, run_dir.name, error_text(exc), notebook))
-        bar.update(plan.cost)
-    bar.close()
+            progress.finish(plan, ok=False)
 
 
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
             notebooks_dir: str | Path | None = None, kernel_name: str | None = None,
             report: bool = True, progress: bool = True, dask: "DaskOptions | None" = None,
-            cpus_per_run: int | None = None) -> SuiteResult:
+            cpus_per_run: int | None = None, wait: bool = False) -> SuiteResult:
     """Run every run of ``params_dir`` through the train notebook, then the report.
 
     ``params_dir`` is a folder of ``*.yaml`` files or one file; a file with a
     ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.config.params`).
-    Every run is validated before the first one starts (:func:`plan_suite`).
-    Runs go one after another, or on Dask when ``dask`` options are given
+    One driver at a time holds the suite (:mod:`swin_gao_lib.runs.suite_lock`): a
+    second one raises :class:`swin_gao_lib.runs.suite_lock.SuiteBusy` naming the
+    first, or waits for it (``wait``). Every run is validated and its input
+    checked before the first one starts (:func:`plan_suite`). Runs go one after
+    another, or on Dask when ``dask`` options are given
     (:mod:`swin_gao_lib.runs.dask_runner`). ``cpus_per_run`` holds each sequential
     run's backend to that many threads (the Dask executor's option of that name).
     """
@@ -219,19 +174,33 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         raise InputError(f"--output {output} is a file; give a folder for the suite's runs")
     train_nb = find_notebook("train.ipynb", notebooks_dir)
     report_nb = find_notebook("report.ipynb", notebooks_dir)
-    # Absolute, because each notebook runs in the notebooks' folder.
-    plans = plan_suite(files, output.resolve(), force=force,
-                       check_data=dask is None or dask.scheduler is None)
+    lock = SuiteLock(output, executor="sequential" if dask is None else "dask")
+    with lock.hold(wait=wait, log=lambda line: print(line, file=sys.stderr, flush=True)):
+        # Absolute, because each notebook runs in the notebooks' folder.
+        plans = plan_suite(files, output.resolve(), force=force,
+                           check_data=dask is None or dask.scheduler is None)
+        scratch.clean_dead()  # scratch of Dask drivers of this machine that were killed
+        result = SuiteResult()
+        bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress, report=report)
+        try:
+            _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, force=force,
+                           kernel_name=kernel_name, dask=dask, cpus_per_run=cpus_per_run,
+                           report=report)
+        finally:
+            bar.close()
+    return result
 
+
+def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, force, kernel_name,
+                   dask, cpus_per_run, report) -> None:
     import os
 
     from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     quiet_tensorflow()  # the kernels inherit it: no start-up noise between progress lines
-    result = SuiteResult()
     if dask is not None:
         _run_on_dask(plans, train_nb, result, force=force, options=dask,
-                     kernel_name=kernel_name, progress=progress)
+                     kernel_name=kernel_name, progress=bar, lock=lock)
     else:
         saved_env = dict(os.environ)
         if cpus_per_run is not None:
@@ -240,11 +209,12 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
             os.environ.update(thread_environment(cpus_per_run))  # the kernels inherit it
         try:
             _run_sequentially(plans, train_nb, result, force=force, kernel_name=kernel_name,
-                              desc=f"run-all {suite_name}", progress=progress)
+                              progress=bar)
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
     if report:
+        bar.report_start()
         report_dir = output / REPORT_DIR
         report_dir.mkdir(parents=True, exist_ok=True)
         result.report_notebook = report_dir / "report.ipynb"
@@ -255,4 +225,3 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
             result.report_html = export_html(result.report_notebook)
         except Exception as exc:
             result.report_error = error_text(exc)
-    return result

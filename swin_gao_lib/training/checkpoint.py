@@ -2,23 +2,31 @@
 
 A run folder's ``checkpoint/`` holds the state after the last finished epoch:
 
-* ``epoch-NNNNN.weights.h5`` — Keras's own weights file (``model.save_weights``):
-  the network's weights **and the optimizer's state** (its iteration counter,
-  learning rate, moments, and in optimizer mode the gradient accumulators);
-* ``epoch-NNNNN.rng.npz`` — what Keras's weights file leaves out: the state of
-  every ``SeedGenerator`` (the model's non-trainable variables: dropout,
-  attention dropout, drop path), so the next epoch draws the same masks;
-* ``state.json`` — written last, and atomically: the epoch the files belong
+* ``epoch-NNNNN.variables.npz`` — every variable of the model, in order: the
+  weights, the state of every ``SeedGenerator`` (dropout, attention dropout,
+  drop path), and the optimizer's (its iteration counter, learning rate,
+  moments, and in optimizer mode the gradient accumulators);
+* ``state.json`` — written last, and atomically: the epoch the file belongs
   to, the history rows so far, the train steps taken, how often the run was
-  resumed. It is the commit point: a crash while the two files above are
-  written leaves it pointing at the previous epoch's files, which are deleted
-  only after it moved on.
+  resumed. It is the commit point: a crash or a failed write while the file
+  above is written leaves it pointing at the previous epoch's file, which is
+  deleted only after it moved on.
+
+Why not Keras's weights file. ``model.save_weights`` writes through h5py
+straight to the disk, and on a full disk h5py can crash the process (a
+segfault) instead of raising; it also leaves out the seed generators, which
+needed a second file. Here the whole state is serialised in memory first and
+written with one ordinary write to a temporary name, flushed and renamed
+(:func:`swin_gao_lib.files.atomic_write_bytes`): a full or read-only disk is
+a Python ``OSError`` naming the file, the temporary file is removed, and the
+previous checkpoint stays whole. Keras's own weights file saves the same
+variables in the same order (it stores them by index), so the restored state
+is the same; checkpoints written by earlier versions of the kit (a
+``.weights.h5`` and a ``.rng.npz``) are still restored.
 
 The data order needs no file: epoch ``e``'s order and crops are stateless
 draws keyed by ``(seed, e)`` (:func:`swin_gao_lib.data.pipeline.train_pipeline`),
-so the resumed run builds its pipeline from the saved epoch on. ``keras.callbacks.BackupAndRestore`` covers the weights and the
-epoch, but writes them in place and as two separate files, and not the seed
-generators; this module uses the same Keras weights file and adds the rest.
+so the resumed run builds its pipeline from the saved epoch on.
 """
 
 from __future__ import annotations
@@ -40,8 +48,13 @@ STATE = "state.json"
 
 
 def _random_state_variables(model: keras.Model) -> list:
-    """Variables the weights file does not hold: the seed generators' states."""
+    """Variables Keras's weights file does not hold: the seed generators' states."""
     return list(model.non_trainable_variables)
+
+
+def _variables(model: keras.Model) -> list:
+    """Every variable a checkpoint holds, in a fixed order: the model's, then the optimizer's."""
+    return list(model.variables) + list(model.optimizer.variables)
 
 
 class Checkpoint:
@@ -50,25 +63,52 @@ class Checkpoint:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
 
-    def _names(self, epoch: int) -> tuple[str, str]:
-        return f"epoch-{epoch:05d}.weights.h5", f"epoch-{epoch:05d}.rng.npz"
+    @staticmethod
+    def file_name(epoch: int) -> str:
+        return f"epoch-{epoch:05d}.variables.npz"
 
     def save(self, model: keras.Model, epoch: int, extra: dict[str, Any]) -> None:
-        """Save the state after ``epoch`` finished epochs (files first, then ``state.json``)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        weights, rng = self._names(epoch)
-        tmp = self.folder / f".tmp-{weights}"  # Keras wants the .weights.h5 ending
-        model.save_weights(tmp)
-        with open(tmp, "rb+") as f:  # on disk before state.json points at it
-            os.fsync(f.fileno())
-        os.replace(tmp, self.folder / weights)
-        states = io.BytesIO()
-        np.savez(states, *[keras.ops.convert_to_numpy(v) for v in _random_state_variables(model)])
-        atomic_write_bytes(self.folder / rng, states.getvalue())
-        write_json(self.folder / STATE, {"epoch": epoch, "weights": weights, "rng": rng, **extra})
+        """Save the state after ``epoch`` finished epochs (the variables, then ``state.json``).
+
+        Raises:
+            OSError: the disk is full or the folder cannot be written; the
+                checkpoint of the epoch before is kept whole, and no file of this
+                epoch is left behind.
+        """
+        buffer = io.BytesIO()
+        np.savez(buffer, *[keras.ops.convert_to_numpy(v) for v in _variables(model)])
+        name = self.file_name(epoch)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.folder / name, buffer.getvalue())
+            write_json(self.folder / STATE, {"epoch": epoch, "variables": name, **extra})
+        except OSError:
+            if self._committed() != name:  # state.json still names the epoch before
+                try:
+                    (self.folder / name).unlink(missing_ok=True)
+                except OSError:
+                    pass
+            raise
         for old in self.folder.iterdir():  # earlier epochs' files, now superseded
-            if old.name not in (weights, rng, STATE) and CHECKPOINT_FILE.fullmatch(old.name):
-                old.unlink()
+            if old.name not in (name, STATE) and CHECKPOINT_FILE.fullmatch(old.name):
+                try:
+                    old.unlink()
+                except OSError:  # a read-only folder: they are never read again
+                    pass
+
+    def saved_epoch(self) -> int | None:
+        """The epoch of the last committed checkpoint, or None (none, or unreadable)."""
+        try:
+            return int(json.loads((self.folder / STATE).read_text(encoding="utf-8"))["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _committed(self) -> str | None:
+        """The variables file ``state.json`` names now, if it can be read."""
+        try:
+            return json.loads((self.folder / STATE).read_text(encoding="utf-8")).get("variables")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when no epoch has finished yet."""
@@ -77,7 +117,9 @@ class Checkpoint:
             return None
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
-            files = [self.folder / state["weights"], self.folder / state["rng"]]
+            names = ([state["variables"]] if "variables" in state
+                     else [state["weights"], state["rng"]])  # written by an earlier kit
+            files = [self.folder / n for n in names]
         except (ValueError, KeyError, TypeError) as exc:
             raise RunError(f"{path} is unreadable ({exc}); delete the checkpoint folder (or pass "
                            "--overwrite) to start the run again") from None
@@ -93,6 +135,21 @@ class Checkpoint:
         # draws no random numbers (dropout and drop path are off at inference).
         model(np.zeros((1, *input_shape), "float32"), training=False)
         model.optimizer.build(model.trainable_variables)
+        if "variables" not in state:
+            self._restore_keras_weights(model, state)
+            return
+        variables = _variables(model)
+        with np.load(self.folder / state["variables"]) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        if len(values) != len(variables) or any(
+                tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+            raise RunError(f"checkpoint in {self.folder} does not fit this model (its variables "
+                           "differ); pass --overwrite to start the run again")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+    def _restore_keras_weights(self, model: keras.Model, state: dict[str, Any]) -> None:
+        """A checkpoint of an earlier kit: Keras's weights file plus the seed generators."""
         model.load_weights(self.folder / state["weights"])
         variables = _random_state_variables(model)
         with np.load(self.folder / state["rng"]) as saved:

@@ -2,18 +2,26 @@
 
 :func:`preflight` decides what the run folder is for (a new run, a resume, an
 overwrite; :meth:`swin_gao_lib.records.RunFolder.plan`), checks that it can be
-written, then loads and splits the data (NumPy only). A bad path, a bad data
-file or an empty split is reported in one line before TensorFlow prints
-anything, and before a single file is written.
+written, then loads and splits the data (NumPy only), refuses a training
+split smaller than one batch (unless ``allow_small_train_split``) and a file
+system without room for the run's checkpoints and records
+(:mod:`swin_gao_lib.training.space`). A bad path, a bad data file, an empty
+split or a full disk is reported in one line before TensorFlow prints
+anything, and before a single file is written. ``run-all`` makes the same
+checks for every run of a suite before its first kernel starts
+(:mod:`swin_gao_lib.runs.plan`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.splits import Splits, load_splits
+from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.records import RunFolder
+from swin_gao_lib.training.space import check_space, run_bytes, used_bytes
 
 
 @dataclass
@@ -25,12 +33,43 @@ class Preflight:
     splits: Splits
 
 
-def preflight(cfg: RunConfig, overwrite: bool = False, log=print) -> Preflight:
-    """Check the output folder, then load and split the data; write nothing.
+def check_train_split(cfg: RunConfig, n_train: int, log=print) -> None:
+    """Refuse a training split smaller than one batch (unless asked for); warn below two.
+
+    With fewer images than ``batch_size`` every epoch is one partial update;
+    with fewer than two batches, one update and a remainder. Both are usually
+    a ``validation_split`` or ``max_train_samples`` typo.
 
     Raises:
-        InputError: the folder cannot be used (see ``RunFolder.plan``) or the
-            data cannot be loaded or split; the message names the field or file.
+        ConfigError: fewer than ``batch_size`` images and ``allow_small_train_split`` not set.
+    """
+    batch = cfg.batch_size
+    if n_train < batch and not cfg.allow_small_train_split:
+        raise ConfigError(
+            f"batch_size: the training split holds {n_train} images, fewer than one batch of "
+            f"{batch} (validation_split {cfg.validation_split}"
+            + (f", max_train_samples {cfg.max_train_samples}" if cfg.max_train_samples else "")
+            + "); lower validation_split or batch_size, or set "
+            "allow_small_train_split: true to train on them anyway")
+    if n_train < 2 * batch:
+        updates = math.ceil(n_train / batch)
+        log(f"warning: the training split holds only {n_train} images, "
+            f"{n_train / batch:.2g} batches of {batch}: {updates} optimizer update"
+            f"{'s' if updates > 1 else ''} per epoch")
+
+
+def preflight(cfg: RunConfig, overwrite: bool = False, log=print,
+              notebook: bool = False) -> Preflight:
+    """Check the output folder, load and split the data, check its size and the free space.
+
+    Writes nothing. ``notebook``: the run is made by ``run-all`` and its
+    executed notebook lands in the run folder too (the space check counts it).
+
+    Raises:
+        InputError: the folder cannot be used (see ``RunFolder.plan``), the
+            data cannot be loaded or split, the training split is smaller than
+            a batch, or the output's file system has too little free space;
+            the message names the field or file.
     """
     folder = RunFolder.of(cfg)
     action = folder.plan(cfg, overwrite)
@@ -39,4 +78,8 @@ def preflight(cfg: RunConfig, overwrite: bool = False, log=print) -> Preflight:
     log(f"data: {splits.description}")
     log(f"data: using {sizes['train']} train, {sizes['validation']} validation, "
         f"{sizes['test']} test images at {cfg.input_shape}")
+    check_train_split(cfg, sizes["train"], log)
+    need = run_bytes(cfg, sizes["train"], notebook=notebook)
+    kept = used_bytes(folder.path) if action == "resume" else 0
+    check_space(folder.path, need.total - kept, need.describe())
     return Preflight(folder, action, splits)

@@ -207,8 +207,14 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
     checked = checked or preflight(cfg, overwrite=overwrite, log=log)
     if os.environ.get(DIE_WITH_PARENT):  # a Dask task's kernel: never outlive the task
         die_with_parent()
-    with checked.folder.lock():  # one writer per run folder
-        return _train(cfg, checked, verbose=verbose, log=log)
+    try:
+        with checked.folder.lock():  # one writer per run folder
+            return _train(cfg, checked, verbose=verbose, log=log)
+    except OSError as exc:  # before training began (the lock, the config): one line too
+        raise RunError(f"cannot write {exc.filename or checked.folder.path}: "
+                       f"{exc.strerror or exc}; nothing was trained; free space or make the "
+                       "folder writable, then run the same command again",
+                       str(checked.folder.path)) from None
 
 
 def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> RunResult:
@@ -295,18 +301,30 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
             **(diverged or {}),
             "traceback": traceback.format_exc(),
             "epochs_completed": len([r for r in recorder.rows if _finite(r["loss"])]),
-            "partial_outputs": sorted(p.name for p in run_dir.iterdir()),
         }
-        folder.write_failure(failure)
+        recorded = _record_failure(folder, failure)
         if isinstance(exc, KeyboardInterrupt):
             log(f"interrupted; partial outputs kept in {run_dir}; run the same command again "
                 "to resume")
             raise
+        if isinstance(exc, OSError):  # the disk, not the run: one line, no traceback
+            raise RunError(_write_failed(exc, checkpoint, run_dir, recorded),
+                           str(run_dir)) from None
         raise RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
                        f"{type(exc).__name__}: {exc}; partial outputs kept in {run_dir}",
                        str(run_dir)) from exc
-    folder.write_metrics(metrics)
-    folder.clear_checkpoint()
+    try:
+        folder.write_metrics(metrics)
+    except OSError as exc:
+        recorded = _record_failure(folder, {"error": f"{type(exc).__name__}: {exc}",
+                                            "diverged": False,
+                                            "epochs_completed": len(recorder.rows)})
+        raise RunError(_write_failed(exc, checkpoint, run_dir, recorded),
+                       str(run_dir)) from None
+    try:
+        folder.clear_checkpoint()
+    except OSError:  # the run is complete: a checkpoint left behind only takes space
+        pass
     log(f"done: test accuracy {metrics['test_accuracy']:.4f}, "
         f"{metrics['optimizer_updates']} optimizer updates, records in {run_dir}")
     return RunResult(cfg, run_dir, recorder.rows, metrics, network)
@@ -320,6 +338,31 @@ class _Diverged(RuntimeError):
                          f"{where['step']}; training stopped there (a smaller learning_rate, or "
                          "reduction: mean instead of sum, usually helps)")
         self.where = where
+
+
+def _record_failure(folder: RunFolder, failure: dict[str, Any]) -> bool:
+    """Write ``failure.json``, best effort: the failure may be that nothing can be written."""
+    try:
+        failure["partial_outputs"] = sorted(p.name for p in folder.path.iterdir())
+        folder.write_failure(failure)
+        return True
+    except OSError:
+        return False
+
+
+def _write_failed(exc: OSError, checkpoint: Checkpoint, run_dir: Path, recorded: bool) -> str:
+    """One line for a write that failed mid-run: the path, the cause, what was kept."""
+    import errno
+
+    path = exc.filename or run_dir
+    writing = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                            errno.EFBIG)
+    saved = checkpoint.saved_epoch()
+    kept = (f"the checkpoint of epoch {saved} is kept in {run_dir}" if saved
+            else f"no epoch had finished, so {run_dir} holds no checkpoint")
+    return (f"{'cannot write ' if writing else ''}{path}: {exc.strerror or exc}; {kept}"
+            f"{'' if recorded else ' (failure.json could not be written)'}; free space or make "
+            "the folder writable, then run the same command again to resume")
 
 
 def _finite(value: Any) -> bool:

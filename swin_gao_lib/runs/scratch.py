@@ -1,0 +1,166 @@
+"""Dask scratch folders: where a run executes on its worker, marked, and cleaned up.
+
+Each start of a Dask driver has a token; on every machine where its runs
+execute they work under ``$TMPDIR/swin-gao-dask-<uid>/<token>/``, which holds a
+marker, ``driver.json``: the driver's pid, host and process start time. The
+folder is removed when the suite ends, however it ends (success, failure, an
+exception in the driver). A driver that is killed cannot remove it, so every
+start of ``run-all`` removes the scratch of drivers that are dead: on its own
+machine any whose marker names a pid of this host that no longer runs (or runs
+a process started at another time: the pid was reused), and on every worker
+the tokens the suite's lock names as its dead driver's
+(:mod:`swin_gao_lib.runs.suite_lock`). A kernel of a dead driver's run that is
+still running (it holds its run folder's ``.lock``) is stopped first. Folders
+without a marker (being created, or left by an earlier version of the kit) are
+never touched.
+
+Nothing of value is lost with them: the driver already holds each run's last
+checkpoint (tasks send it back after every epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.records import LOCK
+
+MARKER = "driver.json"
+
+
+def root() -> Path:
+    """The scratch root of this user on this machine."""
+    return Path(tempfile.gettempdir()) / f"swin-gao-dask-{os.getuid()}"
+
+
+def process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if it does not run."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time()
+    except ImportError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return 0.0  # runs, start unknown
+    except Exception:  # NoSuchProcess, AccessDenied, ZombieProcess
+        return None
+
+
+def this_driver() -> dict[str, Any]:
+    """The marker of the calling process: pid, host and start time."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "started": process_start(pid)}
+
+
+def alive(driver: dict[str, Any]) -> bool | None:
+    """Whether the driver a marker names still runs; None when it is on another host."""
+    if driver.get("host") != socket.gethostname():
+        return None
+    try:
+        started = process_start(int(driver["pid"]))
+    except (KeyError, TypeError, ValueError):
+        return False
+    if started is None:
+        return False
+    recorded = driver.get("started")
+    # a pid reused by a later process is not the driver
+    return not (recorded and started and abs(started - float(recorded)) > 1.0)
+
+
+def token_dir(token: str) -> Path:
+    return root() / token
+
+
+def mark(token: str, driver: dict[str, Any]) -> Path:
+    """Create the scratch folder of a driver's start on this machine, with its marker."""
+    folder = token_dir(token)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / MARKER).is_file():
+        atomic_write_text(folder / MARKER, json.dumps({**driver, "token": token}))
+    return folder
+
+
+def stop_holder(run_dir: Path, timeout: float = 60.0) -> bool:
+    """Stop the process that holds ``run_dir``'s lock (a kernel whose driver or worker died).
+
+    Returns whether the folder is free. Only a process that really holds the
+    ``flock`` is signalled, so a stale pid in the file is never killed.
+    """
+    import fcntl
+
+    lock = run_dir / LOCK
+    if not lock.is_file():
+        return True
+    deadline = time.monotonic() + timeout
+    with open(lock, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return True
+            except OSError:
+                handle.seek(0)
+                pid = handle.read().strip()
+                if pid.isdigit():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.5)
+
+
+def _run_folders(folder: Path) -> Iterable[Path]:
+    return (p.parent for p in folder.rglob(LOCK))
+
+
+def remove(token: str) -> None:
+    """Remove this machine's scratch of ``token`` (a suite that ended)."""
+    folder = token_dir(token)
+    if folder.is_dir():
+        for run_dir in list(_run_folders(folder)):
+            stop_holder(run_dir, timeout=10.0)
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        root().rmdir()  # the user's root too, once nothing else is in it
+    except OSError:
+        pass
+
+
+def clean_dead(dead_tokens: Iterable[str] = ()) -> list[str]:
+    """Remove the scratch of dead drivers on this machine; return the tokens removed.
+
+    A token's folder goes when its marker names a driver of this host that no
+    longer runs, or when the token is in ``dead_tokens`` (named by a suite's
+    lock as the entry of a driver that ended without releasing it).
+    """
+    dead_tokens = set(dead_tokens)
+    removed = []
+    base = root()
+    if not base.is_dir():
+        return removed
+    for folder in sorted(base.iterdir()):
+        try:
+            driver = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # no marker: being created, or not ours to judge
+        if not isinstance(driver, dict):
+            continue
+        if folder.name in dead_tokens or alive(driver) is False:
+            remove(folder.name)
+            removed.append(folder.name)
+    return removed

@@ -1,0 +1,436 @@
+"""Faults the kit must survive, made real: a full disk, a folder turned read-only, a dead driver.
+
+The disk faults use a small tmpfs mounted for the test (``mount -t tmpfs -o
+size=...``), filled with a real file until the kernel answers ENOSPC, and a
+run folder made read-only under the running process by a read-only bind mount
+of it over itself (EROFS; root ignores file modes, and a file system with
+files open for writing cannot be remounted read-only). Mounting needs root (or
+CAP_SYS_ADMIN); where it is not allowed those tests are skipped and say so.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from swin_gao_lib.config import make_config, to_yaml
+from swin_gao_lib.errors import ConfigError, InputError
+
+TINY = dict(dataset="mnist", source="sample", max_train_samples=96, max_test_samples=32,
+            embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8, batch_size=32, epochs=3,
+            dropout=0.1, drop_path_rate=0.1, augment=True, seed=5)
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``path`` (skips the test where mounting is not allowed)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here: the disk-fault tests need a small tmpfs")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'mount failed'}): "
+                    "the disk-fault tests need root or CAP_SYS_ADMIN")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill(fs: Path) -> Path:
+    """Fill the file system with one file, until the kernel says it is full."""
+    filler = fs / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+# ---------------------------------------------------------------- numbers and folders
+@pytest.mark.parametrize("key,value,message", [
+    ("learning_rate", "inf", "learning_rate: must be a finite number, got inf"),
+    ("learning_rate", "-Infinity", "learning_rate: must be a finite number, got -Infinity"),
+    ("weight_decay", "nan", "weight_decay: must be a finite number, got nan"),
+    ("learning_rate", "1e400", "got 1e400 (too large for a float: it reads as inf)"),
+    ("learning_rate", 10 ** 400, "(401 characters) (too large for a float"),
+    ("learning_rate", float("inf"), "learning_rate: must be a finite number, got inf"),
+    ("learning_rate", np.float32("nan"), "learning_rate: must be a finite number, got nan"),
+    ("learning_rate", "0x10", "learning_rate: expected a number, got '0x10' (str)"),
+    ("epochs", "0x10", "epochs: expected an integer, got '0x10' (str)"),
+    ("epochs", 2.0, "epochs: expected an integer, got 2.0 (float)"),
+    ("dropout", True, "dropout: expected a number, got True (bool)"),
+])
+def test_every_number_is_converted_first_and_checked_after(key, value, message):
+    # the notebook's parameters and Python callers pass values like these directly
+    with pytest.raises(ConfigError) as err:
+        make_config({key: value})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_numbers_that_are_fine_still_convert():
+    cfg = make_config({"learning_rate": "3e-4", "weight_decay": " 1e-5 ", "epochs": np.int64(4)})
+    assert (cfg.learning_rate, cfg.weight_decay, cfg.epochs) == (3e-4, 1e-5, 4)
+    assert type(cfg.epochs) is int
+
+
+def test_a_grid_value_meets_the_same_rule(tmp_path):
+    from swin_gao_lib.config.params import resolve
+
+    path = tmp_path / "g.yaml"
+    path.write_text("dataset: mnist\ngrid: {learning_rate: [0.001, 3e400]}\n")
+    with pytest.raises(ConfigError, match=r"learning_rate: must be a finite number, got 3e400"):
+        resolve(path)
+
+
+def test_the_kit_recognises_its_own_folder_after_a_failed_run(tmp_path):
+    """A config.yaml the kit wrote stays the kit's even when this version refuses a value."""
+    from swin_gao_lib.records import RunFolder
+    from swin_gao_lib.records.folder import UnusableConfig
+
+    cfg = make_config({**TINY, "output_dir": str(tmp_path), "run_name": "r"})
+    run = tmp_path / "r"
+    run.mkdir()
+    # what a run given learning_rate "inf" used to leave: its config, a failure, a checkpoint
+    (run / "config.yaml").write_text(to_yaml(cfg).replace("learning_rate: 0.001",
+                                                          "learning_rate: .inf"))
+    (run / "failure.json").write_text('{"error": "diverged", "diverged": true}')
+    (run / "history.csv").write_text("epoch,loss\n1,nan\n")
+    (run / "checkpoint").mkdir()
+    (run / "checkpoint" / "state.json").write_text("{}")
+    (run / ".history.csv.x1y2.tmp").write_text("a write a kill cut short")
+    folder = RunFolder(run)
+    with pytest.raises(UnusableConfig, match=r"holds a run whose config.yaml this version of "
+                                             r"the kit refuses \(learning_rate: must be a "
+                                             r"finite number, got inf.*pass --overwrite"):
+        folder.plan(cfg)
+    assert folder.plan(cfg, overwrite=True) == "overwrite"
+    folder.start(cfg)  # what train() does with "overwrite"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
+    # somebody else's config.yaml is still refused, even with --overwrite
+    (run / "config.yaml").write_text("lr: 0.1\nmodel: resnet\n")
+    with pytest.raises(ConfigError, match="is not a run config this kit wrote"):
+        folder.plan(cfg, overwrite=True)
+
+
+# ---------------------------------------------------------------- space and checkpoints
+@pytest.mark.parametrize("extra", [
+    {}, {"head_units": 0}, {"dataset": "mnist"}, {"qkv_bias": False},
+    {"dataset": "mnist", "image_handling": "native", "window_size": 7, "shift_size": 3,
+     "merge_after_last_stage": False},
+    {"depths": [1, 1, 1], "num_heads": [2, 4, 8], "merge_after_last_stage": False},
+])
+def test_the_parameter_count_without_keras_is_keras_count(extra):
+    from swin_gao_lib.model import build_swin
+    from swin_gao_lib.training.space import parameter_count, parameter_shapes
+
+    cfg = make_config(extra)
+    network = build_swin(cfg)
+    assert parameter_count(cfg) == network.count_params()
+    assert sorted(parameter_shapes(cfg)) == sorted(tuple(w.shape) for w in network.weights)
+
+
+def _trainer(cfg):
+    from swin_gao_lib.model import build_swin
+    from swin_gao_lib.training.accumulation import build_trainer
+
+    model = build_trainer(cfg, build_swin(cfg), 10)
+    model(np.zeros((1, *cfg.input_shape), "float32"), training=False)
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _values(model):
+    import keras
+
+    return [keras.ops.convert_to_numpy(v) for v in
+            list(model.variables) + list(model.optimizer.variables)]
+
+
+@pytest.mark.parametrize("mode", ["in_step", "optimizer"])
+def test_a_checkpoint_is_no_larger_than_its_estimate(tmp_path, mode):
+    from swin_gao_lib.training.checkpoint import Checkpoint
+    from swin_gao_lib.training.space import checkpoint_bytes
+
+    cfg = make_config({**TINY, "accumulation_steps": 2, "accumulation_mode": mode})
+    Checkpoint(tmp_path).save(_trainer(cfg), 1, {"history": []})
+    size = (tmp_path / "epoch-00001.variables.npz").stat().st_size
+    assert size <= checkpoint_bytes(cfg) <= 2 * size
+
+
+def test_a_checkpoint_that_meets_a_full_disk_keeps_the_one_before(tmp_path):
+    from swin_gao_lib.training.checkpoint import Checkpoint
+
+    cfg = make_config(TINY)
+    model = _trainer(cfg)
+    with tmpfs(tmp_path / "fs", "1m") as fs:
+        checkpoint = Checkpoint(fs / "checkpoint")
+        checkpoint.save(model, 1, {"history": [{"epoch": 1}]})
+        saved = _values(model)
+        for v in model.trainable_variables:  # epoch 2 moved the weights
+            v.assign(v + 1.0)
+        filler = fill(fs)
+        with pytest.raises(OSError) as err:  # an ordinary error, not a crash inside h5py
+            checkpoint.save(model, 2, {"history": [{"epoch": 1}, {"epoch": 2}]})
+        assert err.value.errno == 28
+        assert err.value.filename == str(fs / "checkpoint" / "epoch-00002.variables.npz")
+        assert sorted(p.name for p in (fs / "checkpoint").iterdir()) == \
+            ["epoch-00001.variables.npz", "state.json"]  # no temporary file left
+        assert checkpoint.saved_epoch() == 1
+        filler.unlink()  # space again: the last good checkpoint restores the epoch-1 state
+        fresh = _trainer(cfg)
+        checkpoint.restore(fresh, checkpoint.load(), cfg.input_shape)
+        assert all(np.array_equal(a, b) for a, b in zip(_values(fresh), saved))
+
+
+def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
+    """Earlier versions wrote Keras's weights file plus the seed generators' states."""
+    import io
+
+    import keras
+
+    from swin_gao_lib.training.checkpoint import Checkpoint
+
+    cfg = make_config(TINY)
+    model = _trainer(cfg)
+    for v in model.trainable_variables:
+        v.assign(v * 0.5 + 0.25)
+    model.save_weights(tmp_path / "epoch-00001.weights.h5")
+    buffer = io.BytesIO()
+    np.savez(buffer, *[keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables])
+    (tmp_path / "epoch-00001.rng.npz").write_bytes(buffer.getvalue())
+    (tmp_path / "state.json").write_text(json.dumps(
+        {"epoch": 1, "weights": "epoch-00001.weights.h5", "rng": "epoch-00001.rng.npz"}))
+    fresh = _trainer(cfg)
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.restore(fresh, checkpoint.load(), cfg.input_shape)
+    assert all(np.array_equal(a, b) for a, b in zip(_values(fresh), _values(model)))
+
+
+# ---------------------------------------------------------------- a full disk mid-run
+FAULT_DRIVER = textwrap.dedent("""
+    import os, subprocess, sys
+    from pathlib import Path
+    from swin_gao_lib import cli
+    from swin_gao_lib.training import train
+
+    FS, FAULT, AFTER = os.environ["FAULT_FS"], os.environ["FAULT"], int(os.environ["FAULT_AFTER"])
+    original = train.EpochCheckpoint.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == AFTER:  # right after this epoch's checkpoint: the fault, for real
+            if FAULT == "full":
+                with open(Path(FS) / "filler", "wb", buffering=0) as f:
+                    try:
+                        while True:
+                            f.write(bytes(4096))
+                            f.flush()
+                    except OSError:
+                        pass
+            else:  # the run folder turns read-only under the running process
+                run = str(Path(FS) / "r")
+                subprocess.run(["mount", "--bind", run, run], check=True)
+                subprocess.run(["mount", "-o", "remount,ro,bind", run], check=True)
+
+    train.EpochCheckpoint.on_epoch_end = on_epoch_end
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def _train(args, cwd, fault=None):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    cmd = [sys.executable, "-m", "swin_gao_lib.cli", *args]
+    if fault is not None:
+        env.update(fault)
+        cmd = [sys.executable, "-c", FAULT_DRIVER, *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr and "Segmentation" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("swin-gao")]
+    assert len(lines) == 1, stderr[-3000:]
+    return lines[0]
+
+
+def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
+    """Each write failure ends the run with exit 1 and one line; the next start resumes."""
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    with tmpfs(tmp_path / "fs", "2m") as fs:
+        run = fs / "r"
+        common = ["train", str(params), "--verbose", "0", "--set", f"output_dir={fs}",
+                  "--set", "run_name=r"]
+
+        full = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "full",
+                                          "FAULT_AFTER": "1"})
+        assert full.returncode == 1, full.stderr[-3000:]
+        line = _one_line(full.stderr)
+        assert line.startswith(f"swin-gao: run failed: cannot write {run}/history.csv: No "
+                               f"space left on device; the checkpoint of epoch 1 is kept in "
+                               f"{run}"), line
+        assert line.endswith("free space or make the folder writable, then run the same "
+                             "command again to resume")
+        assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
+            ["epoch-00001.variables.npz", "state.json"]
+        assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+        (fs / "filler").unlink()
+
+        readonly = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "read-only",
+                                              "FAULT_AFTER": "2"})
+        assert readonly.returncode == 1, readonly.stderr[-3000:]
+        assert "resuming r after epoch 1 of 3" in readonly.stdout
+        line = _one_line(readonly.stderr)
+        assert f"cannot write {run}/history.csv: Read-only file system; the checkpoint of " \
+               "epoch 2 is kept" in line, line
+        assert "(failure.json could not be written)" in line
+        subprocess.run(["umount", str(run)], check=True)  # writable again
+
+        resumed = _train(common, tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "resuming r after epoch 2 of 3" in resumed.stdout
+        got = json.loads((run / "metrics.json").read_text())
+        assert not (run / "checkpoint").exists()
+
+    reference = _train(["train", str(params), "--verbose", "0", "--set",
+                        f"output_dir={tmp_path / 'ref'}", "--set", "run_name=r"], tmp_path)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    want = json.loads((tmp_path / "ref" / "r" / "metrics.json").read_text())
+    assert got["resumed_at_epochs"] == [1, 2]
+    assert got["final_weights_sha256"] == want["final_weights_sha256"]  # bit for bit
+    assert got["test_loss"] == want["test_loss"]
+
+
+def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(tmp_path):
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    with tmpfs(tmp_path / "fs", "64k") as fs:
+        proc = _train(["train", str(params), "--set", f"output_dir={fs}"], tmp_path)
+        assert proc.returncode == 2
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"swin-gao: error: output_dir: {fs} has 64 KiB free, but this "
+                               "needs about "), line
+        assert "per checkpoint, two at once while one is saved" in line
+        assert list(fs.iterdir()) == []
+        assert "tensorflow" not in proc.stdout.lower()
+
+
+# ---------------------------------------------------------------- one driver per suite
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from swin_gao_lib.runs.suite_lock import SuiteLock
+
+    with SuiteLock(Path(sys.argv[1])).hold():
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+""")
+
+
+def _hold(output: Path, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(output), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
+    import socket
+
+    from swin_gao_lib.runs.runner import run_all
+
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "a.yaml").write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    holder = _hold(out, 60)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", str(params),
+                               "--output", str(out)], capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 2
+    line = _one_line(proc.stderr)
+    assert line.startswith(f"swin-gao: error: --output {out} is being run by run-all pid "
+                           f"{holder.pid} on host {socket.gethostname()}, since "), line
+    assert line.endswith("wait for it to finish, or pass --wait to start after it")
+    assert "FAILED" not in proc.stderr and not (out / "a").exists()
+
+    holder = _hold(out, 3)  # --wait: starts once the first one is done
+    started = time.monotonic()
+    (out / "a").mkdir()  # the first driver's run: complete by the time it lets go
+    cfg = make_config({**TINY, "output_dir": str(out.resolve()), "run_name": "a"})
+    (out / "a" / "config.yaml").write_text(to_yaml(cfg))
+    (out / "a" / "metrics.json").write_text("{}")
+    result = run_all(params, out, progress=False, report=False, wait=True)
+    assert holder.wait() == 0 and time.monotonic() - started >= 2
+    assert [p.name for p in result.skipped] == ["a"] and not result.failed and not result.ran
+    assert not (out / ".swin-gao-run-all.lock").exists()
+
+
+def test_a_run_folder_another_process_writes_stops_the_suite_before_it_starts(tmp_path):
+    from swin_gao_lib.records import RunFolder
+    from swin_gao_lib.runs.runner import run_all
+
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "a.yaml").write_text(yaml.safe_dump(TINY))
+    (params / "b.yaml").write_text(yaml.safe_dump(TINY))
+    code = ("import sys, time\nfrom swin_gao_lib.records import RunFolder\n"
+            "with RunFolder(sys.argv[1]).lock():\n    print('held', flush=True)\n"
+            "    time.sleep(60)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out" / "b")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "held"
+        with pytest.raises(InputError,
+                           match=rf"b.yaml: output: {tmp_path / 'out' / 'b'} is being written "
+                                 rf"by another process \(pid {writer.pid}\)"):
+            run_all(params, tmp_path / "out", progress=False, report=False)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert not (tmp_path / "out" / "a").exists()
+    assert RunFolder(tmp_path / "out" / "b").foreign_files() == []
+
+
+# ---------------------------------------------------------------- scratch of dead drivers
+def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, monkeypatch):
+    import tempfile
+
+    from swin_gao_lib.runs import scratch
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a real process, ended: its pid names no driver any more
+    scratch.mark("deadtoken", {"pid": dead.pid, "host": scratch.this_driver()["host"],
+                               "started": 1.0})
+    (scratch.token_dir("deadtoken") / "k" / "runs" / "r").mkdir(parents=True)
+    scratch.mark("livetoken", scratch.this_driver())
+    scratch.mark("remotetoken", {"pid": 1, "host": "another-host", "started": 1.0})
+    (scratch.root() / "nomarker").mkdir()
+    assert scratch.clean_dead() == ["deadtoken"]
+    assert sorted(p.name for p in scratch.root().iterdir()) == \
+        ["livetoken", "nomarker", "remotetoken"]
+    # a token the suite's lock names as its dead driver's goes too, wherever its driver ran
+    assert scratch.clean_dead(["remotetoken"]) == ["remotetoken"]
+    scratch.remove("livetoken")
+    assert sorted(p.name for p in scratch.root().iterdir()) == ["nomarker"]
