@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.splits import Splits, load_splits
+from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.records import RunFolder
 
 
@@ -32,6 +33,12 @@ def preflight(cfg: RunConfig, overwrite: bool = False, log=print) -> Preflight:
         InputError: the folder cannot be used (see ``RunFolder.plan``) or the
             data cannot be loaded or split; the message names the field or file.
     """
+    if cfg.pipeline == "device":
+        from swin_gao_lib.runtime.backend import active_backend, resolve_backend
+
+        if (active_backend() or resolve_backend(cfg.backend)) != "jax":
+            raise ConfigError("pipeline: 'device' runs on the JAX backend; set backend: jax (or "
+                              "KERAS_BACKEND=jax), or pipeline: host")
     folder = RunFolder.of(cfg)
     action = folder.plan(cfg, overwrite)
     splits = load_splits(cfg)
