@@ -64,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--retries", type=at_least(0), default=None, metavar="R",
                     help="dask: tries again a run whose kernel or worker died, up to R times "
                     "(default: 2)")
+    ts = sub.add_parser("train-seeds", help="train a suite with each configuration's seeds "
+                        "side by side in one program on the JAX device (pipeline: device), "
+                        "without notebooks, then its report")
+    ts.add_argument("params", help="a folder of params YAML files or one file, as for run-all; "
+                    "its runs need pipeline: device and backend: jax (or KERAS_BACKEND=jax)")
+    ts.add_argument("--output", default=None,
+                    help="where the runs land (default: outputs/<folder or file name>)")
+    ts.add_argument("--force", action="store_true", help="train again runs whose records are "
+                    "complete (and replace them)")
+    ts.add_argument("--group-size", type=at_least(1), default=None, metavar="K",
+                    help="at most K seeds in one program (default: all seeds of a "
+                    "configuration)")
+    ts.add_argument("--no-report", action="store_true", help="leave out the report")
+    ts.add_argument("--verbose", type=int, choices=(0, 2), default=2,
+                    help="0 silent, 2 one line per epoch and group (default: %(default)s)")
     bench_arguments(sub.add_parser(
         "bench", help="benchmark accumulation's time and memory",
         description="Benchmark the time and memory cost of gradient accumulation: plain "
@@ -118,6 +133,23 @@ def _run_all(args: argparse.Namespace) -> int:
     elif result.report_notebook is not None:
         print(f"report: figures and tables in {result.report_notebook.parent}; all of it in one "
               f"page: {result.report_html}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _train_seeds(args: argparse.Namespace) -> int:
+    from swin_gao_lib.runs.side_by_side import run_side_by_side
+
+    result = run_side_by_side(args.params, args.output, force=args.force,
+                              group_size=args.group_size, report=not args.no_report,
+                              verbose=args.verbose)
+    print(f"ran {len(result.ran)} in {len(result.groups)} group(s), skipped "
+          f"{len(result.skipped)} complete, failed {len(result.failed)}")
+    for name, error in result.failed:
+        print(f"FAILED {name}: {error}", file=sys.stderr)
+    if result.report_error:
+        print(f"report failed: {result.report_error}", file=sys.stderr)
+    elif result.report_dir is not None:
+        print(f"report: figures and tables in {result.report_dir}")
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -176,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "run-all": _run_all, "report": _report,
+        return {"train": _train, "run-all": _run_all, "train-seeds": _train_seeds,
+                "report": _report,
                 "bench": _bench, "linear": _linear}[args.command](args)
     except InputError as exc:
         print(f"swin-gao: error: {exc}", file=sys.stderr)

@@ -31,13 +31,16 @@ from swin_gao_lib.config import RunConfig
 from swin_gao_lib.model.layers import PatchEmbedding, PatchMerging, SwinBlock, drop_path_rates
 
 
-def build_swin(cfg: RunConfig, num_classes: int | None = None) -> keras.Model:
+def build_swin(cfg: RunConfig, num_classes: int | None = None,
+               precision: str | None = None) -> keras.Model:
     """Build the (uncompiled) Swin classifier described by ``cfg``.
 
-    ``num_classes`` defaults to the data set's (the registry's) class count.
+    ``num_classes`` defaults to the data set's (the registry's) class count,
+    ``precision`` (a Keras dtype policy) to ``cfg.precision``; the benchmark
+    passes ``mixed_float16``, which is no config value.
     """
     num_classes = cfg.num_classes if num_classes is None else num_classes
-    with dtype_policy(cfg.precision):
+    with dtype_policy(precision or cfg.precision):
         return _build(cfg, num_classes)
 
 

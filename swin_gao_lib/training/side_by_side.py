@@ -38,43 +38,18 @@ import numpy as np
 
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.device import DeviceSplits
-from swin_gao_lib.errors import ConfigError, RunError
+from swin_gao_lib.errors import RunError
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.records import CONFIG, FAILURE
 from swin_gao_lib.runtime.machine import PeakMemory
 from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.training.checkpoint import Checkpoint
+from swin_gao_lib.training.groups import check_group
 from swin_gao_lib.training.epoch_program import (EpochPrograms, assign_state, build_for_programs,
                                                  model_state)
 from swin_gao_lib.training.outcome import (Diverged, RunResult, failure_record, run_metrics,
                                            summary)
 from swin_gao_lib.training.preflight import Preflight, preflight
-
-#: Keys that may differ between the runs of one group: what makes each run its own.
-PER_RUN = ("seed", "run_name", "output_dir")
-
-
-def group_key(cfg: RunConfig) -> tuple:
-    """Runs with equal keys can train side by side (everything but the seed and folder)."""
-    return tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items() if k not in PER_RUN))
-
-
-def check_group(cfgs: list[RunConfig]) -> None:
-    """A group is one configuration at distinct seeds, on the device pipeline (else bad input)."""
-    if not cfgs:
-        raise ConfigError("seeds side by side: no runs given")
-    if any(c.pipeline != "device" for c in cfgs):
-        raise ConfigError("pipeline: seeds side by side run on the device; set pipeline: device "
-                          "(with backend: jax)")
-    if len({group_key(c) for c in cfgs}) > 1:
-        a, b = cfgs[0].to_dict(), next(c for c in cfgs if group_key(c) != group_key(cfgs[0]))
-        keys = [k for k in a if k not in PER_RUN and a[k] != b.to_dict()[k]]
-        raise ConfigError(f"seeds side by side: runs {cfgs[0].run_name} and {b.run_name} differ "
-                          f"in {', '.join(keys)}; only seed, run_name and output_dir may differ")
-    seeds = [c.seed for c in cfgs]
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seed: the runs side by side repeat a seed ({seeds})")
-
 
 @dataclasses.dataclass
 class _Run:
