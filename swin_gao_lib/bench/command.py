@@ -34,11 +34,18 @@ def run_benchmark(specs: list[Spec], repeats: int, out: Path, seed: int = 0,
             status = r.get("error", "").splitlines()[-1:] if "error" in r else \
                 f"{statistics.median(r['step_times_s']) * 1000:.0f} ms/step, {r['peak_memory_mib']:.0f} MiB"
             log(f"[round {rep + 1}/{repeats} {i + 1}/{len(order)}] {spec.key}: {status}")
+            _write(results, repeats, t0, out)  # so far: a run stopped early keeps its results
+    return _write(results, repeats, t0, out)
+
+
+def _write(results: list[dict[str, Any]], repeats: int, t0: float, out: Path) -> dict[str, Any]:
+    """``bench.json`` of the results so far."""
     first_ok = next((r for r in results if "error" not in r), {})
     report = {
         "method": "fresh process per measurement; repeats interleaved in shuffled rounds; "
-                  "timed per optimizer update after the warm-up updates; median over all "
-                  "measured updates, spread between processes, step-time trend checked",
+                  "timed per optimizer update after the warm-up updates (step level) or per "
+                  "epoch after the first, records included (fit level); median over all "
+                  "measured units, spread between processes, step-time trend checked",
         "repeats": repeats, "wall_s": time.perf_counter() - t0,
         "device": first_ok.get("device"), "cpu_count": first_ok.get("cpu_count"),
         "versions": {r["spec"]["backend"]: r["versions"] for r in results if "error" not in r},
