@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The kit's GPU run (issue #22), in one call of at most BUDGET_S seconds (default 540),
-# on the JAX backend (no TensorFlow needed). In order of what matters, each stage under
-# `timeout` with what the budget has left:
+# on the JAX backend (no TensorFlow needed). Each stage runs under `timeout` with its cap or
+# what the budget has left, in this order:
 #   1. equivalence: in-step accumulation vs the full-batch gradient on the device;
-#   2. the paper's regime: paper-size model, 40 epochs, 10 seeds x {baseline, GAO N=4 sum}
+#   2. the targets' rows of the throughput table, at the fit level (train() with validation,
+#      records and checkpoints; device pipeline): plain and in-step N = 4, one seed and 10
+#      side by side;
+#   3. the paper's regime: paper-size model, 40 epochs, 10 seeds x {baseline, GAO N=4 sum}
 #      on the bundled real CIFAR-10 and MNIST samples (benchmarks/gpu/params), each
 #      configuration's seeds side by side (swin-gao train-seeds), records and report;
-#   3. the throughput table at the fit level (train() with validation, records and
-#      checkpoints; device pipeline): plain / in-step / optimizer mode at N = 4 and one
-#      seed, plain at 10 seeds side by side; then seeds side by side vs alone on the device;
-#      then bfloat16, N = 2 and 8, 10 seeds at N = 4, the host pipeline, as time allows.
+#   4. as time allows: seeds side by side vs alone on the device (seeds_check.py), then
+#      the rest of the table: plain at the micro-batch and optimizer mode, bfloat16, N = 2
+#      and 8, the host pipeline.
 # Raw outputs go to WORK (default /tmp/swin-gao-gpu-run); OUT receives only what the device
 # machine can send back (at most 8 files): gpu-run.tar.gz (all of WORK but checkpoints,
 # repacked after every stage, so a timeout still leaves the stages done), SUMMARY.md
@@ -20,6 +22,7 @@
 # Environment:
 #   GIT_COMMIT    the commit the tree was sent from (the device's .git may be stale)
 #   BUDGET_S      seconds for the whole call (default 540; --smoke: 7200)
+#   CAP_SCALE     multiplies every stage's time cap (default 1; --smoke: 12)
 #   EPOCHS        epochs of the paper's regime (default: the params files' 40)
 #   WHEELS        where Keras's wheels are when Keras is missing (default .whl, made by
 #                 benchmarks/gpu/fetch_wheels.sh)
@@ -28,6 +31,8 @@ OUT=${1:?usage: benchmarks/gpu/run.sh OUT [--smoke]}
 SMOKE=${2:-}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 if [[ "$SMOKE" == "--smoke" ]]; then BUDGET_S=${BUDGET_S:-7200}; else BUDGET_S=${BUDGET_S:-540}; fi
+# Each stage's cap is sized for the GPU; a CPU smoke run needs them CAP_SCALE times longer.
+if [[ "$SMOKE" == "--smoke" ]]; then CAP_SCALE=${CAP_SCALE:-12}; else CAP_SCALE=${CAP_SCALE:-1}; fi
 RESERVE_S=25  # the summary and the last pack
 WORK=${WORK:-/tmp/swin-gao-gpu-run}
 PY=${PYTHON:-python3}
@@ -46,7 +51,7 @@ pack() {  # everything but checkpoints (a killed run's weights), into one file
 }
 left() { echo $(( BUDGET_S - RESERVE_S - SECONDS )); }
 stage() {  # NAME MAX_S MIN_S COMMAND...: run COMMAND for at most MAX_S (or what is left)
-  local name=$1 max=$2 min=$3 t t0 rc; shift 3
+  local name=$1 max=$(($2 * CAP_SCALE)) min=$(($3 * CAP_SCALE)) t t0 rc; shift 3
   t=$(left); (( t > max )) && t=$max
   if (( t < min )); then log "SKIPPED $name: needs ~${min} s, ${t} s left"; return; fi
   log "start $name (up to ${t} s)"
@@ -117,20 +122,25 @@ bench() {  # STAGE MAX_S MIN_S BENCH-OPTIONS...
     --repeats 1 "${SIZE[@]}" "$@" --out "$WORK/bench-$name"
 }
 
-stage equivalence 75 20 "$PY" benchmarks/gpu/equivalence.py "$WORK/equivalence.json" \
-  --budget 55 "${EQ[@]}"
+stage equivalence 60 20 "$PY" benchmarks/gpu/equivalence.py "$WORK/equivalence.json" \
+  --budget $((45 * CAP_SCALE)) "${EQ[@]}"
 cp "$WORK/equivalence.log" "$WORK/equivalence.txt" 2>/dev/null
+# the three rows the targets read: plain and in-step N=4, one seed and 10 side by side
+bench targets 120 40 --pipeline device --seeds 1 10 --n 1 4 --variants plain_full in_step \
+  --precision float32
 stage paper-regime 330 60 "$PY" -m swin_gao_lib.cli train-seeds "$WORK/params" \
   --output "$WORK/paper-regime"
-bench core 150 45 --pipeline device --seeds 1 --n 1 4 --precision float32
-bench seeds10 70 30 --pipeline device --seeds 10 --n 1 --precision float32
 stage seeds 70 40 "$PY" benchmarks/gpu/seeds_check.py "$WORK/seeds.json" "$WORK/seeds-runs" \
   "${SEEDS[@]}"
 cp "$WORK/seeds.log" "$WORK/seeds.txt" 2>/dev/null
-bench bfloat16 70 30 --pipeline device --seeds 1 --n 1 4 --precision mixed_bfloat16
-bench n2-n8 90 30 --pipeline device --seeds 1 --n 2 8 --precision float32
-bench seeds10-n4 60 30 --pipeline device --seeds 10 --n 4 --precision float32
-bench host 60 30 --pipeline host --seeds 1 --n 1 --precision float32
+bench modes 90 30 --pipeline device --seeds 1 --n 4 --variants plain_micro optimizer \
+  --precision float32
+bench bfloat16 70 30 --pipeline device --seeds 1 10 --n 1 4 --variants plain_full in_step \
+  --precision mixed_bfloat16
+bench n2-n8 90 30 --pipeline device --seeds 1 --n 2 8 --precision float32 \
+  --variants plain_micro in_step optimizer
+bench host 60 30 --pipeline host --seeds 1 --n 1 4 --variants plain_full in_step \
+  --precision float32
 
 log "summary"
 "$PY" benchmarks/gpu/summarize.py "$WORK" > "$WORK/summary.log" 2>&1 || log "summary: failed (see summary.log)"

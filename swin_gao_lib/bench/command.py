@@ -12,7 +12,7 @@ from typing import Any
 
 from swin_gao_lib.runtime.backend import BACKENDS
 
-from swin_gao_lib.bench.specs import MODELS, PRECISIONS, Spec, plan
+from swin_gao_lib.bench.specs import MODELS, PRECISIONS, VARIANTS, Spec, plan
 from swin_gao_lib.bench.summary import summarise
 from swin_gao_lib.bench.tables import markdown_table, plot
 from swin_gao_lib.bench.worker import _run_worker, measure
@@ -120,6 +120,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=at_least(2), default=3,
                     help="fit level: epochs per process; the first compiles and is not timed "
                     "(default: %(default)s)")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                    help="measure only these variants (plain_full is every ratio's reference) "
+                    "(default: all)")
     ap.add_argument("--train-samples", type=at_least(1), default=None, metavar="N",
                     help="fit level: train on the first N images of the sample's training split "
                     "(default: all of them)")
@@ -143,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                  levels=list(dict.fromkeys(args.level)),
                  pipelines=list(dict.fromkeys(args.pipeline)),
                  seeds=list(dict.fromkeys(args.seeds)), epochs=args.epochs,
-                 train_samples=args.train_samples)
+                 train_samples=args.train_samples, variants=args.variants)
     print(f"{len(specs)} variants x {args.repeats} repeats, each in a fresh process", flush=True)
     report = run_benchmark(specs, args.repeats, Path(args.out), log=lambda s: print(s, flush=True))
     table = markdown_table(report)

@@ -127,7 +127,8 @@ class Spec:
 def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
          dataset: str = "cifar10", pipeline_check: bool = True,
          backends=("tensorflow",), levels=("step",), pipelines=("host",), seeds=(1,),
-         epochs: int = 3, train_samples: int | None = None) -> list[Spec]:
+         epochs: int = 3, train_samples: int | None = None,
+         variants=VARIANTS) -> list[Spec]:
     """Every spec of a benchmark; N=1 has only ``plain_full`` (the others coincide).
 
     ``jit_modes`` apply to TensorFlow; JAX is always XLA-compiled (one mode).
@@ -135,6 +136,8 @@ def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
     ``levels``: ``step`` (the train step under ``fit``) and/or ``fit`` (``train()``
     end to end); ``pipelines`` and ``seeds`` apply to the fit level: ``device``
     runs on JAX only, ``seeds`` > 1 (side by side) on the device pipeline only.
+    ``variants`` keeps only those of :data:`VARIANTS` (``plain_full`` at N = 1 is
+    the reference of every ratio: leave it in).
     """
     from swin_gao_lib.errors import InputError
 
@@ -169,9 +172,10 @@ def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
                                           dataset=dataset, backend=backend, level=level,
                                           pipeline=pipeline, seeds=n_seeds, epochs=epochs,
                                           train_samples=train_samples)
-                            specs.append(Spec(n=1, variant="plain_full", **common))
-                            specs += [Spec(n=n, variant=v, **common)
-                                      for n in ns if n != 1 for v in VARIANTS[1:]]
+                            if "plain_full" in variants:
+                                specs.append(Spec(n=1, variant="plain_full", **common))
+                            specs += [Spec(n=n, variant=v, **common) for n in ns if n != 1
+                                      for v in VARIANTS[1:] if v in variants]
                 if pipeline_check and level == "step":
                     specs.append(Spec(model=model, batch=batch, n=1, variant="plain_full",
                                       data="tensors", steps=steps, warmup=warmup,
