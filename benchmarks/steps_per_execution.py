@@ -1,14 +1,17 @@
-"""Keras's ``steps_per_execution`` on JAX against the kit's epoch program, side by side.
+"""Keras's ``steps_per_execution`` against the kit's epoch program, side by side.
 
 ``python benchmarks/steps_per_execution.py OUT.json [--model quick|paper] [--epochs 3]
 [--rounds 2]`` trains the same configuration (the CIFAR-10 sample, B = 128, plain
-training) three ways, each in a fresh process, the rounds interleaved:
+training) five ways, each in a fresh process, the rounds interleaved:
 
-* ``fit, spe 1``: Keras's ``fit`` fed by the NumPy pipeline (``pipeline: host``);
-* ``fit, spe 8``: the same with ``steps_per_execution=8``, which Keras 3.13 runs on
-  JAX as a host loop over its compiled one-step function (the on-device
+* ``jax fit, spe 1``: Keras's ``fit`` on JAX fed by the NumPy pipeline (``pipeline: host``);
+* ``jax fit, spe 8``: the same with ``steps_per_execution=8``, which Keras 3.13 runs
+  on JAX as a host loop over its compiled one-step function (the on-device
   ``lax.scan`` of keras PR #23527 is in no release up to 3.15.1);
-* ``epoch program``: ``pipeline: device`` (data on the device, one program per epoch).
+* ``jax epoch program``: ``pipeline: device`` (data on the device, one program per epoch);
+* ``tf fit, spe 1`` and ``tf fit, spe 8``: TensorFlow's ``fit`` on the kit's tf.data
+  pipeline, one step or 8 steps per ``tf.function`` call (the same batches and
+  draws, so the same weights; but ``fit``'s callbacks then see every 8th step only).
 
 Reported per way: the median over epochs 2.. of the training time per epoch
 (the first epoch compiles), as images/s. Only the training loop is timed
@@ -33,7 +36,8 @@ MODELS = {"quick": dict(patch_size=4, embed_dim=32, num_heads=[4], window_size=4
 def worker(way: str, model: str, epochs: int) -> dict:
     from swin_gao_lib.runtime.backend import use_backend
 
-    use_backend("jax")
+    backend = way.split()[0].replace("tf", "tensorflow")
+    use_backend(backend)
     import keras
 
     from swin_gao_lib.config import make_config
@@ -43,13 +47,13 @@ def worker(way: str, model: str, epochs: int) -> dict:
     from swin_gao_lib.training.accumulation import build_trainer
 
     cfg = make_config(MODELS[model], dataset="cifar10", source="sample", epochs=epochs,
-                      backend="jax", pipeline="device" if way == "epoch program" else "host")
+                      backend=backend, pipeline="device" if "program" in way else "host")
     splits = load_splits(cfg)
     n = len(splits.y_train)
     keras.utils.set_random_seed(0)
     model_ = build_trainer(cfg, build_swin(cfg))
     times: list[float] = []
-    if way == "epoch program":
+    if "program" in way:
         import jax
 
         from swin_gao_lib.data.device import DeviceSplits
@@ -67,10 +71,10 @@ def worker(way: str, model: str, epochs: int) -> dict:
             jax.block_until_ready(out)
             times.append(time.perf_counter() - t0)
     else:
-        if way == "fit, spe 8":
+        if way.endswith("spe 8"):
             model_.compile(optimizer=model_.optimizer, loss=model_.loss,
                            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                           jit_compile=True, steps_per_execution=8)
+                           jit_compile=backend == "jax", steps_per_execution=8)
 
         class Clock(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
@@ -79,9 +83,16 @@ def worker(way: str, model: str, epochs: int) -> dict:
             def on_epoch_end(self, epoch, logs=None):
                 times.append(time.perf_counter() - self.t0)
 
-        batches = TrainBatches(splits.x_train, splits.y_train, cfg, cfg.batch_size, 0, epochs)
-        model_.fit(batches, epochs=epochs, steps_per_epoch=batches.steps, shuffle=False,
-                   verbose=0, callbacks=[Clock()])
+        steps = -(-n // cfg.batch_size)
+        if backend == "jax":
+            batches = TrainBatches(splits.x_train, splits.y_train, cfg, cfg.batch_size, 0, epochs)
+        else:
+            from swin_gao_lib.data.pipeline import train_pipeline
+
+            batches = train_pipeline(splits.x_train, splits.y_train, cfg, cfg.batch_size, 0,
+                                     epochs)
+        model_.fit(batches, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
+                   callbacks=[Clock()])
     steady = statistics.median(times[1:])
     return {"way": way, "epoch_s": times, "images_per_s": n / steady, "images": n}
 
@@ -94,9 +105,11 @@ def main(argv: list[str]) -> int:
     opt = dict(zip(argv[1::2], argv[2::2]))
     model, epochs, rounds = opt.get("--model", "quick"), int(opt.get("--epochs", 3)), \
         int(opt.get("--rounds", 2))
-    ways = ["fit, spe 1", "fit, spe 8", "epoch program"]
+    ways = ["jax fit, spe 1", "jax fit, spe 8", "jax epoch program", "tf fit, spe 1",
+            "tf fit, spe 8"]
     results = []
-    env = dict(os.environ, KERAS_BACKEND="jax")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KERAS_BACKEND", None)
     for r in range(rounds):
         for way in (ways if r % 2 == 0 else ways[::-1]):
             proc = subprocess.run([sys.executable, __file__, "--worker", way, model, str(epochs)],
@@ -112,7 +125,8 @@ def main(argv: list[str]) -> int:
     summary = {w: statistics.median(x["images_per_s"] for x in results if x["way"] == w)
                for w in ways}
     for w, v in summary.items():
-        print(f"{w:15s} {v:8.0f} images/s  ({v / summary['fit, spe 1']:.2f}x fit, spe 1)")
+        base = summary[w.split(",")[0].replace(" epoch program", " fit") + ", spe 1"]
+        print(f"{w:18s} {v:8.0f} images/s  ({v / base:.2f}x the same backend's fit, spe 1)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": model, "epochs": epochs, "rounds": rounds,
                                "summary": summary, "runs": results}, indent=1))

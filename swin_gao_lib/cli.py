@@ -46,9 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "are already complete")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
     ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
-    ra.add_argument("--executor", choices=("sequential", "dask"), default="sequential",
-                    help="run one run after another (default), or spread them on Dask "
-                    "(docs/distributed.md)")
+    ra.add_argument("--executor", choices=("sequential", "dask", "side-by-side"),
+                    default="sequential",
+                    help="run one run after another (default), spread them on Dask "
+                    "(docs/distributed.md), or train each configuration's seeds side by side "
+                    "in one program on the JAX device, in this process and without notebooks "
+                    "(pipeline: device; docs/backends.md)")
+    ra.add_argument("--group-size", type=at_least(1), default=None, metavar="K",
+                    help="side-by-side: at most K seeds in one program (default: all seeds of "
+                    "a configuration)")
     ra.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="dask: join the cluster at tcp://host:port (default: start a local "
                     "cluster on 127.0.0.1)")
@@ -64,21 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--retries", type=at_least(0), default=None, metavar="R",
                     help="dask: tries again a run whose kernel or worker died, up to R times "
                     "(default: 2)")
-    ts = sub.add_parser("train-seeds", help="train a suite with each configuration's seeds "
-                        "side by side in one program on the JAX device (pipeline: device), "
-                        "without notebooks, then its report")
-    ts.add_argument("params", help="a folder of params YAML files or one file, as for run-all; "
-                    "its runs need pipeline: device and backend: jax (or KERAS_BACKEND=jax)")
-    ts.add_argument("--output", default=None,
-                    help="where the runs land (default: outputs/<folder or file name>)")
-    ts.add_argument("--force", action="store_true", help="train again runs whose records are "
-                    "complete (and replace them)")
-    ts.add_argument("--group-size", type=at_least(1), default=None, metavar="K",
-                    help="at most K seeds in one program (default: all seeds of a "
-                    "configuration)")
-    ts.add_argument("--no-report", action="store_true", help="leave out the report")
-    ts.add_argument("--verbose", type=int, choices=(0, 2), default=2,
-                    help="0 silent, 2 one line per epoch and group (default: %(default)s)")
     bench_arguments(sub.add_parser(
         "bench", help="benchmark accumulation's time and memory",
         description="Benchmark the time and memory cost of gradient accumulation: plain "
@@ -119,6 +110,10 @@ def _run_all(args: argparse.Namespace) -> int:
                            retries=2 if args.retries is None else args.retries)
     elif dask_only:
         raise InputError(f"{', '.join(dask_only)}: only with --executor dask")
+    if args.group_size is not None and args.executor != "side-by-side":
+        raise InputError("--group-size: only with --executor side-by-side")
+    if args.executor == "side-by-side":
+        return _side_by_side(args)
     result = run_all(args.params_dir, args.output, force=args.force,
                      notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
                      cpus_per_run=args.cpus_per_run if dask is None else None)
@@ -136,12 +131,14 @@ def _run_all(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _train_seeds(args: argparse.Namespace) -> int:
+def _side_by_side(args: argparse.Namespace) -> int:
     from swin_gao_lib.runs.side_by_side import run_side_by_side
 
-    result = run_side_by_side(args.params, args.output, force=args.force,
-                              group_size=args.group_size, report=not args.no_report,
-                              verbose=args.verbose)
+    if args.notebooks or args.kernel or args.cpus_per_run:
+        raise InputError("--notebooks, --kernel, --cpus-per-run: not with --executor "
+                         "side-by-side (it runs no notebooks, in this process)")
+    result = run_side_by_side(args.params_dir, args.output, force=args.force,
+                              group_size=args.group_size)
     print(f"ran {len(result.ran)} in {len(result.groups)} group(s), skipped "
           f"{len(result.skipped)} complete, failed {len(result.failed)}")
     for name, error in result.failed:
@@ -208,8 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "run-all": _run_all, "train-seeds": _train_seeds,
-                "report": _report,
+        return {"train": _train, "run-all": _run_all, "report": _report,
                 "bench": _bench, "linear": _linear}[args.command](args)
     except InputError as exc:
         print(f"swin-gao: error: {exc}", file=sys.stderr)

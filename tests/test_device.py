@@ -142,3 +142,55 @@ def test_killed_device_run_resumes_to_the_identical_result(trained, cache):
     assert [[row[x] for x in keys] for row in k["history"]] == \
            [[row[x] for x in keys] for row in a["history"]]
     assert "checkpoint" not in k["files"]
+
+
+# ------------------------------------------------------------------ run-all --executor side-by-side
+def _params(path: Path, **kw) -> Path:
+    import yaml
+
+    sys.path.insert(0, str(TESTS))
+    from device_checks import BASE
+
+    values = {k: v for k, v in BASE.items() if k != "seed"}
+    values.update(seeds=[1, 2], **kw)
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_side_by_side_executor_refuses_runs_off_the_device(tmp_path, capsys):
+    from swin_gao_lib import cli
+
+    params = _params(tmp_path / "suite.yaml", pipeline="host")
+    out = tmp_path / "out"
+    assert cli.main(["run-all", str(params), "--executor", "side-by-side", "--output",
+                     str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"swin-gao: error: {params}: pipeline: seeds side by side run on the device; "
+                   "set pipeline: device (with backend: jax)"]
+    assert not out.exists()
+    assert cli.main(["run-all", str(params), "--group-size", "2"]) == 2
+    assert "--group-size: only with --executor side-by-side" in capsys.readouterr().err
+
+
+def test_side_by_side_executor_writes_the_suite_and_its_report(trained, cache, tmp_path):
+    # The same configuration and seeds as the `train` part's group: the same program
+    # (from the shared cache), so the same numbers, bit for bit.
+    r, _ = trained
+    params = _params(tmp_path / "suite.yaml")
+    out = tmp_path / "suite"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    cmd = [sys.executable, str(TESTS / "no_tensorflow.py"), str(ROOT / "swin_gao_lib" / "cli.py"),
+           "run-all", str(params), "--executor", "side-by-side", "--output", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ran 2 in 1 group(s)" in proc.stdout
+    for seed in (1, 2):
+        run = out / f"suite-s{seed}"
+        assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "lr.csv",
+                                                         "metrics.json"]
+        m = json.loads((run / "metrics.json").read_text())
+        assert m["final_weights_sha256"] == r[f"side{seed}"]["metrics"]["final_weights_sha256"]
+    assert (out / "report" / "summary.csv").is_file()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0 and "skipped 2 complete" in again.stdout

@@ -8,7 +8,7 @@
 #      side by side;
 #   3. the paper's regime: paper-size model, 40 epochs, 10 seeds x {baseline, GAO N=4 sum}
 #      on the bundled real CIFAR-10 and MNIST samples (benchmarks/gpu/params), each
-#      configuration's seeds side by side (swin-gao train-seeds), records and report;
+#      configuration's seeds side by side (run-all --executor side-by-side), records and report;
 #   4. as time allows: seeds side by side vs alone on the device (seeds_check.py), then
 #      the rest of the table: plain at the micro-batch and optimizer mode, bfloat16, N = 2
 #      and 8, the host pipeline.
@@ -128,8 +128,8 @@ cp "$WORK/equivalence.log" "$WORK/equivalence.txt" 2>/dev/null
 # the three rows the targets read: plain and in-step N=4, one seed and 10 side by side
 bench targets 120 40 --pipeline device --seeds 1 10 --n 1 4 --variants plain_full in_step \
   --precision float32
-stage paper-regime 330 60 "$PY" -m swin_gao_lib.cli train-seeds "$WORK/params" \
-  --output "$WORK/paper-regime"
+stage paper-regime 330 60 "$PY" -m swin_gao_lib.cli run-all "$WORK/params" \
+  --executor side-by-side --output "$WORK/paper-regime"
 stage seeds 70 40 "$PY" benchmarks/gpu/seeds_check.py "$WORK/seeds.json" "$WORK/seeds-runs" \
   "${SEEDS[@]}"
 cp "$WORK/seeds.log" "$WORK/seeds.txt" 2>/dev/null

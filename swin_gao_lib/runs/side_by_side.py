@@ -1,4 +1,4 @@
-"""``swin-gao train-seeds``: a suite with each configuration's seeds trained side by side.
+"""``swin-gao run-all --executor side-by-side``: each configuration's seeds in one program.
 
 The suite is planned exactly as ``run-all`` plans it
 (:func:`swin_gao_lib.runs.runner.plan_suite`: every params file, grid point and

@@ -1,8 +1,8 @@
 """Which runs can train side by side: one configuration at several seeds (no Keras here).
 
-Planning a suite (``swin-gao train-seeds``) groups its runs with :func:`group_runs`
-before any backend is imported; :mod:`swin_gao_lib.training.side_by_side` trains
-each group as one program.
+Planning a suite (``swin-gao run-all --executor side-by-side``) groups its runs
+with :func:`group_runs` before any backend is imported;
+:mod:`swin_gao_lib.training.side_by_side` trains each group as one program.
 """
 
 from __future__ import annotations
