@@ -37,6 +37,7 @@ import keras
 import numpy as np
 
 from swin_gao_lib.config import RunConfig
+from swin_gao_lib.data.arrays import steps_per_epoch
 from swin_gao_lib.data.device import DeviceSplits
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.model import build_swin
@@ -146,8 +147,8 @@ def _train_group(runs: list[_Run], verbose, log) -> list[RunResult | RunError]:
     try:
         keras.utils.set_random_seed(cfg.seed)
         network = build_swin(cfg)
-        steps = -(-n_train // cfg.fit_batch_size)
-        model = build_trainer(cfg, network, planned_updates(cfg, steps))
+        model = build_trainer(cfg, network,
+                              planned_updates(cfg, steps_per_epoch(n_train, cfg.fit_batch_size)))
         build_for_programs(model, cfg)
         fresh = jax.tree_util.tree_map(np.asarray, model_state(model))
         states = []

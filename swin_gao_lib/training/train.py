@@ -175,14 +175,14 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
             epochs' ``history.csv`` and the last checkpoint stay in
             ``RunError.run_dir``, and a new start resumes from there.
     """
-    if cfg.pipeline == "device":  # the epoch programs on the JAX device: their own loop
-        from swin_gao_lib.training.side_by_side import train_side_by_side
-
-        return train_side_by_side([cfg], overwrite=overwrite, verbose=verbose, log=log,
-                                  checked=[checked] if checked else None, raise_errors=True)[0]
     checked = checked or preflight(cfg, overwrite=overwrite, log=log)
     if os.environ.get(DIE_WITH_PARENT):  # a Dask task's kernel: never outlive the task
         die_with_parent()
+    if cfg.pipeline == "device":  # the epoch programs on the JAX device: their own loop
+        from swin_gao_lib.training.side_by_side import train_side_by_side
+
+        return train_side_by_side([cfg], verbose=verbose, log=log, checked=[checked],
+                                  raise_errors=True)[0]
     with checked.folder.lock():  # one writer per run folder
         return _train(cfg, checked, verbose=verbose, log=log)
 
