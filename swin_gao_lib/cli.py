@@ -100,9 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "same suite, wait for it to finish instead of stopping (exit 2)")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
     ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
-    ra.add_argument("--executor", choices=("sequential", "dask"), default="sequential",
-                    help="run one run after another (default), or spread them on Dask "
-                    "(docs/distributed.md)")
+    ra.add_argument("--executor", choices=("sequential", "dask", "side-by-side"),
+                    default="sequential",
+                    help="run one run after another (default), spread them on Dask "
+                    "(docs/distributed.md), or train each configuration's seeds side by side "
+                    "in one program on the JAX device, in this process and without notebooks "
+                    "(pipeline: device; docs/backends.md)")
+    ra.add_argument("--group-size", type=at_least(1), default=None, metavar="K",
+                    help="side-by-side: at most K seeds in one program (default: all seeds of "
+                    "a configuration)")
     ra.add_argument("--scheduler", default=None, metavar="ADDRESS",
                     help="dask: join the cluster at tcp://host:port (default: start a local "
                     "cluster on 127.0.0.1)")
@@ -163,6 +169,10 @@ def _run_all(args: argparse.Namespace) -> int:
                            retries=2 if args.retries is None else args.retries)
     elif dask_only:
         raise InputError(f"{', '.join(dask_only)}: only with --executor dask")
+    if args.group_size is not None and args.executor != "side-by-side":
+        raise InputError("--group-size: only with --executor side-by-side")
+    if args.executor == "side-by-side":
+        return _side_by_side(args)
     result = run_all(args.params_dir, args.output, force=args.force,
                      notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
                      cpus_per_run=args.cpus_per_run if dask is None else None, wait=args.wait)
@@ -177,6 +187,25 @@ def _run_all(args: argparse.Namespace) -> int:
     elif result.report_notebook is not None:
         print(f"report: figures and tables in {result.report_notebook.parent}; all of it in one "
               f"page: {result.report_html}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _side_by_side(args: argparse.Namespace) -> int:
+    from swin_gao_lib.runs.side_by_side import run_side_by_side
+
+    if args.notebooks or args.kernel or args.cpus_per_run:
+        raise InputError("--notebooks, --kernel, --cpus-per-run: not with --executor "
+                         "side-by-side (it runs no notebooks, in this process)")
+    result = run_side_by_side(args.params_dir, args.output, force=args.force,
+                              group_size=args.group_size, wait=args.wait)
+    print(f"ran {len(result.ran)} in {len(result.groups)} group(s), skipped "
+          f"{len(result.skipped)} complete, failed {len(result.failed)}")
+    for name, error in result.failed:
+        print(f"FAILED {name}: {error}", file=sys.stderr)
+    if result.report_error:
+        print(f"report failed: {result.report_error}", file=sys.stderr)
+    elif result.report_dir is not None:
+        print(f"report: figures and tables in {result.report_dir}")
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

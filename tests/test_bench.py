@@ -159,3 +159,66 @@ def test_jax_bench_runs_with_tensorflow_unimportable(tmp_path):
         assert "error" not in r and r["s_per_sample"] > 0 and r["peak_memory_mib"] > 0
     assert all(len(r["step_times_s"]) == 2 and r["losses_finite"] for r in report["raw"])
     assert set(report["versions"]) == {"jax"}
+
+
+def test_plan_fit_level_lines():
+    specs = plan(["tiny"], 8, [1, 2], [False], ["float32"], 2, 1, backends=["tensorflow", "jax"],
+                 levels=["fit"], pipelines=["host", "device"], seeds=[1, 4], epochs=3)
+    keys = {s.key for s in specs}
+    # TensorFlow: the host pipeline only; JAX: host, device alone, device 4 seeds side by side
+    assert "tensorflow/tiny/B8/N1/plain_full+fit" in keys
+    assert not any(k.startswith("tensorflow/") and "+device" in k for k in keys)
+    for tail in ("+fit", "+fit+device", "+fit+device+seeds4"):
+        assert f"jax/tiny/B8/N2/in_step{tail}" in keys
+    assert len(keys) == len(specs) == 4 * (1 + 3)  # no pipeline check at the fit level
+    assert all(s.config().pipeline == ("device" if "+device" in s.key else "host") for s in specs)
+    with pytest.raises(ValueError, match="--pipeline device: runs on the JAX backend"):
+        plan(["tiny"], 8, [1], [False], ["float32"], 2, 1, levels=["fit"], pipelines=["device"])
+    with pytest.raises(ValueError, match="--seeds: runs side by side on the device"):
+        plan(["tiny"], 8, [1], [False], ["float32"], 2, 1, levels=["fit"], seeds=[4])
+    with pytest.raises(ValueError, match="mixed_float16"):
+        plan(["tiny"], 8, [1], [False], ["mixed_float16"], 2, 1, levels=["fit"])
+
+
+def _fit(variant, n, epoch_s, images, seeds=1, pipeline="device", mem=500.0):
+    s = Spec("paper", 128, n, variant, backend="jax", jit=True, level="fit", pipeline=pipeline,
+             seeds=seeds)
+    return {"key": s.key, "spec": s.__dict__, "step_times_s": [epoch_s] * 3,
+            "step_samples": images * seeds, "peak_memory_mib": mem,
+            "peak_memory_increase_mib": mem, "train_images_per_s": images * seeds / epoch_s,
+            "compile_s": 5.0, "test_accuracy": [0.5] * seeds}
+
+
+def test_fit_level_ratios_and_targets_against_hand_numbers():
+    from swin_gao_lib.bench.targets import judge
+
+    rows = summarise([_fit("plain_full", 1, 0.1, 4000), _fit("in_step", 4, 0.125, 4000),
+                      _fit("plain_full", 1, 0.2, 4000, pipeline="host"),
+                      _fit("plain_full", 1, 0.4, 4000, seeds=10)])
+    by = {r["key"]: r for r in rows}
+    one = by["jax/paper/B128/N1/plain_full+fit+device"]
+    assert one["images_per_s"] == pytest.approx(40_000) and one["time_device_vs_host"] == 0.5
+    assert by["jax/paper/B128/N4/in_step+fit+device"]["time_vs_plain_full"] == pytest.approx(1.25)
+    ten = by["jax/paper/B128/N1/plain_full+fit+device+seeds10"]
+    assert ten["images_per_s"] == pytest.approx(100_000)
+    assert ten["throughput_vs_one_seed"] == pytest.approx(2.5)
+    verdicts = [t["verdict"] for t in judge(rows, "NVIDIA H200")]
+    assert verdicts == ["met", "missed: 0.94 of the target", "missed: 0.67 of the target"]
+    elsewhere = judge(rows, "cpu")
+    assert all(v["verdict"].startswith("not judged") for v in elsewhere)
+    assert judge([], "NVIDIA H100")[0]["verdict"] == "not measured"
+
+
+def test_fit_level_smoke_writes_the_fit_table(tmp_path, capsys):
+    code = cli.main(["bench", "--backend", "tensorflow", "--models", "tiny", "--batch", "16",
+                     "--n", "1", "--jit", "off", "--level", "fit", "--epochs", "2",
+                     "--train-samples", "32", "--repeats", "1", "--dataset", "mnist",
+                     "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr()
+    report = json.loads((tmp_path / "bench.json").read_text())
+    (row,) = report["summary"]
+    assert row["key"] == "tensorflow/tiny/B16/N1/plain_full+fit"
+    assert row["images_per_s"] > 0 and row["train_images_per_s"] > 0 and row["compile_s"] >= 0
+    assert len(report["raw"][0]["step_times_s"]) == 1  # epoch 2; epoch 1 compiled
+    md = (tmp_path / "bench.md").read_text()
+    assert "Fit level" in md and "Targets" in md and "not measured" in md

@@ -353,6 +353,8 @@ def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
     import socket
 
     from swin_gao_lib.runs.runner import run_all
+    from swin_gao_lib.runs.side_by_side import run_side_by_side
+    from swin_gao_lib.runs.suite_lock import SuiteBusy
 
     params = tmp_path / "params"
     params.mkdir()
@@ -363,6 +365,9 @@ def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", str(params),
                                "--output", str(out)], capture_output=True, text=True,
                               timeout=120)
+        # the side-by-side executor is a driver too: refused before it plans anything
+        with pytest.raises(SuiteBusy, match=f"is being run by run-all pid {holder.pid}"):
+            run_side_by_side(params, out)
     finally:
         holder.kill()
         holder.wait()

@@ -12,7 +12,7 @@ from typing import Any
 
 from swin_gao_lib.runtime.backend import BACKENDS
 
-from swin_gao_lib.bench.specs import MODELS, PRECISIONS, Spec, plan
+from swin_gao_lib.bench.specs import MODELS, PRECISIONS, VARIANTS, Spec, plan
 from swin_gao_lib.bench.summary import summarise
 from swin_gao_lib.bench.tables import markdown_table, plot
 from swin_gao_lib.bench.worker import _run_worker, measure
@@ -34,16 +34,26 @@ def run_benchmark(specs: list[Spec], repeats: int, out: Path, seed: int = 0,
             status = r.get("error", "").splitlines()[-1:] if "error" in r else \
                 f"{statistics.median(r['step_times_s']) * 1000:.0f} ms/step, {r['peak_memory_mib']:.0f} MiB"
             log(f"[round {rep + 1}/{repeats} {i + 1}/{len(order)}] {spec.key}: {status}")
+            _write(results, repeats, t0, out)  # so far: a run stopped early keeps its results
+    return _write(results, repeats, t0, out)
+
+
+def _write(results: list[dict[str, Any]], repeats: int, t0: float, out: Path) -> dict[str, Any]:
+    """``bench.json`` of the results so far."""
     first_ok = next((r for r in results if "error" not in r), {})
     report = {
         "method": "fresh process per measurement; repeats interleaved in shuffled rounds; "
-                  "timed per optimizer update after the warm-up updates; median over all "
-                  "measured updates, spread between processes, step-time trend checked",
+                  "timed per optimizer update after the warm-up updates (step level) or per "
+                  "epoch after the first, records included (fit level); median over all "
+                  "measured units, spread between processes, step-time trend checked",
         "repeats": repeats, "wall_s": time.perf_counter() - t0,
         "device": first_ok.get("device"), "cpu_count": first_ok.get("cpu_count"),
         "versions": {r["spec"]["backend"]: r["versions"] for r in results if "error" not in r},
         "summary": summarise(results), "raw": results,
     }
+    from swin_gao_lib.bench.targets import judge
+
+    report["targets"] = judge(report["summary"], report["device"])
     out.mkdir(parents=True, exist_ok=True)
     from swin_gao_lib.files import write_json
 
@@ -71,7 +81,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--models", nargs="+", default=["paper"], choices=sorted(MODELS),
                     help="model sizes: 'paper' (the kit's defaults, keras-io size) and/or 'large' "
-                    "(3 stages, embed 96) (default: %(default)s)")
+                    "(3 stages, embed 96); 'tiny' for smoke checks (default: %(default)s)")
     ap.add_argument("--batch", type=at_least(1), default=128,
                     help="B, the samples per optimizer update (default: %(default)s)")
     ap.add_argument("--n", nargs="+", type=at_least(1), default=[1, 2, 4, 8],
@@ -97,6 +107,25 @@ def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=at_least(1), default=3,
                     help="fresh processes per variant, interleaved in shuffled rounds "
                     "(default: %(default)s)")
+    ap.add_argument("--level", nargs="+", default=["step"], choices=("step", "fit"),
+                    help="'step': the train step under fit, timed per update; 'fit': the kit's "
+                    "train() with validation, records and checkpoints, timed per epoch (what "
+                    "a user waits for) (default: %(default)s)")
+    ap.add_argument("--pipeline", nargs="+", default=["host"], choices=("host", "device"),
+                    help="fit level: batches made on the host (tf.data, NumPy) and/or on the "
+                    "device (JAX epoch programs; docs/backends.md) (default: %(default)s)")
+    ap.add_argument("--seeds", nargs="+", type=at_least(1), default=[1],
+                    help="fit level, device pipeline: runs trained side by side in one program, "
+                    "e.g. 1 10 (default: %(default)s)")
+    ap.add_argument("--epochs", type=at_least(2), default=3,
+                    help="fit level: epochs per process; the first compiles and is not timed "
+                    "(default: %(default)s)")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                    help="measure only these variants (plain_full is every ratio's reference) "
+                    "(default: all)")
+    ap.add_argument("--train-samples", type=at_least(1), default=None, metavar="N",
+                    help="fit level: train on the first N images of the sample's training split "
+                    "(default: all of them)")
     ap.add_argument("--dataset", default="cifar10", choices=with_sample(),
                     help="the bundled sample to train on (default: %(default)s)")
     ap.add_argument("--out", default="outputs/bench",
@@ -113,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
     precisions = list(dict.fromkeys(args.precision + (["mixed_float16"] if args.mixed_precision
                                                       else [])))
     specs = plan(args.models, args.batch, args.n, jit, precisions, args.steps, args.warmup,
-                 args.dataset, backends=list(dict.fromkeys(args.backend)))
+                 args.dataset, backends=list(dict.fromkeys(args.backend)),
+                 levels=list(dict.fromkeys(args.level)),
+                 pipelines=list(dict.fromkeys(args.pipeline)),
+                 seeds=list(dict.fromkeys(args.seeds)), epochs=args.epochs,
+                 train_samples=args.train_samples, variants=args.variants)
     print(f"{len(specs)} variants x {args.repeats} repeats, each in a fresh process", flush=True)
     report = run_benchmark(specs, args.repeats, Path(args.out), log=lambda s: print(s, flush=True))
     table = markdown_table(report)

@@ -36,16 +36,19 @@ and on).
 
 The input-pipeline check runs ``plain_full`` once more on in-memory arrays
 (already scaled, no augmentation), so the pipeline's overhead is the ratio.
+
+Levels. ``step`` (above) times the train step as ``fit`` calls it. ``fit``
+times what a user waits for: the kit's ``train()`` itself, for ``epochs``
+epochs on the sample with validation, ``history.csv``, ``lr.csv`` and the
+per-epoch checkpoints on, through the ``host`` pipeline (``fit``) or the
+``device`` one (JAX epoch programs), one seed or ``seeds`` side by side; each
+epoch after the first (which compiles) is one timed unit, from the end of one
+epoch's checkpoint to the end of the next, of ``seeds`` x its training images.
 """
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 from dataclasses import dataclass
-
-
-
 
 MODELS = {
     # the keras-io / paper size (the kit's defaults)
@@ -53,6 +56,8 @@ MODELS = {
     # a larger hierarchical Swin: 3 stages, embed 96
     "large": {"embed_dim": 96, "depths": [2, 2, 2], "num_heads": [3, 6, 12], "window_size": 4,
               "shift_size": 2, "mlp_dim": 384, "merge_after_last_stage": False},
+    # for smoke checks of the benchmark itself (and of benchmarks/gpu/run.sh on a CPU)
+    "tiny": {"embed_dim": 16, "num_heads": [2], "mlp_dim": 32, "head_units": 8},
 }
 VARIANTS = ("plain_full", "plain_micro", "in_step", "optimizer")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -73,16 +78,24 @@ class Spec:
     steps: int = 10
     warmup: int = 5
     backend: str = "tensorflow"
+    level: str = "step"  # or "fit"
+    pipeline: str = "host"  # or "device" (JAX)
+    seeds: int = 1  # runs side by side (fit level, device pipeline)
+    epochs: int = 3  # fit level: epochs per process; the first compiles
+    train_samples: int | None = None  # fit level: max_train_samples (None: the whole sample)
 
     @property
     def key(self) -> str:
         opts = ("+xla" if self.jit and self.backend == "tensorflow" else "")
         opts += f"+{self.precision}" if self.precision != "float32" else ""
         opts += "+tensors" if self.data == "tensors" else ""
+        opts += "+fit" if self.level == "fit" else ""
+        opts += "+device" if self.pipeline == "device" else ""
+        opts += f"+seeds{self.seeds}" if self.seeds > 1 else ""
         return f"{self.backend}/{self.model}/B{self.batch}/N{self.n}/{self.variant}{opts}"
 
     def step_samples(self) -> int:
-        """Samples per timed unit: an update of B, or a plain step of m."""
+        """Samples per timed unit: an update of B, or a plain step of m (step level)."""
         return self.batch // self.n if self.variant == "plain_micro" else self.batch
 
     def micro_steps_per_unit(self) -> int:
@@ -92,8 +105,13 @@ class Spec:
     def config(self):
         from swin_gao_lib.config import make_config
 
-        values = dict(MODELS[self.model], dataset=self.dataset, source="sample", epochs=1,
-                      jit_compile=self.jit, validation_split=0.0, backend=self.backend)
+        fit = self.level == "fit"
+        values = dict(MODELS[self.model], dataset=self.dataset, source="sample",
+                      epochs=self.epochs if fit else 1, jit_compile=self.jit,
+                      validation_split=0.1 if fit else 0.0, backend=self.backend,
+                      pipeline=self.pipeline,
+                      precision=self.precision if fit else "float32",
+                      max_train_samples=self.train_samples if fit else None)
         if self.variant == "plain_full":
             values.update(batch_size=self.batch)
         elif self.variant == "plain_micro":
@@ -108,11 +126,18 @@ class Spec:
 
 def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
          dataset: str = "cifar10", pipeline_check: bool = True,
-         backends=("tensorflow",)) -> list[Spec]:
+         backends=("tensorflow",), levels=("step",), pipelines=("host",), seeds=(1,),
+         epochs: int = 3, train_samples: int | None = None,
+         variants=VARIANTS) -> list[Spec]:
     """Every spec of a benchmark; N=1 has only ``plain_full`` (the others coincide).
 
     ``jit_modes`` apply to TensorFlow; JAX is always XLA-compiled (one mode).
     ``precisions``: Keras dtype policies, e.g. ``["float32", "mixed_bfloat16"]``.
+    ``levels``: ``step`` (the train step under ``fit``) and/or ``fit`` (``train()``
+    end to end); ``pipelines`` and ``seeds`` apply to the fit level: ``device``
+    runs on JAX only, ``seeds`` > 1 (side by side) on the device pipeline only.
+    ``variants`` keeps only those of :data:`VARIANTS` (``plain_full`` at N = 1 is
+    the reference of every ratio: leave it in).
     """
     from swin_gao_lib.errors import InputError
 
@@ -120,19 +145,39 @@ def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
         if batch % n:
             raise InputError(f"--n: batch {batch} is not divisible by N={n}; give "
                              "N values that divide --batch")
+    if "device" in pipelines and "jax" not in backends:
+        raise InputError("--pipeline device: runs on the JAX backend; add --backend jax")
+    if any(s > 1 for s in seeds) and "device" not in pipelines:
+        raise InputError("--seeds: runs side by side on the device pipeline; add --pipeline "
+                         "device")
+    if "fit" in levels and "mixed_float16" in precisions:
+        raise InputError("--precision mixed_float16: not a config value (precision: float32 | "
+                         "mixed_bfloat16), so the fit level cannot train it; leave it out")
+    if ("device" in pipelines or any(s > 1 for s in seeds)) and "fit" not in levels:
+        raise InputError("--pipeline device, --seeds: measured at the fit level; add --level fit")
     specs = []
-    for backend in backends:
-        modes = list(jit_modes) if backend == "tensorflow" else [True]
-        for model in models:
-            for jit in modes:
-                for precision in precisions:
-                    common = dict(model=model, batch=batch, jit=jit, precision=precision,
-                                  steps=steps, warmup=warmup, dataset=dataset, backend=backend)
-                    specs.append(Spec(n=1, variant="plain_full", **common))
-                    specs += [Spec(n=n, variant=v, **common)
-                              for n in ns if n != 1 for v in VARIANTS[1:]]
-            if pipeline_check:
-                specs.append(Spec(model=model, batch=batch, n=1, variant="plain_full",
-                                  data="tensors", steps=steps, warmup=warmup, dataset=dataset,
-                                  backend=backend, jit=modes[-1]))
+    for level in levels:
+        for backend in backends:
+            modes = list(jit_modes) if backend == "tensorflow" else [True]
+            lines = [("host", 1)]
+            if level == "fit":
+                lines = [(p, s) for p in pipelines for s in seeds
+                         if (p == "host" and s == 1) or (p == "device" and backend == "jax")]
+            for model in models:
+                for jit in modes:
+                    for precision in precisions:
+                        for pipeline, n_seeds in lines:
+                            common = dict(model=model, batch=batch, jit=jit,
+                                          precision=precision, steps=steps, warmup=warmup,
+                                          dataset=dataset, backend=backend, level=level,
+                                          pipeline=pipeline, seeds=n_seeds, epochs=epochs,
+                                          train_samples=train_samples)
+                            if "plain_full" in variants:
+                                specs.append(Spec(n=1, variant="plain_full", **common))
+                            specs += [Spec(n=n, variant=v, **common) for n in ns if n != 1
+                                      for v in VARIANTS[1:] if v in variants]
+                if pipeline_check and level == "step":
+                    specs.append(Spec(model=model, batch=batch, n=1, variant="plain_full",
+                                      data="tensors", steps=steps, warmup=warmup,
+                                      dataset=dataset, backend=backend, jit=modes[-1]))
     return specs

@@ -32,11 +32,15 @@ def trend(times: list[float]) -> float | None:
 
 
 def _row_key(row: dict[str, Any], variant: str, n: int, backend: str | None = None,
-             jit: bool | None = None) -> str:
-    """The key of the row like ``row`` but for another variant/N (and backend, XLA mode)."""
+             jit: bool | None = None, pipeline: str | None = None,
+             seeds: int | None = None) -> str:
+    """The key of the row like ``row`` but for another variant/N (backend, XLA mode,
+    pipeline, seeds)."""
     spec = Spec(model=row["model"], batch=row["batch"], n=n, variant=variant,
                 jit=row["jit"] if jit is None else jit, precision=row["precision"],
-                data=row["data"], backend=backend or row["backend"])
+                data=row["data"], backend=backend or row["backend"],
+                level=row.get("level", "step"), pipeline=pipeline or row.get("pipeline", "host"),
+                seeds=seeds or row.get("seeds", 1))
     return spec.key
 
 
@@ -50,7 +54,8 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ok = [r for r in reps if "error" not in r]
         spec = {**asdict(Spec("", 1, 1, "")), **reps[0]["spec"]}
         row = {"key": key, **{k: spec[k] for k in ("backend", "model", "batch", "n", "variant",
-                                                    "jit", "precision", "data")},
+                                                    "jit", "precision", "data", "level",
+                                                    "pipeline", "seeds")},
                "micro_batch": spec["batch"] // spec["n"], "repeats": len(ok)}
         if not ok:
             row["error"] = reps[0]["error"]
@@ -80,6 +85,10 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                          if None not in increases else None),
             "peak_memory_kind": ok[0].get("peak_memory_kind"),
         })
+        if spec.get("level") == "fit":  # the train loop alone, and the compile, from the records
+            row["train_images_per_s"] = statistics.median(r["train_images_per_s"] for r in ok)
+            row["compile_s"] = statistics.median(r["compile_s"] for r in ok)
+            row["test_accuracy"] = [a for r in ok for a in r["test_accuracy"]]
         rows[key] = row
 
     def ratio(row, base, field):
@@ -100,13 +109,26 @@ def summarise(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row[f"time_{name}"] = ratio(row, base, "s_per_sample")
                 row[f"memory_{name}"] = ratio(row, base, "peak_memory_mib")
                 row[f"memory_increase_{name}"] = ratio(row, base, "peak_memory_increase_mib")
-        if row["backend"] == "jax":  # the same variant on TensorFlow, XLA off and on
+        if row["backend"] == "jax" and row.get("pipeline", "host") == "host":
+            # the same variant on TensorFlow, XLA off and on
             for jit in (False, True):
                 tf_row = rows.get(_row_key(row, row["variant"], row["n"], "tensorflow", jit))
                 if tf_row and "s_per_sample" in tf_row:
                     tag = "xla" if jit else "no_xla"
                     row[f"time_jax_vs_tf_{tag}"] = ratio(row, tf_row, "s_per_sample")
                     row[f"memory_jax_vs_tf_{tag}"] = ratio(row, tf_row, "peak_memory_mib")
+    for row in rows.values():  # fit level: the device against the host, S seeds against one
+        if row.get("level") != "fit" or "s_per_sample" not in row:
+            continue
+        if row["pipeline"] == "device":
+            host = rows.get(_row_key(row, row["variant"], row["n"], pipeline="host", seeds=1))
+            if host and "s_per_sample" in host:
+                row["time_device_vs_host"] = ratio(row, host, "s_per_sample")
+        if row["seeds"] > 1:
+            one = rows.get(_row_key(row, row["variant"], row["n"], seeds=1))
+            if one and "s_per_sample" in one:
+                row["throughput_vs_one_seed"] = one["s_per_sample"] / row["s_per_sample"]
+                row["memory_vs_one_seed"] = ratio(row, one, "peak_memory_mib")
     for row in rows.values():  # input pipeline overhead
         if row["data"] == "tensors" and "s_per_sample" in row:
             pipe = rows.get(row["key"].replace("+tensors", ""))

@@ -22,7 +22,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             "|---|---|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = []
     order = {v: i for i, v in enumerate(VARIANTS)}
-    rows = sorted((r for r in report["summary"] if r["data"] == "pipeline"),
+    rows = sorted((r for r in report["summary"] if r["data"] == "pipeline"
+                   and r.get("level", "step") == "step"),
                   key=lambda r: (r["backend"], r["model"], r["jit"], r["precision"], r["n"],
                                  order[r["variant"]]))
     for r in rows:
@@ -41,7 +42,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{_fmt(r.get('peak_memory_increase_mib'), 0)} | {_fmt(r.get('time_vs_plain_micro'))} | "
             f"{_fmt(r.get('time_vs_plain_full'))} | {_fmt(r.get('memory_vs_plain_micro'))} | "
             f"{_fmt(r.get('memory_vs_plain_full'))} |")
-    text = head + "\n".join(lines) + "\n"
+    text = (head + "\n".join(lines) + "\n") if lines else ""
     cross = [r for r in rows if r["backend"] == "jax" and ("time_jax_vs_tf_no_xla" in r
                                                            or "time_jax_vs_tf_xla" in r)]
     if cross:
@@ -58,14 +59,49 @@ def markdown_table(report: dict[str, Any]) -> str:
     text += "".join(f"\nInput pipeline ({r['backend']}, {r['model']}, B={r['batch']}): the "
                     f"pipeline adds {r['pipeline_overhead'] * 100:+.1f}% time per sample over "
                     "in-memory arrays." for r in checks)
-    kinds = sorted({f"{r['backend']}: {r['peak_memory_kind']}" for r in rows
+    kinds = sorted({f"{r['backend']}: {r['peak_memory_kind']}" for r in report["summary"]
                     if r.get("peak_memory_kind")})
-    text += ("\n\nTimes are per optimizer update of B samples (optimizer mode: N micro-steps "
-             "including the apply), per sample; 'between processes' is ±half the range of the "
-             f"per-process medians (processes); 'trend' is each process's last-third over "
-             f"first-third step time (⚠: beyond ±{TREND_LIMIT:.0%}). Memory: "
-             + "; ".join(kinds) + ".\n")
+    if rows:
+        text += ("\n\nTimes are per optimizer update of B samples (optimizer mode: N "
+                 "micro-steps including the apply), per sample; 'between processes' is ±half "
+                 "the range of the per-process medians (processes); 'trend' is each process's "
+                 f"last-third over first-third step time (⚠: beyond ±{TREND_LIMIT:.0%}).")
+    text += fit_table(report)
+    text += "\n\nMemory: " + "; ".join(kinds) + ".\n"
+    from swin_gao_lib.bench.targets import judge, markdown
+
+    text += "\nTargets:\n\n" + markdown(judge(report["summary"], report.get("device")))
     return text
+
+
+def fit_table(report: dict[str, Any]) -> str:
+    """The fit-level rows: what ``train()`` delivers, records and validation included."""
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    rows = sorted((r for r in report["summary"] if r.get("level") == "fit"),
+                  key=lambda r: (r["backend"], r["pipeline"], r["model"], r["precision"],
+                                 r["seeds"], r["n"], order[r["variant"]]))
+    if not rows:
+        return ""
+    lines = ["\n\nFit level: the kit's `train()` with validation, history, lr.csv and "
+             "checkpoints, epochs after the first (compile) timed from checkpoint to "
+             "checkpoint; images/s of all seeds together:\n",
+             "| backend | pipeline | model | B | N | variant | precision | seeds | images/s "
+             "(epochs' median) | between processes | train loop images/s | compile s | peak MiB "
+             "| time vs plain@B | mem vs plain@B | device ÷ host time | x one seed |",
+             "|---|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lead = (f"| {r['backend']} | {r['pipeline']} | {r['model']} | {r['batch']} | {r['n']} | "
+                f"{r['variant']} | {r['precision']} | {r['seeds']} |")
+        if "error" in r:
+            lines.append(f"{lead} failed: {r['error'][:60]} |")
+            continue
+        lines.append(
+            f"{lead} {r['images_per_s']:,.0f} | ±{r['between_process_spread'] * 50:.1f}% "
+            f"({r['repeats']}) | {r['train_images_per_s']:,.0f} | {r['compile_s']:.1f} | "
+            f"{r['peak_memory_mib']:.0f} | {_fmt(r.get('time_vs_plain_full'))} | "
+            f"{_fmt(r.get('memory_vs_plain_full'))} | {_fmt(r.get('time_device_vs_host'))} | "
+            f"{_fmt(r.get('throughput_vs_one_seed'))} |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(report: dict[str, Any], stem: Path) -> list[Path]:
@@ -75,14 +111,17 @@ def plot(report: dict[str, Any], stem: Path) -> list[Path]:
 
     from swin_gao_lib.analysis.plots import save
 
-    df = pd.DataFrame([r for r in report["summary"] if "s_per_sample" in r and r["data"] == "pipeline"])
+    df = pd.DataFrame([{"level": "step", "pipeline": "host", "seeds": 1, **r}
+                       for r in report["summary"] if "s_per_sample" in r
+                       and r["data"] == "pipeline"])
     if df.empty:
         return []
-    groups = list(df.groupby(["backend", "model", "jit", "precision"]))
+    groups = list(df.groupby(["backend", "model", "jit", "precision", "level", "pipeline",
+                              "seeds"]))
     fig = Figure(figsize=(11, 3.8 * len(groups)))
     axes = fig.subplots(len(groups), 2, squeeze=False)
     for (key, sub), (t_ax, m_ax) in zip(groups, axes):
-        backend, model, jit, precision = key
+        backend, model, jit, precision, level, pipeline, seeds = key
         full = sub[sub["variant"] == "plain_full"]
         for variant in VARIANTS:
             v = sub[sub["variant"] == variant].sort_values("n")
@@ -96,7 +135,8 @@ def plot(report: dict[str, Any], stem: Path) -> list[Path]:
                                 (v["s_per_sample_q75"] - v["s_per_sample"]) * 1e3])
             m_ax.plot(v["n"], v["peak_memory_mib"], "o" + style, label=variant)
         title = (f"{backend}, {model} model, B={int(sub['batch'].iloc[0])}, XLA "
-                 f"{'on' if jit or backend == 'jax' else 'off'}, {precision}")
+                 f"{'on' if jit or backend == 'jax' else 'off'}, {precision}"
+                 + ("" if level == "step" else f", fit level, {pipeline}, {seeds} seed(s)"))
         for ax, ylabel in ((t_ax, "time per sample (ms), median and IQR"), (m_ax, "peak memory (MiB)")):
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted(set(sub["n"])), [str(n) for n in sorted(set(sub["n"]))])

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 
 from swin_gao_lib.bench.specs import Spec
 
@@ -23,6 +24,8 @@ def measure(spec: Spec) -> dict[str, Any]:
     from swin_gao_lib.runtime.backend import use_backend
 
     use_backend(spec.backend)
+    if spec.level == "fit":
+        return measure_fit(spec)
     import keras
     import numpy as np
 
@@ -48,7 +51,7 @@ def measure(spec: Spec) -> dict[str, Any]:
         fit_data = dict(x=x, y=y, batch_size=per_step, shuffle=False)
     else:  # the kit's pipeline of this backend, epochs without end
         fit_data = dict(x=_endless(data, cfg, per_step), shuffle=False)
-    model = build_trainer(cfg, build_swin(cfg))
+    model = build_trainer(cfg, build_swin(cfg, precision=spec.precision))
     memory = PeakMemory()
     memory.reset()
     ends: list[float] = []
@@ -74,6 +77,62 @@ def measure(spec: Spec) -> dict[str, Any]:
             "versions": {k: env.get(k) for k in ("python", "keras", "keras_backend",
                                                   "backend_version", "numpy")},
             "cpu_count": env["cpu_count"], "losses_finite": bool(np.all(np.isfinite(losses)))}
+
+
+def measure_fit(spec: Spec) -> dict[str, Any]:
+    """The fit level: the kit's ``train()`` (or ``seeds`` side by side), records and all.
+
+    Timed units are whole epochs after the first (which compiles): from the end
+    of one epoch's last checkpoint to the end of the next's, so validation,
+    ``history.csv``, ``lr.csv`` and checkpoints count. The checkpoints' writer is
+    wrapped to note when each epoch's records are all on disk.
+    """
+    import dataclasses
+    import tempfile
+
+    from swin_gao_lib.runtime.machine import environment
+    from swin_gao_lib.training import checkpoint
+    from swin_gao_lib.training.side_by_side import train_side_by_side
+    from swin_gao_lib.training.train import train
+
+    ends: dict[int, float] = {}
+    save = checkpoint.Checkpoint.save
+
+    def timed_save(self, model, epoch, extra):
+        save(self, model, epoch, extra)
+        ends[epoch] = time.perf_counter()  # the group's last run's save ends the epoch
+
+    checkpoint.Checkpoint.save = timed_save
+    base = spec.config()
+    quiet = dict(verbose=0, log=lambda *a: None)
+    with tempfile.TemporaryDirectory(prefix="swin-gao-bench-") as out:
+        cfgs = [dataclasses.replace(base, seed=s, output_dir=out, run_name=f"seed{s}")
+                for s in range(spec.seeds)]
+        start = time.perf_counter()
+        if spec.seeds > 1:
+            results = train_side_by_side(cfgs, **quiet)
+            failed = [r for r in results if not hasattr(r, "metrics")]
+            if failed:
+                raise failed[0]
+        else:
+            results = [train(cfgs[0], **quiet)]
+    marks = [start] + [ends[e] for e in sorted(ends)]
+    times = [b - a for a, b in zip(marks[1:], marks[2:])]  # epochs 2..E
+    m = results[0].metrics
+    env = environment()
+    return {"spec": dataclasses.asdict(spec), "key": spec.key, "step_times_s": times,
+            "warmup_times_s": [marks[1] - marks[0]],  # the first epoch: compile
+            "step_samples": spec.seeds * m["samples"]["train"],
+            "train_images_per_s": sum(r.metrics["images_per_s"] for r in results),
+            "compile_s": m["compile_s"], "test_accuracy": [r.metrics["test_accuracy"]
+                                                           for r in results],
+            "peak_memory_mib": m["peak_memory_mib"],
+            "peak_memory_increase_mib": m["peak_memory_increase_mib"],
+            "peak_memory_kind": m["peak_memory_kind"], "device": env["device"],
+            "versions": {k: env.get(k) for k in ("python", "keras", "keras_backend",
+                                                  "backend_version", "numpy")},
+            "cpu_count": env["cpu_count"],
+            "losses_finite": all(np.isfinite(r.metrics["final_train_loss"]) for r in results)}
 
 
 def _endless(data: Any, cfg: Any, per_step: int) -> Any:

@@ -20,7 +20,8 @@ from swin_gao_lib.runtime.backend import BACKENDS
 from swin_gao_lib.errors import ConfigError
 
 from swin_gao_lib.config.run_config import (ACCUMULATION_MODES, IMAGE_HANDLING, LIMITS,
-    LR_SCALINGS, LR_SCHEDULES, MAX_RUN_NAME, MAX_SEED, OPTIMIZERS, REDUCTIONS, RUN_NAME, RunConfig)
+    LR_SCALINGS, LR_SCHEDULES, MAX_RUN_NAME, MAX_SEED, OPTIMIZERS, PIPELINES, PRECISIONS,
+    REDUCTIONS, RUN_NAME, RunConfig)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -180,6 +181,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"lr_step_factor: must be in (0, 1], got {cfg.lr_step_factor}")
     if cfg.backend is not None:
         _choice("backend", cfg.backend, BACKENDS)
+    _choice("precision", cfg.precision, PRECISIONS)
+    _choice("pipeline", cfg.pipeline, PIPELINES)
+    if cfg.pipeline == "device" and cfg.backend == "tensorflow":
+        raise ConfigError("pipeline: 'device' runs on the JAX backend; set backend: jax, or "
+                          "pipeline: host for TensorFlow")
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n, limit in LIMITS.items():

@@ -28,6 +28,10 @@ REDUCTIONS = ("mean", "sum")
 LR_SCHEDULES = ("constant", "cosine", "step")
 #: lr_scaling -> the power k of (batch_size / lr_base_batch) that multiplies the learning rate.
 LR_SCALINGS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
+#: Compute precisions: Keras dtype policies (variables, optimizer state and loss stay float32).
+PRECISIONS = ("float32", "mixed_bfloat16")
+#: Where batches are made: on the host (tf.data, NumPy) or on the device (JAX epoch programs).
+PIPELINES = ("host", "device")
 #: Seeds feed TensorFlow and NumPy generators, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
 #: Upper bounds that catch typos (an extra zero or three) before hours are spent.
@@ -134,6 +138,14 @@ class RunConfig:
     backend: str | None = _knob(None, "training", "Keras backend: `tensorflow` (the paper's) "
                                 "or `jax`; null: `$KERAS_BACKEND`, else tensorflow. Applied "
                                 "before Keras is imported")
+    precision: str = _knob("float32", "training", "`float32`, or `mixed_bfloat16`: bfloat16 "
+                           "compute with float32 weights, optimizer state, gradient sums and "
+                           "loss (Keras's dtype policy; meant for GPUs)")
+    pipeline: str = _knob("host", "training", "`host`: batches made on the host (tf.data; NumPy "
+                          "on JAX), one train step per call; `device` (JAX only): the split's "
+                          "uint8 images on the device, each epoch's order, crops, flips and "
+                          "scaling and all its updates in one compiled program "
+                          "(docs/backends.md)")
     # --- records
     output_dir: str = _knob("outputs", "records", "the run lands in `<output_dir>/<run_name>/`")
     run_name: str | None = _knob(None, "records", "the run's folder name; null: the params "

@@ -166,7 +166,8 @@ class WindowAttention(layers.Layer):
         qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))  # (3, B*nW, heads, n, d)
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
         attn = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (B*nW, heads, n, n)
-        one_hot = ops.convert_to_tensor(self.index_one_hot, dtype=self.bias_table.dtype)
+        # compute dtype: under a mixed policy the table is read (autocast) in bfloat16
+        one_hot = ops.convert_to_tensor(self.index_one_hot, dtype=self.compute_dtype)
         bias = ops.matmul(one_hot, self.bias_table)  # (n*n, heads): table[index]
         bias = ops.transpose(ops.reshape(bias, (n, n, h)), (2, 0, 1))
         attn = attn + ops.expand_dims(bias, 0)

@@ -13,9 +13,16 @@ example) the backbone of a 32x32x3 model has the keras-io example's size: with
 152,154 parameters; the paper's head with 128 hidden units brings it to
 168,666. The model outputs logits; the loss applies the softmax, which is
 numerically safer.
+
+Precision. ``precision: mixed_bfloat16`` builds every layer under Keras's
+``mixed_bfloat16`` dtype policy (bfloat16 compute, float32 variables) except
+the logits layer, which computes in float32 so that the loss, and what the
+optimizer and the accumulators receive, stay float32.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import keras
 from keras import layers
@@ -24,12 +31,36 @@ from swin_gao_lib.config import RunConfig
 from swin_gao_lib.model.layers import PatchEmbedding, PatchMerging, SwinBlock, drop_path_rates
 
 
-def build_swin(cfg: RunConfig, num_classes: int | None = None) -> keras.Model:
+def build_swin(cfg: RunConfig, num_classes: int | None = None,
+               precision: str | None = None) -> keras.Model:
     """Build the (uncompiled) Swin classifier described by ``cfg``.
 
-    ``num_classes`` defaults to the data set's (the registry's) class count.
+    ``num_classes`` defaults to the data set's (the registry's) class count,
+    ``precision`` (a Keras dtype policy) to ``cfg.precision``; the benchmark
+    passes ``mixed_float16``, which is no config value.
     """
     num_classes = cfg.num_classes if num_classes is None else num_classes
+    with dtype_policy(precision or cfg.precision):
+        return _build(cfg, num_classes)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras's global dtype policy set to ``name`` while the block runs, then restored.
+
+    Layers take the policy when they are made, so a model built inside the block
+    keeps it; the process's policy is left as it was (a notebook kernel that
+    trains several runs must not inherit one run's precision).
+    """
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _build(cfg: RunConfig, num_classes: int) -> keras.Model:
     inputs = keras.Input(shape=cfg.input_shape, name="image")
     x = PatchEmbedding(cfg.patch_size, cfg.embed_dim, name="patch_embedding")(inputs)
     h = cfg.input_shape[0] // cfg.patch_size
@@ -58,5 +89,6 @@ def build_swin(cfg: RunConfig, num_classes: int | None = None) -> keras.Model:
         x = layers.Dense(cfg.head_units, name="head_dense")(x)
         x = layers.Activation("gelu", name="head_gelu")(x)
         x = layers.Dropout(cfg.dropout, name="head_dropout")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
+    # float32 logits under a mixed policy: the loss's softmax and its gradient stay float32
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="swin")

@@ -19,8 +19,18 @@ from typing import Any
 
 
 # ------------------------------------------------------------------ environment
+#: The commit a copy of the tree was made from, where its ``.git`` is absent or stale (the
+#: GPU machine gets the working tree; ``benchmarks/gpu/run.sh`` sets it from ``GIT_COMMIT``).
+COMMIT_ENV = "SWIN_GAO_COMMIT"
+
+
 def git_commit(start: str | os.PathLike | None = None) -> str | None:
-    """The commit checked out at ``start`` (default: cwd), ``+dirty`` if modified."""
+    """The commit checked out at ``start`` (default: cwd), ``+dirty`` if modified.
+
+    ``$SWIN_GAO_COMMIT``, when set, is the answer: the caller vouches for the tree.
+    """
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     cwd = str(start or Path.cwd())
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,

@@ -71,6 +71,12 @@ def preflight(cfg: RunConfig, overwrite: bool = False, log=print,
             a batch, or the output's file system has too little free space;
             the message names the field or file.
     """
+    if cfg.pipeline == "device":
+        from swin_gao_lib.runtime.backend import active_backend, resolve_backend
+
+        if (active_backend() or resolve_backend(cfg.backend)) != "jax":
+            raise ConfigError("pipeline: 'device' runs on the JAX backend; set backend: jax (or "
+                              "KERAS_BACKEND=jax), or pipeline: host")
     folder = RunFolder.of(cfg)
     action = folder.plan(cfg, overwrite)
     splits = load_splits(cfg)

@@ -28,34 +28,24 @@ from __future__ import annotations
 import math
 import os
 import time
-import traceback
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.errors import RunError
-from swin_gao_lib.runtime.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent, environment
+from swin_gao_lib.runtime.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent
 from swin_gao_lib.model import build_swin
+from swin_gao_lib.training.outcome import (Diverged as _Diverged, RunResult, failure_record,
+                                           record_failure, run_metrics, summary as _summary,
+                                           weights_digest, write_failed)
 from swin_gao_lib.training.preflight import Preflight, preflight
 from swin_gao_lib.records import CONFIG, FAILURE, RunFolder
 
-
-@dataclass
-class RunResult:
-    """What a finished run produced (the same numbers as its files)."""
-
-    config: RunConfig
-    run_dir: Path
-    history: list[dict[str, Any]]
-    metrics: dict[str, Any]
-    model: keras.Model = field(repr=False)
+__all__ = ["RunResult", "train", "weights_digest"]
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -134,24 +124,6 @@ class LearningRateRecorder(keras.callbacks.Callback):
         self.folder.write_learning_rates(self.rows)
 
 
-def _summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
-    steady = sum(r["train_s_steady"] for r in rows)
-    per_epoch = [r["train_s_steady"] for r in rows]
-    return {
-        "epochs_completed": len(rows),
-        "total_time_s": sum(r["epoch_s"] for r in rows),
-        "train_time_s": sum(r["train_s"] for r in rows),
-        # each process compiles once: a resumed run has several compile times
-        "compile_s": sum(r["compile_s"] for r in rows) if rows else None,
-        "train_time_per_epoch_s": float(np.median(per_epoch)) if rows else None,
-        "images_per_s": n_train * len(rows) / steady if steady > 0 else None,
-        "final_train_loss": rows[-1]["loss"] if rows else None,
-        "final_train_accuracy": rows[-1]["accuracy"] if rows else None,
-        "final_val_loss": rows[-1]["val_loss"] if rows else None,
-        "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None,
-    }
-
-
 class DivergenceGuard(keras.callbacks.Callback):
     """Stop training at the first step whose loss is NaN or infinite, and say where."""
 
@@ -208,6 +180,11 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
     if os.environ.get(DIE_WITH_PARENT):  # a Dask task's kernel: never outlive the task
         die_with_parent()
     try:
+        if cfg.pipeline == "device":  # the epoch programs on the JAX device: their own loop
+            from swin_gao_lib.training.side_by_side import train_side_by_side
+
+            return train_side_by_side([cfg], verbose=verbose, log=log, checked=[checked],
+                                      raise_errors=True)[0]
         with checked.folder.lock():  # one writer per run folder
             return _train(cfg, checked, verbose=verbose, log=log)
     except OSError as exc:  # before training began (the lock, the config): one line too
@@ -269,46 +246,21 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         # and augmentation on; the train-test gap that tests "overfitting" needs the
         # final model scored on its train images the way test images are scored.
         train_eval = model.evaluate(data.train_eval, verbose=0, return_dict=True)
-        metrics = {
-            "run_name": run_dir.name,
-            "seed": cfg.seed,
-            "test_loss": float(test["loss"]), "test_accuracy": float(test["accuracy"]),
-            "train_eval_loss": float(train_eval["loss"]),
-            "train_eval_accuracy": float(train_eval["accuracy"]),
-            "generalization_gap": float(train_eval["accuracy"]) - float(test["accuracy"]),
-            **_summary(recorder.rows, n_train),
-            "fit_wall_s": fit_s,
-            "optimizer_updates": optimizer_updates(model.optimizer),
-            "optimizer_micro_steps": recorder.steps,
-            "samples": data.splits.sizes(),
-            "batch_size": cfg.batch_size, "micro_batch_size": cfg.micro_batch_size,
-            "accumulation_steps": cfg.accumulation_steps,
-            "accumulation_mode": cfg.accumulation_mode, "reduction": cfg.reduction,
-            "effective_learning_rate": cfg.effective_learning_rate,
-            "parameters": network.count_params(),
-            "final_weights_sha256": weights_digest(network),
-            "resumed": len(resumed_at),
-            "resumed_at_epochs": resumed_at,
-            **memory.describe(),
-            "data": data.splits.description,
-            "environment": environment(),
-        }
+        metrics = run_metrics(
+            cfg, run_dir, test=test, train_eval=train_eval,
+            run_summary=_summary(recorder.rows, n_train), fit_s=fit_s,
+            updates=optimizer_updates(model.optimizer), micro_steps=recorder.steps,
+            splits=data.splits, network=network, resumed_at=resumed_at,
+            memory=memory.describe())
     except BaseException as exc:
-        diverged = exc.where if isinstance(exc, _Diverged) else None
-        failure = {
-            "error": f"{type(exc).__name__}: {exc}",
-            "diverged": diverged is not None,
-            **(diverged or {}),
-            "traceback": traceback.format_exc(),
-            "epochs_completed": len([r for r in recorder.rows if _finite(r["loss"])]),
-        }
-        recorded = _record_failure(folder, failure)
+        failure = failure_record(exc, recorder.rows, run_dir)
+        recorded = record_failure(folder, failure)
         if isinstance(exc, KeyboardInterrupt):
             log(f"interrupted; partial outputs kept in {run_dir}; run the same command again "
                 "to resume")
             raise
         if isinstance(exc, OSError):  # the disk, not the run: one line, no traceback
-            raise RunError(_write_failed(exc, checkpoint, run_dir, recorded),
+            raise RunError(write_failed(exc, checkpoint.saved_epoch(), run_dir, recorded),
                            str(run_dir)) from None
         raise RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
                        f"{type(exc).__name__}: {exc}; partial outputs kept in {run_dir}",
@@ -316,10 +268,10 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
     try:
         folder.write_metrics(metrics)
     except OSError as exc:
-        recorded = _record_failure(folder, {"error": f"{type(exc).__name__}: {exc}",
-                                            "diverged": False,
-                                            "epochs_completed": len(recorder.rows)})
-        raise RunError(_write_failed(exc, checkpoint, run_dir, recorded),
+        recorded = record_failure(folder, {"error": f"{type(exc).__name__}: {exc}",
+                                           "diverged": False,
+                                           "epochs_completed": len(recorder.rows)})
+        raise RunError(write_failed(exc, checkpoint.saved_epoch(), run_dir, recorded),
                        str(run_dir)) from None
     try:
         folder.clear_checkpoint()
@@ -329,51 +281,3 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         f"{metrics['optimizer_updates']} optimizer updates, records in {run_dir}")
     return RunResult(cfg, run_dir, recorder.rows, metrics, network)
 
-
-class _Diverged(RuntimeError):
-    """The loss became NaN or infinite; ``where`` says at which epoch and step."""
-
-    def __init__(self, where: dict[str, Any]):
-        super().__init__(f"the loss became {where['loss']} at epoch {where['epoch']}, step "
-                         f"{where['step']}; training stopped there (a smaller learning_rate, or "
-                         "reduction: mean instead of sum, usually helps)")
-        self.where = where
-
-
-def _record_failure(folder: RunFolder, failure: dict[str, Any]) -> bool:
-    """Write ``failure.json``, best effort: the failure may be that nothing can be written."""
-    try:
-        failure["partial_outputs"] = sorted(p.name for p in folder.path.iterdir())
-        folder.write_failure(failure)
-        return True
-    except OSError:
-        return False
-
-
-def _write_failed(exc: OSError, checkpoint: Checkpoint, run_dir: Path, recorded: bool) -> str:
-    """One line for a write that failed mid-run: the path, the cause, what was kept."""
-    import errno
-
-    path = exc.filename or run_dir
-    writing = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
-                            errno.EFBIG)
-    saved = checkpoint.saved_epoch()
-    kept = (f"the checkpoint of epoch {saved} is kept in {run_dir}" if saved
-            else f"no epoch had finished, so {run_dir} holds no checkpoint")
-    return (f"{'cannot write ' if writing else ''}{path}: {exc.strerror or exc}; {kept}"
-            f"{'' if recorded else ' (failure.json could not be written)'}; free space or make "
-            "the folder writable, then run the same command again to resume")
-
-
-def _finite(value: Any) -> bool:
-    return value is not None and math.isfinite(float(value))
-
-
-def weights_digest(network: keras.Model) -> str:
-    """SHA-256 of every weight's bytes in order: equal digests mean bit-identical models."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for w in network.weights:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
-    return digest.hexdigest()

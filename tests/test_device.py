@@ -1,0 +1,196 @@
+"""The device pipeline (JAX): batches on the device, epoch programs, seeds side by side.
+
+Every check runs in a fresh process with TensorFlow made impossible
+(``tests/device_checks.py``); the processes share one JAX compilation cache,
+so the configuration they all train compiles once.
+
+Tolerances. Alone, a device run is a pure function of its config: the same
+seed gives bit-identical records and weights, and a run killed and resumed the
+records and weights of an uninterrupted one. Side by side, XLA batches the
+seeds' matrix products, which may round differently from one seed's: each
+seed's history must stay within 1e-5 (absolute) of the seed trained alone and
+its weights within 5e-5 after its 21 updates (AdamW at 1e-3 moves a weight by
+up to 1e-3 per update; measured: losses 2.4e-7, weights 3.7e-6), and its
+``lr.csv`` must be the same file.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                                reason="jax is not installed")
+
+HISTORY = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_s", "train_s",
+           "compile_s", "train_s_steady", "val_s", "images_per_s"]
+SIDE_TOLERANCE, WEIGHT_TOLERANCE = 1e-5, 5e-5
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+def _checks(part: str, tmp: Path, cache: Path, workdir: Path) -> subprocess.CompletedProcess:
+    out = tmp / f"{part}.json"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    return subprocess.run([sys.executable, str(TESTS / "no_tensorflow.py"),
+                           str(TESTS / "device_checks.py"), part, str(out), str(workdir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1500, env=env)
+
+
+def _result(part, tmp, cache, workdir) -> dict:
+    proc = _checks(part, tmp, cache, workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((tmp / f"{part}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, cache):
+    tmp = tmp_path_factory.mktemp("device")
+    return _result("train", tmp, cache, tmp / "runs"), tmp
+
+
+def test_device_batches_follow_the_pipeline_rules(tmp_path, cache):
+    r = _result("data", tmp_path, cache, tmp_path)
+    assert r["order_is_permutation"] and r["order_repeats"]
+    assert r["order_differs_by_epoch"] and r["order_differs_by_seed"] and r["largest_seed_ok"]
+    assert r["every_image_is_a_window"] and r["some_flipped"] > 0  # of 16 images
+    assert r["labels_one_hot"] and r["no_padding_no_flip_is_scaling"]
+    assert r["batch_repeats"] and r["batch_differs_by_index"]
+
+
+def test_device_run_writes_the_records_of_a_run(trained):
+    r, _ = trained
+    a = r["a"]
+    assert a["files"] == ["config.yaml", "history.csv", "lr.csv", "metrics.json"]
+    assert list(a["history"][0]) == HISTORY and len(a["history"]) == 3
+    assert float(a["history"][0]["compile_s"]) > 0
+    assert all(float(row["compile_s"]) == 0 for row in a["history"][1:])
+    for row in a["history"]:
+        assert float(row["train_s"]) >= float(row["train_s_steady"]) > 0
+    m = a["metrics"]
+    steps = -(-m["samples"]["train"] // 32)  # 200 images: 6 batches of 32 and one of 8
+    assert m["samples"]["train"] == 200 and steps == 7
+    assert m["optimizer_updates"] == m["optimizer_micro_steps"] == 3 * steps
+    lr = a["lr"].splitlines()
+    assert lr[0] == "update,epoch,step,learning_rate" and len(lr) == 1 + 3 * steps
+    assert lr[1].startswith("0,1,1,0.001") and lr[-1].startswith(f"{3 * steps - 1},3,{3 * steps},")
+    assert m["environment"]["keras_backend"] == "jax" and "side_by_side" not in m
+    assert r["tensorflow_imported"] is False
+
+
+def test_same_seed_on_the_device_is_bit_identical(trained):
+    r, _ = trained
+    a, b = r["a"], r["b"]
+    assert a["metrics"]["final_weights_sha256"] == b["metrics"]["final_weights_sha256"]
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert [[row[k] for k in keys] for row in a["history"]] == \
+           [[row[k] for k in keys] for row in b["history"]]
+    assert a["lr"] == b["lr"] and a["metrics"]["test_loss"] == b["metrics"]["test_loss"]
+    assert r["c"]["metrics"]["final_weights_sha256"] != a["metrics"]["final_weights_sha256"]
+
+
+@pytest.mark.parametrize("alone, side", [("a", "side1"), ("c", "side2")])
+def test_each_seed_side_by_side_equals_the_seed_alone(trained, alone, side):
+    r, _ = trained
+    a, s = r[alone], r[side]
+    assert s["files"] == a["files"] and s["lr"] == a["lr"]
+    for ra, rs in zip(a["history"], s["history"]):
+        for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert abs(float(ra[k]) - float(rs[k])) <= SIDE_TOLERANCE, (k, ra["epoch"])
+    for k in ("test_loss", "test_accuracy", "train_eval_loss", "train_eval_accuracy"):
+        assert abs(a["metrics"][k] - s["metrics"][k]) <= SIDE_TOLERANCE, k
+    assert r[f"{alone}_vs_side_max_weight_diff"] <= WEIGHT_TOLERANCE
+    assert s["metrics"]["side_by_side"] == {"runs": 2, "seeds": [1, 2]}
+    assert s["metrics"]["seed"] == a["metrics"]["seed"]
+    assert s["metrics"]["optimizer_updates"] == a["metrics"]["optimizer_updates"]
+
+
+def test_a_diverging_device_run_says_where(trained):
+    r, _ = trained
+    d = r["diverged"]
+    assert d["metrics"] is None and d["failure"]["diverged"] is True
+    assert d["failure"]["epoch"] == 1 and d["failure"]["step"] >= 1
+    assert len(d["history"]) == 1 and d["history"][0]["loss"] in ("nan", "inf", "")
+    assert "the loss became" in r["diverged_error"]
+    # lr.csv stops at the step where the loss became non-finite
+    assert len(d["lr"].splitlines()) == 1 + d["failure"]["step"]
+
+
+def test_killed_device_run_resumes_to_the_identical_result(trained, cache):
+    r, tmp = trained
+    killed = _checks("kill", tmp, cache, tmp / "runs")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    state = json.loads((tmp / "runs" / "killed" / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 1
+    resumed = _result("resume", tmp, cache, tmp / "runs")
+    k, a = resumed["killed"], r["a"]
+    assert "resuming killed after epoch 1 of 3" in resumed["log"]
+    assert k["metrics"]["final_weights_sha256"] == a["metrics"]["final_weights_sha256"]
+    assert k["lr"] == a["lr"] and k["metrics"]["resumed_at_epochs"] == [1]
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+    assert [[row[x] for x in keys] for row in k["history"]] == \
+           [[row[x] for x in keys] for row in a["history"]]
+    assert "checkpoint" not in k["files"]
+
+
+# ------------------------------------------------------------------ run-all --executor side-by-side
+def _params(path: Path, **kw) -> Path:
+    import yaml
+
+    sys.path.insert(0, str(TESTS))
+    from device_checks import BASE
+
+    values = {k: v for k, v in BASE.items() if k != "seed"}
+    values.update(seeds=[1, 2], **kw)
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_side_by_side_executor_refuses_runs_off_the_device(tmp_path, capsys):
+    from swin_gao_lib import cli
+
+    params = _params(tmp_path / "suite.yaml", pipeline="host")
+    out = tmp_path / "out"
+    assert cli.main(["run-all", str(params), "--executor", "side-by-side", "--output",
+                     str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"swin-gao: error: {params}: pipeline: seeds side by side run on the device; "
+                   "set pipeline: device (with backend: jax)"]
+    assert not out.exists()
+    assert cli.main(["run-all", str(params), "--group-size", "2"]) == 2
+    assert "--group-size: only with --executor side-by-side" in capsys.readouterr().err
+
+
+def test_side_by_side_executor_writes_the_suite_and_its_report(trained, cache, tmp_path):
+    # The same configuration and seeds as the `train` part's group: the same program
+    # (from the shared cache), so the same numbers, bit for bit.
+    r, _ = trained
+    params = _params(tmp_path / "suite.yaml")
+    out = tmp_path / "suite"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    cmd = [sys.executable, str(TESTS / "no_tensorflow.py"), str(ROOT / "swin_gao_lib" / "cli.py"),
+           "run-all", str(params), "--executor", "side-by-side", "--output", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ran 2 in 1 group(s)" in proc.stdout
+    for seed in (1, 2):
+        run = out / f"suite-s{seed}"
+        assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "lr.csv",
+                                                         "metrics.json"]
+        m = json.loads((run / "metrics.json").read_text())
+        assert m["final_weights_sha256"] == r[f"side{seed}"]["metrics"]["final_weights_sha256"]
+    assert (out / "report" / "summary.csv").is_file()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0 and "skipped 2 complete" in again.stdout
