@@ -15,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib.analysis import findings, plots, study
+from swin_gao_lib.analysis import comparisons as compare, convergence, findings, plots, study
+from swin_gao_lib.analysis import tracking
+from swin_gao_lib.config.design import StudyDesign, load_design
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
@@ -195,7 +197,7 @@ def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
 PERCENT_METRICS = ("test_accuracy", "generalization_gap")
 #: The comparisons' columns in a metric's units (scaled with it).
 _VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
-                  "margin")
+                  "margin", "margin_needed")
 
 
 def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
@@ -236,22 +238,45 @@ class StudyTables:
     findings_table: pd.DataFrame  # wide: one column per data set
     sweeps: dict[str, pd.DataFrame]
     loss_tracking: pd.DataFrame  # equal effective batch, in-step mean, vs baseline per epoch
+    convergence: pd.DataFrame | None = None  # the plateau rule per configuration
+    update_tracking: pd.DataFrame | None = None  # in-step N micro-batches vs baseline per update
+    design: StudyDesign | None = None  # what the suite's params files declared
 
 
-def study_tables(suite: Suite, margins: dict[str, float] | None = None) -> StudyTables:
+def study_tables(suite: Suite, margins: dict[str, float] | None = None,
+                 design: StudyDesign | None = None) -> StudyTables:
     """Group a suite's runs into configurations and compare each with its baseline.
 
     ``margins``: the equivalence margin of each metric (default
-    :data:`study.MARGINS`; a metric without one gets no decision).
+    :data:`study.MARGINS`; a metric without one gets no decision); a declared
+    ``design`` (:mod:`swin_gao_lib.config.design`, default: the suite's own
+    ``study-design.yaml``) adds its comparisons, roles, predictions and margins.
     """
+    design = load_design(suite.path) if design is None else design
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
-    comp = study.comparisons(runs, configs, margins=margins)
-    found = findings.findings(comp, margins)
+    conv = convergence.convergence(suite, runs, configs)
+    comp = compare.comparisons(runs, configs, margins=margins, design=design,
+                               diverged=study.diverged_frame(suite))
+    if not comp.empty:
+        slopes = dict(zip(conv["configuration"], conv["val_slope"]))
+        comp["partner_val_slope"] = comp["partner_label"].map(slopes)
+        comp["partner_plateau"] = comp["partner_label"].map(dict(zip(conv["configuration"],
+                                                                     conv["plateau"])))
+    found = findings.findings(comp, margins, compare.not_made(configs, design))
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
     return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
-                       study.loss_tracking(suite, runs, configs))
+                       tracking.loss_tracking(suite, runs, configs), conv,
+                       tracking.update_tracking(suite, runs, configs, design), design)
+
+
+def design_table(design: StudyDesign | None) -> pd.DataFrame:
+    """The declared design as a table: each data set's margins with their reason."""
+    rows = [{"dataset": dataset, "metric": metric, "margin (pp)": 100 * m,
+             "reason": design.reasons.get(dataset, "")}
+            for dataset, ms in (design.margins.items() if design else []) for metric, m in ms.items()]
+    return pd.DataFrame(rows, columns=["dataset", "metric", "margin (pp)", "reason"])
 
 
 @dataclass
@@ -318,6 +343,13 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
         files += write_table(references_table(suite), out / "references")
     st = study_tables(suite)
     files += write_table(configurations_display(st.configurations), out / "configurations")
+    if st.convergence is not None and not st.convergence.empty:
+        files += write_table(st.convergence, out / "convergence")
+    if st.design is not None and st.design.margins:
+        files += write_table(design_table(st.design), out / "margins")
+    if st.update_tracking is not None and not st.update_tracking.empty:
+        files += write_table(tracking.update_tracking_summary(st.update_tracking),
+                             out / "update_tracking")
     if not st.comparisons.empty:
         files += write_table(comparisons_display(st.comparisons), out / "comparisons")
         files += write_table(st.findings_table, out / "findings")

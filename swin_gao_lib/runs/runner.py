@@ -225,6 +225,9 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     # Absolute, because each notebook runs in the notebooks' folder.
     plans = plan_suite(files, output.resolve(), force=force,
                        check_data=dask is None or dask.scheduler is None)
+    from swin_gao_lib.config.design import write_design
+
+    write_design(files, output, force=force)  # the study's declared design, before any run
 
     import os
 
