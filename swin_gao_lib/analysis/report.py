@@ -79,13 +79,15 @@ def references_table(suite: Suite) -> pd.DataFrame:
         rows.append({
             "reference": ref.get("name"), "dataset": ref.get("dataset_title"),
             "model": ref.get("model"), "seed": ref.get("seed"), "L2": ref.get("l2"),
+            # how far to trust it: an interior L2 and a converged fit, or why not
+            "L2 choice": ref.get("choice"), "converged": ref.get("converged"),
             "val accuracy (%)": _percent(ref.get("validation_accuracy")),
             "test accuracy (%)": _percent(ref.get("test_accuracy")),
             "train images": s.get("train"), "val images": s.get("validation"),
             "test images": s.get("test"),
         })
     return pd.DataFrame(rows, columns=["reference", "dataset", "model", "seed", "L2",
-                                       "val accuracy (%)", "test accuracy (%)", "train images",
+                                       "L2 choice", "converged", "val accuracy (%)", "test accuracy (%)", "train images",
                                        "val images", "test images"])
 
 
