@@ -8,7 +8,10 @@ its last :data:`PLATEAU_EPOCHS` epochs is below :data:`PLATEAU_SLOPE` (0.2
 percentage points per epoch). Validation, never test: the rule decides how
 long to train. A falling curve counts as a plateau (it no longer gains).
 
-Besides the slope, :func:`convergence` lists what says *why* a model stops
+The slope of the mean curve is the slope of the seeds' own slopes' mean; their
+standard error (``val_slope_se``) says how much of the verdict is noise -- with
+few validation images an epoch's accuracy jumps by a point or two, and three
+epochs make a short line. Besides the slope, :func:`convergence` lists what says *why* a model stops
 where it does: its final accuracy on its own training images (scored like the
 test images, without dropout) beside validation and test. A model whose train
 accuracy also stays low is limited by capacity or data, not by overfitting.
@@ -29,7 +32,7 @@ PLATEAU_EPOCHS = 3
 PLATEAU_SLOPE = 0.002
 
 COLUMNS = ["dataset", "configuration", "family", "seeds", "epochs", "val_slope",
-           "plateau", "seeds_at_plateau", "final_val_accuracy", "train_eval_accuracy",
+           "val_slope_se", "plateau", "seeds_at_plateau", "final_val_accuracy", "train_eval_accuracy",
            "test_accuracy"]
 
 
@@ -64,11 +67,14 @@ def convergence(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame) -> pd.D
         table = pd.concat(curves, axis=1).dropna()
         mean_curve = table.mean(axis=1).sort_index()
         value = slope(mean_curve.to_numpy())
+        own = np.array([slope(col.sort_index().to_numpy()) for _, col in table.items()])
         rows.append({
             "dataset": c["dataset"], "configuration": c["label"], "family": c["family"],
             "seeds": len(curves), "epochs": int(mean_curve.index.max()) if len(mean_curve) else 0,
-            "val_slope": value, "plateau": at_plateau(value),
-            "seeds_at_plateau": sum(at_plateau(slope(col.to_numpy())) for _, col in table.items()),
+            "val_slope": value,
+            # the spread of the seeds' own slopes: how much of the verdict is noise
+            "val_slope_se": float(own.std(ddof=1) / np.sqrt(own.size)) if own.size > 1 else np.nan,
+            "plateau": at_plateau(value), "seeds_at_plateau": int(sum(map(at_plateau, own))),
             "final_val_accuracy": float(mean_curve.iloc[-1]) if len(mean_curve) else np.nan,
             "train_eval_accuracy": float(mine["train_eval_accuracy"].mean()),
             "test_accuracy": float(mine["test_accuracy"].mean()),
