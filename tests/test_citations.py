@@ -45,9 +45,10 @@ def test_citations_that_agree_with_the_records_pass(tmp_path, examples):
                              "[trial lr0.004 s1: val\n 97.4% @4] (the citation may wrap); test\n"
                              "[trial lr0.002: test 97.13%], slope [trial lr0.002: val-slope "
                              "+0.30 pp/epoch @4]; target >= 97% test; [cost quick: 2.41 h];\n"
-                             "seeds 0-1: [trial lr0.004: mean-val 97.3% @4]")
+                             "seeds 0-1: [trial lr0.004: mean-val 97.3% @4], over epochs 3-4:\n"
+                             "[trial lr0.002: val 97.55% @3-4]")
     found, bare = citations(path)
-    assert len(found) == 6 and bare == []  # the % after the header is not the header's
+    assert len(found) == 7 and bare == []  # the % after the header is not the header's
     assert check([path], examples) == []
 
 
@@ -69,3 +70,25 @@ def test_the_study_params_headers_cite_their_records():
     files = study_params()
     assert any("study-quick" in str(p) for p in files) and any("study-tuning" in str(p) for p in files)
     assert check(files) == []
+
+
+def test_the_tuning_records_are_the_trial_grids_run_from_clean_commits():
+    """Every trial the headers may cite is committed: the grid of its params file, run whole."""
+    from swin_gao_lib.config import from_yaml
+    from swin_gao_lib.config.params import resolve
+
+    suites = [p for p in (ROOT / "examples" / "study-tuning").iterdir()
+              if p.is_dir() and p.name != "cost"]
+    assert suites
+    for suite in suites:
+        planned = {r.name: r.config for r in resolve(ROOT / "params" / "study-tuning"
+                                                      / f"{suite.name}.yaml")}
+        runs = {p.name: p for p in suite.iterdir() if p.is_dir()}
+        assert set(runs) == set(planned), suite.name
+        for name, run in runs.items():
+            recorded = from_yaml((run / "config.yaml").read_text(), str(run))
+            assert recorded.to_dict() | {"output_dir": ""} == (
+                planned[name].to_dict() | {"output_dir": ""}), name
+            metrics = json.loads((run / "metrics.json").read_text())
+            commit = metrics["environment"]["git_commit"]
+            assert len(commit) == 40 and "dirty" not in commit, name

@@ -265,7 +265,7 @@ def test_the_report_notebook_renders_a_study(tmp_path):
 
 
 # ---------------------------------------------------------------- the controls of issue #11
-def controls_suite(root, *, accumulation_drop=0.0):
+def controls_suite(root, *, accumulation_drop=0.0, warmup=0):
     """A baseline (B=128, 2 epochs) and, at N=4 with micro-batches of 128:
 
     * equal micro-batch (B=512, 2 epochs): 10 pp lower than the baseline;
@@ -273,32 +273,41 @@ def controls_suite(root, *, accumulation_drop=0.0):
       for the accumulating run -- so the drop is the larger batch's, not accumulation's;
     * equal updates (B=512, 8 epochs, 16 updates like the baseline): as accurate;
     * Keras optimizer mode at B=128: 15 recorded updates where the baseline made 16.
+
+    ``warmup``: the B=512 runs' warm-up updates (the baseline has none).
     """
     for seed, noise in zip(SEEDS, NOISE):
+        big = dict(batch_size=512, warmup_updates=warmup)
         write_run(root, seed=seed, acc=0.80 + noise, epochs=2)
-        write_run(root, seed=seed, acc=0.70 + noise + 0.001 * seed, batch_size=512, epochs=2)
+        write_run(root, seed=seed, acc=0.70 + noise + 0.001 * seed, epochs=2, **big)
         write_run(root, seed=seed, acc=0.70 + noise - accumulation_drop - 0.001 * seed,
-                  accumulation_steps=4, batch_size=512, epochs=2)
+                  accumulation_steps=4, epochs=2, **big)
         write_run(root, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed, accumulation_steps=4,
-                  batch_size=512, epochs=8, updates=16)
+                  epochs=8, updates=16, **big)
         write_run(root, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed, accumulation_steps=4,
                   accumulation_mode="optimizer", updates=15, epochs=2)
 
 
-def test_controls_families_and_partners(tmp_path):
-    controls_suite(tmp_path)
+@pytest.mark.parametrize("warmup", [0, 26])
+def test_controls_families_and_partners(tmp_path, warmup):
+    # a warm-up of the large batches is part of their recipe: still the same baseline
+    controls_suite(tmp_path, warmup=warmup)
     st_ = study_tables(load_suite(tmp_path))
     c = st_.configurations.set_index("label")
+    w = f", {warmup} warm-up updates" if warmup else ""
     assert dict(c["family"]) == {
         "AdamW baseline, B=128": "baseline",
         "AdamW N=4: 4x32=128, Keras optimizer mean": "equal effective batch",
-        "AdamW N=4: 4x128=512, in-step mean": "equal micro-batch",
-        "AdamW N=4: 4x128=512, in-step mean, 8 epochs": "equal updates",
-        "AdamW plain B=512, no accumulation": "plain large batch"}
+        f"AdamW{w} N=4: 4x128=512, in-step mean": "equal micro-batch",
+        f"AdamW{w} N=4: 4x128=512, in-step mean, 8 epochs": "equal updates",
+        f"AdamW{w} plain B=512, no accumulation": "plain large batch"}
     base = c.loc["AdamW baseline, B=128", "configuration"]
-    assert c.loc["AdamW N=4: 4x128=512, in-step mean, 8 epochs", "baseline"] == base
-    assert (c.loc["AdamW N=4: 4x128=512, in-step mean", "plain"]
-            == c.loc["AdamW plain B=512, no accumulation", "configuration"])
+    assert c.loc[f"AdamW{w} N=4: 4x128=512, in-step mean, 8 epochs", "baseline"] == base
+    assert c.loc[f"AdamW{w} N=4: 4x128=512, in-step mean", "baseline"] == base
+    assert (c.loc[f"AdamW{w} N=4: 4x128=512, in-step mean", "plain"]
+            == c.loc[f"AdamW{w} plain B=512, no accumulation", "configuration"])
+    if warmup:
+        return
     # 2d: Keras's optimizer mode made 15 updates to the baseline's 16: never "same updates"
     keras = c.loc["AdamW N=4: 4x32=128, Keras optimizer mean"]
     assert not keras["same_updates"] and "same updates" not in keras["control"]

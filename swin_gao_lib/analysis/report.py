@@ -260,11 +260,11 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
     conv = convergence.convergence(suite, runs, configs)
     comp = compare.comparisons(runs, configs, margins=margins, design=design,
                                diverged=study.diverged_frame(suite))
-    if not comp.empty:
-        slopes = dict(zip(conv["configuration"], conv["val_slope"]))
-        comp["partner_val_slope"] = comp["partner_label"].map(slopes)
-        comp["partner_plateau"] = comp["partner_label"].map(dict(zip(conv["configuration"],
-                                                                     conv["plateau"])))
+    if not comp.empty:  # whether each partner had levelled off (labels repeat across data sets)
+        at = conv.set_index(["dataset", "configuration"])
+        keys = list(zip(comp["dataset"], comp["partner_label"]))
+        comp["partner_val_slope"] = [at["val_slope"].get(k) for k in keys]
+        comp["partner_plateau"] = [at["plateau"].get(k) for k in keys]
     found = findings.findings(comp, margins, compare.not_made(configs, design))
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}

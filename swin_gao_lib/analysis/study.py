@@ -2,8 +2,8 @@
 
 Runs that differ only in their seed are one *configuration*. Configurations
 that differ only in how a batch is accumulated (``accumulation_steps``,
-``batch_size``, ``accumulation_mode``, ``reduction``, ``lr_scaling``) share a
-*baseline*: the one among them with N=1 (at ``lr_base_batch`` if there are
+``batch_size``, ``accumulation_mode``, ``reduction``, ``lr_scaling``,
+``warmup_updates``) share a *baseline*: the one among them with N=1 (at ``lr_base_batch`` if there are
 several). Against that baseline, with ``B0`` its batch, each accumulating
 configuration belongs to a *family*:
 
@@ -63,8 +63,11 @@ from swin_gao_lib.analysis.resampling import collapsed
 from swin_gao_lib.analysis.stats import mean_std
 
 #: Keys that say how a batch is accumulated; the rest of the config is the control.
+#: A warm-up is part of the large-batch recipe, like the rate's scaling (Goyal et al. 2017): a
+#: batch of 512 warmed up over its first updates still has the unwarmed batch of 128 as its
+#: baseline.
 ACCUMULATION_KEYS = ("accumulation_steps", "batch_size", "accumulation_mode", "reduction",
-                     "lr_scaling")
+                     "lr_scaling", "warmup_updates")
 FAMILIES = (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH, "no accumulation",
             "other")
 #: Families whose configurations make as many updates as their baseline (checked per run).
@@ -242,11 +245,12 @@ def _equal_updates_baseline(row: pd.Series, baselines: Any) -> pd.Series | None:
 def _plain_partner(row: pd.Series, first: pd.DataFrame) -> str | None:
     """The plain N=1 configuration at this equal-micro-batch configuration's batch (control 2a).
 
-    Same control group (optimizer, epochs, data, model...), N=1, the same batch
-    and the same ``lr_scaling`` (hence the same optimizer learning rate).
+    Same control group (optimizer, epochs, data, model...), N=1, the same batch,
+    the same ``lr_scaling`` (hence the same optimizer learning rate) and warm-up.
     """
     match = first[(first["control_group"] == row["control_group"]) & (first["N"] == 1)
-                  & (first["batch"] == row["batch"]) & (first["lr_scaling"] == row["lr_scaling"])]
+                  & (first["batch"] == row["batch"]) & (first["lr_scaling"] == row["lr_scaling"])
+                  & (first["warmup_updates"] == row["warmup_updates"])]
     return match.iloc[0]["configuration"] if len(match) == 1 else None
 
 
