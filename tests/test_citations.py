@@ -46,9 +46,10 @@ def test_citations_that_agree_with_the_records_pass(tmp_path, examples):
                              "[trial lr0.002: test 97.13%], slope [trial lr0.002: val-slope "
                              "+0.30 pp/epoch @4]; target >= 97% test; [cost quick: 2.41 h];\n"
                              "seeds 0-1: [trial lr0.004: mean-val 97.3% @4], over epochs 3-4:\n"
-                             "[trial lr0.002: val 97.55% @3-4]")
+                             "[trial lr0.002: val 97.55% @3-4], their spread [trial lr0.004: "
+                             "sd-test 0.0%]")
     found, bare = citations(path)
-    assert len(found) == 7 and bare == []  # the % after the header is not the header's
+    assert len(found) == 8 and bare == []  # the % after the header is not the header's
     assert check([path], examples) == []
 
 

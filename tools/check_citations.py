@@ -7,9 +7,11 @@ from quoting a number no record shows, every such number is written as a *citati
 
     [<suite> <selector>...: <metric> <value> @<epoch>]
     [mnist-model3 lr0.004: val 97.9% @16]        validation accuracy after epoch 16
+    [mnist-model3 lr0.004: val 97.6% @10-16]     its mean over epochs 10 to 16
     [mnist-model3 lr0.004: val-slope +0.05 pp/epoch @16]   fitted over epochs 14-16
     [mnist-model3 lr0.004: test 97.1%]           metrics.json (after the last epoch)
     [study-quick cifar10-paper-n1: mean-val 41.5% @12]   the mean over the runs it picks
+    [study-quick cifar10-paper-n1: sd-test 1.5%]          their standard deviation (test)
     [cost study-quick: 2.41 h]                   examples/study-tuning/cost/study-quick/cost.json
 
 ``suite`` is a folder of ``examples/study-tuning/`` (or of ``examples/``); the selectors
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from swin_gao_lib.analysis.convergence import slope  # noqa: E402
 
 CITATION = re.compile(r"\[([A-Za-z0-9_.-]+)((?:\s+[^\s:\]]+)*)\s*:\s*([a-z-]+)\s+"
-                      r"([+-]?\d+(?:\.\d+)?)\s*(%|pp/epoch|h)?\s*(?:@(\d+))?\]")
+                      r"([+-]?\d+(?:\.\d+)?)\s*(%|pp/epoch|h)?\s*(?:@(\d+)(?:-(\d+))?)?\]")
 COST = re.compile(r"\[cost\s+([A-Za-z0-9_.-]+)\s*:\s*(\d+(?:\.\d+)?)\s*h\]")
 #: A quoted accuracy; one after a comparison (">= 97%", "< 15%") is a stated target, not a record.
 PERCENT = re.compile(r"(?<![<>=≥≤\d.])(?<![<>=≥≤]\s)\d+(?:\.\d+)?\s*%")
@@ -59,6 +61,7 @@ class Citation:
     value: str
     unit: str | None
     epoch: int | None
+    last: int | None = None  # @first-last: the mean over those epochs
 
 
 def header(path: Path) -> str:
@@ -83,7 +86,8 @@ def citations(path: Path) -> tuple[list[Citation], list[str]]:
             continue
         found.append(Citation(path.name, m.group(0), m.group(1), m.group(2).split(),
                               m.group(3), m.group(4), m.group(5),
-                              int(m.group(6)) if m.group(6) else None))
+                              int(m.group(6)) if m.group(6) else None,
+                              int(m.group(7)) if m.group(7) else None))
         spans.append(m.span())
     bare = [m.group(0) for m in PERCENT.finditer(text)
             if not any(a <= m.start() < b for a, b in spans)]
@@ -109,15 +113,16 @@ def recorded(c: Citation, examples: Path) -> float:
     suite = _suite(c.suite, examples)
     runs = [p for p in suite.iterdir() if p.is_dir() and all(s in p.name for s in c.selectors)
             and (p / "history.csv").is_file()]
-    mean = c.metric.startswith("mean-")  # over every run the selectors pick (seeds)
-    metric = c.metric.removeprefix("mean-")
+    mean = c.metric.startswith(("mean-", "sd-"))  # over every run the selectors pick (seeds)
+    metric = c.metric.removeprefix("mean-").removeprefix("sd-")
     if not runs or (len(runs) != 1 and not mean):
         raise LookupError(f"{c.text}: the selectors {c.selectors} pick {len(runs)} runs of "
                           f"{suite.name}, not one")
     scale = 100 if c.unit in ("%", "pp/epoch") else 1
     if metric in FINAL_METRICS:
-        return scale * sum(json.loads((r / "metrics.json").read_text())[FINAL_METRICS[metric]]
-                           for r in runs) / len(runs)
+        values = pd.Series([json.loads((r / "metrics.json").read_text())[FINAL_METRICS[metric]]
+                            for r in runs])
+        return scale * (values.std(ddof=1) if c.metric.startswith("sd-") else values.mean())
     history = pd.concat([pd.read_csv(r / "history.csv") for r in runs]).groupby("epoch").mean()
     if c.epoch is None or c.epoch not in history.index:
         raise LookupError(f"{c.text}: name an epoch the run recorded (@1..@{history.index.max()})")
@@ -125,6 +130,8 @@ def recorded(c: Citation, examples: Path) -> float:
         return scale * slope(history.loc[:c.epoch, "val_accuracy"].to_numpy())
     if metric not in HISTORY_METRICS:
         raise LookupError(f"{c.text}: unknown metric '{c.metric}'")
+    if c.last is not None:  # the mean over a range of epochs
+        return scale * history.loc[c.epoch:c.last, HISTORY_METRICS[metric]].mean()
     return scale * history.loc[c.epoch, HISTORY_METRICS[metric]]
 
 
