@@ -23,7 +23,7 @@ WITHIN = {
     "swin_gao_lib": 0, "errors": 0, "files": 0,
     "runtime": 0, "runtime.backend": 0, "runtime.machine": 0.5,
     "config.datasets": 0, "config.run_config": 0.1, "config.checks": 0.2, "config": 0.3,
-    "config.labels": 0.4, "config.params": 0.5,
+    "config.labels": 0.4, "config.params": 0.5, "config.design": 0.6,
     "data": 0, "data.formats": 0, "data.sources": 0.2, "data.splits": 0.4, "data.arrays": 0.6,
     "data.pipeline": 0.8, "data.device": 0.6,
     "model.windows": 0, "model.layers": 0.2, "model.swin": 0.4, "model": 0.6,
@@ -34,7 +34,9 @@ WITHIN = {
     "training.linear": 0.2, "training.outcome": 0.2, "training.epoch_program": 0.2,
     "training.groups": 0.05, "training.side_by_side": 0.4,
     "training.train": 0.5,
-    "analysis": 0, "analysis.stats": 0, "analysis.study": 0.2, "analysis.findings": 0.3,
+    "analysis": 0, "analysis.stats": 0, "analysis.resampling": 0.05, "analysis.convergence": 0.1,
+    "analysis.tracking": 0.1, "analysis.study": 0.2, "analysis.comparisons": 0.25,
+    "analysis.findings": 0.3,
     "analysis.arms": 0.35, "analysis.plots": 0.4, "analysis.study_plots": 0.45,
     "analysis.display": 0.5, "analysis.report": 0.6, "analysis.page": 0.7,
     "runs": 0, "runs.execute": 0, "runs.progress": 0, "runs.suite_lock": 0, "runs.scratch": 0,
@@ -163,7 +165,7 @@ def test_run_all_plans_without_tensorflow():
     )
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["97", "[]"]
+    assert proc.stdout.split() == ["163", "[]"]
 
 
 def test_planning_resolves_each_point_once(monkeypatch):
@@ -177,7 +179,7 @@ def test_planning_resolves_each_point_once(monkeypatch):
     monkeypatch.setattr(params, "expand", lambda *a: expands.append(a) or expand(*a))
     files = sorted((ROOT / "params" / "study-quick").glob("*.yaml"))
     plans = plan_suite(files, Path("unused"))
-    assert len(plans) == 97 and len(reads) == len(expands) == len(files)
+    assert len(plans) == 163 and len(reads) == len(expands) == len(files)
 
 
 def test_configuration_reference_is_current():

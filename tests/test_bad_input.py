@@ -90,6 +90,21 @@ def tree(tmp_path_factory) -> Path:
     changed = root / "suite_changed"
     changed.mkdir()
     (changed / "done.yaml").write_text(yaml.safe_dump({**GOOD, "learning_rate": 0.01}))
+    # study blocks (issue #19): a typo in a prediction; a design that changed since its runs
+    study = {"margin": {"test_accuracy": 0.01, "reason": "a third of the error"},
+             "comparisons": [{"arm": {"accumulation_steps": 2}, "versus": {"accumulation_steps": 1},
+                              "role": "primary", "prediction": "equivalent", "why": "same gradient"}]}
+    bad_study = root / "suite_bad_study"
+    bad_study.mkdir()
+    typo = {**study, "comparisons": [{**study["comparisons"][0], "prediction": "equivalnet"}]}
+    (bad_study / "g.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"accumulation_steps": [1, 2]},
+                                                      "study": typo}))
+    moved = root / "suite_moved_study"
+    moved.mkdir()
+    (moved / "g.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"accumulation_steps": [1, 2]},
+                                                  "study": study}))
+    (root / "out" / "study-design.yaml").write_text(yaml.safe_dump(
+        {"g.yaml": {"dataset": "mnist", "margin": {}, "reason": "", "comparisons": []}}))
     foreign = root / "out" / "foreign"
     foreign.mkdir()
     (foreign / "config.yaml").write_text("my_own_tool: {setting: 1}\n")
@@ -197,6 +212,10 @@ CASES = [
     (["run-all", "suite_changed", "--output", "out"],
      "holds a complete run of a different config (it differs in learning_rate)"),
     (["run-all", "grid.yaml", "--output", "o", "--workers", "2"], "--workers: only with --executor dask"),
+    (["run-all", "suite_bad_study", "--output", "o"],
+     "study.comparisons[1].prediction: 'equivalnet' is not one of equivalent, lower, higher"),
+    (["run-all", "suite_moved_study", "--output", "out"],
+     "holds a different study block for g.yaml than the params file has now"),
     (["bench", "--batch", "10", "--n", "3"], "--n: batch 10 is not divisible by N=3"),
     (["bench", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
     (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--gpus-per-run", "2"],

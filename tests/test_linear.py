@@ -74,7 +74,8 @@ def test_l2_is_chosen_on_validation_never_on_test():
     splits = _splits()
     grid = (1e-3, 1e-2, 1e-1)  # strong enough to converge fast
     ref = fit_reference(cfg, grid=grid, splits=splits)
-    assert ref.l2 in grid and ref.samples == {"train": 240, "validation": 120, "test": 120}
+    assert ref.l2 in ref.l2_grid and ref.samples == {"train": 240, "validation": 120, "test": 120}
+    assert set(grid) <= set(ref.l2_grid)  # the grid only grows (past an edge that won)
     best = max(ref.validation_accuracy_by_l2.values())
     # the chosen L2 is the strongest of those with the best validation accuracy
     assert ref.l2 == max(float(k) for k, v in ref.validation_accuracy_by_l2.items() if v == best)
@@ -88,6 +89,54 @@ def test_l2_is_chosen_on_validation_never_on_test():
         assert other.l2 == ref.l2
         assert other.validation_accuracy_by_l2 == ref.validation_accuracy_by_l2
     assert features(splits.x_train).max() <= 1.0
+
+
+class _Fake:
+    """A fitted model whose validation accuracy peaks at ``peak`` (log scale)."""
+
+    def __init__(self, l2, peak):
+        self.l2, self.peak = l2, peak
+        self.params = np.zeros(1)
+
+    def accuracy(self, x, y):
+        return 0.9 - 0.01 * abs(np.log10(self.l2) - np.log10(self.peak))
+
+
+@pytest.mark.parametrize("peak,grid,chosen,choice", [
+    (1e-3, (1e-4, 1e-3, 1e-2), 1e-3, "interior"),
+    # the best at the strong end: the grid grows x10 until a stronger L2 does worse
+    (1e-1, (1e-5, 1e-4, 1e-3), 1e-1, "interior"),
+    (1e-6, (1e-4, 1e-3), 1e-6, "interior"),
+    # ... but not past its limits: then the reference says its L2 may lie beyond
+    (1e3, (1e-1, 1.0), 10.0, "the strongest L2 tried; the grid stops at 10, so the best L2 "
+                             "may lie beyond it"),
+])
+def test_the_l2_grid_grows_until_its_choice_is_interior(monkeypatch, peak, grid, chosen, choice):
+    from swin_gao_lib.training import linear
+
+    fitted = []
+
+    def fake_fit(x, y, k, l2, max_iter=0, start=None):
+        fitted.append((l2, start is not None))
+        return _Fake(l2, peak)
+
+    monkeypatch.setattr(linear, "fit_softmax", fake_fit)
+    model, scores, how = linear.select_l2(None, None, None, None, 10, grid)
+    assert (model.l2, how) == (pytest.approx(chosen), choice)
+    assert fitted[0] == (max(grid), False)  # strongest first, from zero
+    assert all(warm for _, warm in fitted[1:])  # every later fit starts from a neighbour
+    assert set(grid) <= set(scores)
+
+
+def test_a_reference_says_when_its_number_is_only_a_bound():
+    from swin_gao_lib.training.linear import LinearReference
+
+    ref = LinearReference("cifar10", "CIFAR-10", 0, "m", 10.0, [1.0, 10.0], {}, "the strongest "
+                          "L2 tried; the grid stops at 10, so the best L2 may lie beyond it",
+                          0.3, 0.37, 0.36, {"train": 9, "validation": 1, "test": 1}, 2000, False,
+                          3e-4, "d")
+    assert ref.caveat.startswith("L2 at the strongest L2 tried") and "2000 iterations" in ref.caveat
+    assert "before converging" in ref.summary()
 
 
 def _cli(*args):

@@ -105,7 +105,13 @@ def test_lr_csv_records_the_rate_of_every_update_in_both_modes(tmp_path):
     # and the report's reader
     runs = {r.name: r for r in load_suite(tmp_path).runs}
     assert list(runs["in_step"].learning_rates.columns) == ["update", "epoch", "step",
-                                                            "learning_rate"]
+                                                            "learning_rate", "loss",
+                                                            "update_norm"]
+    # per update (issue #19): at a rate of 0 the gradient adds nothing, and SGD's velocity
+    # (momentum 0.9) carries the weights on, 0.9 times as far each update
+    norms = [r["update_norm"] for r in b]
+    assert [n / m for m, n in zip(norms, norms[1:])] == pytest.approx([0.9] * 5, rel=1e-5)
+    assert all(r["update_norm"] > 0 and r["loss"] > 0 for r in a)
 
 
 @pytest.mark.slow(10)

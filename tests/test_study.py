@@ -19,27 +19,31 @@ NOISE = (0.004, -0.003, 0.001)  # per-seed noise shared by every configuration (
 
 
 def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None, loss=None,
-              **kw):
+              val_curve=None, **kw):
     """One run's records as train() writes them: config.yaml, history.csv, metrics.json.
 
     ``updates``: the recorded optimizer updates (default: 2 epochs' worth at its batch);
-    ``loss``: the training loss of the two epochs (default 2.0, 1.5; val_loss 0.1 above).
+    ``loss``: the training loss of the two epochs (default 2.0, 1.5; val_loss 0.1 above);
+    ``val_curve``: the validation accuracy of every epoch (default 0.5, then ``acc``).
     """
     cfg = make_config(dataset=kw.pop("dataset", "mnist"), seed=seed, **kw)
-    name = (f"{cfg.dataset}-{cfg.optimizer}-m{cfg.momentum:g}-n{cfg.accumulation_steps}-"
-            f"b{cfg.batch_size}-{cfg.accumulation_mode}-{cfg.reduction}-{cfg.lr_scaling}-"
-            f"{cfg.lr_schedule}-e{cfg.epochs}-s{seed}")
+    name = (f"{cfg.dataset}-{cfg.optimizer}-m{cfg.momentum:g}-lr{cfg.learning_rate:g}-"
+            f"n{cfg.accumulation_steps}-b{cfg.batch_size}-{cfg.accumulation_mode}-"
+            f"{cfg.reduction}-{cfg.lr_scaling}-{cfg.lr_schedule}-e{cfg.epochs}-s{seed}")
     run = root / name
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(to_yaml(cfg))
-    loss = [2.0, 1.5] if loss is None else list(loss)
-    pd.DataFrame({"epoch": [1, 2], "loss": loss, "accuracy": [0.5, acc + gap],
-                  "val_loss": [v + 0.1 for v in loss], "val_accuracy": [0.5, acc],
-                  "train_s_steady": [time, time]}).to_csv(run / "history.csv", index=False)
+    val = [0.5, acc] if val_curve is None else list(val_curve)
+    loss = ([2.0, 1.5] if val_curve is None else [2.0 - 0.1 * i for i in range(len(val))]
+            ) if loss is None else list(loss)
+    pd.DataFrame({"epoch": range(1, len(val) + 1), "loss": loss,
+                  "accuracy": [0.5] * (len(val) - 1) + [acc + gap],
+                  "val_loss": [v + 0.1 for v in loss], "val_accuracy": val,
+                  "train_s_steady": [time] * len(val)}).to_csv(run / "history.csv", index=False)
     updates = 2 * -(-N_TRAIN // cfg.batch_size) if updates is None else updates
     metrics = {
         "test_accuracy": acc, "train_eval_accuracy": acc + gap, "generalization_gap": gap,
-        "final_train_accuracy": acc + gap, "final_val_accuracy": acc,
+        "final_train_accuracy": acc + gap, "final_val_accuracy": val[-1],
         "train_time_per_epoch_s": time, "total_time_s": 2 * time, "images_per_s": N_TRAIN / time,
         "peak_memory_mib": memory, "optimizer_updates": updates, "epochs_completed": 2,
         "micro_batch_size": cfg.micro_batch_size, "samples": {"train": N_TRAIN},
@@ -127,7 +131,9 @@ def test_findings_supporting_every_claim(tmp_path):
     assert timed[("raises", "batch")] == "supported"
     assert timed[("raises", "micro")] == "not supported: equivalent within ±0.1 ms/img"
     table = study_tables(load_suite(tmp_path)).findings_table
-    assert list(table.columns) == ["claim", "margin", "control", "MNIST"]
+    assert list(table.columns) == ["claim", "role", "control", "prediction", "margin", "MNIST"]
+    assert set(table["role"]) == {"secondary"}  # no paper comparison (in-step sum) here
+    assert set(table["prediction"]) == {"(none stated)"}
     assert set(table["margin"]) == {
         "±2 pp", "±2 pp of the train-test gap",
         "none: no noise floor measured, so no time verdict (numbers only)"}
@@ -159,8 +165,13 @@ def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
     v = verdicts(report)
     assert v[("lowers", "batch")] == "inconclusive (neither lower nor equivalent within ±2 pp)"
     text = (tmp_path / "report" / "findings.md").read_text()
-    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) = 3.264 x 3.786 pp = 12.4 pp
-    assert "N=2: +0.3 pp [-9.1, +9.7] inconclusive, MDE 12.4 pp" in text
+    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) = 3.264 x 3.786 pp = 12.4 pp; equivalence
+    # would need the margin to hold the 90% t-interval, [-6.05, +6.72] pp (scipy below)
+    assert ("N=2: +0.3 pp [-9.1, +9.7] inconclusive; paired t (no run collapsed: one mode, t "
+            "fits); MDE 12.4 pp; equivalent from ±6.7 pp") in text
+    ci90 = st.ttest_rel([0.83, 0.76, 0.82], [0.8] * 3).confidence_interval(0.90)
+    needed = report.study.comparisons.query("metric == 'test_accuracy'")["margin_needed"].iloc[0]
+    assert needed == pytest.approx(max(-ci90.low, ci90.high), rel=1e-6)
     for overclaim in ("no effect", "no significant", "not supported"):
         assert overclaim not in text
 
@@ -258,7 +269,7 @@ def test_the_report_notebook_renders_a_study(tmp_path):
 
 
 # ---------------------------------------------------------------- the controls of issue #11
-def controls_suite(root, *, accumulation_drop=0.0):
+def controls_suite(root, *, accumulation_drop=0.0, warmup=0):
     """A baseline (B=128, 2 epochs) and, at N=4 with micro-batches of 128:
 
     * equal micro-batch (B=512, 2 epochs): 10 pp lower than the baseline;
@@ -266,32 +277,41 @@ def controls_suite(root, *, accumulation_drop=0.0):
       for the accumulating run -- so the drop is the larger batch's, not accumulation's;
     * equal updates (B=512, 8 epochs, 16 updates like the baseline): as accurate;
     * Keras optimizer mode at B=128: 15 recorded updates where the baseline made 16.
+
+    ``warmup``: the B=512 runs' warm-up updates (the baseline has none).
     """
     for seed, noise in zip(SEEDS, NOISE):
+        big = dict(batch_size=512, warmup_updates=warmup)
         write_run(root, seed=seed, acc=0.80 + noise, epochs=2)
-        write_run(root, seed=seed, acc=0.70 + noise + 0.001 * seed, batch_size=512, epochs=2)
+        write_run(root, seed=seed, acc=0.70 + noise + 0.001 * seed, epochs=2, **big)
         write_run(root, seed=seed, acc=0.70 + noise - accumulation_drop - 0.001 * seed,
-                  accumulation_steps=4, batch_size=512, epochs=2)
+                  accumulation_steps=4, epochs=2, **big)
         write_run(root, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed, accumulation_steps=4,
-                  batch_size=512, epochs=8, updates=16)
+                  epochs=8, updates=16, **big)
         write_run(root, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed, accumulation_steps=4,
                   accumulation_mode="optimizer", updates=15, epochs=2)
 
 
-def test_controls_families_and_partners(tmp_path):
-    controls_suite(tmp_path)
+@pytest.mark.parametrize("warmup", [0, 26])
+def test_controls_families_and_partners(tmp_path, warmup):
+    # a warm-up of the large batches is part of their recipe: still the same baseline
+    controls_suite(tmp_path, warmup=warmup)
     st_ = study_tables(load_suite(tmp_path))
     c = st_.configurations.set_index("label")
+    w = f", {warmup} warm-up updates" if warmup else ""
     assert dict(c["family"]) == {
         "AdamW baseline, B=128": "baseline",
         "AdamW N=4: 4x32=128, Keras optimizer mean": "equal effective batch",
-        "AdamW N=4: 4x128=512, in-step mean": "equal micro-batch",
-        "AdamW N=4: 4x128=512, in-step mean, 8 epochs": "equal updates",
-        "AdamW plain B=512, no accumulation": "plain large batch"}
+        f"AdamW{w} N=4: 4x128=512, in-step mean": "equal micro-batch",
+        f"AdamW{w} N=4: 4x128=512, in-step mean, 8 epochs": "equal updates",
+        f"AdamW{w} plain B=512, no accumulation": "plain large batch"}
     base = c.loc["AdamW baseline, B=128", "configuration"]
-    assert c.loc["AdamW N=4: 4x128=512, in-step mean, 8 epochs", "baseline"] == base
-    assert (c.loc["AdamW N=4: 4x128=512, in-step mean", "plain"]
-            == c.loc["AdamW plain B=512, no accumulation", "configuration"])
+    assert c.loc[f"AdamW{w} N=4: 4x128=512, in-step mean, 8 epochs", "baseline"] == base
+    assert c.loc[f"AdamW{w} N=4: 4x128=512, in-step mean", "baseline"] == base
+    assert (c.loc[f"AdamW{w} N=4: 4x128=512, in-step mean", "plain"]
+            == c.loc[f"AdamW{w} plain B=512, no accumulation", "configuration"])
+    if warmup:
+        return
     # 2d: Keras's optimizer mode made 15 updates to the baseline's 16: never "same updates"
     keras = c.loc["AdamW N=4: 4x32=128, Keras optimizer mean"]
     assert not keras["same_updates"] and "same updates" not in keras["control"]

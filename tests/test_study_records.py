@@ -1,15 +1,25 @@
-"""The committed study records say what the docs say they say (issue #11).
+"""The committed study records say what the docs say they say (issues #11 and #19).
 
 These tests read ``examples/study-quick/`` and ``examples/study-deterministic/``
 -- the records the documentation quotes -- not the code's fresh output:
 
+* every run was made from a clean tree: its ``git_commit`` has no ``+dirty``;
 * the deterministic arm (dropout, drop path and augmentation off): in-step
   accumulation with a mean loss follows the baseline's loss curve epoch by
   epoch, to float32 rounding (the figure ``loss_tracking.png`` draws the same
-  numbers);
-* every run was made from a clean tree: its ``git_commit`` has no ``+dirty``;
+  numbers), and with dropout on the curves part;
 * the committed findings table is what the current report code makes of the
-  committed records (so the docs' table cannot drift from the data).
+  committed records (so the docs' table cannot drift from the data), and no
+  interval in it leaves the range of an accuracy difference.
+
+AFTER THE RE-RUN. Until the quick study is re-run under the issue #19 design
+(docs/study.md, "Re-running the study"), the committed records are those of
+the issue #11 design. The tests marked :data:`BEFORE_RERUN` check what the new
+design promises -- the suite ran under the declared design of
+``params/study-quick``, every baseline at a plateau, MNIST at >= 97% test, the
+deterministic arm followed per update -- and fail on the old records, so they
+are strict xfails: the re-run turns them into unexpected passes, which fail
+until the mark is deleted. Delete :data:`BEFORE_RERUN` and its uses then.
 """
 
 from __future__ import annotations
@@ -20,8 +30,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from swin_gao_lib.records import load_suite
+from swin_gao_lib.analysis.comparisons import BOUNDED
 from swin_gao_lib.analysis.report import study_tables
+from swin_gao_lib.config.design import DESIGN_FILE, read_design
+from swin_gao_lib.config.params import resolve
+from swin_gao_lib.records import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK, DETERMINISTIC = ROOT / "examples" / "study-quick", ROOT / "examples" / "study-deterministic"
@@ -30,11 +43,21 @@ QUICK, DETERMINISTIC = ROOT / "examples" / "study-quick", ROOT / "examples" / "s
 #: arm's largest is 8.2e-7 (training loss) and 1.1e-6 (validation loss) over 8 epochs
 #: (report/loss_tracking.md), and the study's dropout runs differ by 1e-2 to 3e-1.
 FOLLOWS = 1e-5
+#: Checks of the issue #19 design, which the committed issue #11 records cannot pass: remove
+#: this mark once `examples/study-quick` and `examples/study-deterministic` hold the re-run.
+BEFORE_RERUN = pytest.mark.xfail(
+    strict=True, reason="examples/ holds the issue #11 study until the issue #19 re-run; "
+                        "delete BEFORE_RERUN after it (docs/study.md, Re-running the study)")
 
 
 def _commits(folder: Path) -> set[str]:
     return {json.loads(p.read_text())["environment"]["git_commit"]
             for p in folder.glob("*/metrics.json")}
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return study_tables(load_suite(QUICK))
 
 
 @pytest.mark.parametrize("folder", [QUICK, DETERMINISTIC], ids=lambda p: p.name)
@@ -49,7 +72,7 @@ def test_the_deterministic_arm_follows_the_baseline_epoch_by_epoch():
     suite = load_suite(DETERMINISTIC)
     st = study_tables(suite)
     track = st.loss_tracking
-    assert sorted(track["N"].unique()) == [2, 4, 8]
+    assert {2, 4, 8} <= set(track["N"].unique())
     epochs = suite.runs[0].config["epochs"]
     assert (track.groupby("N")["epoch"].count() == epochs).all()
     assert track["relative_difference"].max() < FOLLOWS, track.sort_values(
@@ -59,17 +82,72 @@ def test_the_deterministic_arm_follows_the_baseline_epoch_by_epoch():
     assert track.groupby("N")["baseline_loss"].agg(lambda s: s.max() - s.min()).min() > 0.1
 
 
-def test_dropout_parts_the_curves_in_the_study():
+@BEFORE_RERUN
+def test_the_deterministic_arm_follows_the_baseline_update_by_update():
+    # lr.csv's per-update loss and update norm (recorded since issue #19), first epoch: the
+    # mean of N micro-batches makes the baseline's update; AdamW's summed micro-batches step
+    # as far as its baseline (Adam divides by sqrt(v)), plain SGD's sum N times as far, and
+    # SGD's sum at lr/N exactly as far
+    track = study_tables(load_suite(DETERMINISTIC)).update_tracking
+    assert track is not None and not track.empty
+    first = track[track["epoch"] == 1]
+    mean = first[(first["optimizer"] == "adamw") & (first["reduction"] == "mean")]
+    assert set(mean["N"]) == {2, 4, 8}
+    assert mean["loss_relative_difference"].max() < FOLLOWS
+    assert mean["update_ratio"].sub(1).abs().max() < 1e-3
+    start = first[first["update"] == 0].set_index(["optimizer", "configuration"])["update_ratio"]
+    adam_sum = start.loc["adamw"][start.loc["adamw"].index.str.contains("sum")]
+    assert len(adam_sum) == 1 and abs(adam_sum.iloc[0] - 1) < 1e-3
+    sgd = start.loc["sgd"]
+    assert sorted(sgd.round(3)) == [1.0, 4.0], sgd  # the sum at lr/4, and at lr
+
+
+def test_dropout_parts_the_curves_in_the_study(quick):
     """With dropout (the study's runs), N micro-batches draw N masks: the curves part."""
-    track = study_tables(load_suite(QUICK)).loss_tracking
+    track = quick.loss_tracking
     assert not track.empty
     assert track["relative_difference"].max() > 100 * FOLLOWS
 
 
-def test_the_committed_findings_are_what_the_code_makes_of_the_records():
-    st = study_tables(load_suite(QUICK))
+def test_the_committed_findings_are_what_the_code_makes_of_the_records(quick):
     committed = pd.read_csv(QUICK / "report" / "findings.csv")
-    fresh = st.findings_table.reset_index(drop=True)
+    fresh = quick.findings_table.reset_index(drop=True)
     assert list(committed.columns) == list(fresh.columns)
     pd.testing.assert_frame_equal(committed.fillna(""), fresh.astype(object).fillna(""),
                                   check_dtype=False)
+
+
+def test_no_interval_leaves_the_range_of_an_accuracy(quick):
+    acc = quick.comparisons[quick.comparisons["metric"].isin(BOUNDED)].dropna(subset=["ci_low"])
+    assert not acc.empty
+    assert (acc["ci_low"] >= -1).all() and (acc["ci_high"] <= 1).all()
+    # and each says which method made it, and why that one
+    assert set(acc["test"]) <= {"paired t", "Welch t", "sign-flip permutation",
+                                "label permutation"}
+    assert acc["method_reason"].str.len().gt(0).all()
+
+
+@BEFORE_RERUN
+def test_the_suite_ran_under_the_declared_design_of_its_params():
+    # the study blocks of params/study-quick (predictions, roles, margins) are the ones
+    # run-all copied beside the records before the first run
+    files = sorted((ROOT / "params" / "study-quick").glob("*.yaml"))
+    stored = (QUICK / DESIGN_FILE).read_text(encoding="utf-8")
+    import yaml
+
+    assert yaml.safe_load(stored) == read_design(files)
+    # and every run those params plan is in the records
+    planned = {r.name for f in files for r in resolve(f)}
+    recorded = {p.parent.name for p in QUICK.glob("*/config.yaml")}
+    assert planned <= recorded, sorted(planned - recorded)[:5]
+
+
+@BEFORE_RERUN
+def test_every_baseline_is_at_a_plateau_and_mnist_reaches_97_percent(quick):
+    conv = quick.convergence
+    baselines = conv[conv["family"] == "baseline"]
+    assert not baselines.empty
+    assert baselines["plateau"].all(), baselines[["configuration", "val_slope"]]
+    mnist = baselines[(baselines["dataset"] == "MNIST")
+                      & baselines["configuration"].str.startswith("AdamW")]
+    assert (mnist["test_accuracy"] >= 0.97).all(), mnist[["configuration", "test_accuracy"]]

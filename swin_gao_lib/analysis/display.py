@@ -108,7 +108,7 @@ def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
 PERCENT_METRICS = ("test_accuracy", "generalization_gap")
 #: The comparisons' columns in a metric's units (scaled with it).
 _VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
-                  "margin")
+                  "margin", "margin_needed")
 
 
 def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:

@@ -1,22 +1,26 @@
 """The findings table: what a study's comparisons decide about each of the paper's claims.
 
 For each claim of the paper and each control it states what the suite's data
-decides, from the comparisons of :mod:`swin_gao_lib.analysis.study` alone; it
-never reads *inconclusive* as "no effect".
+decides, from the comparisons of :mod:`swin_gao_lib.analysis.comparisons` alone;
+it never reads *inconclusive* as "no effect". Beside each verdict it shows
+what a reviewer needs to check it: the role of the comparison (the paper's
+own, *primary*, or a control, *secondary*: separate Holm families), the
+prediction written down before the runs and whether the data bore it out, the
+method and why it fits, the difference with its 95% interval, the minimum
+detectable effect, the margin and the smallest margin at which equivalence
+would hold, and whether the partner's validation accuracy had levelled off
+(:mod:`swin_gao_lib.analysis.convergence`).
 """
 
 from __future__ import annotations
 
+import math
 
 import pandas as pd
 
-from swin_gao_lib.analysis.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED)
-
-#: Keys that do not make a configuration: the seed and where the records went.
+from swin_gao_lib.analysis.stats import EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED
 from swin_gao_lib.analysis.study import MARGINS, NOT_JUDGED
 
-
-# ---------------------------------------------------------------- findings
 CLAIMS = {
     "accuracy": "GA lowers test accuracy",
     "time": "GA raises training time",
@@ -27,20 +31,32 @@ CLAIM_METRIC = {"accuracy": "test_accuracy", "time": "time_per_image_ms",
                 "overfitting": "generalization_gap"}
 #: How each claim's numbers are shown: scale, unit, digits.
 _DISPLAY = {"accuracy": (100, " pp", 1), "time": (1, " ms/img", 3), "overfitting": (100, " pp", 1)}
+NO_TIME_MARGIN = "none: no noise floor measured, so no time verdict (numbers only)"
+LONG_COLUMNS = ["claim", "role", "control", "prediction", "margin", "dataset", "verdict",
+                "evidence"]
 
 
-def margin_text(claim: str, margins: dict[str, float] | None = None) -> str:
+def margin_text(claim: str, margins: dict[str, float] | None = None,
+                margin: float | None = None) -> str:
     """The margin a claim is decided with, as the findings table states it."""
-    margin = (MARGINS if margins is None else margins).get(CLAIM_METRIC[claim])
-    if not margin:
-        return "none: no noise floor measured, so no time verdict (numbers only)"
+    if margin is None or not margin > 0:
+        margin = (MARGINS if margins is None else margins).get(CLAIM_METRIC[claim])
+    if not margin or (isinstance(margin, float) and math.isnan(margin)):
+        return NO_TIME_MARGIN
     scale, unit, digits = _DISPLAY[claim]
     what = " of the train-test gap" if claim == "overfitting" else ""
     return f"±{scale * margin:.{digits}g}{unit}{what}"
 
 
+def _number(value: float, claim: str, sign: bool = True) -> str:
+    scale, unit, digits = _DISPLAY[claim]
+    if math.isinf(value):
+        return "beyond the range"
+    return f"{scale * value:{'+' if sign else ''}.{digits}f}{unit}"
+
+
 def _fmt(row: pd.Series, claim: str) -> str:
-    """One comparison as the findings show it: difference [95% CI], decision, MDE."""
+    """One comparison as the findings show it (module docstring)."""
     scale, unit, digits = _DISPLAY[claim]
     d = row["difference"] * scale
     if row["test"] == "none":  # one seed: the verdict says so once
@@ -50,11 +66,23 @@ def _fmt(row: pd.Series, claim: str) -> str:
     if claim == "time":
         return f"{text} (x{row['ratio']:.2f})"
     decision = row["decision"]
-    if decision == EQUIVALENT:
-        decision = "equivalent"
-    elif decision in (LOWER, HIGHER) and row["within_margin"]:
+    if decision in (LOWER, HIGHER) and row["within_margin"]:
         decision += " (within the margin)"
-    return f"{text} {decision}, MDE {row['mde'] * scale:.{digits}f}{unit}"
+    text += f" {decision}; {_method(row)}; MDE {_number(row['mde'], claim, sign=False)}"
+    needed = row.get("margin_needed", math.nan)
+    if needed == needed:  # not NaN
+        text += ("; equivalent at no margin within the range" if math.isinf(needed) else
+                 f"; equivalent from ±{_number(needed, claim, sign=False)}")
+    if row.get("collapsed", 0) or row.get("partner_collapsed", 0):
+        text += (f"; collapsed {row['collapsed']:.0f}/{row['runs']:.0f} vs "
+                 f"{row['partner_collapsed']:.0f}/{row['partner_runs']:.0f} "
+                 f"(Fisher exact p = {row['collapse_p']:.2g})")
+    return text
+
+
+def _method(row: pd.Series) -> str:
+    reason = row.get("method_reason")
+    return f"{row['test']}" + (f" ({reason})" if isinstance(reason, str) and reason else "")
 
 
 def _verdict(decisions: list[str], claimed: str, margin: str) -> str:
@@ -87,17 +115,32 @@ def _verdict(decisions: list[str], claimed: str, margin: str) -> str:
     return f"inconclusive (neither {claimed} nor equivalent within {margin})"
 
 
-def _claim_rows(comp: pd.DataFrame, claim: str,
-                margins: dict[str, float] | None = None) -> tuple[str, str]:
+def _tail(g: pd.DataFrame) -> str:
+    """What follows the numbers: the prediction's outcome and the partner's convergence."""
+    parts = []
+    outcomes = [o for o in g.get("outcome", pd.Series(dtype=object)) if isinstance(o, str)]
+    if outcomes:
+        parts.append("prediction " + ", ".join(dict.fromkeys(outcomes)))
+    if "partner_val_slope" in g and g["partner_val_slope"].notna().any():
+        r = g.iloc[0]
+        state = "at a plateau" if r["partner_plateau"] else "NOT at a plateau"
+        parts.append(f"{r['partner_label']}: {state} "
+                     f"({100 * r['partner_val_slope']:+.2f} pp/epoch on validation)")
+    return "; ".join(parts)
+
+
+def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     """Verdict and evidence for one claim within one control of one data set."""
     by_metric = {m: g.sort_values(["N", "batch"]) for m, g in comp.groupby("metric")}
-    margin = margin_text(claim, margins)
     if claim == "accuracy":
         g = by_metric.get("test_accuracy")
         if g is None:
             return "untestable (these records lack test accuracy)", ""
+        margin = margin_text(claim, margin=g["margin"].iloc[0])
+        evidence = "; ".join(_fmt(r, claim) for _, r in g.iterrows())
+        tail = _tail(g)
         return (_verdict(list(g["decision"]), LOWER, margin),
-                "; ".join(_fmt(r, claim) for _, r in g.iterrows()))
+                evidence + (f" — {tail}" if tail else ""))
     if claim == "time":
         g = by_metric.get("time_per_image_ms")
         if g is None:
@@ -107,17 +150,24 @@ def _claim_rows(comp: pd.DataFrame, claim: str,
             return "untestable (one seed per configuration)", ev
         if (g["decision"] == NOT_JUDGED).all():
             return "no verdict (runs not timed interleaved, no noise floor)", ev
-        return _verdict(list(g["decision"]), HIGHER, margin), ev
-    # overfitting: only where accuracy drops (after Holm), does the train-test gap grow?
+        return _verdict(list(g["decision"]), HIGHER, margin_text(claim, margin=g["margin"].iloc[0])), ev
+    # overfitting: only where accuracy drops (after Holm) while the arm still learns
     acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")
     if acc is None or gap is None:
         return "untestable (these records lack the train-set evaluation)", ""
     if (acc["test"] == "none").all():
         return "untestable (one seed per configuration)", ""
-    drops = acc[acc["decision"] == LOWER]["point"].tolist()
-    if not drops:
+    drops = acc[acc["decision"] == LOWER]
+    if drops.empty:
         return "not applicable (no accuracy drop that survives Holm's correction)", ""
-    g = gap[gap["point"].isin(drops)]
+    learning = drops[drops.get("collapsed", 0) == 0]
+    if learning.empty:
+        k = ", ".join(f"{r['point']}: {r['collapsed']:.0f} of {r['runs']:.0f} runs"
+                      for _, r in drops.iterrows())
+        return ("not applicable (accuracy drops where the arm collapsed to chance, "
+                f"{k}: a model at chance has no train-test gap to test)"), ""
+    g = gap[gap["point"].isin(learning["point"])]
+    margin = margin_text(claim, margin=g["margin"].iloc[0])
     verdict = _verdict(list(g["decision"]), HIGHER, margin)
     if verdict.startswith("contradicted"):
         verdict += ": the gap shrinks, as when a model underfits"
@@ -126,31 +176,62 @@ def _claim_rows(comp: pd.DataFrame, claim: str,
     return verdict, "gap " + "; ".join(_fmt(r, claim) for _, r in g.iterrows())
 
 
-def findings(comp: pd.DataFrame, margins: dict[str, float] | None = None) -> pd.DataFrame:
-    """One row per claim, control and data set: the margin, the verdict and its numbers."""
-    rows = []
+def _prediction(g: pd.DataFrame) -> str:
+    if "prediction" not in g:
+        return ""
+    found = g[g["metric"] == "test_accuracy"].dropna(subset=["prediction"])
+    texts = [f"{p} ({w})" for p, w in dict.fromkeys(zip(found["prediction"], found["why"]))]
+    return "; ".join(texts) if texts else "(none stated)"
+
+
+def findings(comp: pd.DataFrame, margins: dict[str, float] | None = None,
+             not_made: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per claim, control and data set: role, prediction, margin, verdict, numbers.
+
+    ``not_made`` (:func:`swin_gao_lib.analysis.comparisons.not_made`): declared
+    comparisons without runs, listed as such.
+    """
+    rows = [{"claim": CLAIMS["accuracy"], "role": r["role"], "control": r["label"],
+             "prediction": f"{r['prediction']} ({r['why']})", "margin": margin_text("accuracy", margins),
+             "dataset": r["dataset"],
+             "verdict": f"not made: this suite has no run of its {r['missing']}", "evidence": ""}
+            for _, r in (not_made if not_made is not None else pd.DataFrame()).iterrows()]
     if comp.empty:
-        return pd.DataFrame(columns=["claim", "margin", "control", "dataset", "verdict",
-                                     "evidence"])
-    controls = list(dict.fromkeys(comp["control"]))
+        return pd.DataFrame(rows, columns=LONG_COLUMNS)
+    roles = comp.get("role", pd.Series(["secondary"] * len(comp), index=comp.index))
+    comp = comp.assign(role=roles)
+    order = comp.assign(_primary=(comp["role"] != "primary")).sort_values("_primary",
+                                                                         kind="stable")
+    controls = list(dict.fromkeys(order["control"]))
     for claim, text in CLAIMS.items():
         for control in controls:
             for dataset, g in comp[comp["control"] == control].groupby("dataset", sort=True):
-                verdict, evidence = _claim_rows(g, claim, margins)
-                rows.append({"claim": text, "margin": margin_text(claim, margins),
-                             "control": control, "dataset": dataset,
-                             "verdict": verdict, "evidence": evidence})
-    return pd.DataFrame(rows)
+                verdict, evidence = _claim_rows(g, claim)
+                metric_rows = g[g["metric"] == CLAIM_METRIC[claim]]
+                margin = metric_rows["margin"].iloc[0] if len(metric_rows) else None
+                rows.append({"claim": text, "role": g["role"].iloc[0], "control": control,
+                             "prediction": _prediction(g),
+                             "margin": margin_text(claim, margins, margin),
+                             "dataset": dataset, "verdict": verdict, "evidence": evidence})
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
 
 
 def findings_table(found: pd.DataFrame) -> pd.DataFrame:
-    """Findings with one column per data set: ``verdict: evidence`` in each cell."""
+    """Findings with one column per data set: ``verdict: evidence`` in each cell.
+
+    The margin goes into the cell where data sets' margins differ.
+    """
     if found.empty:
         return found
-    found = found.assign(cell=[v + (f": {e}" if e else "")
-                               for v, e in zip(found["verdict"], found["evidence"])])
-    wide = found.pivot_table(index=["claim", "margin", "control"], columns="dataset",
-                             values="cell",
-                             aggfunc="first", sort=False).reset_index()
+    index = ["claim", "role", "control", "prediction", "margin"]
+    one_margin = found.groupby(["claim", "control"])["margin"].transform("nunique") == 1
+    cell = [v + (f": {e}" if e else "") for v, e in zip(found["verdict"], found["evidence"])]
+    found = found.assign(
+        cell=[c if one else f"(margin {m}) {c}" for c, one, m in zip(cell, one_margin,
+                                                                     found["margin"])],
+        margin=[m if one else "per data set" for m, one in zip(found["margin"], one_margin)],
+        prediction=found["prediction"].fillna(""))
+    wide = found.pivot_table(index=index, columns="dataset", values="cell", aggfunc="first",
+                             sort=False).reset_index()
     wide.columns.name = None
     return wide.fillna("(not run)")

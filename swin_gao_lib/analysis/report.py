@@ -15,10 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib.analysis import findings, plots, study, study_plots
+from swin_gao_lib.analysis import comparisons as compare, convergence, findings, plots, study
+from swin_gao_lib.analysis import study_plots, tracking
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,  # noqa: F401
                                            configurations_display)
+from swin_gao_lib.config.design import StudyDesign, load_design
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
@@ -86,13 +88,15 @@ def references_table(suite: Suite) -> pd.DataFrame:
         rows.append({
             "reference": ref.get("name"), "dataset": ref.get("dataset_title"),
             "model": ref.get("model"), "seed": ref.get("seed"), "L2": ref.get("l2"),
+            # how far to trust it: an interior L2 and a converged fit, or why not
+            "L2 choice": ref.get("choice"), "converged": ref.get("converged"),
             "val accuracy (%)": _percent(ref.get("validation_accuracy")),
             "test accuracy (%)": _percent(ref.get("test_accuracy")),
             "train images": s.get("train"), "val images": s.get("validation"),
             "test images": s.get("test"),
         })
     return pd.DataFrame(rows, columns=["reference", "dataset", "model", "seed", "L2",
-                                       "val accuracy (%)", "test accuracy (%)", "train images",
+                                       "L2 choice", "converged", "val accuracy (%)", "test accuracy (%)", "train images",
                                        "val images", "test images"])
 
 
@@ -207,22 +211,45 @@ class StudyTables:
     findings_table: pd.DataFrame  # wide: one column per data set
     sweeps: dict[str, pd.DataFrame]
     loss_tracking: pd.DataFrame  # equal effective batch, in-step mean, vs baseline per epoch
+    convergence: pd.DataFrame | None = None  # the plateau rule per configuration
+    update_tracking: pd.DataFrame | None = None  # in-step N micro-batches vs baseline per update
+    design: StudyDesign | None = None  # what the suite's params files declared
 
 
-def study_tables(suite: Suite, margins: dict[str, float] | None = None) -> StudyTables:
+def study_tables(suite: Suite, margins: dict[str, float] | None = None,
+                 design: StudyDesign | None = None) -> StudyTables:
     """Group a suite's runs into configurations and compare each with its baseline.
 
     ``margins``: the equivalence margin of each metric (default
-    :data:`study.MARGINS`; a metric without one gets no decision).
+    :data:`study.MARGINS`; a metric without one gets no decision); a declared
+    ``design`` (:mod:`swin_gao_lib.config.design`, default: the suite's own
+    ``study-design.yaml``) adds its comparisons, roles, predictions and margins.
     """
+    design = load_design(suite.path) if design is None else design
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
-    comp = study.comparisons(runs, configs, margins=margins)
-    found = findings.findings(comp, margins)
+    conv = convergence.convergence(suite, runs, configs)
+    comp = compare.comparisons(runs, configs, margins=margins, design=design,
+                               diverged=study.diverged_frame(suite))
+    if not comp.empty:  # whether each partner had levelled off (labels repeat across data sets)
+        at = conv.set_index(["dataset", "configuration"])
+        keys = list(zip(comp["dataset"], comp["partner_label"]))
+        comp["partner_val_slope"] = [at["val_slope"].get(k) for k in keys]
+        comp["partner_plateau"] = [at["plateau"].get(k) for k in keys]
+    found = findings.findings(comp, margins, compare.not_made(configs, design))
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
     return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
-                       study.loss_tracking(suite, runs, configs))
+                       tracking.loss_tracking(suite, runs, configs), conv,
+                       tracking.update_tracking(suite, runs, configs, design), design)
+
+
+def design_table(design: StudyDesign | None) -> pd.DataFrame:
+    """The declared design as a table: each data set's margins with their reason."""
+    rows = [{"dataset": dataset, "metric": metric, "margin (pp)": 100 * m,
+             "reason": design.reasons.get(dataset, "")}
+            for dataset, ms in (design.margins.items() if design else []) for metric, m in ms.items()]
+    return pd.DataFrame(rows, columns=["dataset", "metric", "margin (pp)", "reason"])
 
 
 @dataclass
@@ -308,6 +335,13 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
     for name in ("accuracy_differences", "accuracy_vs_updates", "loss_tracking", "accuracy_vs_n",
                  "cost_vs_n"):
         notes[name] = no_baseline
+    if st.convergence is not None and not st.convergence.empty:
+        files += write_table(st.convergence, out / "convergence")
+    if st.design is not None and st.design.margins:
+        files += write_table(design_table(st.design), out / "margins")
+    if st.update_tracking is not None and not st.update_tracking.empty:
+        files += write_table(tracking.update_tracking_summary(st.update_tracking),
+                             out / "update_tracking")
     if not st.comparisons.empty:
         files += write_table(comparisons_display(st.comparisons), out / "comparisons")
         files += write_table(st.findings_table, out / "findings")

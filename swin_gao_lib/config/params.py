@@ -52,6 +52,11 @@ from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.config.labels import point_name
 
 GRID_KEY, SEEDS_KEY = "grid", "seeds"
+#: A study's declared design (comparisons, predictions, margins): read by
+#: :mod:`swin_gao_lib.config.design`, never part of a run's config.
+STUDY_KEY = "study"
+#: Keys of a params file that are not config keys.
+_NOT_CONFIG = (GRID_KEY, SEEDS_KEY, STUDY_KEY)
 FIELDS = frozenset(RunConfig.__dataclass_fields__)
 #: Keys a grid may not vary: each has its own mechanism.
 _NOT_IN_GRID = {
@@ -240,7 +245,7 @@ def expand(values: Mapping[str, Any], prefix: str) -> list[GridPoint]:
     blocks = _blocks(values[GRID_KEY]) if GRID_KEY in values else [{}]
     seeds = _seeds(values)
     varied = varied_keys(values)
-    base = {k: v for k, v in values.items() if k not in (GRID_KEY, SEEDS_KEY)}
+    base = _base(values)
     points, seen = [], {}
     for rank, seed in enumerate(seeds if seeds is not None else [None]):
         for b, block in enumerate(blocks, 1):
@@ -279,7 +284,7 @@ class ResolvedRun:
 
 
 def _base(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k not in (GRID_KEY, SEEDS_KEY)}
+    return {k: v for k, v in values.items() if k not in _NOT_CONFIG}
 
 
 def resolve(path: str | os.PathLike, overrides: Sequence[str] | Mapping[str, Any] = ()
@@ -317,6 +322,7 @@ def load_config(
     values = read_params(path) if path is not None else {}
     chosen = parse_overrides(overrides)
     varied: list[str] = []
+    values.pop(STUDY_KEY, None)  # a study block describes the suite, not this run
     if has_grid(values):
         prefix = values.get("run_name") or Path(path).stem
         varied = varied_keys(values)

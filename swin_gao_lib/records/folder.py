@@ -295,9 +295,15 @@ class RunFolder:
             return []
         import csv
 
+        def number(text: str | None) -> float | None:
+            return float(text) if text not in (None, "") else None
+
         with path.open(newline="") as f:
+            # loss and update_norm: per-update columns of runs recorded since issue #19
             return [{"update": int(r["update"]), "epoch": int(r["epoch"]), "step": int(r["step"]),
-                     "learning_rate": float(r["learning_rate"])} for r in csv.DictReader(f)]
+                     "learning_rate": float(r["learning_rate"]),
+                     **{k: number(r[k]) for k in ("loss", "update_norm") if k in r}}
+                    for r in csv.DictReader(f)]
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
         return write_json(self.path / METRICS, metrics)

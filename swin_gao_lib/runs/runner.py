@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swin_gao_lib.config import to_yaml
+from swin_gao_lib.config.design import write_design
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs import scratch
@@ -179,6 +180,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         # Absolute, because each notebook runs in the notebooks' folder.
         plans = plan_suite(files, output.resolve(), force=force,
                            check_data=dask is None or dask.scheduler is None)
+        write_design(files, output, force=force)  # the study's declared design, before any run
         scratch.clean_dead()  # scratch of Dask drivers of this machine that were killed
         result = SuiteResult()
         bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress, report=report)

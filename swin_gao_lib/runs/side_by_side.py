@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swin_gao_lib.config.design import write_design
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs.plan import Plan, plan_suite
@@ -80,6 +81,7 @@ def run_side_by_side(params: str | Path, output: str | Path | None = None, *,
 def _run(files: list[Path], output: Path, *, force: bool, group_size: int | None, report: bool,
          verbose: int, log) -> SideBySideResult:
     plans = plan_suite(files, output.resolve(), force=force)
+    write_design(files, output, force=force)  # the study's declared design, before any run
     result = SideBySideResult()
     todo: list[Plan] = []
     for plan in plans:

@@ -21,10 +21,19 @@ exact loss and gradient:
     \nabla_b L = \frac{1}{n} \mathbf{1}^\top (P - Y)
 
 with ``P`` the softmax probabilities and ``Y`` the one-hot labels. The L2
-strength ``lambda`` is chosen from :data:`L2_GRID` by validation accuracy
-alone (ties go to the stronger penalty); the test split is scored once, with
-the chosen model, and never informs a choice. The model is fitted on the
-train split only (validation is not folded back in).
+strength ``lambda`` is chosen by validation accuracy alone (ties go to the
+stronger penalty) from :data:`L2_GRID`, which grows by factors of 10 past
+whichever end holds the best value until the choice is *interior* -- a weaker
+and a stronger penalty were both tried and did worse -- or the grid reaches
+:data:`L2_LIMITS`. The fits run from the strongest penalty to the weakest,
+each starting from its neighbour's solution (a warm start: the path is
+smooth, and weak penalties converge slowly from zero). The reference records
+how the choice came out (``choice``: interior, or which edge and why) and
+whether its L-BFGS fit converged (``converged``, ``iterations``,
+``gradient_norm``), so a number that is only a bound says so beside it. The
+test split is scored once, with the chosen model, and never informs a choice.
+The model is fitted on the train split only (validation is not folded back
+in).
 
 The result is written as ``linear.json`` in ``<output_dir>/<run_name>-linear/``
 (:func:`reference_dir`); a suite's report lists it as a reference row.
@@ -48,11 +57,14 @@ from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.files import write_json
 from swin_gao_lib.records import LINEAR_REFERENCE, run_dir_of
 
-#: The L2 strengths tried, weakest first; the validation split picks one.
-L2_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
+#: The L2 strengths tried first, weakest first; the validation split picks one.
+L2_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+#: How far the grid may grow (x10 at a time) while its best value sits at an end.
+L2_LIMITS: tuple[float, float] = (1e-8, 10.0)
 #: L-BFGS stops after this many iterations (or when the projected gradient is below GTOL).
-MAX_ITER = 500
+MAX_ITER = 2000
 GTOL = 1e-6
+INTERIOR = "interior"
 #: What the reference is, as tables name it.
 MODEL = "softmax regression on pixels"
 
@@ -90,6 +102,11 @@ class SoftmaxModel:
     l2: float
     iterations: int
     converged: bool
+    gradient_norm: float = float("nan")  # of the penalised loss, at the end
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.concatenate([self.w.ravel(), self.b])
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities of the rows of ``x`` (features, not images)."""
@@ -103,38 +120,66 @@ class SoftmaxModel:
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
-                max_iter: int = MAX_ITER, gtol: float = GTOL) -> SoftmaxModel:
-    """Fit the penalised softmax regression from zero weights by L-BFGS."""
+                max_iter: int = MAX_ITER, gtol: float = GTOL,
+                start: np.ndarray | None = None) -> SoftmaxModel:
+    """Fit the penalised softmax regression by L-BFGS, from zero weights or from ``start``."""
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, got {l2}")
     d = x.shape[1]
-    start = np.zeros(d * num_classes + num_classes)
-    res = _opt.minimize(loss_and_grad, start, args=(x, np.asarray(y, dtype=np.int64),
-                                                    num_classes, l2),
-                        jac=True, method="L-BFGS-B",
+    if start is None:
+        start = np.zeros(d * num_classes + num_classes)
+    args = (x, np.asarray(y, dtype=np.int64), num_classes, l2)
+    res = _opt.minimize(loss_and_grad, start, args=args, jac=True, method="L-BFGS-B",
                         options={"maxiter": max_iter, "gtol": gtol, "maxcor": 20})
+    grad = loss_and_grad(res.x, *args)[1]
     return SoftmaxModel(res.x[: d * num_classes].reshape(d, num_classes).copy(),
-                        res.x[d * num_classes:].copy(), l2, int(res.nit), bool(res.success))
+                        res.x[d * num_classes:].copy(), l2, int(res.nit), bool(res.success),
+                        float(np.max(np.abs(grad))))
 
 
 def select_l2(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-              num_classes: int, grid: Sequence[float] = L2_GRID,
-              max_iter: int = MAX_ITER) -> tuple[SoftmaxModel, dict[float, float]]:
+              num_classes: int, grid: Sequence[float] = L2_GRID, max_iter: int = MAX_ITER,
+              limits: tuple[float, float] = L2_LIMITS
+              ) -> tuple[SoftmaxModel, dict[float, float], str]:
     """Fit every L2 of ``grid`` on train; keep the best on validation (ties: stronger L2).
 
-    Returns the chosen model and each L2's validation accuracy. The test
-    split is not an argument: it cannot inform the choice.
+    While the best value is the weakest or the strongest tried, the grid grows
+    by a factor of 10 that way, up to ``limits``. Returns the chosen model,
+    each L2's validation accuracy and how the choice came out: ``interior``,
+    or the edge it sits at and why. The test split is not an argument: it
+    cannot inform the choice.
     """
     if not grid:
         raise ValueError("the L2 grid is empty")
     scores: dict[float, float] = {}
-    best: SoftmaxModel | None = None
-    for l2 in sorted(grid):
-        model = fit_softmax(x_train, y_train, num_classes, l2, max_iter)
-        scores[l2] = model.accuracy(x_val, y_val)
-        if best is None or scores[l2] >= scores[best.l2]:
-            best = model
-    return best, scores
+    models: dict[float, SoftmaxModel] = {}
+
+    def fit(l2: float, near: float | None) -> None:
+        start = models[near].params if near is not None else None
+        models[l2] = fit_softmax(x_train, y_train, num_classes, l2, max_iter, start=start)
+        scores[l2] = models[l2].accuracy(x_val, y_val)
+
+    previous = None
+    for l2 in sorted(grid, reverse=True):  # strongest first: each warm-starts the next
+        fit(l2, previous)
+        previous = l2
+
+    def best() -> float:
+        top = max(scores.values())
+        return max(l2 for l2, v in scores.items() if v == top)  # ties: the stronger penalty
+
+    while True:
+        chosen, tried = best(), sorted(scores)
+        if tried[0] < chosen < tried[-1]:
+            return models[chosen], scores, INTERIOR
+        weaker = chosen == tried[0]
+        step = chosen / 10 if weaker else chosen * 10
+        if not limits[0] <= step <= limits[1]:
+            where = "weakest" if weaker else "strongest"
+            return models[chosen], scores, (
+                f"the {where} L2 tried; the grid stops at {limits[0 if weaker else 1]:g}, so "
+                f"the best L2 may lie beyond it")
+        fit(step, chosen)
 
 
 @dataclass
@@ -148,22 +193,37 @@ class LinearReference:
     l2: float
     l2_grid: list[float]
     validation_accuracy_by_l2: dict[str, float]
+    choice: str
     train_accuracy: float
     validation_accuracy: float
     test_accuracy: float
     samples: dict[str, int]
     iterations: int
     converged: bool
+    gradient_norm: float
     data: str
     config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def caveat(self) -> str:
+        """Why the number may be only a bound: an L2 at the grid's edge, or no convergence.
+
+        Empty when the choice is interior and the fit converged.
+        """
+        parts = [] if self.choice == INTERIOR else [f"L2 at {self.choice}"]
+        if not self.converged:
+            parts.append(f"the fit stopped after {self.iterations} iterations, before "
+                         f"converging (largest gradient component {self.gradient_norm:.1e})")
+        return "; ".join(parts)
 
     def summary(self) -> str:
         """One line: data set, validation and test accuracy, the chosen L2, the sizes."""
         s = self.samples
+        how = self.caveat or "interior, converged"
         return (f"linear reference ({self.model}) on {self.dataset_title}, seed {self.seed}: "
                 f"validation {100 * self.validation_accuracy:.1f}%, test "
-                f"{100 * self.test_accuracy:.1f}% (L2 {self.l2:g}, chosen on validation from "
-                f"{', '.join(f'{v:g}' for v in self.l2_grid)}; {s['train']:,} train / "
+                f"{100 * self.test_accuracy:.1f}% (L2 {self.l2:g}: {how}; chosen on validation "
+                f"from {', '.join(f'{v:g}' for v in self.l2_grid)}; {s['train']:,} train / "
                 f"{s['validation']:,} validation / {s['test']:,} test images)")
 
 
@@ -179,17 +239,20 @@ def fit_reference(cfg: RunConfig, grid: Sequence[float] = L2_GRID, splits: Split
                               features(splits.x_test))
     y_train, y_val, y_test = (np.asarray(v, dtype=np.int64).ravel()
                               for v in (splits.y_train, splits.y_val, splits.y_test))
-    model, scores = select_l2(x_train, y_train, x_val, y_val, num_classes, grid, max_iter)
+    model, scores, choice = select_l2(x_train, y_train, x_val, y_val, num_classes, grid,
+                                      max_iter)
     keep = ("dataset", "source", "seed", "validation_split", "max_train_samples",
             "max_test_samples", "image_handling")
     return LinearReference(
         dataset=cfg.dataset, dataset_title=datasets.title(cfg.dataset), seed=cfg.seed,
-        model=MODEL, l2=model.l2, l2_grid=sorted(float(v) for v in grid),
-        validation_accuracy_by_l2={f"{k:g}": v for k, v in scores.items()},
+        model=MODEL, l2=model.l2, l2_grid=sorted(float(v) for v in scores),
+        validation_accuracy_by_l2={f"{k:g}": scores[k] for k in sorted(scores)},
+        choice=choice,
         train_accuracy=model.accuracy(x_train, y_train),
         validation_accuracy=model.accuracy(x_val, y_val),
         test_accuracy=model.accuracy(x_test, y_test), samples=splits.sizes(),
-        iterations=model.iterations, converged=model.converged, data=splits.description,
+        iterations=model.iterations, converged=model.converged,
+        gradient_norm=model.gradient_norm, data=splits.description,
         config={k: getattr(cfg, k) for k in keep if hasattr(cfg, k)})
 
 

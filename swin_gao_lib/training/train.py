@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 import keras
+import numpy as np
 
 from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.training.checkpoint import Checkpoint
@@ -92,7 +93,14 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 class LearningRateRecorder(keras.callbacks.Callback):
-    """Record the learning rate of every optimizer update; rewrite ``lr.csv`` every epoch.
+    """Record every optimizer update in ``lr.csv``; rewrite it every epoch.
+
+    Per update: the learning rate it applied, the training ``loss`` Keras
+    reports after it (the epoch's running mean so far, as the progress bar
+    shows it), and ``update_norm``, the L2 norm of the change the update made
+    to the trainable weights -- cheap (two copies of the weights per step) and
+    what tells a summed gradient's N x step from Adam's scale invariance, one
+    update at a time (the deterministic arm, issue #19).
 
     Before each train step the optimizer's ``learning_rate`` is what that step
     will apply, should it update (Keras evaluates a schedule at its step
@@ -109,16 +117,24 @@ class LearningRateRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def _weights(self) -> np.ndarray:
+        return np.concatenate([np.ravel(keras.ops.convert_to_numpy(w)).astype(np.float64)
+                               for w in self.model.trainable_weights])
+
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = self.model.optimizer
         self.updates = optimizer_updates(optimizer)
         self.rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        self.before = self._weights()
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         if optimizer_updates(self.model.optimizer) > self.updates:
+            loss = (logs or {}).get("loss")
             self.rows.append({"update": self.updates, "epoch": self.epoch + 1,
-                              "step": self.steps, "learning_rate": self.rate})
+                              "step": self.steps, "learning_rate": self.rate,
+                              "loss": float(loss) if loss is not None else None,
+                              "update_norm": float(np.linalg.norm(self._weights() - self.before))})
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.write_learning_rates(self.rows)

@@ -1,0 +1,349 @@
+"""Every comparison of a study, tested by a method that fits its data, and decided.
+
+The comparisons are those the families imply (:mod:`swin_gao_lib.analysis.study`:
+each accumulating configuration against its baseline, each equal-micro-batch
+one against its plain partner) and those a study declares in its params files
+(:mod:`swin_gao_lib.config.design`: any arm against any partner, with a role and
+a prediction). A declared comparison that the families also imply is one row.
+
+**Method**, per comparison, by a rule fixed before the data are seen:
+
+* *t* (paired t over the seeds both ran, else Welch's; :mod:`.stats`) when no
+  run of either configuration collapsed or diverged -- one mode, where a
+  t-interval and its TOST fit -- and the t-interval stays inside the range a
+  difference of two accuracies can take;
+* a *permutation* test otherwise (:mod:`.resampling`: sign-flip when paired,
+  label permutation when not), with its inverted interval, TOST and simulated
+  MDE, and the collapse counts compared by Fisher's exact test: bimodal
+  outcomes (some seeds at chance, some learning), for which a t-interval can
+  leave [-100, +100] pp.
+
+``test`` names the method and ``method_reason`` says why it was chosen. Time,
+memory and update counts always get the t-interval and no decision.
+
+**Families.** Holm's correction runs within a data set, a metric and a *role*:
+the paper's own comparison (AdamW, B=128 as N=4 micro-batches with summed
+gradients, in-step, against its baseline) is *primary*, in a family of its
+own, so that the controls do not dilute it; every other comparison is
+*secondary*. A study declares the roles; a suite without a declared design
+gets the primary role by that rule (:func:`is_paper_comparison`).
+
+**Decision** (:func:`swin_gao_lib.analysis.stats.decide`) from the adjusted p-values.
+Beside it, ``margin_needed``: the smallest equivalence margin at which this
+comparison would be decided *equivalent*, the rest of its family as it is --
+a reader with another margin in mind reads the verdict off it. A declared
+prediction is read against the decision (``outcome``): *as predicted*,
+*contradicted* or *undecided*.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config.design import PRIMARY, SECONDARY, StudyDesign, configuration_key
+from swin_gao_lib.analysis.resampling import (ACCURACY_RANGE, fisher_collapse_p,
+                                              label_permutation, sign_flip)
+from swin_gao_lib.analysis.stats import EQUIVALENT, HIGHER, LOWER, compare, decide, holm, tost
+from swin_gao_lib.analysis.study import (ALPHA, MARGINS, METRICS, NOT_JUDGED, PLAIN_BATCH, POWER,
+                                         SAME_UPDATES, VS_BASELINE, VS_PLAIN)
+from swin_gao_lib.config.labels import versus_plain_label
+
+#: Metrics that are accuracies (fractions): bounded, possibly bimodal, decided.
+BOUNDED = ("test_accuracy", "generalization_gap")
+#: A declared comparison's partner, as the ``partner`` column says.
+VS_DECLARED = "declared"
+#: How a declared prediction reads against the decision.
+AS_PREDICTED, CONTRADICTED, UNDECIDED = "as predicted", "contradicted", "undecided"
+
+
+def is_paper_comparison(arm: dict[str, Any], partner: dict[str, Any]) -> bool:
+    """The paper's comparison: its GAO (in-step, summed, N > 1) against its baseline.
+
+    Both at the default optimizer (AdamW), the reference batch, a constant rate
+    without warm-up; the partner is the same configuration at N = 1.
+    """
+    d = RunConfig()
+    reference = all(c["optimizer"] == d.optimizer and c["lr_scaling"] == "none"
+                    and c["batch_size"] == c["lr_base_batch"] and c["lr_schedule"] == "constant"
+                    and not c["warmup_updates"] for c in (arm, partner))
+    return (reference and arm["accumulation_steps"] > 1 and arm["accumulation_mode"] == "in_step"
+            and arm["reduction"] == "sum" and partner["accumulation_steps"] == 1)
+
+
+def outcome(prediction: str | None, decision: str, within_margin: bool = False) -> str | None:
+    """A prediction read against a decision (None where nothing was predicted).
+
+    *As predicted* when the decision is the prediction -- for *equivalent*
+    also a significant difference that its TOST puts inside the margin;
+    *contradicted* when the decision is another definite one; *undecided*
+    when the data decide nothing (inconclusive, or no test).
+    """
+    if not prediction:
+        return None
+    if decision == prediction or (prediction == EQUIVALENT and within_margin):
+        return AS_PREDICTED
+    if decision in (EQUIVALENT, LOWER, HIGHER):
+        return CONTRADICTED
+    return UNDECIDED
+
+
+def _pairs(configs: pd.DataFrame, design: StudyDesign | None) -> list[dict[str, Any]]:
+    """(arm, partner, kind, declaration) for every comparison, inferred ones first."""
+    by_key = {c["configuration"]: c for _, c in configs.iterrows()}
+    pairs: list[dict[str, Any]] = []
+    for _, c in configs.iterrows():
+        if c["family"] != "baseline" and isinstance(c["baseline"], str):
+            pairs.append({"arm": c, "partner": c["baseline"], "kind": VS_BASELINE})
+    for _, c in configs.iterrows():
+        if isinstance(c.get("plain"), str):
+            pairs.append({"arm": c, "partner": c["plain"], "kind": VS_PLAIN})
+    if design is None:
+        return pairs
+    defaults = RunConfig().to_dict()
+    for d in design.comparisons:
+        arm = configuration_key({**defaults, **d.arm})
+        partner = configuration_key({**defaults, **d.versus})
+        if arm not in by_key or partner not in by_key:
+            continue  # not in this suite (a file run alone): nothing to compare
+        match = next((p for p in pairs if p["arm"]["configuration"] == arm
+                      and p["partner"] == partner), None)
+        if match is None:
+            match = {"arm": by_key[arm], "partner": partner, "kind": VS_DECLARED}
+            pairs.append(match)
+        match["declared"] = d
+    return pairs
+
+
+def not_made(configs: pd.DataFrame, design: StudyDesign | None) -> pd.DataFrame:
+    """Declared comparisons the suite cannot make: no run of their arm or of their partner.
+
+    A params file run alone, or a ``versus`` that names values no file runs,
+    leaves its declared comparison without data; the findings list it rather
+    than drop it.
+    """
+    rows = []
+    keys = set(configs["configuration"]) if len(configs) else set()
+    defaults = RunConfig().to_dict()
+    for d in design.comparisons if design is not None else []:
+        arm, versus = {**defaults, **d.arm}, {**defaults, **d.versus}
+        missing = [what for what, cfg in (("arm", arm), ("partner", versus))
+                   if configuration_key(cfg) not in keys]
+        if missing:
+            differ = ", ".join(f"{k} {arm[k]} vs {versus[k]}" for k in sorted(arm)
+                               if arm[k] != versus.get(k))
+            rows.append({"dataset": _title(arm["dataset"]), "role": d.role,
+                         "label": d.label or f"{d.source}: {differ}",
+                         "prediction": d.prediction, "why": d.why,
+                         "missing": " and ".join(missing)})
+    return pd.DataFrame(rows, columns=["dataset", "role", "label", "prediction", "why",
+                                       "missing"])
+
+
+def _margins(dataset_title: str, declared: Any, design: StudyDesign | None,
+             margins: dict[str, float]) -> dict[str, float]:
+    out = dict(margins)
+    if design is not None:
+        for dataset, m in design.margins.items():
+            if _title(dataset) == dataset_title:
+                out.update(m)
+    if declared is not None:
+        out.update(declared.margin)
+    return out
+
+
+def _title(dataset: str) -> str:
+    from swin_gao_lib.config.labels import dataset_title
+
+    return dataset_title(dataset)
+
+
+def _collapses(runs: pd.DataFrame, diverged: pd.DataFrame, configuration: str) -> tuple[int, int]:
+    mine = runs[runs["configuration"] == configuration]
+    gone = int((diverged["configuration"] == configuration).sum()) if len(diverged) else 0
+    return int(mine["collapsed"].sum()) + gone, len(mine) + gone
+
+
+def _paired(a: dict, b: dict) -> list[int] | None:
+    """The seeds to pair on, as :func:`stats.compare` pairs (None: unpaired)."""
+    common = set(a) & set(b)
+    return sorted(common) if len(common) >= 2 and common in (set(a), set(b)) else None
+
+
+def _test(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence: float):
+    """(method, reason, numbers) for one metric of one comparison (module docstring)."""
+    t = compare(a, b, confidence)
+    if not bounded or not t.tested:
+        return t.test, "", _t_numbers(t)
+    inside = ACCURACY_RANGE[0] <= t.ci_low and t.ci_high <= ACCURACY_RANGE[1]
+    if not any_collapse and inside:
+        return t.test, "no run collapsed: one mode, t fits", _t_numbers(t)
+    seeds = _paired(a, b)
+    if seeds is not None:
+        perm = sign_flip([a[s] for s in seeds], [b[s] for s in seeds])
+    else:
+        perm = label_permutation(list(a.values()), list(b.values()))
+    reason = ("some runs collapsed: two modes, t does not fit" if any_collapse
+              else "the t-interval left the range of an accuracy difference")
+    low, high = perm.interval(confidence)
+    return perm.test, reason, {
+        "difference": perm.estimate, "ci_low": low, "ci_high": high, "t": math.nan,
+        "df": math.nan, "p_value": perm.p_value, "n": perm.n_a, "n_baseline": perm.n_b,
+        "se": math.nan, "mde": perm.minimum_detectable_effect(ALPHA, POWER),
+        "significant": int(np.sign(perm.estimate)) if low > 0 or high < 0 else 0,
+        "_tost": perm.tost_p}
+
+
+def _t_numbers(t) -> dict[str, Any]:
+    return {"difference": t.estimate, "ci_low": t.ci_low, "ci_high": t.ci_high,
+            "t": t.statistic, "df": t.df, "p_value": t.p_value, "n": t.n_a,
+            "n_baseline": t.n_b, "se": t.se, "significant": t.significant(),
+            "mde": t.minimum_detectable_effect(ALPHA, POWER),
+            "_tost": (lambda m: tost(t.estimate, t.se, t.df, m).p_value) if t.tested
+            else (lambda m: math.nan)}
+
+
+def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95,
+                margins: dict[str, float] | None = None, design: StudyDesign | None = None,
+                diverged: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every comparison, metric by metric: difference, interval, test, decision (module doc).
+
+    ``partner`` says whom the arm is compared with (``baseline``, ``plain`` or
+    ``declared``); ``point`` names the comparison within its control (``N=4``,
+    or ``B=512``), with both update counts where they should agree and do
+    not. Columns beyond the difference: ``test`` and ``method_reason``, the
+    MDE, ``margin`` and TOST p-value, both p-values Holm-adjusted within the
+    data set, metric and ``role`` (``p_holm``, ``tost_p_holm``), ``decision``,
+    ``margin_needed``; the collapse counts of both sides and Fisher's exact
+    p-value (``collapse_p``, adjusted as ``collapse_p_holm``); and for declared
+    comparisons ``prediction``, ``why`` and ``outcome``.
+    """
+    base_margins = MARGINS if margins is None else margins
+    diverged = pd.DataFrame(columns=["configuration"]) if diverged is None else diverged
+    by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
+    info = configs.set_index("configuration")
+    defaults = RunConfig().to_dict()
+    rows: list[dict[str, Any]] = []
+    tost_of: list[Callable[[float], float]] = []
+    for pair in _pairs(configs, design):
+        c, partner, kind = pair["arm"], pair["partner"], pair["kind"]
+        declared = pair.get("declared")
+        p = info.loc[partner]
+        mine, base = by_config[c["configuration"]], by_config[partner]
+        n_mine, n_partner = c["optimizer_updates_mean"], p["optimizer_updates_mean"]
+        if kind == VS_PLAIN:
+            same = bool(n_mine == n_partner)
+            control, label = versus_plain_label(c, same), f"{c['label']} vs plain"
+        elif kind == VS_DECLARED:
+            same = None
+            label = declared.label or f"{c['label']} vs {p['label']}"
+            control = label
+        else:
+            same = c["same_updates"] if c["family"] in SAME_UPDATES else None
+            control, label = c["control"], c["label"]
+        if declared is not None and declared.label:
+            control = label = declared.label
+        point = f"B={c['batch']}" if c["family"] == PLAIN_BATCH else f"N={c['N']}"
+        if same is False or same == False:  # noqa: E712 (numpy bools)
+            point += f" ({n_mine:.0f} vs {n_partner:.0f} updates)"
+        arm_cfg = {**defaults, **json_config(c["configuration"])}
+        partner_cfg = {**defaults, **json_config(partner)}
+        role = (declared.role if declared is not None
+                else SECONDARY if design is not None and design.comparisons
+                else PRIMARY if is_paper_comparison(arm_cfg, partner_cfg) else SECONDARY)
+        k_a, n_a = _collapses(runs, diverged, c["configuration"])
+        k_b, n_b = _collapses(runs, diverged, partner)
+        row_margins = _margins(c["dataset"], declared, design, base_margins)
+        for metric in METRICS:
+            a = {s: v for s, v in zip(mine["seed"], mine[metric]) if pd.notna(v)}
+            b = {s: v for s, v in zip(base["seed"], base[metric]) if pd.notna(v)}
+            if not a or not b:
+                continue
+            method, reason, numbers = _test(a, b, metric in BOUNDED, k_a + k_b > 0, confidence)
+            tost_fn = numbers.pop("_tost")
+            margin = row_margins.get(metric, np.nan)
+            mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
+            rows.append({
+                "dataset": c["dataset"], "control": control, "family": c["family"],
+                "label": label, "partner": kind, "partner_label": p["label"], "point": point,
+                "role": role, "partner_batch": p["batch"], "updates": n_mine,
+                "partner_updates": n_partner, "same_updates": same,
+                "optimizer": c["optimizer"], "N": c["N"], "batch": c["batch"],
+                "micro_batch": c["micro_batch"], "mode": c["mode"], "reduction": c["reduction"],
+                "lr_scaling": c["lr_scaling"], "metric": metric,
+                "baseline_mean": base_mean, "mean": mean,
+                "ratio": mean / base_mean if base_mean else np.nan,
+                "test": method, "method_reason": reason, **numbers,
+                "margin": margin, "tost_p": tost_fn(margin) if margin > 0 else np.nan,
+                "collapsed": k_a, "runs": n_a, "partner_collapsed": k_b, "partner_runs": n_b,
+                "collapse_p": fisher_collapse_p(k_a, n_a, k_b, n_b) if k_a + k_b else np.nan,
+                "prediction": declared.prediction if declared is not None else None,
+                "why": declared.why if declared is not None else None,
+            })
+            tost_of.append(tost_fn)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    _decide(table, tost_of)
+    return table
+
+
+def json_config(key: str) -> dict[str, Any]:
+    """A configuration key (:func:`configuration_key`) back as a mapping."""
+    import json
+
+    return json.loads(key)
+
+
+def _decide(table: pd.DataFrame, tost_of: list[Callable[[float], float]]) -> None:
+    """Holm within data set, metric and role; decisions; margins needed; outcomes (in place)."""
+    for column in ("p_holm", "tost_p_holm", "collapse_p_holm", "margin_needed"):
+        table[column] = np.nan
+    for _, g in table.groupby(["dataset", "metric", "role"], sort=False):
+        table.loc[g.index, "p_holm"] = holm(g["p_value"].tolist())
+        table.loc[g.index, "tost_p_holm"] = holm(g["tost_p"].tolist())
+        table.loc[g.index, "collapse_p_holm"] = holm(g["collapse_p"].tolist())
+        raw = g["tost_p"].tolist()
+        for pos, i in enumerate(g.index):
+            if table.at[i, "margin"] > 0:
+                table.at[i, "margin_needed"] = margin_needed(tost_of[i], raw, pos)
+    table["decision"] = [
+        decide(e, p, q, ALPHA) if m > 0 else NOT_JUDGED
+        for e, p, q, m in zip(table["difference"], table["p_holm"], table["tost_p_holm"],
+                              table["margin"].fillna(0))]
+    table["within_margin"] = table["tost_p_holm"] < ALPHA
+    table["outcome"] = [outcome(p, d, bool(w)) if d != NOT_JUDGED else None
+                        for p, d, w in zip(table["prediction"], table["decision"],
+                                           table["within_margin"])]
+
+
+def margin_needed(tost_p: Callable[[float], float], family_tost_p: list[float], position: int,
+                  alpha: float = ALPHA, upper: float = ACCURACY_RANGE[1]) -> float:
+    """The smallest margin at which this comparison's Holm-adjusted TOST rejects at ``alpha``.
+
+    The others of its family keep their TOST p-values at their stated margins.
+    Holm's adjusted p-values rise with each raw p-value, and a TOST p-value
+    falls as the margin widens, so the answer is found by bisection. ``inf``
+    when even ``upper`` (the range of an accuracy difference) does not do it,
+    NaN when the comparison has no test.
+    """
+    def adjusted(m: float) -> float:
+        raw = list(family_tost_p)
+        raw[position] = tost_p(m)
+        return holm(raw)[position]
+
+    if math.isnan(tost_p(upper)):
+        return math.nan
+    if not adjusted(upper) < alpha:
+        return math.inf
+    low, high = 0.0, upper
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if not adjusted(mid) < alpha else (low, mid)
+        if high - low < 1e-10:
+            break
+    return high

@@ -1,0 +1,159 @@
+"""How closely accumulation follows its baseline: per epoch, and per optimizer update.
+
+Two runs of one seed that should compute the same updates -- in-step
+accumulation against its baseline -- can be followed side by side. Where
+training draws nothing at random per micro-batch (no dropout, drop path or
+augmentation: the deterministic arm), they start from the same weights, see
+the same data in the same order and, with a mean loss, compute the same
+gradient up to float32 rounding, so their curves must coincide. With dropout
+on, N micro-batches draw N masks where one batch draws one, and the curves
+part like two seeds'.
+
+:func:`loss_tracking` compares the per-epoch losses of ``history.csv`` for
+the equal-effective-batch, in-step, mean-reduced configurations (issue #11).
+:func:`update_tracking` compares the per-update records of ``lr.csv`` (issue
+#19) for every in-step equal-effective-batch configuration, mean *and* sum:
+
+* ``loss_relative_difference`` -- of the training loss each update's batch
+  gave, recovered from the running epoch mean Keras reports after update
+  ``k`` of an epoch (``L_k = k m_k - (k-1) m_{k-1}`` for full batches); the
+  float32 running mean limits this to about ``k`` units in the last place,
+  ~1e-5 at 100 updates per epoch;
+* ``update_ratio`` -- the norm of the change the update made to the weights,
+  over the baseline's for the same update. A summed gradient hands the
+  optimizer N times the mean: plain SGD then steps N times as far (ratio N
+  from the first update), while Adam(W), which divides by the root of its
+  second-moment estimate, steps as far as the baseline (ratio 1, up to its
+  epsilon).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from swin_gao_lib.config.labels import EQUAL_BATCH
+from swin_gao_lib.records import Suite
+
+TRACK_COLUMNS = ["dataset", "configuration", "N", "seed", "epoch", "loss", "baseline_loss",
+                 "relative_difference", "val_loss", "baseline_val_loss",
+                 "val_relative_difference"]
+UPDATE_COLUMNS = ["dataset", "configuration", "optimizer", "reduction", "N", "seed", "update",
+                  "epoch", "batch_loss", "baseline_batch_loss", "loss_relative_difference",
+                  "update_norm", "baseline_update_norm", "update_ratio"]
+
+
+def _pairs(runs: pd.DataFrame, configs: pd.DataFrame, reductions: tuple[str, ...]):
+    """(configuration row, run row, the baseline's run name) for every seed both ran."""
+    sel = configs[(configs["family"] == EQUAL_BATCH) & (configs["mode"] == "in_step")
+                  & (configs["reduction"].isin(reductions))]
+    for _, c in sel.iterrows():
+        mine = runs[runs["configuration"] == c["configuration"]]
+        base = runs[runs["configuration"] == c["baseline"]].set_index("seed")
+        for _, r in mine.iterrows():
+            if r["seed"] in base.index:
+                yield c, r, base.loc[r["seed"], "run"]
+
+
+def loss_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """Per epoch: training and validation loss of N micro-batches (mean) against the baseline."""
+    histories = {r.name: r.history for r in suite.runs}
+    rows: list[dict[str, Any]] = []
+    for c, r, base_run in _pairs(runs, configs, ("mean",)):
+        both = histories[r["run"]].merge(histories[base_run], on="epoch",
+                                         suffixes=("", "_baseline"))
+        for _, e in both.iterrows():
+            rows.append({
+                "dataset": c["dataset"], "configuration": c["label"], "N": int(c["N"]),
+                "seed": int(r["seed"]), "epoch": int(e["epoch"]),
+                "loss": e["loss"], "baseline_loss": e["loss_baseline"],
+                "relative_difference": abs(e["loss"] - e["loss_baseline"])
+                / abs(e["loss_baseline"]),
+                "val_loss": e["val_loss"], "baseline_val_loss": e["val_loss_baseline"],
+                "val_relative_difference": abs(e["val_loss"] - e["val_loss_baseline"])
+                / abs(e["val_loss_baseline"]),
+            })
+    return pd.DataFrame(rows, columns=TRACK_COLUMNS)
+
+
+def batch_losses(updates: pd.DataFrame) -> np.ndarray:
+    """Each update's batch loss from the running epoch means of ``lr.csv`` (full batches)."""
+    out = np.empty(len(updates))
+    for _, g in updates.groupby("epoch", sort=False):
+        m = g["loss"].to_numpy(dtype=np.float64)
+        k = np.arange(1, len(m) + 1, dtype=np.float64)
+        totals = k * m
+        out[g.index.to_numpy() - updates.index[0]] = np.diff(totals, prepend=0.0)
+    return out
+
+
+def _declared_pairs(runs: pd.DataFrame, configs: pd.DataFrame, design: Any):
+    """As :func:`_pairs`, for a design's declared in-step comparisons (SGD's sum at lr/N...)."""
+    from swin_gao_lib.config import RunConfig
+    from swin_gao_lib.config.design import configuration_key
+
+    defaults = RunConfig().to_dict()
+    by_key = configs.set_index("configuration")
+    for d in design.comparisons if design is not None else []:
+        arm = configuration_key({**defaults, **d.arm})
+        partner = configuration_key({**defaults, **d.versus})
+        if (arm not in by_key.index or partner not in by_key.index
+                or d.arm.get("accumulation_mode", "in_step") != "in_step"
+                or by_key.loc[arm, "baseline"] == partner):  # already an inferred pair
+            continue
+        c = by_key.loc[arm].copy()
+        c["label"] = d.label or f"{c['label']} vs {by_key.loc[partner, 'label']}"
+        base = runs[runs["configuration"] == partner].set_index("seed")
+        for _, r in runs[runs["configuration"] == arm].iterrows():
+            if r["seed"] in base.index:
+                yield c, r, base.loc[r["seed"], "run"]
+
+
+def update_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame,
+                    design: Any = None) -> pd.DataFrame:
+    """Per update: batch loss and step size of in-step N micro-batches against the baseline.
+
+    Besides the equal-effective-batch configurations against their baselines,
+    every in-step comparison a ``design`` declares (its arm against its
+    partner). Only runs whose ``lr.csv`` has the per-update columns (recorded
+    since issue #19) and as many updates as their partner's are compared.
+    """
+    import itertools
+
+    by_name = {r.name: r for r in suite.runs}
+    rows: list[dict[str, Any]] = []
+    for c, r, base_run in itertools.chain(_pairs(runs, configs, ("mean", "sum")),
+                                          _declared_pairs(runs, configs, design)):
+        mine, base = by_name[r["run"]].learning_rates, by_name[base_run].learning_rates
+        if (mine is None or base is None or len(mine) != len(base)
+                or not {"loss", "update_norm"} <= set(mine.columns) & set(base.columns)):
+            continue
+        mine, base = mine.reset_index(drop=True), base.reset_index(drop=True)
+        loss, loss0 = batch_losses(mine), batch_losses(base)
+        norm, norm0 = mine["update_norm"].to_numpy(float), base["update_norm"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(loss - loss0) / np.abs(loss0)
+            ratio = norm / norm0
+        rows.append(pd.DataFrame({
+            "dataset": c["dataset"], "configuration": c["label"], "optimizer": c["optimizer"],
+            "reduction": c["reduction"], "N": int(c["N"]), "seed": int(r["seed"]),
+            "update": mine["update"], "epoch": mine["epoch"], "batch_loss": loss,
+            "baseline_batch_loss": loss0, "loss_relative_difference": rel,
+            "update_norm": norm, "baseline_update_norm": norm0, "update_ratio": ratio}))
+    if not rows:
+        return pd.DataFrame(columns=UPDATE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[UPDATE_COLUMNS]
+
+
+def update_tracking_summary(track: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and seed: the largest loss difference and the update-size ratio."""
+    g = track.groupby(["dataset", "configuration", "optimizer", "reduction", "N", "seed"],
+                      sort=False)
+    return g.agg(updates=("update", "count"),
+                 max_loss_relative_difference=("loss_relative_difference", "max"),
+                 first_update_ratio=("update_ratio", "first"),
+                 median_update_ratio=("update_ratio", "median"),
+                 min_update_ratio=("update_ratio", "min"),
+                 max_update_ratio=("update_ratio", "max")).reset_index()

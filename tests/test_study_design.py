@@ -1,0 +1,275 @@
+"""A study's declared design (issue #19): comparisons with roles and predictions written before
+the runs, the paper's comparison in its own Holm family, the method each comparison gets, the
+smallest margin at which it would be equivalent, and the plateau rule."""
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats as st
+
+from swin_gao_lib.analysis.comparisons import margin_needed, outcome
+from swin_gao_lib.analysis.convergence import PLATEAU_SLOPE, at_plateau, slope
+from swin_gao_lib.analysis.report import build_report, study_tables
+from swin_gao_lib.analysis.stats import holm, tost
+from swin_gao_lib.config.design import (DESIGN_FILE, load_design, read_design, write_design)
+from swin_gao_lib.errors import ConfigError, InputError
+from swin_gao_lib.records import load_suite
+from test_study import NOISE, SEEDS, write_run
+
+SGD = dict(optimizer="sgd", momentum=0.0, weight_decay=0.0)
+SEEDS10 = tuple(range(10))
+NOISE10 = (0.004, -0.003, 0.001, 0.002, -0.001, 0.0, 0.003, -0.002, -0.004, 0.001)
+#: The params file that declares the suite below (its base holds the defaults write_run uses).
+PARAMS = {
+    "dataset": "mnist", "seeds": list(SEEDS),
+    "grid": [{"optimizer": ["adamw"], "accumulation_steps": [1]},
+             {"optimizer": ["adamw"], "accumulation_steps": [4], "reduction": ["sum"]},
+             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
+              "learning_rate": [0.1], "accumulation_steps": [1]},
+             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
+              "learning_rate": [0.1], "accumulation_steps": [4], "reduction": ["sum"]},
+             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
+              "learning_rate": [0.025], "accumulation_steps": [4], "reduction": ["sum"]},
+             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
+              "learning_rate": [0.4], "accumulation_steps": [1]}],
+    "study": {
+        "margin": {"test_accuracy": 0.01, "generalization_gap": 0.01,
+                   "reason": "a third of the baseline's error rate"},
+        "comparisons": [
+            {"arm": {"optimizer": "adamw", "accumulation_steps": 4, "reduction": "sum"},
+             "versus": {"optimizer": "adamw", "accumulation_steps": 1}, "role": "primary",
+             "prediction": "equivalent", "why": "Adam divides by sqrt(v)"},
+            {"arm": {**SGD, "learning_rate": 0.025, "accumulation_steps": 4, "reduction": "sum"},
+             "versus": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
+             "role": "secondary", "prediction": "equivalent", "why": "4 x the mean at lr/4"},
+            {"arm": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
+             "versus": {**SGD, "learning_rate": 0.4, "accumulation_steps": 1},
+             "role": "secondary", "prediction": "equivalent", "why": "the sum is lr x 4",
+             "label": "SGD sum N=4 vs N=1 at lr x 4"},
+            {"arm": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
+             "versus": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
+             "role": "secondary", "prediction": "equivalent", "why": "a wrong guess, to test"},
+        ]},
+}
+
+
+def designed_suite(root, params=PARAMS):
+    """Records matching PARAMS: SGD's sum at lr is 20 pp lower, like plain SGD at 4 lr."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root.parent / "params").mkdir(exist_ok=True)
+    path = root.parent / "params" / "mnist.yaml"
+    path.write_text(yaml.safe_dump(params))
+    for seed, noise in zip(SEEDS, NOISE):
+        write_run(root, seed=seed, acc=0.90 + noise)
+        write_run(root, seed=seed, acc=0.90 + noise + 0.0005 * (-1) ** seed, accumulation_steps=4,
+                  reduction="sum")
+        write_run(root, seed=seed, acc=0.80 + noise, learning_rate=0.1, **SGD)
+        write_run(root, seed=seed, acc=0.60 + noise + 0.001 * seed, learning_rate=0.1,
+                  accumulation_steps=4, reduction="sum", **SGD)
+        write_run(root, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed, learning_rate=0.025,
+                  accumulation_steps=4, reduction="sum", **SGD)
+        write_run(root, seed=seed, acc=0.60 + noise - 0.001 * seed, learning_rate=0.4, **SGD)
+    write_design([path], root)
+    return path
+
+
+def test_a_design_is_read_checked_and_kept_beside_the_runs(tmp_path):
+    path = designed_suite(tmp_path / "suite")
+    design = load_design(tmp_path / "suite")
+    assert design.margins == {"mnist": {"test_accuracy": 0.01, "generalization_gap": 0.01}}
+    assert design.reasons["mnist"] == "a third of the baseline's error rate"
+    first = design.comparisons[0]
+    assert (first.role, first.prediction, first.source) == ("primary", "equivalent", "mnist.yaml")
+    # arm and versus become full configurations: the file's base plus the named values
+    assert first.arm["accumulation_steps"] == 4 and first.arm["dataset"] == "mnist"
+    assert "seed" not in first.arm and "output_dir" not in first.arm
+    # the same block again: fine; a changed block: refused, unless forced
+    write_design([path], tmp_path / "suite")
+    changed = {**PARAMS, "study": {**PARAMS["study"], "comparisons": PARAMS["study"]["comparisons"][:1]}}
+    path.write_text(yaml.safe_dump(changed))
+    before = (tmp_path / "suite" / DESIGN_FILE).read_text()
+    with pytest.raises(InputError, match="different study block for mnist.yaml"):
+        write_design([path], tmp_path / "suite")
+    assert (tmp_path / "suite" / DESIGN_FILE).read_text() == before
+    write_design([path], tmp_path / "suite", force=True)
+    assert len(load_design(tmp_path / "suite").comparisons) == 1
+    assert load_design(tmp_path) is None  # no design: none
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c.update(role="main"), "role: 'main' is not one of primary, secondary"),
+    (lambda c: c.update(prediction="same"), "prediction: 'same' is not one of"),
+    (lambda c: c.update(why=" "), "why: say why"),
+    (lambda c: c.pop("versus"), "missing versus"),
+    (lambda c: c.update(arm={"accumulation_steps": 8}), "is not a run of this file's grid"),
+    (lambda c: c.update(arm={"batch_sise": 8}), "unknown config key 'batch_sise'"),
+    (lambda c: c.update(versus=dict(c["arm"])), "arm and versus are the same configuration"),
+])
+def test_a_malformed_comparison_is_refused_naming_it(tmp_path, change, message):
+    item = dict(PARAMS["study"]["comparisons"][0])
+    change(item)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({**PARAMS, "study": {**PARAMS["study"], "comparisons": [item]}}))
+    with pytest.raises(ConfigError, match="comparisons\\[1\\]") as err:
+        read_design([path])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("margin,message", [
+    ({"test_accuracy": 0.01}, "state the margin's reason"),
+    ({"test_accuracy": 2, "reason": "x"}, "expected a fraction in (0, 1)"),
+    ({"time_per_image_ms": 0.1, "reason": "x"}, "'time_per_image_ms' is not one of"),
+])
+def test_a_margin_needs_a_reason_and_a_fraction(tmp_path, margin, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({**PARAMS, "study": {**PARAMS["study"], "margin": margin}}))
+    with pytest.raises(ConfigError, match="study.margin") as err:
+        read_design([path])
+    assert message in str(err.value)
+
+
+def test_declared_comparisons_roles_predictions_and_outcomes(tmp_path):
+    designed_suite(tmp_path / "suite")
+    report = build_report(tmp_path / "suite")
+    comp = report.study.comparisons
+    acc = comp[comp["metric"] == "test_accuracy"].set_index("label")
+    # the SGD arms that differ only in their rate are told apart
+    assert "SGD without momentum baseline, B=128, lr 0.1" in set(report.study.configurations["label"])
+    primary = acc[acc["role"] == "primary"]
+    assert list(primary.index) == ["AdamW N=4: 4x32=128, in-step sum"]
+    # the paper's comparison is its own Holm family: its p-values stand unadjusted ...
+    assert primary["p_holm"].iloc[0] == primary["p_value"].iloc[0]
+    assert primary["tost_p_holm"].iloc[0] == primary["tost_p"].iloc[0]
+    # ... and the controls are adjusted among themselves only
+    secondary = acc[acc["role"] == "secondary"]
+    assert list(secondary["p_holm"]) == pytest.approx(holm(list(secondary["p_value"])))
+    assert primary["decision"].iloc[0] == "equivalent"
+    lr_n = acc.loc["SGD without momentum N=4: 4x32=128, in-step sum, lr 0.025 vs "
+                   "SGD without momentum baseline, B=128, lr 0.1"]
+    assert (lr_n["partner"], lr_n["prediction"], lr_n["decision"], lr_n["outcome"]) == (
+        "declared", "equivalent", "equivalent", "as predicted")
+    versus_lr4 = acc.loc["SGD sum N=4 vs N=1 at lr x 4"]
+    assert versus_lr4["decision"] == "equivalent" and versus_lr4["outcome"] == "as predicted"
+    # a declared comparison the families imply too is one row, carrying the prediction
+    wrong = acc.loc["SGD without momentum N=4: 4x32=128, in-step sum, lr 0.1"]
+    assert isinstance(wrong, type(lr_n)) and wrong["decision"] == "lower"
+    assert wrong["outcome"] == "contradicted" and wrong["why"] == "a wrong guess, to test"
+    # the margin is the design's, and the findings say so beside each verdict
+    assert set(acc["margin"]) == {0.01}
+    table = (tmp_path / "suite" / "report" / "findings.md").read_text()
+    assert "equivalent (4 x the mean at lr/4)" in table and "prediction as predicted" in table
+    assert "prediction contradicted" in table and "±1 pp" in table
+    margins = (tmp_path / "suite" / "report" / "margins.md").read_text()
+    assert "a third of the baseline's error rate" in margins
+
+
+def test_a_declared_comparison_without_runs_is_listed_not_dropped(tmp_path):
+    params = {**PARAMS, "grid": PARAMS["grid"] + [{"optimizer": ["adamw"], "epochs": [8],
+                                                   "accumulation_steps": [4]}]}
+    extra = {"arm": {"optimizer": "adamw", "epochs": 8, "accumulation_steps": 4},
+             "versus": {"optimizer": "adamw", "accumulation_steps": 1}, "role": "secondary",
+             "prediction": "higher", "why": "more epochs"}
+    params["study"] = {**PARAMS["study"], "comparisons": PARAMS["study"]["comparisons"] + [extra]}
+    designed_suite(tmp_path / "suite", params)  # no run of that arm was made
+    found = study_tables(load_suite(tmp_path / "suite")).findings
+    row = found[found["verdict"].str.startswith("not made")].iloc[0]
+    assert row["verdict"] == "not made: this suite has no run of its arm"
+    assert row["control"] == "mnist.yaml: accumulation_steps 4 vs 1, epochs 8 vs 40"
+    assert row["prediction"] == "higher (more epochs)"
+
+
+def test_without_a_design_the_paper_comparison_is_recognised_as_primary(tmp_path):
+    designed_suite(tmp_path / "suite")
+    (tmp_path / "suite" / DESIGN_FILE).unlink()
+    comp = study_tables(load_suite(tmp_path / "suite")).comparisons
+    acc = comp[comp["metric"] == "test_accuracy"]
+    assert list(acc[acc["role"] == "primary"]["label"]) == ["AdamW N=4: 4x32=128, in-step sum"]
+    assert acc["prediction"].isna().all() and set(acc["margin"]) == {0.02}
+
+
+def _bimodal_suite(root, diverge_seed=None):
+    """AdamW baseline at ~97%; plain B=512 collapses to chance on 4 of 10 seeds."""
+    for seed, noise in zip(SEEDS10, NOISE10):
+        write_run(root, seed=seed, acc=0.97 + noise, gap=0.01)
+        if seed == diverge_seed:
+            run = write_run(root, seed=seed, acc=0.5, batch_size=512)
+            (run / "metrics.json").unlink()
+            (run / "failure.json").write_text('{"diverged": true, "epoch": 1, "step": 3}')
+            continue
+        down = seed in (1, 4, 6, 8)
+        write_run(root, seed=seed, acc=0.10 + noise / 4 if down else 0.965 + noise, gap=0.0,
+                  batch_size=512)
+
+
+def test_collapsing_arms_get_a_permutation_interval_inside_the_range(tmp_path):
+    _bimodal_suite(tmp_path)
+    report = build_report(tmp_path)
+    row = report.study.comparisons.query("metric == 'test_accuracy'").iloc[0]
+    assert row["test"] == "sign-flip permutation"
+    assert row["method_reason"] == "some runs collapsed: two modes, t does not fit"
+    assert (row["collapsed"], row["runs"], row["partner_collapsed"]) == (4, 10, 0)
+    assert row["collapse_p"] == pytest.approx(st.fisher_exact([[4, 6], [0, 10]]).pvalue)
+    assert -1 <= row["ci_low"] < row["ci_high"] < 0  # lower, and inside the range
+    assert row["decision"] == "lower" and row["mde"] > 0.1
+    # the t-interval of the same data would have said the same with a wider, t-shaped span;
+    # the gap is only tested where the arm still learns: here it collapsed
+    found = report.study.findings.set_index("claim")["verdict"]
+    assert found["the accuracy drop is due to overfitting"].startswith(
+        "not applicable (accuracy drops where the arm collapsed to chance")
+    assert "Fisher exact p = 0.087" in (tmp_path / "report" / "findings.md").read_text()
+
+
+def test_a_diverged_run_counts_as_a_collapse(tmp_path):
+    _bimodal_suite(tmp_path, diverge_seed=0)
+    row = study_tables(load_suite(tmp_path)).comparisons.query("metric == 'test_accuracy'").iloc[0]
+    assert (row["collapsed"], row["runs"], row["n"]) == (5, 10, 9)  # 4 at chance + 1 diverged
+
+
+def test_margin_needed_by_brute_force():
+    # a family of three TOSTs (paired t, n = 5): scan the margin of the second until Holm's
+    # adjusted p-value drops below 5%
+    rng = np.random.default_rng(0)
+    diffs = [rng.normal(mu, 0.01, 5) for mu in (0.0, 0.004, -0.02)]
+    fns = [lambda m, d=d: tost(d.mean(), d.std(ddof=1) / np.sqrt(5), 4, m).p_value for d in diffs]
+    stated = [f(0.02) for f in fns]
+    got = margin_needed(fns[1], stated, 1)
+    grid = np.arange(0.0005, 0.2, 0.00001)
+    first = next(m for m in grid if holm([stated[0], fns[1](m), stated[2]])[1] < 0.05)
+    assert got == pytest.approx(first, abs=2e-5)
+    # alone in its family (the primary comparison) it is the edge of its 90% t-interval
+    d = diffs[1]
+    ci = st.ttest_1samp(d, 0).confidence_interval(0.90)
+    assert margin_needed(fns[1], [stated[1]], 0) == pytest.approx(max(-ci.low, ci.high), rel=1e-6)
+
+
+def test_outcome_of_a_prediction():
+    assert outcome("equivalent", "equivalent") == "as predicted"
+    assert outcome("equivalent", "lower", within_margin=True) == "as predicted"
+    assert outcome("equivalent", "lower") == "contradicted"
+    assert outcome("lower", "equivalent") == "contradicted"
+    assert outcome("lower", "inconclusive") == "undecided"
+    assert outcome("equivalent", "untested") == "undecided"
+    assert outcome(None, "lower") is None
+
+
+def test_plateau_rule_by_hand(tmp_path):
+    assert slope([0.90, 0.95, 0.96, 0.97]) == pytest.approx(0.01)  # the last three epochs
+    assert at_plateau(slope([0.97, 0.972, 0.973])) and not at_plateau(0.0021)
+    assert not at_plateau(slope([0.9, 0.95]))  # too few epochs: no verdict, not a plateau
+    assert at_plateau(-0.01) and PLATEAU_SLOPE == 0.002
+    # seeds' curves averaged, then the slope of the last three epochs: +0.1 pp/epoch
+    for seed, noise in zip(SEEDS, NOISE):
+        curve = [0.80, 0.90, 0.950 + noise, 0.951 + noise, 0.952 + noise]
+        write_run(tmp_path, seed=seed, acc=0.95, val_curve=curve)
+        rising = [0.80, 0.85, 0.90 + noise, 0.92 + noise, 0.94 + noise]
+        write_run(tmp_path, seed=seed, acc=0.93, val_curve=rising, accumulation_steps=4)
+    st_ = study_tables(load_suite(tmp_path))
+    conv = st_.convergence.set_index("family")
+    assert conv.loc["baseline", "val_slope"] == pytest.approx(0.001)
+    assert conv.loc["baseline", "plateau"] and conv.loc["baseline", "seeds_at_plateau"] == 3
+    assert conv.loc["equal effective batch", "val_slope"] == pytest.approx(0.02)
+    assert not conv.loc["equal effective batch", "plateau"]
+    row = st_.comparisons.query("metric == 'test_accuracy'").iloc[0]
+    assert row["partner_plateau"] and row["partner_val_slope"] == pytest.approx(0.001)
+    text = st_.findings_table.iloc[0, -1]
+    assert "AdamW baseline, B=128: at a plateau (+0.10 pp/epoch on validation)" in text
