@@ -83,7 +83,14 @@ def test_device_run_writes_the_records_of_a_run(trained):
     assert m["samples"]["train"] == 200 and steps == 7
     assert m["optimizer_updates"] == m["optimizer_micro_steps"] == 3 * steps
     lr = a["lr"].splitlines()
-    assert lr[0] == "update,epoch,step,learning_rate" and len(lr) == 1 + 3 * steps
+    assert lr[0] == "update,epoch,step,learning_rate,loss,update_norm"
+    assert len(lr) == 1 + 3 * steps
+    rows = [dict(zip(lr[0].split(","), line.split(","))) for line in lr[1:]]
+    # per update, as fit records it: the running loss of the epoch so far (its last step's is
+    # the history's loss) and the size of the change to the weights
+    last = [r for r in rows if r["epoch"] == "3"][-1]
+    assert float(last["loss"]) == pytest.approx(float(a["history"][-1]["loss"]), rel=1e-6)
+    assert all(float(r["update_norm"]) > 0 for r in rows)
     assert lr[1].startswith("0,1,1,0.001") and lr[-1].startswith(f"{3 * steps - 1},3,{3 * steps},")
     assert m["environment"]["keras_backend"] == "jax" and "side_by_side" not in m
     assert r["tensorflow_imported"] is False
@@ -104,7 +111,15 @@ def test_same_seed_on_the_device_is_bit_identical(trained):
 def test_each_seed_side_by_side_equals_the_seed_alone(trained, alone, side):
     r, _ = trained
     a, s = r[alone], r[side]
-    assert s["files"] == a["files"] and s["lr"] == a["lr"]
+    assert s["files"] == a["files"]
+    lr_a, lr_s = a["lr"].splitlines(), s["lr"].splitlines()
+    assert lr_a[0] == lr_s[0] and len(lr_a) == len(lr_s)
+    for la, ls in zip(lr_a[1:], lr_s[1:]):  # the same updates at the same rates...
+        (*key_a, loss_a, norm_a), (*key_s, loss_s, norm_s) = la.split(","), ls.split(",")
+        assert key_a == key_s
+        # ... and the same loss and step size, to side by side's tolerance
+        assert abs(float(loss_a) - float(loss_s)) <= SIDE_TOLERANCE
+        assert abs(float(norm_a) - float(norm_s)) <= SIDE_TOLERANCE * max(1.0, float(norm_a))
     for ra, rs in zip(a["history"], s["history"]):
         for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert abs(float(ra[k]) - float(rs[k])) <= SIDE_TOLERANCE, (k, ra["epoch"])

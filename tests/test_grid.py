@@ -152,8 +152,9 @@ def test_every_shipped_params_file_plans(suite, tmp_path):
     plans = plan_suite(files, tmp_path)
     assert len({p.run_dir.name for p in plans}) == len(plans)
     if suite.startswith("study"):
-        # 5 configurations x 10 seeds + 8 x 3 (MNIST), 2 x 10 + 1 x 3 (CIFAR-10)
-        assert len(plans) == 50 + 24 + 20 + 3
+        # MNIST: 3 (paper) + 5 (SGD) + 3 (momentum) + 3 (updates) configurations x 10 seeds;
+        # CIFAR-10: 2 x 10 (paper) + 1 x 3 (controls)
+        assert len(plans) == 140 + 20 + 3
 
 
 def test_study_quick_has_the_design_of_the_full_study():
@@ -171,7 +172,10 @@ def test_study_quick_has_the_design_of_the_full_study():
         b = read_params(REPO / "params" / "study-quick" / name)
         assert design(a["grid"]) == design(b["grid"]) and a["seeds"] == b["seeds"]
         assert a["dataset"] == b["dataset"]
-        assert a["batch_size"] == b["batch_size"] == a["lr_base_batch"] == b["lr_base_batch"]
+        assert a["batch_size"] == b["batch_size"] and a["lr_base_batch"] == b["lr_base_batch"]
+        # the same comparisons, whatever the scale's epochs
+        assert design([c["arm"] for c in a["study"]["comparisons"]]) == \
+               design([c["arm"] for c in b["study"]["comparisons"]])
 
 
 def test_names_from_large_or_small_floats_are_valid_run_names(tmp_path):

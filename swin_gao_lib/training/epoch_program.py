@@ -11,8 +11,9 @@ so an update is the same function of its batch as under ``fit``.
 
 The program returns, besides the new state, per train step: the running loss
 and accuracy (what ``fit``'s callbacks see after each batch), the learning
-rate the optimizer was about to apply and whether the step updated the
-weights (what ``lr.csv`` records), so the host reads them once per epoch and
+rate the optimizer was about to apply, whether the step updated the weights
+and the norm of that update (what ``lr.csv`` records), so the host reads them
+once per epoch and
 never waits for the device inside one. Evaluation is a program too: a scan of
 Keras's ``test_step`` over the split in file order.
 
@@ -121,8 +122,13 @@ class EpochPrograms:
             logs, carry = model.train_step(
                 (trainable, non_trainable, optimizer_values, metrics), (xb, yb))
             _, after = self._rate_and_updates(carry[2])
+            # lr.csv's update_norm: the L2 norm of the change to the trainable weights,
+            # computed here so the host never reads weights inside an epoch
+            norm = jnp.sqrt(sum(jnp.sum(jnp.square(new.astype(jnp.float32) -
+                                                   old.astype(jnp.float32)))
+                                for new, old in zip(carry[0], trainable)))
             out = {"loss": logs["loss"], "accuracy": logs["accuracy"], "rate": rate,
-                   "updates": before, "updated": after > before}
+                   "updates": before, "updated": after > before, "update_norm": norm}
             return tuple(carry), out
 
         full, rest = n // b, n % b

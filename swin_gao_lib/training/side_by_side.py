@@ -264,7 +264,9 @@ def _record_epoch(run: _Run, model: keras.Model, epoch: int, per_step: dict, val
         run.steps += 1
         if per_step["updated"][k]:
             run.rates.append({"update": int(per_step["updates"][k]), "epoch": epoch + 1,
-                              "step": run.steps, "learning_rate": float(per_step["rate"][k])})
+                              "step": run.steps, "learning_rate": float(per_step["rate"][k]),
+                              "loss": float(per_step["loss"][k]),
+                              "update_norm": float(per_step["update_norm"][k])})
     steady = times["train_s_steady"]
     run.rows.append({
         "epoch": epoch + 1,
