@@ -71,7 +71,17 @@ def test_run_all_runs_a_grid_keeps_going_past_a_failure_and_reports_the_seeds(tm
     configs = report.study.configurations
     assert list(configs["seeds"]) == [2, 2] and list(configs["N"]) == [1, 2]
     comp = report.study.comparisons
-    assert set(comp["test"]) == {"paired t"} and set(comp["n"]) == {2}
+    # the method the stated rule picks, seeds paired: t where it fits, else the sign-flip
+    # permutation test (two seeds' t-interval, df = 1, easily leaves an accuracy's range)
+    assert set(comp["n"]) == {2}
+    for _, row in comp.iterrows():
+        assert row["test"] in ("paired t", "sign-flip permutation"), row["test"]
+        if row["metric"] == "test_accuracy":
+            assert -1 <= row["ci_low"] <= row["ci_high"] <= 1  # never outside the range
+        if row["test"] == "sign-flip permutation":
+            assert row["method_reason"] in ("some runs collapsed: two modes, t does not fit",
+                                            "the t-interval left the range of an accuracy "
+                                            "difference")
     assert (out / "report" / "findings.md").is_file()
 
     # A re-run skips complete records (seed by seed) and lists the diverged run again without
@@ -190,6 +200,7 @@ def test_report_data_behind_the_figures(tmp_path):
                             "training_time.png", "training_time.svg",
                             "configurations.csv", "configurations.md", "comparisons.csv",
                             "comparisons.md", "findings.csv", "findings.md",
+                            "convergence.csv", "convergence.md",  # the plateau rule per config
                             "accuracy_differences.png", "accuracy_differences.svg"])
     # every run made 400 updates: a sentence says so instead of a one-column figure
     assert "accuracy_vs_updates" not in report.figures
