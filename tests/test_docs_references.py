@@ -64,3 +64,14 @@ def test_every_named_file_and_module_exists(page):
 def test_every_import_a_page_shows_works(page):
     for statement in IMPORT.findall(page.read_text()):
         exec(statement, {})  # noqa: S102 -- the page's own import line
+
+
+PLACEHOLDER = re.compile(r"\[\[[A-Z][^\]]*\]\]|__[A-Z]{3,}__")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_page_holds_a_placeholder_for_a_number(page):
+    # a measurement still to be made is said in words, with its command, never left as a mark
+    assert PLACEHOLDER.findall("[[MEASURE seeds]] and __BUDGET__ and [[x]]") == [
+        "[[MEASURE seeds]]", "__BUDGET__"]
+    assert PLACEHOLDER.findall(page.read_text()) == []

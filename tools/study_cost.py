@@ -20,7 +20,7 @@ suite's time is the sum over runs divided by the workers (and never less than it
 run).
 
     python tools/study_cost.py params/study-quick --reference examples/study-quick \\
-        --reference-wall-min 83 --out examples/study-tuning/cost
+        --reference-wall-min 83 --out examples/study-tuning/cost/study-quick
 
 writes ``cost.json`` (every measurement) and ``cost.md`` (the table and the arithmetic).
 """
