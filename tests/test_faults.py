@@ -221,6 +221,18 @@ def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(_values(fresh), _values(model)))
 
 
+def test_a_checkpoint_of_another_model_is_refused_with_one_line(tmp_path):
+    from swin_gao_lib.errors import RunError
+    from swin_gao_lib.training.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.save(_trainer(make_config(TINY)), 1, {"history": []})
+    wider = make_config({**TINY, "embed_dim": 2 * make_config(TINY).embed_dim})
+    with pytest.raises(RunError, match=r"does not fit this model \(its variables differ\); "
+                                       "pass --overwrite"):
+        checkpoint.restore(_trainer(wider), checkpoint.load(), wider.input_shape)
+
+
 # ---------------------------------------------------------------- a full disk mid-run
 FAULT_DRIVER = textwrap.dedent("""
     import os, subprocess, sys

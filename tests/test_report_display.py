@@ -413,3 +413,18 @@ def test_differences_of_tens_of_points_keep_the_margin_readable():
     lin = study_plots.differences(comp.assign(difference=[-0.03, -0.001], ci_low=[-0.05, -0.006],
                                               ci_high=[-0.01, 0.004]))
     assert lin.axes[0].get_xscale() == "linear"
+
+
+def test_the_plateau_table_reads_in_percentage_points():
+    from swin_gao_lib.analysis.display import convergence_display
+
+    conv = pd.DataFrame({"dataset": ["MNIST"], "configuration": ["AdamW baseline, B=128"],
+                         "family": ["baseline"], "seeds": [10], "epochs": [12],
+                         "val_slope": [0.00123], "val_slope_se": [0.0004], "plateau": [True],
+                         "seeds_at_plateau": [8], "final_val_accuracy": [0.97654],
+                         "train_eval_accuracy": [0.99], "test_accuracy": [0.9712]})
+    row = convergence_display(conv).iloc[0]
+    assert row["val slope, last 3 epochs (pp/epoch)"] == 0.12
+    assert row["its standard error over seeds (pp/epoch)"] == 0.04
+    assert row["at a plateau (slope < 0.2 pp/epoch)"] == "yes"
+    assert row["final val accuracy (%)"] == 97.65 and row["test accuracy (%)"] == 97.12

@@ -1,7 +1,8 @@
 """What a person reads in a report: tables in the report's units, and how a notebook shows them.
 
-* :func:`configurations_display`, :func:`comparisons_display` — the study's
-  tables as people read them (mean ± std; accuracy in percent).
+* :func:`configurations_display`, :func:`comparisons_display`,
+  :func:`convergence_display` — the study's tables as people read them (mean ±
+  std; accuracy in percent, slopes in percentage points per epoch).
 * :class:`Table` — a table a notebook shows without pandas' index column (in
   its HTML and in its plain text, which nbval compares).
 * :class:`Sentence` — a sentence a notebook shows as text, where a figure or
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Mapping
 
 import pandas as pd
+
+from swin_gao_lib.analysis.convergence import PLATEAU_SLOPE
 
 
 class Table:
@@ -128,3 +131,23 @@ def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
     unit = [("%" if m in PERCENT_METRICS else units.get(m, "")) for m in out["metric"]]
     out.insert(out.columns.get_loc("metric") + 1, "unit", unit)
     return out
+
+
+def convergence_display(conv: pd.DataFrame) -> pd.DataFrame:
+    """The plateau table as people read it: slopes in pp per epoch, accuracies in percent.
+
+    ``conv`` is :func:`swin_gao_lib.analysis.convergence.convergence`'s table, whose
+    slopes are fractions of accuracy per epoch, as the records hold accuracy.
+    """
+    return pd.DataFrame({
+        "dataset": conv["dataset"], "configuration": conv["configuration"],
+        "family": conv["family"], "seeds": conv["seeds"], "epochs": conv["epochs"],
+        "val slope, last 3 epochs (pp/epoch)": (100 * conv["val_slope"]).round(2),
+        "its standard error over seeds (pp/epoch)": (100 * conv["val_slope_se"]).round(2),
+        f"at a plateau (slope < {100 * PLATEAU_SLOPE:g} pp/epoch)":
+            conv["plateau"].map({True: "yes", False: "no"}),
+        "seeds at a plateau": conv["seeds_at_plateau"],
+        "final val accuracy (%)": (100 * conv["final_val_accuracy"]).round(2),
+        "train-set accuracy (%)": (100 * conv["train_eval_accuracy"]).round(2),
+        "test accuracy (%)": (100 * conv["test_accuracy"]).round(2),
+    })

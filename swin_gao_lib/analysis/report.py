@@ -19,7 +19,7 @@ from swin_gao_lib.analysis import comparisons as compare, convergence, findings,
 from swin_gao_lib.analysis import study_plots, tracking
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,  # noqa: F401
-                                           configurations_display)
+                                           configurations_display, convergence_display)
 from swin_gao_lib.config.design import StudyDesign, load_design
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
@@ -336,7 +336,7 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
                  "cost_vs_n"):
         notes[name] = no_baseline
     if st.convergence is not None and not st.convergence.empty:
-        files += write_table(st.convergence, out / "convergence")
+        files += write_table(convergence_display(st.convergence), out / "convergence")
     if st.design is not None and st.design.margins:
         files += write_table(design_table(st.design), out / "margins")
     if st.update_tracking is not None and not st.update_tracking.empty:

@@ -138,25 +138,20 @@ class Checkpoint:
         if "variables" not in state:
             self._restore_keras_weights(model, state)
             return
-        variables = _variables(model)
-        with np.load(self.folder / state["variables"]) as saved:
-            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-        if len(values) != len(variables) or any(
-                tuple(v.shape) != a.shape for v, a in zip(variables, values)):
-            raise RunError(f"checkpoint in {self.folder} does not fit this model (its variables "
-                           "differ); pass --overwrite to start the run again")
-        for variable, value in zip(variables, values):
-            variable.assign(value)
+        self._assign(_variables(model), state["variables"], "its variables")
 
     def _restore_keras_weights(self, model: keras.Model, state: dict[str, Any]) -> None:
         """A checkpoint of an earlier kit: Keras's weights file plus the seed generators."""
         model.load_weights(self.folder / state["weights"])
-        variables = _random_state_variables(model)
-        with np.load(self.folder / state["rng"]) as saved:
+        self._assign(_random_state_variables(model), state["rng"], "random-state variables")
+
+    def _assign(self, variables: list, file: str, what: str) -> None:
+        """Assign the arrays of ``file`` (an ``.npz`` in the checkpoint folder) in order."""
+        with np.load(self.folder / file) as saved:
             values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         if len(values) != len(variables) or any(
                 tuple(v.shape) != a.shape for v, a in zip(variables, values)):
-            raise RunError(f"checkpoint in {self.folder} does not fit this model (random-state "
-                           "variables differ); pass --overwrite to start the run again")
+            raise RunError(f"checkpoint in {self.folder} does not fit this model ({what} "
+                           "differ); pass --overwrite to start the run again")
         for variable, value in zip(variables, values):
             variable.assign(value)
