@@ -9,6 +9,7 @@ CAP_SYS_ADMIN); where it is not allowed those tests are skipped and say so.
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -326,6 +327,55 @@ def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
     assert got["resumed_at_epochs"] == [1, 2]
     assert got["final_weights_sha256"] == want["final_weights_sha256"]  # bit for bit
     assert got["test_loss"] == want["test_loss"]
+
+
+DEVICE_FAULT_DRIVER = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from swin_gao_lib import cli
+    from swin_gao_lib.training import side_by_side
+
+    FS = Path(os.environ["FAULT_FS"])
+    original = side_by_side._record_epoch
+
+    def _record_epoch(run, *args, **kwargs):
+        original(run, *args, **kwargs)
+        if len(run.rows) == 1:  # right after epoch 1's checkpoint: the disk fills, for real
+            with open(FS / "filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(bytes(4096))
+                except OSError:
+                    pass
+
+    side_by_side._record_epoch = _record_epoch
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_a_full_disk_mid_run_on_the_device_pipeline_ends_with_the_same_one_line(tmp_path):
+    """The device's epoch loop fails a write as fit does: exit 1, one line, the checkpoint kept."""
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({**TINY, "pipeline": "device"}))
+    with tmpfs(tmp_path / "fs", "2m") as fs:
+        run = fs / "r"
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        env.update(KERAS_BACKEND="jax", FAULT_FS=str(fs))
+        proc = subprocess.run([sys.executable, "-c", DEVICE_FAULT_DRIVER, "train", str(params),
+                               "--verbose", "0", "--set", f"output_dir={fs}",
+                               "--set", "run_name=r"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"swin-gao: run failed: cannot write {run}/history.csv: No "
+                               f"space left on device; the checkpoint of epoch 1 is kept in "
+                               f"{run}"), line
+        assert line.endswith("free space or make the folder writable, then run the same "
+                             "command again to resume")
+        assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
+            ["epoch-00001.variables.npz", "state.json"]
+        assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(tmp_path):

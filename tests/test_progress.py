@@ -97,6 +97,27 @@ def test_a_run_not_started_is_priced_like_the_nearest_measured_config(tmp_path):
     assert progress.remaining() == pytest.approx(1.0 + 2 * 2.0 + 1.0)
 
 
+def test_a_change_measured_elsewhere_scales_the_borrowed_cost(tmp_path):
+    # a, b: MNIST without and with accumulation; c: CIFAR-10 without. d (CIFAR-10 with
+    # accumulation) borrows c's cost scaled by what accumulation cost on MNIST (b / a).
+    plans = _plans(tmp_path, a=dict(epochs=1), b=dict(epochs=1, accumulation_steps=2),
+                   c=dict(epochs=1, dataset="cifar10"),
+                   d=dict(epochs=2, dataset="cifar10", accumulation_steps=2))
+    clock = Clock()
+    progress = _progress(plans, clock, report=False)
+    for name, epoch_s in (("a", 2.0), ("b", 3.0), ("c", 20.0)):
+        progress.start(plans[name])
+        clock.t += 1.0 + epoch_s
+        _history(plans[name], [(epoch_s, 0.0)])
+        progress.poll()
+        clock.t += 1.0
+        progress.finish(plans[name])
+    # start 1 s, tail 1 s; d: 2 epochs of 100 images at 0.2 s x (0.03 / 0.02) per image
+    assert progress.remaining() == pytest.approx(1.0 + 2 * 30.0 + 1.0)
+    # the unscaled borrow would have said c's 2 x 20 s: the scaling is what moved it
+    assert progress._seconds_per_image(progress.runs[3]) == pytest.approx(0.3)
+
+
 def test_waiting_runs_go_to_the_slot_free_first_and_the_report_comes_last(tmp_path):
     plans = _plans(tmp_path, a=dict(epochs=1), b=dict(epochs=1), c=dict(epochs=1),
                    d=dict(epochs=1))

@@ -10,7 +10,12 @@ time left as a sum of measured costs:
   mean of its epochs, compile time left out) times its images; a run that
   has not trained an epoch yet borrows the cost per image of the measured run
   whose config is nearest to its own (fewest differing keys), so a suite of
-  MNIST runs then CIFAR-10 runs is not priced at MNIST's rate;
+  MNIST runs then CIFAR-10 runs is not priced at MNIST's rate; and where the
+  same change of config has been measured elsewhere, the borrowed cost is
+  scaled by it: ``mnist-gao = mnist-baseline × cifar10-gao ÷ cifar10-baseline``
+  (costs per image taken as a product of what the data/model and the
+  accumulation arm cost, which the replays in docs/running.md bear out better
+  than the unscaled borrow);
 * a run's fixed cost, measured on the runs so far: its start (kernel, imports,
   data, the first step's compilation) until its first epoch ends, and its tail
   (the final evaluation, the notebook's last cells and save) after its last;
@@ -90,6 +95,12 @@ def _identity(plan) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in (*NOT_IDENTITY, "seed", "epochs")}
 
 
+def _key(identity: dict[str, Any]) -> tuple:
+    """An identity as sorted (key, value) pairs, lists made tuples: usable as a dict key."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                        for k, v in identity.items()))
+
+
 def _clock_text(seconds: float) -> str:
     seconds = int(round(max(seconds, 0)))
     h, rest = divmod(seconds, 3600)
@@ -129,6 +140,7 @@ class SuiteProgress:
                  interactive: bool | None = None, log_every: float = 20.0,
                  clock: Callable[[], float] = time.monotonic, ticker: bool = True):
         self.runs = [_Run(p, i) for i, p in enumerate(plans, 1)]
+        self._keys = {id(r): _key(_identity(r.plan)) for r in self.runs}
         self._by_dir = {str(r.plan.run_dir): r for r in self.runs}
         self.desc, self.enabled, self.slots = desc, enabled, max(1, int(slots))
         self.report = report
@@ -253,22 +265,41 @@ class SuiteProgress:
         return [r for r in self.runs if r.status in ("running", "done") and r.rows]
 
     def _seconds_per_image(self, run: _Run) -> float | None:
+        """The run's own cost per image, or one borrowed from measured runs (module docstring)."""
         own = run.seconds_per_image()
         if own is not None:
             return own
-        measured = [(r, r.seconds_per_image()) for r in self._measured()]
-        measured = [(r, s) for r, s in measured if s is not None]
-        if not measured:
+        # Measured cost per image by identity (a config without its seed): the mean over seeds.
+        by_key: dict[tuple, list[float]] = {}
+        for other in self._measured():
+            rate = other.seconds_per_image()
+            if rate is not None:
+                by_key.setdefault(self._keys[id(other)], []).append(rate)
+        if not by_key:
             return None
-        mine = _identity(run.plan)
+        measured = {key: sum(v) / len(v) for key, v in by_key.items()}
+        configs = {key: dict(key) for key in measured}
+        mine = dict(self._keys[id(run)])
 
-        def distance(other: _Run) -> int:
-            theirs = _identity(other.plan)
-            return sum(mine.get(k) != theirs.get(k) for k in set(mine) | set(theirs))
+        def differing(theirs: dict) -> set[str]:
+            return {k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)}
 
-        nearest = min(distance(r) for r, _ in measured)
-        rates = [s for r, s in measured if distance(r) == nearest]
-        return sum(rates) / len(rates)
+        distance = {key: len(differing(configs[key])) for key in measured}
+        nearest = min(distance.values())
+        borrowed, scaled = [], []
+        for key in (k for k in measured if distance[k] == nearest):
+            theirs, keys = configs[key], differing(configs[key])
+            borrowed.append(measured[key])
+            # The same change measured elsewhere: a pair (from, to) that differs only in
+            # ``keys``, ``from`` holding the nearest run's values there and ``to`` mine.
+            for other_key, other in configs.items():
+                if other_key == key or any(other.get(k) != theirs.get(k) for k in keys):
+                    continue
+                to = _key({**other, **{k: mine[k] for k in keys if k in mine}})
+                if to in measured:
+                    scaled.append(measured[key] * measured[to] / measured[other_key])
+        chosen = scaled or borrowed
+        return sum(chosen) / len(chosen)
 
     def _fixed_costs(self) -> tuple[float | None, float | None]:
         """(start, tail) of a run: means over the runs measured so far."""

@@ -3,7 +3,8 @@
 ``fit`` (:mod:`swin_gao_lib.training.train`) and the device's epoch programs
 (:mod:`swin_gao_lib.training.side_by_side`) write the same run folder: the
 same ``metrics.json`` (:func:`run_metrics`), the same ``failure.json``
-(:func:`failure_record`) and the same digest of the final weights.
+(:func:`failure_record`), the same digest of the final weights, and fail with
+the same one-line error (:func:`run_error`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import keras
 import numpy as np
 
 from swin_gao_lib.config import RunConfig
+from swin_gao_lib.errors import RunError
 from swin_gao_lib.data.splits import Splits
 from swin_gao_lib.records import RunFolder
 from swin_gao_lib.runtime.machine import environment
@@ -148,3 +150,29 @@ def write_failed(exc: OSError, saved_epoch: int | None, run_dir: Path, recorded:
     return (f"{'cannot write ' if writing else ''}{path}: {exc.strerror or exc}; {kept}"
             f"{'' if recorded else ' (failure.json could not be written)'}; free space or make "
             "the folder writable, then run the same command again to resume")
+
+
+def run_error(folder: RunFolder, exc: BaseException, rows: list[dict[str, Any]],
+              saved_epoch: int | None) -> RunError:
+    """Record ``exc`` in ``failure.json`` and return the run's error (call inside ``except``).
+
+    A write that failed (``OSError``: a full disk, a read-only folder) is the
+    disk's fault, not the run's: its message is :func:`write_failed`'s one
+    line, and no traceback is chained for the command line to print. Any
+    other failure names its exception and keeps it as the cause.
+
+    Args:
+        rows: the history rows recorded so far (for ``epochs_completed``).
+        saved_epoch: the epoch of the checkpoint on disk, if any.
+    """
+    failure = failure_record(exc, rows, folder.path)
+    recorded = record_failure(folder, failure)
+    if isinstance(exc, OSError):
+        error = RunError(write_failed(exc, saved_epoch, folder.path, recorded), str(folder.path))
+        error.__suppress_context__ = True
+        return error
+    error = RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
+                     f"{type(exc).__name__}: {exc}; partial outputs kept in {folder.path}",
+                     str(folder.path))
+    error.__cause__ = exc
+    return error

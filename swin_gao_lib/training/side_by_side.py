@@ -48,8 +48,7 @@ from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.training.groups import check_group
 from swin_gao_lib.training.epoch_program import (EpochPrograms, assign_state, build_for_programs,
                                                  model_state)
-from swin_gao_lib.training.outcome import (Diverged, RunResult, failure_record, record_failure,
-                                           run_metrics, summary)
+from swin_gao_lib.training.outcome import Diverged, RunResult, run_error, run_metrics, summary
 from swin_gao_lib.training.preflight import Preflight, preflight
 
 @dataclasses.dataclass
@@ -221,7 +220,10 @@ def _train_group(runs: list[_Run], verbose, log) -> list[RunResult | RunError]:
                 splits=run.checked.splits, network=network, resumed_at=run.resumed_at,
                 memory=mem, extra=extra)
             run.checked.folder.write_metrics(metrics)
-            run.checked.folder.clear_checkpoint()
+            try:
+                run.checked.folder.clear_checkpoint()
+            except OSError:  # the run is complete: a checkpoint left behind only takes space
+                pass
             log(f"done: {run.checked.folder.name}: test accuracy {metrics['test_accuracy']:.4f}, "
                 f"{metrics['optimizer_updates']} optimizer updates, records in "
                 f"{run.checked.folder.path}")
@@ -245,13 +247,7 @@ def _train_group(runs: list[_Run], verbose, log) -> list[RunResult | RunError]:
 
 def _fail(run: _Run, exc: BaseException) -> RunError:
     folder = run.checked.folder
-    failure = failure_record(exc, run.rows, folder.path)
-    record_failure(folder, failure)
-    error = RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
-                     f"{type(exc).__name__}: {exc}; partial outputs kept in {folder.path}",
-                     str(folder.path))
-    error.__cause__ = exc
-    return error
+    return run_error(folder, exc, run.rows, Checkpoint(folder.checkpoint).saved_epoch())
 
 
 def _record_epoch(run: _Run, model: keras.Model, epoch: int, per_step: dict, val: dict | None,

@@ -40,9 +40,8 @@ from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.runtime.machine import DIE_WITH_PARENT, PeakMemory, die_with_parent
 from swin_gao_lib.model import build_swin
-from swin_gao_lib.training.outcome import (Diverged as _Diverged, RunResult, failure_record,
-                                           record_failure, run_metrics, summary as _summary,
-                                           weights_digest, write_failed)
+from swin_gao_lib.training.outcome import (Diverged as _Diverged, RunResult, run_error,
+                                           run_metrics, summary as _summary, weights_digest)
 from swin_gao_lib.training.preflight import Preflight, preflight
 from swin_gao_lib.records import CONFIG, FAILURE, RunFolder
 
@@ -268,27 +267,14 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
             updates=optimizer_updates(model.optimizer), micro_steps=recorder.steps,
             splits=data.splits, network=network, resumed_at=resumed_at,
             memory=memory.describe())
+        folder.write_metrics(metrics)
     except BaseException as exc:
-        failure = failure_record(exc, recorder.rows, run_dir)
-        recorded = record_failure(folder, failure)
+        error = run_error(folder, exc, recorder.rows, checkpoint.saved_epoch())
         if isinstance(exc, KeyboardInterrupt):
             log(f"interrupted; partial outputs kept in {run_dir}; run the same command again "
                 "to resume")
             raise
-        if isinstance(exc, OSError):  # the disk, not the run: one line, no traceback
-            raise RunError(write_failed(exc, checkpoint.saved_epoch(), run_dir, recorded),
-                           str(run_dir)) from None
-        raise RunError(f"run failed after {failure['epochs_completed']} epoch(s): "
-                       f"{type(exc).__name__}: {exc}; partial outputs kept in {run_dir}",
-                       str(run_dir)) from exc
-    try:
-        folder.write_metrics(metrics)
-    except OSError as exc:
-        recorded = record_failure(folder, {"error": f"{type(exc).__name__}: {exc}",
-                                           "diverged": False,
-                                           "epochs_completed": len(recorder.rows)})
-        raise RunError(write_failed(exc, checkpoint.saved_epoch(), run_dir, recorded),
-                       str(run_dir)) from None
+        raise error from error.__cause__
     try:
         folder.clear_checkpoint()
     except OSError:  # the run is complete: a checkpoint left behind only takes space
