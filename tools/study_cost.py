@@ -23,6 +23,12 @@ run).
         --reference-wall-min 83 --out examples/study-tuning/cost/study-quick
 
 writes ``cost.json`` (every measurement) and ``cost.md`` (the table and the arithmetic).
+A changed design whose cost classes were all measured before (other epochs, seeds or
+rates) is priced from that measurement without measuring again::
+
+    python tools/study_cost.py params/study-quick \
+        --prices examples/study-tuning/cost/study-quick/cost.json \
+        --out examples/study-tuning/cost/study-quick-16
 """
 
 from __future__ import annotations
@@ -119,9 +125,11 @@ def reference(folder: Path, wall_min: float, workers: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("params", type=Path, help="a params folder (or file) of the suite")
-    ap.add_argument("--reference", type=Path, required=True, help="an earlier suite's records")
-    ap.add_argument("--reference-wall-min", type=float, required=True,
+    ap.add_argument("--reference", type=Path, help="an earlier suite's records")
+    ap.add_argument("--reference-wall-min", type=float,
                     help="that suite's measured wall time, minutes")
+    ap.add_argument("--prices", type=Path, help="an earlier cost.json whose measured classes "
+                    "and reference price this suite (instead of --reference: nothing is measured)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3)
@@ -129,27 +137,45 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     files = [args.params] if args.params.is_file() else sorted(args.params.glob("*.yaml"))
+    if (args.prices is None) == (args.reference is None or args.reference_wall_min is None):
+        ap.error("give either --reference and --reference-wall-min (measure now) or --prices "
+                 "(an earlier cost.json)")
     runs = [r.config for f in files for r in resolve(f, {"output_dir": tempfile.gettempdir()})]
-    ref = reference(args.reference, args.reference_wall_min, args.workers)
     classes: dict[str, RunConfig] = {}
     for cfg in runs:
         classes.setdefault(cost_class(cfg), cfg)
-    ref_key = "reference: " + cost_class(ref["config"])
-    todo = {**{k: c for k, c in classes.items()}, ref_key: ref["config"]}
-    samples: dict[str, list[dict]] = {k: [] for k in todo}
-    rng = random.Random(0)
-    for round_ in range(args.repeats):
-        order = list(todo)
-        rng.shuffle(order)  # interleaved: every class once per round, in a new order
-        for key in order:
-            values = {k: v for k, v in todo[key].to_dict().items()
-                      if k not in ("run_name", "output_dir", "epochs")}
-            samples[key].append(measure(values, args.steps, args.warmup))
-            print(f"round {round_ + 1}/{args.repeats}: {key[:90]} {samples[key][-1]}",
-                  flush=True)
+    if args.prices is not None:
+        earlier = json.loads(args.prices.read_text())
+        ref, scale = earlier["reference"], earlier["scale_wall_per_cpu"]
+        samples = {k: v["samples"] for k, v in earlier["classes"].items()}
+        missing = [k for k in classes if k not in samples]
+        if missing:
+            print(f"study_cost: {args.prices} has no measurement of {len(missing)} cost "
+                  f"class(es) of {args.params}, e.g. {missing[0]}; measure with --reference",
+                  file=sys.stderr)
+            return 2
+        source = f"prices measured for `{earlier['params']}` (`{args.prices}`)"
+    else:
+        ref = reference(args.reference, args.reference_wall_min, args.workers)
+        ref_key = "reference: " + cost_class(ref["config"])
+        todo = {**{k: c for k, c in classes.items()}, ref_key: ref["config"]}
+        samples = {k: [] for k in todo}
+        rng = random.Random(0)
+        for round_ in range(args.repeats):
+            order = list(todo)
+            rng.shuffle(order)  # interleaved: every class once per round, in a new order
+            for key in order:
+                values = {k: v for k, v in todo[key].to_dict().items()
+                          if k not in ("run_name", "output_dir", "epochs")}
+                samples[key].append(measure(values, args.steps, args.warmup))
+                print(f"round {round_ + 1}/{args.repeats}: {key[:90]} {samples[key][-1]}",
+                      flush=True)
+        scale = ref["wall_ms"] / statistics.median(s["train_ms"] for s in samples[ref_key])
+        source = (f"{len(ref['runs'])} MNIST baselines of `{args.reference}` "
+                  f"({ref['wall_ms']:.3f} ms per training image, 2 workers, recorded); measured "
+                  f"now {statistics.median(s['train_ms'] for s in samples[ref_key]):.3f} CPU ms")
     med = {k: {m: statistics.median(s[m] for s in v) for m in ("train_ms", "eval_ms")}
            for k, v in samples.items()}
-    scale = ref["wall_ms"] / med[ref_key]["train_ms"]
     rows, total = [], 0.0
     for cfg in runs:
         c = med[cost_class(cfg)]
@@ -167,15 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     wall = max(total / args.workers, max(r["run_s"] for r in rows))
     out = {"reference": {k: v for k, v in ref.items() if k != "config"},
            "scale_wall_per_cpu": scale, "classes": {k: {"cpu_ms": med[k], "samples": samples[k]}
-                                                    for k in todo},
+                                                    for k in samples},
            "runs": rows, "worker_seconds": total, "workers": args.workers,
            "estimated_wall_s": wall, "params": str(args.params)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cost.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     lines = [f"# Estimated cost of `{args.params}` ({len(rows)} runs, {args.workers} workers)", "",
-             f"Reference: {len(ref['runs'])} MNIST baselines of `{args.reference}` "
-             f"({ref['wall_ms']:.3f} ms per training image, 2 workers, recorded); measured now "
-             f"{med[ref_key]['train_ms']:.3f} CPU ms: scale {scale:.3f}. Start-up per run "
+             f"Reference: {source}: scale {scale:.3f}. Start-up per run "
              f"{ref['overhead_s']:.1f} s ({ref['suite_wall_min']:g} min x {args.workers} workers "
              f"- {ref['suite_fit_s']:.0f} s of fits, over {ref['suite_runs']} runs).", "",
              "| class | CPU ms/train image | CPU ms/eval image | wall ms/train image | runs | "
