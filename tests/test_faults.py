@@ -281,6 +281,19 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
+def _full_disk_after_epoch_1(stderr: str, run: Path) -> None:
+    """One line naming the file and the cause; epoch 1's checkpoint kept; no temporary file."""
+    line = _one_line(stderr)
+    assert line.startswith(f"swin-gao: run failed: cannot write {run}/history.csv: No "
+                           f"space left on device; the checkpoint of epoch 1 is kept in "
+                           f"{run}"), line
+    assert line.endswith("free space or make the folder writable, then run the same "
+                         "command again to resume")
+    assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
+        ["epoch-00001.variables.npz", "state.json"]
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+
+
 def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
     """Each write failure ends the run with exit 1 and one line; the next start resumes."""
     params = tmp_path / "p.yaml"
@@ -293,15 +306,7 @@ def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
         full = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "full",
                                           "FAULT_AFTER": "1"})
         assert full.returncode == 1, full.stderr[-3000:]
-        line = _one_line(full.stderr)
-        assert line.startswith(f"swin-gao: run failed: cannot write {run}/history.csv: No "
-                               f"space left on device; the checkpoint of epoch 1 is kept in "
-                               f"{run}"), line
-        assert line.endswith("free space or make the folder writable, then run the same "
-                             "command again to resume")
-        assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
-            ["epoch-00001.variables.npz", "state.json"]
-        assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+        _full_disk_after_epoch_1(full.stderr, run)
         (fs / "filler").unlink()
 
         readonly = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "read-only",
@@ -367,15 +372,7 @@ def test_a_full_disk_mid_run_on_the_device_pipeline_ends_with_the_same_one_line(
                                "--set", "run_name=r"],
                               cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 1, proc.stderr[-3000:]
-        line = _one_line(proc.stderr)
-        assert line.startswith(f"swin-gao: run failed: cannot write {run}/history.csv: No "
-                               f"space left on device; the checkpoint of epoch 1 is kept in "
-                               f"{run}"), line
-        assert line.endswith("free space or make the folder writable, then run the same "
-                             "command again to resume")
-        assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
-            ["epoch-00001.variables.npz", "state.json"]
-        assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+        _full_disk_after_epoch_1(proc.stderr, run)
 
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(tmp_path):

@@ -50,6 +50,17 @@ def _progress(plans, clock, **kw):
                          stream=io.StringIO(), interactive=False, **kw)
 
 
+def _one_epoch_runs(progress, plans, clock, **epoch_s) -> None:
+    """Run each named plan for one epoch of the given seconds: a start and a tail of 1 s each."""
+    for name, seconds in epoch_s.items():
+        progress.start(plans[name])
+        clock.t += 1.0 + seconds
+        _history(plans[name], [(seconds, 0.0)])
+        progress.poll()
+        clock.t += 1.0
+        progress.finish(plans[name])
+
+
 def test_time_left_follows_the_epochs_and_the_measured_start_and_tail(tmp_path):
     plans = _plans(tmp_path, a=dict(epochs=3), b=dict(epochs=2))
     a, b = plans["a"], plans["b"]
@@ -86,13 +97,7 @@ def test_a_run_not_started_is_priced_like_the_nearest_measured_config(tmp_path):
                    d=dict(epochs=2, accumulation_steps=2))
     clock = Clock()
     progress = _progress(plans, clock, report=False)
-    for name, epoch_s in (("a", 2.0), ("c", 20.0)):
-        progress.start(plans[name])
-        clock.t += 1.0 + epoch_s
-        _history(plans[name], [(epoch_s, 0.0)])
-        progress.poll()
-        clock.t += 1.0
-        progress.finish(plans[name])
+    _one_epoch_runs(progress, plans, clock, a=2.0, c=20.0)
     # start 1 s, tail 1 s (both runs); d: 2 epochs of 100 images at a's 0.02 s per image
     assert progress.remaining() == pytest.approx(1.0 + 2 * 2.0 + 1.0)
 
@@ -105,13 +110,7 @@ def test_a_change_measured_elsewhere_scales_the_borrowed_cost(tmp_path):
                    d=dict(epochs=2, dataset="cifar10", accumulation_steps=2))
     clock = Clock()
     progress = _progress(plans, clock, report=False)
-    for name, epoch_s in (("a", 2.0), ("b", 3.0), ("c", 20.0)):
-        progress.start(plans[name])
-        clock.t += 1.0 + epoch_s
-        _history(plans[name], [(epoch_s, 0.0)])
-        progress.poll()
-        clock.t += 1.0
-        progress.finish(plans[name])
+    _one_epoch_runs(progress, plans, clock, a=2.0, b=3.0, c=20.0)
     # start 1 s, tail 1 s; d: 2 epochs of 100 images at 0.2 s x (0.03 / 0.02) per image
     assert progress.remaining() == pytest.approx(1.0 + 2 * 30.0 + 1.0)
     # the unscaled borrow would have said c's 2 x 20 s: the scaling is what moved it
