@@ -382,3 +382,16 @@ def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
     assert whole[3][0].shape[0] == 200 - 3 * 64  # a short last batch
     ev = EvalBatches(s.x_train, s.y_train, 64, 10)
     assert len(ev) == 4 and np.array_equal(ev[0][1].argmax(1), s.y_train[:64])
+
+
+def test_the_tf_data_pipelines_run_without_autotuning():
+    """Autotuning's thread made every long fit end with a wait of up to a minute (the
+    iterator's destructor waits for it; benchmarks/tfdata_teardown.py): every pipeline the
+    kit hands to Keras runs without it, and still yields every batch."""
+    cfg = make_config(dataset="mnist", source="sample", max_train_samples=96, max_test_samples=32,
+                      batch_size=32, epochs=2)
+    data = make_datasets(cfg)
+    for name in ("train", "validation", "test", "train_eval"):
+        ds = getattr(data, name)
+        assert ds.options().autotune.enabled is False, name
+    assert sum(1 for _ in data.train) == 2 * data.steps_per_epoch

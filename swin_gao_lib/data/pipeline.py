@@ -11,6 +11,14 @@ offset) and, where the data-set registry allows it (photos: CIFAR-10/100),
 flipped left-right (digits are not mirror-symmetric). Batches are prefetched;
 labels are one-hot, which label smoothing needs.
 
+tf.data's autotuning is off (:func:`_without_autotune`): its optimisation
+thread sleeps for up to a minute between rounds once a pipeline has run that
+long, and destroying the iterator waits for it to wake, so every ``fit``
+longer than a minute or so ended with a wait of 0-60 s (``fit_wall_s`` minus
+the epochs' ``epoch_s`` in ``metrics.json``; benchmarks/tfdata_teardown.py
+measures it). The batches are the same either way: each is a pure function of
+its key.
+
 The order and the crops of epoch ``e`` are stateless draws keyed by
 ``(seed, e)`` (:func:`train_pipeline`): they do not depend on what ran
 before, so a resumed run continues with exactly the batches it would have
@@ -34,6 +42,9 @@ from swin_gao_lib.data.splits import Splits, load_splits, split
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+#: Batches prepared ahead of the one being trained on (tf.data pipelines).
+PREFETCH = 2
 
 __all__ = ["AUGMENT_STRIDE", "Datasets", "eval_pipeline", "make_datasets", "random_crop_flip",
            "steps_per_epoch", "train_pipeline"]
@@ -134,8 +145,9 @@ def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int
         return batches.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
     last = epochs if epochs is not None else 2**62
-    return (tf.data.Dataset.range(first_epoch, last, output_type=tf.int64).flat_map(one_epoch)
-            .prefetch(tf.data.AUTOTUNE))
+    return _without_autotune(
+        tf.data.Dataset.range(first_epoch, last, output_type=tf.int64).flat_map(one_epoch)
+        .prefetch(PREFETCH))
 
 
 def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
@@ -144,8 +156,21 @@ def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return ds.map(_scaler(num_classes),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return _without_autotune(ds.map(_scaler(num_classes), num_parallel_calls=tf.data.AUTOTUNE)
+                             .prefetch(PREFETCH))
+
+
+def _without_autotune(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` with tf.data's autotuning off (see the module docstring for why).
+
+    Parallel maps then run on ``min(16, cores)`` threads, the value autotuning
+    starts from; the prefetch buffer holds :data:`PREFETCH` batches.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def make_datasets(cfg: RunConfig, raw: RawData | None = None, splits: Splits | None = None,
