@@ -14,7 +14,10 @@ same (they must be: every batch is a pure function of its key).
     python benchmarks/tfdata_teardown.py --epochs 12 --pairs 2 --out benchmarks/results/cpu-tfdata
 
 The wait is a draw between 0 and the thread's sleep at that moment (up to 60 s), so
-report every pair, not a mean of few.
+report every pair, not a mean of few. ``--scan FOLDER`` reads the wait off records that
+already exist instead (every ``metrics.json`` under FOLDER; it needs no training)::
+
+    python benchmarks/tfdata_teardown.py --scan examples
 """
 
 from __future__ import annotations
@@ -63,13 +66,34 @@ def pair(epochs: int, scratch: Path) -> list[dict]:
     return results
 
 
+def scan(folder: Path, longer_than: float = 90.0) -> str:
+    """The wait at the end of ``fit`` in the records under ``folder`` (fits over ``longer_than`` s)."""
+    fits = []
+    for path in sorted(folder.rglob("metrics.json")):
+        m = json.loads(path.read_text())
+        if "fit_wall_s" in m and "total_time_s" in m and not m.get("resumed"):
+            fits.append((m["fit_wall_s"], m["fit_wall_s"] - m["total_time_s"]))
+    long = [(fit, wait) for fit, wait in fits if fit > longer_than]
+    waited = [wait for _, wait in long if wait > 5]
+    return (f"{folder}: {len(fits)} complete runs never resumed, {len(long)} with fit > "
+            f"{longer_than:g} s; {len(waited)} of those waited > 5 s after their last epoch "
+            f"(up to {max((w for _, w in long), default=0):.0f} s); the waits sum to "
+            f"{sum(w for _, w in long):.0f} s of {sum(f for f, _ in long):.0f} s of fit")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--pairs", type=int, default=2)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/swin-gao-tfdata-teardown"))
+    ap.add_argument("--scan", type=Path, help="read the waits off existing records instead")
     args = ap.parse_args(argv)
+    if args.scan is not None:
+        print(scan(args.scan))
+        return 0
+    if args.out is None:
+        ap.error("--out is required unless --scan")
     pairs = [pair(args.epochs, args.scratch / f"pair{k}") for k in range(args.pairs)]
     args.out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
