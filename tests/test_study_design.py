@@ -2,6 +2,8 @@
 the runs, the paper's comparison in its own Holm family, the method each comparison gets, the
 smallest margin at which it would be equivalent, and the plateau rule."""
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -126,6 +128,20 @@ def test_a_margin_needs_a_reason_and_a_fraction(tmp_path, margin, message):
     with pytest.raises(ConfigError, match="study.margin") as err:
         read_design([path])
     assert message in str(err.value)
+
+
+def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
+    """SGD's sum at lr/4 must not read like the sum at lr when every run of that one diverged."""
+    designed_suite(tmp_path / "suite")
+    for config in (tmp_path / "suite").glob("*/config.yaml"):
+        c = yaml.safe_load(config.read_text())
+        if (c["optimizer"], c["learning_rate"], c["accumulation_steps"]) == ("sgd", 0.1, 4):
+            (config.parent / "metrics.json").unlink()  # as a run that diverged leaves it
+            (config.parent / "failure.json").write_text(json.dumps(
+                {"error": "RunError: the loss became nan", "diverged": True}))
+    labels = set(build_report(tmp_path / "suite").study.configurations["label"])
+    assert "SGD without momentum N=4: 4x32=128, in-step sum, lr 0.025" in labels
+    assert not any(label.endswith("in-step sum") and label.startswith("SGD") for label in labels)
 
 
 def test_declared_comparisons_roles_predictions_and_outcomes(tmp_path):

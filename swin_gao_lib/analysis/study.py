@@ -215,15 +215,26 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _tell_apart(rows: list[pd.Series]) -> None:
-    """Name the learning rate where configurations would otherwise share a label.
+    """Name the learning rate where configurations would otherwise share a label,
+    and wherever one optimizer runs at several rates in a data set.
 
     A declared arm such as SGD's N=1 at lr x N is its own baseline by the
-    family rules, and would read like the real baseline.
+    family rules, and would read like the real baseline. And SGD's sum at lr/N
+    must say its rate even when the sum at lr has no complete run to collide
+    with (all its runs diverged): "in-step sum" alone would read like the sum
+    that broke.
     """
+    rates: dict[tuple, set[float]] = {}
+    for r in rows:  # the rates each optimizer ran at, without a scaling rule
+        if r["lr_scaling"] == "none":
+            key = (r["dataset"], r["optimizer"], r["momentum"])
+            rates.setdefault(key, set()).add(r["learning_rate"])
     for column in ("label", "control"):
         names = [(r["dataset"], r[column]) for r in rows]
         for row in rows:
-            if names.count((row["dataset"], row[column])) > 1:
+            several = (row["lr_scaling"] == "none"
+                       and len(rates[(row["dataset"], row["optimizer"], row["momentum"])]) > 1)
+            if names.count((row["dataset"], row[column])) > 1 or several:
                 row[column] = f"{row[column]}, lr {row['effective_lr']:g}"
 
 
