@@ -133,15 +133,38 @@ def test_a_margin_needs_a_reason_and_a_fraction(tmp_path, margin, message):
 def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
     """SGD's sum at lr/4 must not read like the sum at lr when every run of that one diverged."""
     designed_suite(tmp_path / "suite")
-    for config in (tmp_path / "suite").glob("*/config.yaml"):
-        c = yaml.safe_load(config.read_text())
-        if (c["optimizer"], c["learning_rate"], c["accumulation_steps"]) == ("sgd", 0.1, 4):
-            (config.parent / "metrics.json").unlink()  # as a run that diverged leaves it
-            (config.parent / "failure.json").write_text(json.dumps(
-                {"error": "RunError: the loss became nan", "diverged": True}))
+    _diverge(tmp_path / "suite", "sgd", 0.1, 4)
     labels = set(build_report(tmp_path / "suite").study.configurations["label"])
     assert "SGD without momentum N=4: 4x32=128, in-step sum, lr 0.025" in labels
     assert not any(label.endswith("in-step sum") and label.startswith("SGD") for label in labels)
+
+
+def _diverge(suite, optimizer: str, learning_rate: float, n: int) -> None:
+    """Make every run of one configuration a diverged one (failure.json, no metrics)."""
+    for config in suite.glob("*/config.yaml"):
+        c = yaml.safe_load(config.read_text())
+        if (c["optimizer"], c["learning_rate"], c["accumulation_steps"]) == (optimizer,
+                                                                             learning_rate, n):
+            (config.parent / "metrics.json").unlink()
+            (config.parent / "failure.json").write_text(json.dumps(
+                {"error": "RunError: the loss became nan", "diverged": True}))
+
+
+def test_the_paper_comparison_leads_each_claim_of_the_findings_table(tmp_path):
+    """Primary first in every claim: before the comparisons no run made (they are listed
+    first by findings()) and whatever its label sorts as."""
+    comparisons = [dict(c) for c in PARAMS["study"]["comparisons"]]
+    comparisons[0]["label"] = "the paper's GAO"  # sorts after "SGD ..."
+    params = {**PARAMS, "study": {**PARAMS["study"], "comparisons": comparisons}}
+    designed_suite(tmp_path / "suite", params)
+    _diverge(tmp_path / "suite", "sgd", 0.1, 4)  # two declared comparisons lose their arm
+    table = build_report(tmp_path / "suite").study.findings_table
+    assert any(str(cell).startswith("not made") for cell in table["MNIST"])
+    assert table["claim"].nunique() > 1
+    for claim, rows in table.groupby("claim", sort=False):
+        assert rows["role"].iloc[0] == "primary", (claim, list(rows["control"]))
+        assert rows["control"].iloc[0] == "the paper's GAO"
+        assert (rows["role"].iloc[1:] == "secondary").all()
 
 
 def test_declared_comparisons_roles_predictions_and_outcomes(tmp_path):

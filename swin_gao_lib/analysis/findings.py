@@ -234,4 +234,15 @@ def findings_table(found: pd.DataFrame) -> pd.DataFrame:
     wide = found.pivot_table(index=index, columns="dataset", values="cell", aggfunc="first",
                              sort=False).reset_index()
     wide.columns.name = None
-    return wide.fillna("(not run)")
+    # pivot_table sorts its index whatever ``sort`` says (pandas 3.1): put the rows back in
+    # the order findings() made them, claim by claim, the paper's own comparison first
+    pairs = list(zip(found["claim"], found["control"]))
+    first = {key: i for i, key in reversed(list(enumerate(pairs)))}
+    claims = {c: i for i, c in reversed(list(enumerate(found["claim"])))}
+
+    def rank(i: int) -> tuple:
+        row = wide.iloc[i]
+        return claims[row["claim"]], row["role"] != "primary", first[(row["claim"], row["control"])]
+
+    wide = wide.iloc[sorted(range(len(wide)), key=rank)]
+    return wide.reset_index(drop=True).fillna("(not run)")
