@@ -264,20 +264,19 @@ class SuiteProgress:
     def _measured(self) -> list[_Run]:
         return [r for r in self.runs if r.status in ("running", "done") and r.rows]
 
-    def _seconds_per_image(self, run: _Run) -> float | None:
-        """The run's own cost per image, or one borrowed from measured runs (module docstring)."""
-        own = run.seconds_per_image()
-        if own is not None:
-            return own
-        # Measured cost per image by identity (a config without its seed): the mean over seeds.
+    def _measured_rates(self) -> dict[tuple, float]:
+        """Measured cost per image by identity (a config without its seed): the mean over seeds."""
         by_key: dict[tuple, list[float]] = {}
-        for other in self._measured():
-            rate = other.seconds_per_image()
-            if rate is not None:
-                by_key.setdefault(self._keys[id(other)], []).append(rate)
-        if not by_key:
-            return None
-        measured = {key: sum(v) / len(v) for key, v in by_key.items()}
+        for other in (r for r in self._measured() if r.seconds_per_image() is not None):
+            by_key.setdefault(self._keys[id(other)], []).append(other.seconds_per_image())
+        return {key: sum(v) / len(v) for key, v in by_key.items()}
+
+    def _seconds_per_image(self, run: _Run, measured: dict | None = None) -> float | None:
+        """The run's own cost per image, or one borrowed from ``measured`` (module docstring)."""
+        own = run.seconds_per_image()
+        measured = self._measured_rates() if own is None and measured is None else measured
+        if own is not None or not measured:
+            return own
         configs = {key: dict(key) for key in measured}
         mine = dict(self._keys[id(run)])
 
@@ -321,11 +320,12 @@ class SuiteProgress:
             if self.report_started is not None:
                 return max(self.report_seconds() - (now - self.report_started), 0.0)
             start, tail = self._fixed_costs()
+            measured = self._measured_rates()  # once per estimate, not once per waiting run
             busy, queued = [], []
             for run in self.runs:
                 if run.status not in ("running", "pending"):
                     continue
-                rate = self._seconds_per_image(run)
+                rate = self._seconds_per_image(run, measured)
                 if rate is None or start is None:
                     return None
                 epoch = rate * run.images
