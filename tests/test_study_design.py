@@ -139,15 +139,46 @@ def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
     assert not any(label.endswith("in-step sum") and label.startswith("SGD") for label in labels)
 
 
-def _diverge(suite, optimizer: str, learning_rate: float, n: int) -> None:
-    """Make every run of one configuration a diverged one (failure.json, no metrics)."""
+def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool = False) -> None:
+    """Make every run of one configuration a diverged one (failure.json, no metrics), or
+    (``remove``) take its folders away, as if the suite had never run it."""
+    import shutil
+
     for config in suite.glob("*/config.yaml"):
         c = yaml.safe_load(config.read_text())
         if (c["optimizer"], c["learning_rate"], c["accumulation_steps"]) == (optimizer,
                                                                              learning_rate, n):
+            if remove:
+                shutil.rmtree(config.parent)
+                continue
             (config.parent / "metrics.json").unlink()
             (config.parent / "failure.json").write_text(json.dumps(
                 {"error": "RunError: the loss became nan", "diverged": True}))
+
+
+def test_an_arm_whose_every_run_diverged_is_compared_at_chance(tmp_path):
+    """The issue #19 re-run: all 10 runs of SGD's sum at lr diverged, and the report said
+    "not made: this suite has no run of its arm" for the comparison the arm exists for."""
+    designed_suite(tmp_path / "suite")
+    _diverge(tmp_path / "suite", "sgd", 0.1, 4)
+    st_ = study_tables(load_suite(tmp_path / "suite"))
+    comp = st_.comparisons.set_index(["label", "metric"])
+    row = comp.loc[("SGD sum N=4 vs N=1 at lr x 4", "test_accuracy")]
+    # every run of the arm scored at chance (10%) against the partner's 60%, seed by seed
+    partner = [0.60 + noise - 0.001 * seed for seed, noise in zip(SEEDS, NOISE)]
+    assert row["difference"] == pytest.approx(0.10 - np.mean(partner))
+    assert row["n"] == len(SEEDS) and row["test"] == "sign-flip permutation"
+    assert f"{len(SEEDS)} diverged runs scored at chance" in row["method_reason"]
+    assert (row["collapsed"], row["runs"], row["diverged"]) == (len(SEEDS),) * 3
+    assert row["partner_collapsed"] == 0 and row["partner_diverged"] == 0
+    assert row["collapse_p"] == pytest.approx(
+        st.fisher_exact([[len(SEEDS), 0], [0, len(SEEDS)]]).pvalue)
+    # nothing else of a diverged run is measured: no time row; the findings say why
+    assert ("SGD sum N=4 vs N=1 at lr x 4", "time_per_image_ms") not in comp.index
+    found = st_.findings.set_index(["claim", "control"])["verdict"]
+    assert found[("GA raises training time", "SGD sum N=4 vs N=1 at lr x 4")] == (
+        "untestable (every run of a side diverged: no training time per image to compare)")
+    assert not found.str.startswith("not made").any()
 
 
 def test_the_paper_comparison_leads_each_claim_of_the_findings_table(tmp_path):
@@ -157,7 +188,7 @@ def test_the_paper_comparison_leads_each_claim_of_the_findings_table(tmp_path):
     comparisons[0]["label"] = "the paper's GAO"  # sorts after "SGD ..."
     params = {**PARAMS, "study": {**PARAMS["study"], "comparisons": comparisons}}
     designed_suite(tmp_path / "suite", params)
-    _diverge(tmp_path / "suite", "sgd", 0.1, 4)  # two declared comparisons lose their arm
+    _diverge(tmp_path / "suite", "sgd", 0.1, 4, remove=True)  # two declared comparisons lose their arm
     table = build_report(tmp_path / "suite").study.findings_table
     assert any(str(cell).startswith("not made") for cell in table["MNIST"])
     assert table["claim"].nunique() > 1
@@ -261,7 +292,12 @@ def test_collapsing_arms_get_a_permutation_interval_inside_the_range(tmp_path):
 def test_a_diverged_run_counts_as_a_collapse(tmp_path):
     _bimodal_suite(tmp_path, diverge_seed=0)
     row = study_tables(load_suite(tmp_path)).comparisons.query("metric == 'test_accuracy'").iloc[0]
-    assert (row["collapsed"], row["runs"], row["n"]) == (5, 10, 9)  # 4 at chance + 1 diverged
+    # 4 at chance + 1 diverged; the diverged seed is compared too, scored at chance
+    assert (row["collapsed"], row["runs"], row["n"], row["diverged"]) == (5, 10, 10, 1)
+    assert row["method_reason"].endswith("; 1 diverged run scored at chance")
+    assert row["mean"] == pytest.approx(np.mean(
+        [0.10 if seed == 0 else 0.10 + noise / 4 if seed in (1, 4, 6, 8) else 0.965 + noise
+         for seed, noise in zip(SEEDS10, NOISE10)]))
 
 
 def test_margin_needed_by_brute_force():

@@ -18,6 +18,11 @@ a prediction). A declared comparison that the families also imply is one row.
   outcomes (some seeds at chance, some learning), for which a t-interval can
   leave [-100, +100] pp.
 
+A run that diverged (a NaN loss, no metrics) is a collapsed run, and its
+accuracy is scored at chance (1 / classes) -- what a model that learned nothing
+scores -- so that an arm is compared on all its seeds, even when every one of
+them diverged; ``method_reason`` says how many were scored so.
+
 ``test`` names the method and ``method_reason`` says why it was chosen. Time,
 memory and update counts always get the t-interval and no decision.
 
@@ -162,10 +167,33 @@ def _title(dataset: str) -> str:
     return dataset_title(dataset)
 
 
-def _collapses(runs: pd.DataFrame, diverged: pd.DataFrame, configuration: str) -> tuple[int, int]:
-    mine = runs[runs["configuration"] == configuration]
-    gone = int((diverged["configuration"] == configuration).sum()) if len(diverged) else 0
-    return int(mine["collapsed"].sum()) + gone, len(mine) + gone
+def _collapses(rows: pd.DataFrame) -> tuple[int, int]:
+    """(collapsed, runs) of one configuration: a diverged run is a collapsed one."""
+    return int(rows["collapsed"].sum()), len(rows)
+
+
+def _diverged(rows: pd.DataFrame) -> int:
+    return int(rows["diverged"].sum()) if "diverged" in rows else 0
+
+
+def _per_seed(rows: pd.DataFrame, metric: str) -> tuple[dict, int]:
+    """One configuration's values of ``metric`` by seed, and how many were scored at chance.
+
+    A run that diverged has no measurement. Its accuracy is scored at chance
+    (1 / classes), the accuracy of a model that learned nothing: leaving it out
+    would compare only the seeds that survived, and an arm whose every run
+    diverged would not be compared at all. Its other metrics (the train-test
+    gap, time, memory) stay out: there is nothing to measure.
+    """
+    diverged = rows["diverged"] if "diverged" in rows else pd.Series(False, index=rows.index)
+    values, at_chance = {}, 0
+    for seed, value, gone, chance in zip(rows["seed"], rows[metric], diverged,
+                                         rows.get("chance", pd.Series(math.nan, index=rows.index))):
+        if gone and metric == "test_accuracy":
+            values[seed], at_chance = chance, at_chance + 1
+        elif pd.notna(value):
+            values[seed] = value
+    return values, at_chance
 
 
 def _paired(a: dict, b: dict) -> list[int] | None:
@@ -208,8 +236,8 @@ def _t_numbers(t) -> dict[str, Any]:
 
 
 def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95,
-                margins: dict[str, float] | None = None, design: StudyDesign | None = None,
-                diverged: pd.DataFrame | None = None) -> pd.DataFrame:
+                margins: dict[str, float] | None = None,
+                design: StudyDesign | None = None) -> pd.DataFrame:
     """Every comparison, metric by metric: difference, interval, test, decision (module doc).
 
     ``partner`` says whom the arm is compared with (``baseline``, ``plain`` or
@@ -223,7 +251,6 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
     comparisons ``prediction``, ``why`` and ``outcome``.
     """
     base_margins = MARGINS if margins is None else margins
-    diverged = pd.DataFrame(columns=["configuration"]) if diverged is None else diverged
     by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
     info = configs.set_index("configuration")
     defaults = RunConfig().to_dict()
@@ -236,7 +263,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
         mine, base = by_config[c["configuration"]], by_config[partner]
         n_mine, n_partner = c["optimizer_updates_mean"], p["optimizer_updates_mean"]
         if kind == VS_PLAIN:
-            same = bool(n_mine == n_partner)
+            same = bool(n_mine == n_partner) if pd.notna(n_mine) and pd.notna(n_partner) else None
             control, label = versus_plain_label(c, same), f"{c['label']} vs plain"
         elif kind == VS_DECLARED:
             same = None
@@ -255,15 +282,17 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
         role = (declared.role if declared is not None
                 else SECONDARY if design is not None and design.comparisons
                 else PRIMARY if is_paper_comparison(arm_cfg, partner_cfg) else SECONDARY)
-        k_a, n_a = _collapses(runs, diverged, c["configuration"])
-        k_b, n_b = _collapses(runs, diverged, partner)
+        k_a, n_a = _collapses(mine)
+        k_b, n_b = _collapses(base)
         row_margins = _margins(c["dataset"], declared, design, base_margins)
         for metric in METRICS:
-            a = {s: v for s, v in zip(mine["seed"], mine[metric]) if pd.notna(v)}
-            b = {s: v for s, v in zip(base["seed"], base[metric]) if pd.notna(v)}
+            (a, chance_a), (b, chance_b) = _per_seed(mine, metric), _per_seed(base, metric)
             if not a or not b:
                 continue
             method, reason, numbers = _test(a, b, metric in BOUNDED, k_a + k_b > 0, confidence)
+            if chance_a + chance_b:
+                reason += (f"; {chance_a + chance_b} diverged run"
+                           f"{'s' if chance_a + chance_b > 1 else ''} scored at chance")
             tost_fn = numbers.pop("_tost")
             margin = row_margins.get(metric, np.nan)
             mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
@@ -280,6 +309,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
                 "test": method, "method_reason": reason, **numbers,
                 "margin": margin, "tost_p": tost_fn(margin) if margin > 0 else np.nan,
                 "collapsed": k_a, "runs": n_a, "partner_collapsed": k_b, "partner_runs": n_b,
+                "diverged": _diverged(mine), "partner_diverged": _diverged(base),
                 "collapse_p": fisher_collapse_p(k_a, n_a, k_b, n_b) if k_a + k_b else np.nan,
                 "prediction": declared.prediction if declared is not None else None,
                 "why": declared.why if declared is not None else None,

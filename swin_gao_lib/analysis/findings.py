@@ -144,7 +144,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     if claim == "time":
         g = by_metric.get("time_per_image_ms")
         if g is None:
-            return "untestable (these records lack training time per image)", ""
+            return f"untestable ({_nothing_measured(by_metric, 'training time per image')})", ""
         ev = "; ".join(_fmt(r, claim) for _, r in g.iterrows())
         if (g["test"] == "none").all():
             return "untestable (one seed per configuration)", ev
@@ -153,8 +153,8 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
         return _verdict(list(g["decision"]), HIGHER, margin_text(claim, margin=g["margin"].iloc[0])), ev
     # overfitting: only where accuracy drops (after Holm) while the arm still learns
     acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")
-    if acc is None or gap is None:
-        return "untestable (these records lack the train-set evaluation)", ""
+    if acc is None:
+        return "untestable (these records lack test accuracy)", ""
     if (acc["test"] == "none").all():
         return "untestable (one seed per configuration)", ""
     drops = acc[acc["decision"] == LOWER]
@@ -166,7 +166,9 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
                       for _, r in drops.iterrows())
         return ("not applicable (accuracy drops where the arm collapsed to chance, "
                 f"{k}: a model at chance has no train-test gap to test)"), ""
-    g = gap[gap["point"].isin(learning["point"])]
+    g = gap[gap["point"].isin(learning["point"])] if gap is not None else ()
+    if not len(g):
+        return f"untestable ({_nothing_measured(by_metric, 'the train-set evaluation')})", ""
     margin = margin_text(claim, margin=g["margin"].iloc[0])
     verdict = _verdict(list(g["decision"]), HIGHER, margin)
     if verdict.startswith("contradicted"):
@@ -174,6 +176,16 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     elif verdict.startswith("not supported"):
         verdict += ", where accuracy drops"
     return verdict, "gap " + "; ".join(_fmt(r, claim) for _, r in g.iterrows())
+
+
+def _nothing_measured(by_metric: dict[str, pd.DataFrame], what: str) -> str:
+    """Why a comparison has no row for a metric: every run of a side diverged, or old records."""
+    acc = by_metric.get("test_accuracy")
+    if acc is not None and "diverged" in acc:
+        gone = acc[(acc["diverged"] == acc["runs"]) | (acc["partner_diverged"] == acc["partner_runs"])]
+        if len(gone):
+            return f"every run of a side diverged: no {what} to compare"
+    return f"these records lack {what}"
 
 
 def _prediction(g: pd.DataFrame) -> str:

@@ -228,20 +228,36 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
     design = load_design(suite.path) if design is None else design
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
+    # the comparisons also see the runs that diverged (scored at chance): an arm whose every
+    # run diverged is compared, not dropped; the tables and figures show complete runs
+    every = study.runs_frame(suite, with_diverged=True)
+    compared = study.configurations(every)
+    _same_labels(configs, compared)
     conv = convergence.convergence(suite, runs, configs)
-    comp = compare.comparisons(runs, configs, margins=margins, design=design,
-                               diverged=study.diverged_frame(suite))
+    comp = compare.comparisons(every, compared, margins=margins, design=design)
     if not comp.empty:  # whether each partner had levelled off (labels repeat across data sets)
         at = conv.set_index(["dataset", "configuration"])
         keys = list(zip(comp["dataset"], comp["partner_label"]))
         comp["partner_val_slope"] = [at["val_slope"].get(k) for k in keys]
         comp["partner_plateau"] = [at["plateau"].get(k) for k in keys]
-    found = findings.findings(comp, margins, compare.not_made(configs, design))
+    found = findings.findings(comp, margins, compare.not_made(compared, design))
     sweeps = {m: study.n_sweep(configs, m) for m in
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
     return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
                        tracking.loss_tracking(suite, runs, configs), conv,
                        tracking.update_tracking(suite, runs, configs, design), design)
+
+
+def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:
+    """Give the complete runs' configurations the labels the comparisons use (in place).
+
+    Labels name a learning rate where configurations would otherwise read alike;
+    counted with the diverged runs, a configuration may need its rate where the
+    complete runs alone would not (its twin at another rate only diverged).
+    """
+    names = compared.set_index("configuration")[["label", "control"]]
+    for column in ("label", "control"):
+        configs[column] = configs["configuration"].map(names[column]).fillna(configs[column])
 
 
 def design_table(design: StudyDesign | None) -> pd.DataFrame:

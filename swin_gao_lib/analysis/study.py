@@ -39,9 +39,9 @@ in :mod:`swin_gao_lib.analysis.findings`.
 
 Every run also says whether it *collapsed* -- its final validation accuracy
 within :data:`~swin_gao_lib.analysis.resampling.COLLAPSE_MARGIN` of chance --
-and runs that diverged (a NaN loss, no metrics) are kept aside
-(:func:`diverged_frame`): both count as collapses where collapse rates are
-compared.
+and runs that diverged (a NaN loss, no metrics) are read back as runs without
+measurements (:func:`diverged_runs`): both count as collapses where collapse
+rates are compared, and an arm whose every run diverged is still compared.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from swin_gao_lib.config.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUA
                                  LR_SCALING_TITLES, PLAIN_BATCH, configuration_label,
                                  control_label, dataset_title, series_label, training_title)
 from swin_gao_lib.config.design import NOT_CONFIGURATION, configuration_key
-from swin_gao_lib.records import Suite
+from swin_gao_lib.records import Run, Suite
 from swin_gao_lib.analysis.resampling import collapsed
 from swin_gao_lib.analysis.stats import mean_std
 
@@ -105,10 +105,17 @@ def _num_classes(dataset: str) -> int:
     return datasets.get(dataset).num_classes
 
 
-def runs_frame(suite: Suite) -> pd.DataFrame:
-    """One row per run: what it varied and what it measured (see :class:`records.Run`)."""
+def runs_frame(suite: Suite, with_diverged: bool = False) -> pd.DataFrame:
+    """One row per run: what it varied and what it measured (see :class:`records.Run`).
+
+    ``with_diverged`` adds a row for every run that diverged (:func:`diverged_runs`):
+    its configuration, no measurement, ``collapsed`` and ``diverged`` true -- the rows
+    the comparisons need so that an arm whose every run diverged is still compared.
+    """
     rows = []
-    for r in suite.runs:
+    gone = diverged_runs(suite) if with_diverged else []
+    diverged = {r.name for r in gone}
+    for r in [*suite.runs, *gone]:
         c = r.resolved_config
         rows.append({
             "run": r.name, "dataset": dataset_title(r.dataset), "seed": c["seed"],
@@ -120,14 +127,15 @@ def runs_frame(suite: Suite) -> pd.DataFrame:
             "mode": c["accumulation_mode"], "reduction": c["reduction"],
             "lr_scaling": c["lr_scaling"], "lr_base_batch": c["lr_base_batch"],
             "effective_lr": r.effective_learning_rate,
-            "test_accuracy": r.metrics["test_accuracy"],
+            "test_accuracy": r.measured("test_accuracy"),
             "val_accuracy": r.measured("final_val_accuracy"),
             "collapsed": collapsed(r.measured("final_val_accuracy"), _num_classes(r.dataset)),
+            "diverged": r.name in diverged, "chance": 1.0 / _num_classes(r.dataset),
             "train_eval_accuracy": r.measured("train_eval_accuracy"),
             "generalization_gap": r.measured("generalization_gap"),
             "time_per_image_ms": r.time_per_image_ms,
             "peak_memory_mib": r.measured("peak_memory_mib"),
-            "optimizer_updates": r.metrics["optimizer_updates"],
+            "optimizer_updates": r.measured("optimizer_updates"),
             "configuration": configuration_key(c),
             "control_group": _key(c, NOT_CONFIGURATION + ACCUMULATION_KEYS),
             "budget_group": _key(c, NOT_CONFIGURATION + ACCUMULATION_KEYS + ("epochs",)),
@@ -135,25 +143,27 @@ def runs_frame(suite: Suite) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def diverged_frame(suite: Suite) -> pd.DataFrame:
-    """One row per run that diverged (its loss became NaN): its configuration and seed.
+def diverged_runs(suite: Suite) -> list[Run]:
+    """Every run that diverged (its loss became NaN), read as a :class:`records.Run`.
 
-    Such a run has no metrics; where collapse rates are compared it counts as
-    a collapse, since it learned nothing it could be scored on.
+    Such a run has its config but no metrics (``measured`` reads NaN; the rate
+    it ran at is its config's). It learned nothing it could be scored on: it
+    counts as a collapse where collapse rates are compared, and the
+    comparisons score its accuracy at chance (:mod:`.comparisons`).
     """
-    from swin_gao_lib.config import RunConfig, from_yaml
+    from swin_gao_lib.config import from_yaml
     from swin_gao_lib.records import CONFIG
 
-    rows = []
+    runs = []
     for name, failure in suite.failed.items():
         path = Path(suite.path) / name / CONFIG
         if not failure.get("diverged") or not path.is_file():
             continue
-        config = {**RunConfig().to_dict(), **from_yaml(path.read_text(encoding="utf-8"),
-                                                       str(path)).to_dict()}
-        rows.append({"run": name, "seed": config["seed"],
-                     "configuration": configuration_key(config)})
-    return pd.DataFrame(rows, columns=["run", "seed", "configuration"])
+        config = from_yaml(path.read_text(encoding="utf-8"), str(path))
+        runs.append(Run(name, path.parent, config.to_dict(),
+                        {"effective_learning_rate": config.effective_learning_rate},
+                        pd.DataFrame()))
+    return runs
 
 
 def _family(row: pd.Series, base: pd.Series | None) -> str:
@@ -199,8 +209,10 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
         out.append(row)
     means = {r["configuration"]: r["optimizer_updates_mean"] for r in out}
     for row in out:
-        row["same_updates"] = (bool(means[row["configuration"]] == means[row["baseline"]])
-                               if row["family"] in SAME_UPDATES else None)
+        mine, base = means[row["configuration"]], means.get(row["baseline"])
+        # None where a side has no complete run to count updates on (all its runs diverged)
+        row["same_updates"] = (bool(mine == base) if row["family"] in SAME_UPDATES
+                               and pd.notna(mine) and pd.notna(base) else None)
         row["plain"] = _plain_partner(row, first) if row["family"] == EQUAL_MICRO else None
         row["label"] = configuration_label(row)
         row["control"] = control_label(row)
