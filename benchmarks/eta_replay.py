@@ -42,22 +42,28 @@ def _time(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _events(suite: Path, plan) -> tuple[float, float, list[tuple[float, dict]]]:
-    """(start, end, [(time, history row)...]) of one run, from its notebook and history."""
+def _events(suite: Path, plan) -> tuple[float, float, list[tuple[float, dict]], bool]:
+    """(start, end, [(time, history row)...], complete) of one run, from its notebook and
+    history. A failed run (no metrics.json: it diverged, or broke) has its epochs up to the
+    failure, if any; its time outside ``fit`` is not on record and counts as none."""
     notebook = json.loads((suite / plan.run_dir.name / "train.ipynb").read_text())
     meta = notebook["metadata"]["papermill"]
     cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     train = next(c for c in cells if "train(cfg" in "".join(c["source"]))["metadata"]["papermill"]
-    metrics = json.loads((suite / plan.run_dir.name / "metrics.json").read_text())
-    with (suite / plan.run_dir.name / "history.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    outside = max(train["duration"] - metrics["fit_wall_s"], 0.0)
+    folder = suite / plan.run_dir.name
+    done = (folder / "metrics.json").is_file()
+    metrics = json.loads((folder / "metrics.json").read_text()) if done else {}
+    rows = []
+    if (folder / "history.csv").is_file():
+        with (folder / "history.csv").open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    outside = max(train["duration"] - metrics.get("fit_wall_s", train["duration"]), 0.0)
     t = _time(train["start_time"]) + outside / 2
     events = []
     for row in rows:
         t += float(row["epoch_s"])
         events.append((t, row))
-    return _time(meta["start_time"]), _time(meta["end_time"]), events
+    return _time(meta["start_time"]), _time(meta["end_time"]), events, done
 
 
 def replay(suite: Path, params: Path, total: float | None, report_s: float | None,
@@ -67,8 +73,8 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
     with tempfile.TemporaryDirectory() as tmp:
         plans = plan_suite(files, Path(tmp) / "out")
         runs = [(p, *_events(suite, p)) for p in plans]
-        first = min(start for _, start, _, _ in runs)
-        last = max(end for _, _, end, _ in runs)
+        first = min(start for _, start, _, _, _ in runs)
+        last = max(end for _, _, end, _, _ in runs)
         report_nb = suite / "report" / "report.ipynb"
         if report_nb.is_file():
             meta = json.loads(report_nb.read_text())["metadata"]["papermill"]
@@ -79,11 +85,11 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
             end = last + (report_s or 0.0)
         t0 = first
         events = []  # (time, order, kind, plan, rows so far)
-        for plan, start, stop, epochs in runs:
+        for plan, start, stop, epochs, done in runs:
             events.append((start, 0, "start", plan, None))
             for i, (when, _) in enumerate(epochs, 1):
                 events.append((when, 1, "epoch", plan, [row for _, row in epochs[:i]]))
-            events.append((stop, 2, "finish", plan, None))
+            events.append((stop, 2, "finish" if done else "fail", plan, None))
         events.sort(key=lambda e: (e[0], e[1]))
         clock = {"t": t0}
         progress = SuiteProgress(plans, "replay", ticker=False, clock=lambda: clock["t"],
@@ -104,8 +110,8 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
                 progress.poll()
                 label = len(rows)
             else:
-                progress.finish(plan)
-                label = "done"
+                progress.finish(plan, ok=kind == "finish")
+                label = "done" if kind == "finish" else "failed"
             timeline.append((when - t0, progress.remaining(), end - when, plan.run_dir.name,
                              label))
         shutil.rmtree(Path(tmp) / "out", ignore_errors=True)
