@@ -415,6 +415,24 @@ def test_differences_of_tens_of_points_keep_the_margin_readable():
     assert lin.axes[0].get_xscale() == "linear"
 
 
+def test_each_data_set_is_drawn_with_its_own_margin():
+    """The issue #19 study decides MNIST at +-0.5 pp and CIFAR-10 at +-2: one band at the
+    largest margin drew MNIST's decisions against a margin they were not made at."""
+    from swin_gao_lib.analysis import study_plots
+
+    comp = pd.DataFrame({"dataset": ["CIFAR-10", "MNIST"], "metric": "test_accuracy",
+                         "label": ["a", "a"], "difference": [-0.004, -0.001],
+                         "ci_low": [-0.012, -0.004], "ci_high": [0.004, 0.003],
+                         "margin": [0.02, 0.005], "test": "paired t",
+                         "decision": ["equivalent", "equivalent"]})
+    fig = study_plots.differences(comp)
+    for ax, m in zip(fig.axes, (2.0, 0.5)):
+        band = {l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == "--"}
+        assert band == {-m, m}, (ax.get_title(), band)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "equivalence margin: CIFAR-10 ±2 pp, MNIST ±0.5 pp" in texts
+
+
 def test_the_plateau_table_reads_in_percentage_points():
     from swin_gao_lib.analysis.display import convergence_display
 
