@@ -348,3 +348,22 @@ def test_plateau_rule_by_hand(tmp_path):
     assert row["partner_plateau"] and row["partner_val_slope"] == pytest.approx(0.001)
     text = st_.findings_table.iloc[0, -1]
     assert "AdamW baseline, B=128: at a plateau (+0.10 pp/epoch on validation)" in text
+
+
+def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
+    """SGD's baseline at lr and its N=1 arm at 4 lr were one arm in the re-run's figures:
+    one black square, one legend entry for two configurations 86 pp apart."""
+    from swin_gao_lib.analysis.arms import ArmStyles, arm_of
+
+    designed_suite(tmp_path / "suite")
+    report = build_report(tmp_path / "suite")
+    configs = report.study.configurations
+    sgd = configs[(configs["optimizer"] == "sgd") & (configs["N"] == 1)]
+    assert sorted(sgd["training"]) == ["SGD without momentum, lr 0.1",
+                                       "SGD without momentum, lr 0.4"]
+    # one arm per configuration here, and the report's one style per arm
+    arms = [arm_of(r) for _, r in configs.iterrows()]
+    assert len(set(arms)) == len(configs)
+    styles = ArmStyles.for_arms(arms)
+    ones = [styles[arm_of(r)] for _, r in sgd.iterrows()]
+    assert ones[0] != ones[1] and {s.color for s in ones} == {"#000000"}  # both baselines

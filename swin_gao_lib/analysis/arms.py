@@ -106,8 +106,10 @@ class ArmStyles:
         arms = sorted(set(arms), key=Arm._rank)
         markers: dict[str, str] = {}
         for training in sorted({a.training for a in arms}):
-            if training in _TRAINING_MARKERS:
-                markers[training] = _TRAINING_MARKERS[training]
+            # an optimizer at several rates ("SGD without momentum, lr 0.4") keeps its marker;
+            # the clash rule below then parts its arms that share a colour
+            if training.split(", lr ")[0] in _TRAINING_MARKERS:
+                markers[training] = _TRAINING_MARKERS[training.split(", lr ")[0]]
         for training in sorted({a.training for a in arms}):
             if training not in markers:
                 free = [m for m in MARKERS if m not in markers.values()]

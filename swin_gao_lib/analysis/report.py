@@ -255,8 +255,8 @@ def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:
     counted with the diverged runs, a configuration may need its rate where the
     complete runs alone would not (its twin at another rate only diverged).
     """
-    names = compared.set_index("configuration")[["label", "control"]]
-    for column in ("label", "control"):
+    names = compared.set_index("configuration")[["label", "control", "training"]]
+    for column in ("label", "control", "training"):
         configs[column] = configs["configuration"].map(names[column]).fillna(configs[column])
 
 

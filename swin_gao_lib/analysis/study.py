@@ -241,13 +241,18 @@ def _tell_apart(rows: list[pd.Series]) -> None:
         if r["lr_scaling"] == "none":
             key = (r["dataset"], r["optimizer"], r["momentum"])
             rates.setdefault(key, set()).add(r["learning_rate"])
+    several = [r["lr_scaling"] == "none"
+               and len(rates[(r["dataset"], r["optimizer"], r["momentum"])]) > 1 for r in rows]
     for column in ("label", "control"):
         names = [(r["dataset"], r[column]) for r in rows]
-        for row in rows:
-            several = (row["lr_scaling"] == "none"
-                       and len(rates[(row["dataset"], row["optimizer"], row["momentum"])]) > 1)
-            if names.count((row["dataset"], row[column])) > 1 or several:
+        for row, at_several in zip(rows, several):
+            if names.count((row["dataset"], row[column])) > 1 or at_several:
                 row[column] = f"{row[column]}, lr {row['effective_lr']:g}"
+    # and the figures' arms (training title, :mod:`.arms`): SGD's baseline at lr and its
+    # N=1 arm at 4 lr were one arm, one colour and marker, one legend entry
+    for row, at_several in zip(rows, several):
+        if at_several:
+            row["training"] = f"{row['training']}, lr {row['effective_lr']:g}"
 
 
 def _equal_updates_baseline(row: pd.Series, baselines: Any) -> pd.Series | None:
