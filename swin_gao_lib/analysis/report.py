@@ -245,7 +245,8 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
     return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
                        tracking.loss_tracking(suite, runs, configs), conv,
-                       tracking.update_tracking(suite, runs, configs, design), design)
+                       tracking.update_tracking(suite, every, compared, design,
+                                                study.diverged_runs(suite)), design)
 
 
 def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:

@@ -112,24 +112,33 @@ def _declared_pairs(runs: pd.DataFrame, configs: pd.DataFrame, design: Any):
 
 
 def update_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame,
-                    design: Any = None) -> pd.DataFrame:
+                    design: Any = None, diverged: Any = ()) -> pd.DataFrame:
     """Per update: batch loss and step size of in-step N micro-batches against the baseline.
 
     Besides the equal-effective-batch configurations against their baselines,
     every in-step comparison a ``design`` declares (its arm against its
     partner). Only runs whose ``lr.csv`` has the per-update columns (recorded
-    since issue #19) and as many updates as their partner's are compared.
+    since issue #19) and as many updates as their partner's are compared --
+    or, where a side diverged (``diverged``: its runs, which ``runs`` and
+    ``configs`` then include), the updates both made before it stopped: SGD's
+    summed micro-batches step 4x as far from the first update, up to the NaN.
     """
     import itertools
 
-    by_name = {r.name: r for r in suite.runs}
+    by_name = {r.name: r for r in [*suite.runs, *diverged]}
+    stopped = {r.name for r in diverged}
     rows: list[dict[str, Any]] = []
     for c, r, base_run in itertools.chain(_pairs(runs, configs, ("mean", "sum")),
                                           _declared_pairs(runs, configs, design)):
         mine, base = by_name[r["run"]].learning_rates, by_name[base_run].learning_rates
-        if (mine is None or base is None or len(mine) != len(base)
+        if (mine is None or base is None
                 or not {"loss", "update_norm"} <= set(mine.columns) & set(base.columns)):
             continue
+        if len(mine) != len(base):
+            if not {r["run"], base_run} & stopped:
+                continue
+            n = min(len(mine), len(base))
+            mine, base = mine.iloc[:n], base.iloc[:n]
         mine, base = mine.reset_index(drop=True), base.reset_index(drop=True)
         loss, loss0 = batch_losses(mine), batch_losses(base)
         norm, norm0 = mine["update_norm"].to_numpy(float), base["update_norm"].to_numpy(float)
