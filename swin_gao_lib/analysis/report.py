@@ -230,7 +230,8 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
     configs = study.configurations(runs)
     # the comparisons also see the runs that diverged (scored at chance): an arm whose every
     # run diverged is compared, not dropped; the tables and figures show complete runs
-    every = study.runs_frame(suite, with_diverged=True)
+    gone = study.diverged_runs(suite)
+    every = study.runs_frame(suite, gone)
     compared = study.configurations(every)
     _same_labels(configs, compared)
     conv = convergence.convergence(suite, runs, configs)
@@ -245,8 +246,7 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
               ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
     return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
                        tracking.loss_tracking(suite, runs, configs), conv,
-                       tracking.update_tracking(suite, every, compared, design,
-                                                study.diverged_runs(suite)), design)
+                       tracking.update_tracking(suite, every, compared, design, gone), design)
 
 
 def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:

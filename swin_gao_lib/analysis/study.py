@@ -105,15 +105,14 @@ def _num_classes(dataset: str) -> int:
     return datasets.get(dataset).num_classes
 
 
-def runs_frame(suite: Suite, with_diverged: bool = False) -> pd.DataFrame:
+def runs_frame(suite: Suite, gone: list[Run] | tuple = ()) -> pd.DataFrame:
     """One row per run: what it varied and what it measured (see :class:`records.Run`).
 
-    ``with_diverged`` adds a row for every run that diverged (:func:`diverged_runs`):
+    ``gone``, the runs that diverged (:func:`diverged_runs`), adds a row for each:
     its configuration, no measurement, ``collapsed`` and ``diverged`` true -- the rows
     the comparisons need so that an arm whose every run diverged is still compared.
     """
     rows = []
-    gone = diverged_runs(suite) if with_diverged else []
     diverged = {r.name for r in gone}
     for r in [*suite.runs, *gone]:
         c = r.resolved_config
