@@ -73,8 +73,8 @@ def parts(rows: list[dict], gap_s: float) -> list[list[dict]]:
 
 def summary(rows: list[dict], predicted: dict[str, float] | None, workers: int,
             gap_s: float) -> list[str]:
-    lines = []
-    for i, part in enumerate(parts(rows, gap_s), 1):
+    lines, stretches = [], parts(rows, gap_s)
+    for i, part in enumerate(stretches, 1):
         span = max(r["end"] for r in part) - min(r["start"] for r in part)
         first = datetime.fromtimestamp(min(r["start"] for r in part), timezone.utc)
         last = datetime.fromtimestamp(max(r["end"] for r in part), timezone.utc)
@@ -95,10 +95,10 @@ def summary(rows: list[dict], predicted: dict[str, float] | None, workers: int,
         lines.append(line)
     total = sum(r["seconds"] for r in rows)
     failed = [r for r in rows if not r["complete"]]
+    spans = sum(max(r["end"] for r in p) - min(r["start"] for r in p) for p in stretches)
     lines.append(f"all: {len(rows)} runs ({len(failed)} failed, "
                  f"{sum(r['seconds'] for r in failed):,.0f} worker-seconds), "
-                 f"{total:,.0f} worker-seconds; "
-                 f"spans summed {sum(max(r['end'] for r in p) - min(r['start'] for r in p) for p in parts(rows, gap_s)) / 3600:.2f} h")
+                 f"{total:,.0f} worker-seconds; spans summed {spans / 3600:.2f} h")
     if predicted and failed:
         lines.append(f"the failed runs were predicted at "
                      f"{sum(predicted.get(r['run'], 0.0) for r in failed):,.0f} worker-seconds "

@@ -173,7 +173,7 @@ def _collapses(rows: pd.DataFrame) -> tuple[int, int]:
 
 
 def _diverged(rows: pd.DataFrame) -> int:
-    return int(rows["diverged"].sum()) if "diverged" in rows else 0
+    return int(rows["diverged"].sum())
 
 
 def _per_seed(rows: pd.DataFrame, metric: str) -> tuple[dict, int]:
@@ -185,10 +185,9 @@ def _per_seed(rows: pd.DataFrame, metric: str) -> tuple[dict, int]:
     diverged would not be compared at all. Its other metrics (the train-test
     gap, time, memory) stay out: there is nothing to measure.
     """
-    diverged = rows["diverged"] if "diverged" in rows else pd.Series(False, index=rows.index)
     values, at_chance = {}, 0
-    for seed, value, gone, chance in zip(rows["seed"], rows[metric], diverged,
-                                         rows.get("chance", pd.Series(math.nan, index=rows.index))):
+    for seed, value, gone, chance in zip(rows["seed"], rows[metric], rows["diverged"],
+                                         rows["chance"]):
         if gone and metric == "test_accuracy":
             values[seed], at_chance = chance, at_chance + 1
         elif pd.notna(value):

@@ -181,7 +181,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
 def _nothing_measured(by_metric: dict[str, pd.DataFrame], what: str) -> str:
     """Why a comparison has no row for a metric: every run of a side diverged, or old records."""
     acc = by_metric.get("test_accuracy")
-    if acc is not None and "diverged" in acc:
+    if acc is not None:
         gone = acc[(acc["diverged"] == acc["runs"]) | (acc["partner_diverged"] == acc["partner_runs"])]
         if len(gone):
             return f"every run of a side diverged: no {what} to compare"
