@@ -58,22 +58,6 @@ def assign_state(model: keras.Model, state: State) -> None:
             v.assign(a)
 
 
-def build_for_programs(model: keras.Model, cfg: RunConfig) -> None:
-    """Create every variable the programs use: model, optimizer, loss and metrics.
-
-    ``fit`` does this on its first batch (Keras's ``_symbolic_build``, which
-    traces shapes only and draws no random numbers); the programs need it before.
-    """
-    import numpy as np
-
-    x = np.zeros((1, *cfg.input_shape), "float32")
-    y = np.zeros((1, cfg.num_classes), "float32")
-    model._symbolic_build(data_batch=(x, y))
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.reset_metrics()
-
-
 @dataclass
 class EpochPrograms:
     """The compiled train-epoch and evaluation programs of one configuration.
