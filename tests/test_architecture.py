@@ -2,6 +2,7 @@
 one owner per concept, and the generated configuration reference is current."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -269,3 +270,20 @@ def test_outputs_folder_is_kept_and_runs_in_it_are_ignored():
     proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.stdout.split() == paths[1:]
+
+
+def test_the_report_notebook_never_imports_a_backend(tmp_path):
+    # A report reads records: its kernel has no use for TensorFlow, Keras or JAX, whose
+    # import alone is about 4 s of every report (its setup cell once printed this machine's GPU).
+    cells = json.loads((ROOT / "notebooks" / "report.ipynb").read_text())["cells"]
+    code = [line for cell in cells if cell["cell_type"] == "code"
+            for line in "".join(cell["source"]).splitlines() if not line.startswith("%")]
+    setup = "\n".join(code[:code.index("from swin_gao_lib.analysis.report import build_report")])
+    proc = _python(
+        "import sys\n"
+        f"{setup}\n"
+        "from swin_gao_lib.analysis.report import build_report\n"
+        f"build_report('examples/quick', {str(tmp_path / 'report')!r})\n"
+        "print([m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules])\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "[]"
