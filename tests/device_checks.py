@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 #: One configuration for every part: 200 training images in batches of 32 (6 full and a
 #: short one of 8, which in-step splits 4+4), dropout, drop path and augmentation on.
 BASE = dict(dataset="mnist", source="sample", max_train_samples=200, max_test_samples=64,
-            validation_split=0.1, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8,
+            validation_split=0.01, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8,
             dropout=0.1, attention_dropout=0.1, drop_path_rate=0.1, augment=True, epochs=3,
             batch_size=32, accumulation_steps=2, reduction="sum", backend="jax",
             pipeline="device", seed=1)

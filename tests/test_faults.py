@@ -27,6 +27,7 @@ from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.errors import ConfigError, InputError
 
 TINY = dict(dataset="mnist", source="sample", max_train_samples=96, max_test_samples=32,
+            validation_split=0.01,  # 150 images: the tests check the machinery
             embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8, batch_size=32, epochs=3,
             dropout=0.1, drop_path_rate=0.1, augment=True, seed=5)
 

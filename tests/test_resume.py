@@ -26,7 +26,7 @@ KILL_EPOCH, KILL_STEP = 2, 3  # 0-based epoch 2 = the third epoch
 
 STOCHASTIC = dict(
     dataset="mnist", source="sample", max_train_samples=200, max_test_samples=64,
-    validation_split=0.1, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8,
+    validation_split=0.01, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8,
     dropout=0.1, attention_dropout=0.1, drop_path_rate=0.2, augment=True, epochs=4, seed=3,
 )
 MODES = {
