@@ -44,14 +44,25 @@ def test_the_kit_comes_from_the_wheel(colab):
     assert Path(where).is_relative_to(colab["root"] / "env"), where
 
 
-@pytest.mark.slow(27)
+#: The train notebook's own overrides, at a tiny model and size: what is checked here is
+#: that it runs alone from the wheel, draws its figure and stays quiet. Its defaults as
+#: they are run in nbval (``notebooks/train.ipynb``) and in ``notebooks_alone.py --newest``.
+TINY_OVERRIDES = {"dataset": "mnist", "source": "sample", "max_train_samples": 64,
+                  "max_test_samples": 32, "validation_split": 0.01, "epochs": 2,
+                  "batch_size": 32, "accumulation_steps": 2, "embed_dim": 16, "num_heads": [2],
+                  "mlp_dim": 32, "head_units": 8}
+
+
+@pytest.mark.slow(20)
 def test_train_notebook_alone(colab):
-    work, nb, stderr = alone.execute_alone(colab, "train.ipynb", "train")
+    work, nb, stderr = alone.execute_alone(colab, "train.ipynb", "train",
+                                           parameters={"overrides": TINY_OVERRIDES})
     assert alone.images(nb) >= 1  # the train vs validation curves
     runs = list((work / "outputs" / "notebook").glob("*/metrics.json"))
     assert len(runs) == 1
     metrics = json.loads(runs[0].read_text())
     assert "SAMPLE of mnist" in metrics["data"] and metrics["optimizer_updates"] > 0
+    assert metrics["samples"]["train"] == 64  # the injected overrides, not the defaults
     # quiet: no TensorFlow start-up lines stored in the notebook, none on the terminal
     assert not alone.noise(nb, stderr)
 

@@ -92,15 +92,18 @@ def versions(colab: dict) -> dict[str, str]:
     return json.loads(run([colab["python"], "-c", code], env=colab["env"]).stdout)
 
 
-def execute_alone(colab: dict, notebook: str, name: str) -> tuple[Path, dict, str]:
+def execute_alone(colab: dict, notebook: str, name: str,
+                  parameters: dict | None = None) -> tuple[Path, dict, str]:
     """Copy one notebook into an empty folder, execute it there with papermill.
 
-    Returns the folder, the executed notebook and papermill's stderr.
+    ``parameters`` are injected as papermill injects them (none: the notebook's own
+    values). Returns the folder, the executed notebook and papermill's stderr.
     """
     work = colab["root"] / name
     work.mkdir()
     shutil.copy2(NOTEBOOKS / notebook, work / notebook)
-    proc = run([colab["python"], "-m", "papermill", "--no-progress-bar", notebook,
+    inject = ["-y", json.dumps(parameters)] if parameters else []
+    proc = run([colab["python"], "-m", "papermill", "--no-progress-bar", *inject, notebook,
                 f"executed-{notebook}"], cwd=work, env=colab["env"])
     return work, json.loads((work / f"executed-{notebook}").read_text()), proc.stderr
 
