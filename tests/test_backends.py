@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import quick_xla_compile
 from swin_gao_lib.runtime.backend import BACKENDS, resolve_backend, use_backend
 from swin_gao_lib.config import make_config
 from swin_gao_lib.errors import ConfigError
@@ -34,9 +35,10 @@ needs_jax = pytest.mark.skipif(not _has("jax"), reason="jax is not installed")
 def _run_checks(backend: str, part: str, tmp: Path, *extra: str) -> dict:
     out = tmp / f"{backend}-{part}.json"
     cmd = [sys.executable, str(TESTS / "backend_checks.py"), backend, part, str(out), *extra]
-    if backend == "jax":  # as on a machine without TensorFlow
-        cmd.insert(1, str(TESTS / "no_tensorflow.py"))
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if backend == "jax":  # as on a machine without TensorFlow; compiling is most of its time
+        cmd.insert(1, str(TESTS / "no_tensorflow.py"))
+        env = quick_xla_compile(env)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())

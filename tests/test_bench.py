@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import quick_xla_compile
 from swin_gao_lib import cli
 from swin_gao_lib.bench.specs import Spec, plan
 from swin_gao_lib.bench.summary import summarise, trend
@@ -142,8 +143,8 @@ def test_jax_bench_runs_with_tensorflow_unimportable(tmp_path):
     (blocker / "tensorflow").mkdir(parents=True)
     (blocker / "tensorflow" / "__init__.py").write_text(
         "raise ImportError('tensorflow is blocked by the test')\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(blocker), str(Path(__file__).resolve().parents[1])]))
+    env = quick_xla_compile(dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(blocker), str(Path(__file__).resolve().parents[1])])))
     env.pop("KERAS_BACKEND", None)
     out = tmp_path / "out"
     proc = subprocess.run(
