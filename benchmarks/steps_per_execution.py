@@ -57,10 +57,8 @@ def worker(way: str, model: str, epochs: int) -> dict:
         import jax
 
         from swin_gao_lib.data.device import DeviceSplits
-        from swin_gao_lib.training.accumulation import build_variables
         from swin_gao_lib.training.epoch_program import EpochPrograms, model_state
 
-        build_variables(model_, cfg)
         data = DeviceSplits.upload(splits, pad=cfg.batch_size)
         programs = EpochPrograms(model_, cfg, n)
         state = model_state(model_)

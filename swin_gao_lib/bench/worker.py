@@ -29,7 +29,7 @@ def measure(spec: Spec) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from swin_gao_lib.training.accumulation import build_trainer, build_variables
+    from swin_gao_lib.training.accumulation import build_trainer
     from swin_gao_lib.data.sources import load_sample
     from swin_gao_lib.data.splits import split
     from swin_gao_lib.runtime.machine import PeakMemory, environment
@@ -54,9 +54,6 @@ def measure(spec: Spec) -> dict[str, Any]:
     model = build_trainer(cfg, build_swin(cfg, precision=spec.precision))
     memory = PeakMemory()
     memory.reset()
-    # As train() does, so that the step is traced once; after the reset, so that the
-    # optimizer's variables still count in the peak.
-    build_variables(model, cfg)
     ends: list[float] = []
     losses: list[float] = []
 

@@ -303,7 +303,7 @@ def optimizer_updates(optimizer: keras.optimizers.Optimizer) -> int:
 def build_trainer(cfg: RunConfig, network: keras.Model,
                   total_updates: int | None = None) -> AccumulatingModel:
     """Wrap and compile ``network`` for training as ``cfg`` says (``total_updates``: as
-    :func:`build_optimizer`)."""
+    :func:`build_optimizer`), with every variable built (:func:`build_variables`)."""
     in_step = cfg.accumulation_mode == "in_step"
     model = AccumulatingModel(
         network,
@@ -320,6 +320,7 @@ def build_trainer(cfg: RunConfig, network: keras.Model,
         # JAX has no graph mode but XLA: without jit its step runs op by op (a debugging mode).
         jit_compile=cfg.jit_compile or keras.backend.backend() == "jax",
     )
+    build_variables(model, cfg)
     return model
 
 
@@ -329,11 +330,11 @@ def build_variables(model: keras.Model, cfg: RunConfig) -> None:
     Keras's ``fit`` on TensorFlow defers this to the trace of its first train step
     (``_symbolic_build`` runs at once only under a distribution strategy), and a
     ``tf.function`` that creates variables while it traces is traced a second time,
-    which costs every run about 1.5 s of start-up on two cores. Built here instead,
-    the step is traced once; the compiled programs of ``pipeline: device`` need the
-    variables before their first trace too. Keras's ``_symbolic_build`` traces shapes
-    only and draws no random numbers, so the run's numbers do not change. Call it after
-    a checkpoint is restored: what is built already is left alone.
+    which costs every run about 1.5 s of start-up on two cores. Built here instead (by
+    :func:`build_trainer`), the step is traced once; the compiled programs of
+    ``pipeline: device`` need the variables before their first trace too. Keras's
+    ``_symbolic_build`` traces shapes only and draws no random numbers, so the run's
+    numbers do not change; a checkpoint restores into the built variables.
     """
     import numpy as np
 

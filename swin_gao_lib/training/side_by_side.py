@@ -43,8 +43,7 @@ from swin_gao_lib.errors import RunError
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.records import CONFIG, FAILURE
 from swin_gao_lib.runtime.machine import PeakMemory
-from swin_gao_lib.training.accumulation import (build_trainer, build_variables, optimizer_updates,
-                                                 planned_updates)
+from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.training.groups import check_group
 from swin_gao_lib.training.epoch_program import EpochPrograms, assign_state, model_state
@@ -148,7 +147,6 @@ def _train_group(runs: list[_Run], verbose, log) -> list[RunResult | RunError]:
         network = build_swin(cfg)
         model = build_trainer(cfg, network,
                               planned_updates(cfg, steps_per_epoch(n_train, cfg.fit_batch_size)))
-        build_variables(model, cfg)
         fresh = jax.tree_util.tree_map(np.asarray, model_state(model))
         states = []
         for i, run in enumerate(runs):  # each seed's state, as it would be trained alone

@@ -33,8 +33,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from swin_gao_lib.training.accumulation import (build_trainer, build_variables, optimizer_updates,
-                                                 planned_updates)
+from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.pipeline import make_datasets
@@ -246,7 +245,6 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
             log(f"resuming {run_dir.name} after epoch {initial_epoch} of {cfg.epochs}")
         elif checked.action == "resume":
             log(f"resuming {run_dir.name}: no epoch had finished, starting at epoch 1")
-        build_variables(model, cfg)  # before fit: its train step is traced once, not twice
         memory.reset()
         t0 = time.perf_counter()
         model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs,
