@@ -20,6 +20,7 @@ pytest.importorskip("distributed")
 
 from conftest import TINY_DETERMINISTIC  # noqa: E402
 from swin_gao_lib import cli  # noqa: E402
+from swin_gao_lib.runs import dask_runner  # noqa: E402
 from swin_gao_lib.runs.dask_runner import DaskOptions  # noqa: E402
 from swin_gao_lib.runs.runner import run_all  # noqa: E402
 
@@ -66,7 +67,9 @@ def test_dask_gives_the_sequential_results_and_skips_what_is_complete(tmp_path):
         assert (tmp_path / "dask" / run / "train.ipynb").is_file()
         assert not (tmp_path / "dask" / run / "checkpoint").exists()
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").rglob("metrics.json")}
-    again = run_all(params, tmp_path / "dask", progress=False, report=False, dask=OPTIONS)
+    with pytest.MonkeyPatch.context() as mp:  # nothing to run: no cluster is started for it
+        mp.setattr(dask_runner, "_cluster", lambda options: pytest.fail("a cluster started"))
+        again = run_all(params, tmp_path / "dask", progress=False, report=False, dask=OPTIONS)
     assert not again.ran and len(again.skipped) == 3
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "dask").rglob("metrics.json")} == before
 

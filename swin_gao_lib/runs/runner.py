@@ -80,6 +80,8 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
             todo.append(plan)
     previous = lock.previous or {}
     dead = [previous["dask_token"]] if previous.get("dask_token") else []
+    if not todo and not dead:  # nothing to run, no dead driver's scratch to clear: no cluster
+        return
     for plan, error in run_on_dask(todo, train_nb, force=force, options=options,
                                    kernel_name=kernel_name, progress=progress, dead_tokens=dead,
                                    on_token=lambda token: lock.record(dask_token=token)):
