@@ -195,7 +195,7 @@ def test_a_checkpoint_that_meets_a_full_disk_keeps_the_one_before(tmp_path):
         assert checkpoint.saved_epoch() == 1
         filler.unlink()  # space again: the last good checkpoint restores the epoch-1 state
         fresh = _trainer(cfg)
-        checkpoint.restore(fresh, checkpoint.load(), cfg.input_shape)
+        checkpoint.restore(fresh, checkpoint.load())
         assert all(np.array_equal(a, b) for a, b in zip(_values(fresh), saved))
 
 
@@ -219,7 +219,7 @@ def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
         {"epoch": 1, "weights": "epoch-00001.weights.h5", "rng": "epoch-00001.rng.npz"}))
     fresh = _trainer(cfg)
     checkpoint = Checkpoint(tmp_path)
-    checkpoint.restore(fresh, checkpoint.load(), cfg.input_shape)
+    checkpoint.restore(fresh, checkpoint.load())
     assert all(np.array_equal(a, b) for a, b in zip(_values(fresh), _values(model)))
 
 
@@ -232,7 +232,7 @@ def test_a_checkpoint_of_another_model_is_refused_with_one_line(tmp_path):
     wider = make_config({**TINY, "embed_dim": 2 * make_config(TINY).embed_dim})
     with pytest.raises(RunError, match=r"does not fit this model \(its variables differ\); "
                                        "pass --overwrite"):
-        checkpoint.restore(_trainer(wider), checkpoint.load(), wider.input_shape)
+        checkpoint.restore(_trainer(wider), checkpoint.load())
 
 
 # ---------------------------------------------------------------- a full disk mid-run

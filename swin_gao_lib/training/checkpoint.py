@@ -129,12 +129,9 @@ class Checkpoint:
                            "checkpoint folder (or pass --overwrite) to start the run again")
         return state
 
-    def restore(self, model: keras.Model, state: dict[str, Any], input_shape) -> None:
-        """Put ``model`` (compiled, not yet trained) into the saved state."""
-        # Build the model and its optimizer so their variables exist; an inference call
-        # draws no random numbers (dropout and drop path are off at inference).
-        model(np.zeros((1, *input_shape), "float32"), training=False)
-        model.optimizer.build(model.trainable_variables)
+    def restore(self, model: keras.Model, state: dict[str, Any]) -> None:
+        """Put ``model`` (as ``build_trainer`` returns it: every variable built, not yet
+        trained) into the saved state."""
         if "variables" not in state:
             self._restore_keras_weights(model, state)
             return

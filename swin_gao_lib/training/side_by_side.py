@@ -151,8 +151,7 @@ def _train_group(runs: list[_Run], verbose, log) -> list[RunResult | RunError]:
         states = []
         for i, run in enumerate(runs):  # each seed's state, as it would be trained alone
             if run.state is not None:
-                Checkpoint(run.checked.folder.checkpoint).restore(model, run.state,
-                                                                  cfg.input_shape)
+                Checkpoint(run.checked.folder.checkpoint).restore(model, run.state)
                 states.append(jax.tree_util.tree_map(np.asarray, model_state(model)))
                 done = optimizer_updates(model.optimizer)  # a row written after the checkpoint goes
                 run.rates = [r for r in run.checked.folder.read_learning_rates()

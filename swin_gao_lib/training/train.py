@@ -236,7 +236,7 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         model = build_trainer(cfg, network, planned_updates(cfg, data.steps_per_epoch))
         rates = LearningRateRecorder(folder, steps=recorder.steps)
         if state is not None:
-            checkpoint.restore(model, state, cfg.input_shape)
+            checkpoint.restore(model, state)
             done = optimizer_updates(model.optimizer)  # a row written after the checkpoint goes
             rates.rows = [r for r in folder.read_learning_rates() if r["update"] < done]
             folder.write_learning_rates(rates.rows)
