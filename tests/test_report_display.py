@@ -433,16 +433,18 @@ def test_each_data_set_is_drawn_with_its_own_margin():
     assert "equivalence margin: CIFAR-10 ±2 pp, MNIST ±0.5 pp" in texts
 
 
-def test_the_plateau_table_reads_in_percentage_points():
+def test_the_settling_table_reads_in_percentage_points():
     from swin_gao_lib.analysis.display import convergence_display
 
     conv = pd.DataFrame({"dataset": ["MNIST"], "configuration": ["AdamW baseline, B=128"],
-                         "family": ["baseline"], "seeds": [10], "epochs": [12],
-                         "val_slope": [0.00123], "val_slope_se": [0.0004], "plateau": [True],
-                         "seeds_at_plateau": [8], "final_val_accuracy": [0.97654],
+                         "family": ["baseline"], "seeds": [10], "learning_seeds": [9],
+                         "epochs": [12], "val_slope": [0.00123], "val_slope_low": [0.0004],
+                         "val_slope_high": [0.00206], "threshold": [0.001], "settled": [False],
+                         "state": ["still learning"], "final_val_accuracy": [0.97654],
                          "train_eval_accuracy": [0.99], "test_accuracy": [0.9712]})
     row = convergence_display(conv).iloc[0]
-    assert row["val slope, last 3 epochs (pp/epoch)"] == 0.12
-    assert row["its standard error over seeds (pp/epoch)"] == 0.04
-    assert row["at a plateau (slope < 0.2 pp/epoch)"] == "yes"
+    assert row["val slope, last 6 epochs (pp/epoch)"] == 0.12
+    assert row["95% interval (pp/epoch)"] == "[+0.04, +0.21]"
+    assert row["settled below (pp/epoch)"] == 0.1 and row["state"] == "still learning"
+    assert row["learning seeds"] == 9
     assert row["final val accuracy (%)"] == 97.65 and row["test accuracy (%)"] == 97.12

@@ -9,7 +9,8 @@ from scipy import stats as st
 
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.records import load_suite
-from swin_gao_lib.analysis.report import build_report, study_tables
+from swin_gao_lib.analysis.report import build_report
+from swin_gao_lib.analysis.study_tables import study_tables
 from swin_gao_lib.analysis.stats import holm
 from swin_gao_lib.analysis.study import MARGINS
 
@@ -120,12 +121,12 @@ def test_findings_supporting_every_claim(tmp_path):
     # Equal micro-batch: -10 pp with a +5 pp larger gap; equal batch: 1.5x slower.
     study_suite(tmp_path, micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
     v = verdicts(build_report(tmp_path))
-    assert v[("lowers", "micro")] == "supported"
-    assert v[("lowers", "batch")] == "not supported: equivalent within ±2 pp"
+    assert v[("lowers", "micro")] == "supported (at 40 epochs)"  # 2 epochs of curve: unsettled
+    assert v[("lowers", "batch")] == "not supported: equivalent within ±2 pp (at 40 epochs)"
     # no noise floor measured: time differences are numbers, not verdicts
     assert v[("raises", "batch")] == v[("raises", "micro")] == (
         "no verdict (runs not timed interleaved, no noise floor)")
-    assert v[("overfitting", "micro")] == "supported"
+    assert v[("overfitting", "micro")] == "supported (at 40 epochs)"
     assert v[("overfitting", "batch")].startswith("not applicable")
     timed = verdicts(study_tables(load_suite(tmp_path), TIMED))
     assert timed[("raises", "batch")] == "supported"
@@ -163,7 +164,8 @@ def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
         write_run(tmp_path, seed=seed, acc=0.80 + wobble, accumulation_steps=2)
     report = build_report(tmp_path)
     v = verdicts(report)
-    assert v[("lowers", "batch")] == "inconclusive (neither lower nor equivalent within ±2 pp)"
+    assert v[("lowers", "batch")] == ("inconclusive (neither lower nor equivalent within ±2 pp)"
+                                     " (at 40 epochs)")
     text = (tmp_path / "report" / "findings.md").read_text()
     # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) = 3.264 x 3.786 pp = 12.4 pp; equivalence
     # would need the margin to hold the 90% t-interval, [-6.05, +6.72] pp (scipy below)
@@ -264,7 +266,7 @@ def test_the_report_notebook_renders_a_study(tmp_path):
     pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
                         parameters={"suite_dir": str(tmp_path / "suite")}, progress_bar=False)
     text = (tmp_path / "report.ipynb").read_text()
-    assert "GA lowers test accuracy" in text and "supported: N=4: -9.8 pp" in text
+    assert "GA lowers test accuracy" in text and "supported (at 40 epochs): N=4: -9.8 pp" in text
     assert "equal micro-batch" in text
 
 
@@ -348,11 +350,11 @@ def test_controls_say_where_the_drop_comes_from(tmp_path):
     found = report.study.findings
     lowers = found[found["claim"] == "GA lowers test accuracy"].set_index("control")["verdict"]
     assert lowers["equal micro-batch vs plain B0 x N (same batch, same updates, lr x1), AdamW, "
-                  "in-step mean"] == "not supported: equivalent within ±2 pp"
+                  "in-step mean"] == "not supported: equivalent within ±2 pp (at 2 epochs)"
     assert lowers["plain batch B0 x N without accumulation (N x fewer updates, lr x1), "
-                  "AdamW"] == "supported"
+                  "AdamW"] == "supported (at 2 epochs)"
     assert lowers["equal micro-batch (N x fewer updates, lr x1), AdamW, in-step mean"] == (
-        "supported")
+        "supported (at 2 epochs)")
     text = (tmp_path / "report" / "findings.md").read_text()
     assert "N=4 (15 vs 16 updates): -0.0 pp" in text
     assert "B=512: -9.9 pp [-10.1, -9.7] lower" in text
@@ -384,7 +386,7 @@ def test_the_report_lists_a_linear_reference(tmp_path):
     found = study_tables(load_suite(other)).findings
     verdict = found[found["control"].str.startswith("equal micro-batch vs plain")
                     & (found["claim"] == "GA lowers test accuracy")]["verdict"]
-    assert list(verdict) == ["supported"]
+    assert list(verdict) == ["supported (at 2 epochs)"]
 
 
 def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
@@ -426,7 +428,7 @@ def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
 
 def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
     """Relative loss differences per epoch, by hand: a run that coincides, one that parts."""
-    from swin_gao_lib.analysis.report import loss_tracking_summary
+    from swin_gao_lib.analysis.study_tables import loss_tracking_summary
 
     for seed in (0, 1):
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0, 1.5])

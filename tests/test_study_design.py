@@ -1,6 +1,6 @@
 """A study's declared design (issue #19): comparisons with roles and predictions written before
 the runs, the paper's comparison in its own Holm family, the method each comparison gets, the
-smallest margin at which it would be equivalent, and the plateau rule."""
+smallest margin at which it would be equivalent, and the settling rule."""
 
 import json
 
@@ -10,9 +10,11 @@ import yaml
 from scipy import stats as st
 
 from swin_gao_lib.analysis.comparisons import margin_needed, outcome
-from swin_gao_lib.analysis.convergence import PLATEAU_SLOPE, at_plateau, slope
-from swin_gao_lib.analysis.report import build_report, study_tables
+from swin_gao_lib.analysis.convergence import COLLAPSED, LEARNING, SETTLED, settling, slope
+from swin_gao_lib.analysis.report import build_report
+from swin_gao_lib.analysis.study_tables import study_tables
 from swin_gao_lib.analysis.stats import holm, tost
+from swin_gao_lib.config import RunConfig
 from swin_gao_lib.config.design import (DESIGN_FILE, load_design, read_design, write_design)
 from swin_gao_lib.errors import ConfigError, InputError
 from swin_gao_lib.records import load_suite
@@ -327,27 +329,51 @@ def test_outcome_of_a_prediction():
     assert outcome(None, "lower") is None
 
 
-def test_plateau_rule_by_hand(tmp_path):
-    assert slope([0.90, 0.95, 0.96, 0.97]) == pytest.approx(0.01)  # the last three epochs
-    assert at_plateau(slope([0.97, 0.972, 0.973])) and not at_plateau(0.0021)
-    assert not at_plateau(slope([0.9, 0.95]))  # too few epochs: no verdict, not a plateau
-    assert at_plateau(-0.01) and PLATEAU_SLOPE == 0.002
-    # seeds' curves averaged, then the slope of the last three epochs: +0.1 pp/epoch
+def test_settling_rule_by_hand(tmp_path):
+    # each seed's slope over its last 6 epochs (an earlier epoch does not count)
+    assert slope([0.5, 0.90, 0.91, 0.92, 0.93, 0.94, 0.95]) == pytest.approx(0.01)
+    assert np.isnan(slope([0.9, 0.95, 0.96]))  # too few epochs: no slope
+    # the mean of the seeds' slopes with a 95% t-interval: t_{0.975, 2} = 4.3027 by the tables
+    mean, low, high, settled = settling([0.001, 0.0005, 0.0015], threshold=0.004)
+    half = 4.302652729911275 * 0.0005 / np.sqrt(3)
+    assert (mean, low, high) == pytest.approx((0.001, 0.001 - half, 0.001 + half))
+    assert settled  # upper end 0.00224 < 0.004
+    assert not settling([0.001, 0.0005, 0.0015], threshold=0.002)[3]  # the interval reaches it
+    assert not settling([0.0, 0.0], threshold=1.0)[3]  # fewer than 3 seeds: no verdict
+    # a suite: the default margin of 2 pp makes the threshold 0.4 pp/epoch
     for seed, noise in zip(SEEDS, NOISE):
-        curve = [0.80, 0.90, 0.950 + noise, 0.951 + noise, 0.952 + noise]
-        write_run(tmp_path, seed=seed, acc=0.95, val_curve=curve)
-        rising = [0.80, 0.85, 0.90 + noise, 0.92 + noise, 0.94 + noise]
+        flat = [0.80, 0.90] + [0.950 + noise + 0.001 * k for k in range(6)]  # +0.1 pp/epoch
+        write_run(tmp_path, seed=seed, acc=0.95, val_curve=flat)
+        rising = [0.60, 0.70] + [0.80 + noise + 0.02 * k for k in range(6)]  # +2 pp/epoch
         write_run(tmp_path, seed=seed, acc=0.93, val_curve=rising, accumulation_steps=4)
+        write_run(tmp_path, seed=seed, acc=0.10, val_curve=[0.1] * 8, accumulation_steps=2)
     st_ = study_tables(load_suite(tmp_path))
     conv = st_.convergence.set_index("family")
     assert conv.loc["baseline", "val_slope"] == pytest.approx(0.001)
-    assert conv.loc["baseline", "plateau"] and conv.loc["baseline", "seeds_at_plateau"] == 3
-    assert conv.loc["equal effective batch", "val_slope"] == pytest.approx(0.02)
-    assert not conv.loc["equal effective batch", "plateau"]
+    assert conv.loc["baseline", "threshold"] == pytest.approx(0.2 * 0.02)
+    assert conv.loc["baseline", "state"] == SETTLED and conv.loc["baseline", "settled"]
+    by_label = st_.convergence.set_index("configuration")
+    states = dict(zip(by_label.index, by_label["state"]))
+    assert sorted(states.values()) == sorted([SETTLED, LEARNING, COLLAPSED])
+    acc = st_.comparisons.query("metric == 'test_accuracy'").set_index("point")
+    epochs = RunConfig().epochs  # the budget the records were configured for
+    assert acc.loc["N=4", "budget"] == f"at {epochs} epochs"
+    assert acc.loc["N=4", "arm_state"] == LEARNING and acc.loc["N=4", "partner_state"] == SETTLED
+    assert acc.loc["N=2", "arm_state"] == COLLAPSED
+    verdict = st_.findings_table.iloc[0, -1]
+    assert f"(at {epochs} epochs)" in verdict and "a fixed-budget verdict" in verdict
+    assert "still learning" in verdict
+
+
+def test_a_verdict_between_two_settled_arms_has_no_budget_mark(tmp_path):
+    for seed, noise in zip(SEEDS, NOISE):
+        for n, acc in ((1, 0.95), (4, 0.951)):
+            curve = [0.80, 0.90] + [acc + noise] * 6
+            write_run(tmp_path, seed=seed, acc=acc + noise, val_curve=curve, accumulation_steps=n)
+    st_ = study_tables(load_suite(tmp_path))
     row = st_.comparisons.query("metric == 'test_accuracy'").iloc[0]
-    assert row["partner_plateau"] and row["partner_val_slope"] == pytest.approx(0.001)
-    text = st_.findings_table.iloc[0, -1]
-    assert "AdamW baseline, B=128: at a plateau (+0.10 pp/epoch on validation)" in text
+    assert row["budget"] == SETTLED
+    assert "epochs)" not in st_.findings_table.iloc[0, -1]
 
 
 def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):

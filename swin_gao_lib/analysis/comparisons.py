@@ -97,7 +97,7 @@ def outcome(prediction: str | None, decision: str, within_margin: bool = False) 
     return UNDECIDED
 
 
-def _pairs(configs: pd.DataFrame, design: StudyDesign | None) -> list[dict[str, Any]]:
+def pairs(configs: pd.DataFrame, design: StudyDesign | None) -> list[dict[str, Any]]:
     """(arm, partner, kind, declaration) for every comparison, inferred ones first."""
     by_key = {c["configuration"]: c for _, c in configs.iterrows()}
     pairs: list[dict[str, Any]] = []
@@ -201,7 +201,7 @@ def _paired(a: dict, b: dict) -> list[int] | None:
     return sorted(common) if len(common) >= 2 and common in (set(a), set(b)) else None
 
 
-def _test(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence: float):
+def test_metric(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence: float):
     """(method, reason, numbers) for one metric of one comparison (module docstring)."""
     t = compare(a, b, confidence)
     if not bounded or not t.tested:
@@ -255,7 +255,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
     defaults = RunConfig().to_dict()
     rows: list[dict[str, Any]] = []
     tost_of: list[Callable[[float], float]] = []
-    for pair in _pairs(configs, design):
+    for pair in pairs(configs, design):
         c, partner, kind = pair["arm"], pair["partner"], pair["kind"]
         declared = pair.get("declared")
         p = info.loc[partner]
@@ -288,7 +288,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
             (a, chance_a), (b, chance_b) = _per_seed(mine, metric), _per_seed(base, metric)
             if not a or not b:
                 continue
-            method, reason, numbers = _test(a, b, metric in BOUNDED, k_a + k_b > 0, confidence)
+            method, reason, numbers = test_metric(a, b, metric in BOUNDED, k_a + k_b > 0, confidence)
             if chance_a + chance_b:
                 reason += (f"; {chance_a + chance_b} diverged run"
                            f"{'s' if chance_a + chance_b > 1 else ''} scored at chance")
@@ -297,7 +297,8 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
             mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
             rows.append({
                 "dataset": c["dataset"], "control": control, "family": c["family"],
-                "label": label, "partner": kind, "partner_label": p["label"], "point": point,
+                "label": label, "arm_label": c["label"], "partner": kind,
+                "partner_label": p["label"], "point": point,
                 "role": role, "partner_batch": p["batch"], "updates": n_mine,
                 "partner_updates": n_partner, "same_updates": same,
                 "optimizer": c["optimizer"], "N": c["N"], "batch": c["batch"],

@@ -16,7 +16,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from swin_gao_lib.analysis.convergence import PLATEAU_SLOPE
+from swin_gao_lib.analysis.convergence import SETTLE_EPOCHS
 
 
 class Table:
@@ -134,20 +134,60 @@ def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
 
 
 def convergence_display(conv: pd.DataFrame) -> pd.DataFrame:
-    """The plateau table as people read it: slopes in pp per epoch, accuracies in percent.
+    """The settling table as people read it: slopes in pp per epoch, accuracies in percent.
 
     ``conv`` is :func:`swin_gao_lib.analysis.convergence.convergence`'s table, whose
     slopes are fractions of accuracy per epoch, as the records hold accuracy.
     """
     return pd.DataFrame({
         "dataset": conv["dataset"], "configuration": conv["configuration"],
-        "family": conv["family"], "seeds": conv["seeds"], "epochs": conv["epochs"],
-        "val slope, last 3 epochs (pp/epoch)": (100 * conv["val_slope"]).round(2),
-        "its standard error over seeds (pp/epoch)": (100 * conv["val_slope_se"]).round(2),
-        f"at a plateau (slope < {100 * PLATEAU_SLOPE:g} pp/epoch)":
-            conv["plateau"].map({True: "yes", False: "no"}),
-        "seeds at a plateau": conv["seeds_at_plateau"],
+        "family": conv["family"], "seeds": conv["seeds"],
+        "learning seeds": conv["learning_seeds"], "epochs": conv["epochs"],
+        f"val slope, last {SETTLE_EPOCHS} epochs (pp/epoch)": (100 * conv["val_slope"]).round(2),
+        "95% interval (pp/epoch)": [
+            f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo == lo else ""
+            for lo, hi in zip(conv["val_slope_low"], conv["val_slope_high"])],
+        "settled below (pp/epoch)": (100 * conv["threshold"]).round(2),
+        "state": conv["state"],
         "final val accuracy (%)": (100 * conv["final_val_accuracy"]).round(2),
         "train-set accuracy (%)": (100 * conv["train_eval_accuracy"]).round(2),
         "test accuracy (%)": (100 * conv["test_accuracy"]).round(2),
+    })
+
+
+def effective_rate_display(rate: pd.DataFrame) -> pd.DataFrame:
+    """The effective-rate table (:func:`swin_gao_lib.analysis.rates.rate_table`) in percent."""
+    def pct(column: str) -> pd.Series:
+        return (100 * rate[column]).round(2)
+
+    return pd.DataFrame({
+        "dataset": rate["dataset"], "momentum": rate["momentum"], "series": rate["series"],
+        "lr": rate["learning_rate"], "N": rate["N"], "effective rate": rate["effective_rate"],
+        "seeds": rate["seeds"], "collapsed": rate["collapsed"], "diverged": rate["diverged"],
+        "test accuracy of learning seeds (%)": pct("learning_mean"),
+        "bootstrap 95% CI (%)": [f"[{100 * lo:.2f}, {100 * hi:.2f}]" if lo == lo else ""
+                                 for lo, hi in zip(rate["learning_low"], rate["learning_high"])],
+        "all seeds, diverged at chance (%)": pct("mean_at_chance"),
+    })
+
+
+def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The scorings of diverged runs (:mod:`swin_gao_lib.analysis.sensitivity`) in pp."""
+    def pp(column: str) -> pd.Series:
+        return (100 * table[column].astype(float)).round(2)
+
+    return pd.DataFrame({
+        "dataset": table["dataset"], "comparison": table["label"], "role": table["role"],
+        "diverged runs scored": table["scoring"],
+        "diverged (arm / partner)": [f"{a} / {b}" for a, b in
+                                     zip(table["diverged"], table["partner_diverged"])],
+        "seeds (arm / partner)": [f"{a} / {b}" for a, b in zip(table["n"], table["n_baseline"])],
+        "test": table["test"], "difference (pp)": pp("difference"),
+        "95% CI (pp)": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo == lo else ""
+                        for lo, hi in zip(table["ci_low"].astype(float),
+                                          table["ci_high"].astype(float))],
+        "p (Holm)": table["p_holm"], "margin (pp)": pp("margin"), "decision": table["decision"],
+        "collapsed (arm / partner)": [f"{a:.0f}/{n:.0f} / {b:.0f}/{m:.0f}" for a, n, b, m in zip(
+            table["collapsed"], table["runs"], table["partner_collapsed"], table["partner_runs"])],
+        "Fisher exact p (collapse counts)": table["collapse_p"],
     })

@@ -18,6 +18,7 @@ import math
 
 import pandas as pd
 
+from swin_gao_lib.analysis.convergence import SETTLED
 from swin_gao_lib.analysis.stats import EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED
 from swin_gao_lib.analysis.study import MARGINS, NOT_JUDGED
 
@@ -62,7 +63,13 @@ def _fmt(row: pd.Series, claim: str) -> str:
     if row["test"] == "none":  # one seed: the verdict says so once
         return f"{row['point']}: {d:+.{digits}f}{unit}"
     lo, hi = row["ci_low"] * scale, row["ci_high"] * scale
-    text = f"{row['point']}: {d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    text = f"{row['point']}: "
+    if claim == "accuracy" and (row.get("collapsed", 0) or row.get("partner_collapsed", 0)):
+        # a collapse claim's primary test: the counts, which need no scoring of diverged runs
+        text += (f"collapsed {row['collapsed']:.0f}/{row['runs']:.0f} vs "
+                 f"{row['partner_collapsed']:.0f}/{row['partner_runs']:.0f} "
+                 f"(Fisher exact p = {row['collapse_p']:.2g}); ")
+    text += f"{d:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
     if claim == "time":
         return f"{text} (x{row['ratio']:.2f})"
     decision = row["decision"]
@@ -73,10 +80,6 @@ def _fmt(row: pd.Series, claim: str) -> str:
     if needed == needed:  # not NaN
         text += ("; equivalent at no margin within the range" if math.isinf(needed) else
                  f"; equivalent from ±{_number(needed, claim, sign=False)}")
-    if row.get("collapsed", 0) or row.get("partner_collapsed", 0):
-        text += (f"; collapsed {row['collapsed']:.0f}/{row['runs']:.0f} vs "
-                 f"{row['partner_collapsed']:.0f}/{row['partner_runs']:.0f} "
-                 f"(Fisher exact p = {row['collapse_p']:.2g})")
     return text
 
 
@@ -116,17 +119,32 @@ def _verdict(decisions: list[str], claimed: str, margin: str) -> str:
 
 
 def _tail(g: pd.DataFrame) -> str:
-    """What follows the numbers: the prediction's outcome and the partner's convergence."""
+    """What follows the numbers: the prediction's outcome and the budget behind the verdict."""
     parts = []
     outcomes = [o for o in g.get("outcome", pd.Series(dtype=object)) if isinstance(o, str)]
     if outcomes:
         parts.append("prediction " + ", ".join(dict.fromkeys(outcomes)))
-    if "partner_val_slope" in g and g["partner_val_slope"].notna().any():
-        r = g.iloc[0]
-        state = "at a plateau" if r["partner_plateau"] else "NOT at a plateau"
-        parts.append(f"{r['partner_label']}: {state} "
-                     f"({100 * r['partner_val_slope']:+.2f} pp/epoch on validation)")
+    notes = [n for n in g.get("scoring_note", pd.Series(dtype=object)) if isinstance(n, str)]
+    parts.extend(dict.fromkeys(notes))
+    if "budget" in g:
+        for _, r in g.drop_duplicates("point").iterrows():
+            if r["budget"] == SETTLED:
+                continue
+            unsettled = [f"{label} {state}" for label, state in
+                         ((r["arm_label"], r["arm_state"]), (r["partner_label"], r["partner_state"]))
+                         if state != SETTLED]
+            parts.append(f"{r['point']} a fixed-budget verdict, {r['budget']}: "
+                         + ", ".join(unsettled))
     return "; ".join(parts)
+
+
+def _budget(g: pd.DataFrame) -> str:
+    """The verdict's budget mark: empty when every compared arm settled, else ``(at E epochs)``."""
+    if "budget" not in g:
+        return ""
+    tested = g[g["decision"] != UNTESTED]  # one seed: the verdict says "untestable" and no more
+    fixed = sorted({b for b in tested["budget"] if isinstance(b, str) and b != SETTLED})
+    return f" ({', '.join(fixed)})" if fixed else ""
 
 
 def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
@@ -139,7 +157,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
         margin = margin_text(claim, margin=g["margin"].iloc[0])
         evidence = "; ".join(_fmt(r, claim) for _, r in g.iterrows())
         tail = _tail(g)
-        return (_verdict(list(g["decision"]), LOWER, margin),
+        return (_verdict(list(g["decision"]), LOWER, margin) + _budget(g),
                 evidence + (f" — {tail}" if tail else ""))
     if claim == "time":
         g = by_metric.get("time_per_image_ms")
@@ -170,7 +188,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     if not len(g):
         return f"untestable ({_nothing_measured(by_metric, 'the train-set evaluation')})", ""
     margin = margin_text(claim, margin=g["margin"].iloc[0])
-    verdict = _verdict(list(g["decision"]), HIGHER, margin)
+    verdict = _verdict(list(g["decision"]), HIGHER, margin) + _budget(g)
     if verdict.startswith("contradicted"):
         verdict += ": the gap shrinks, as when a model underfits"
     elif verdict.startswith("not supported"):

@@ -15,12 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib.analysis import comparisons as compare, convergence, findings, plots, study
-from swin_gao_lib.analysis import study_plots, tracking
+from swin_gao_lib.analysis import plots, rates, study_plots, tracking
+from swin_gao_lib.analysis.study_tables import (StudyTables, design_table, loss_tracking_summary,
+                                              study_tables)
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,  # noqa: F401
-                                           configurations_display, convergence_display)
-from swin_gao_lib.config.design import StudyDesign, load_design
+                                           configurations_display, convergence_display,
+                                           effective_rate_display, sensitivity_display)
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
@@ -100,7 +101,7 @@ def references_table(suite: Suite) -> pd.DataFrame:
                                        "val images", "test images"])
 
 
-def run_arms(st: "StudyTables") -> pd.DataFrame:
+def run_arms(st: StudyTables) -> pd.DataFrame:
     """Per run: its configuration's label and its arm (:mod:`arms`), indexed by run name."""
     info = st.runs[["run", "configuration"]].merge(
         st.configurations[["configuration", "label", "family", "training", "mode", "reduction",
@@ -190,83 +191,6 @@ def paper_pair(suite: Suite) -> Suite:
         if reference and (c["accumulation_steps"] == 1 or paper_gao):
             keep.append(r)
     return Suite(suite.path, keep or suite.runs, suite.incomplete, suite.failed, suite.references)
-
-
-def loss_tracking_summary(track: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration and seed: the largest relative loss difference from the baseline."""
-    g = track.groupby(["dataset", "configuration", "N", "seed"], sort=False)
-    return g.agg(epochs=("epoch", "count"),
-                 max_relative_difference=("relative_difference", "max"),
-                 max_val_relative_difference=("val_relative_difference", "max")).reset_index()
-
-
-@dataclass
-class StudyTables:
-    """What :mod:`study` makes of a suite: configurations over seeds, comparisons, findings."""
-
-    runs: pd.DataFrame
-    configurations: pd.DataFrame
-    comparisons: pd.DataFrame
-    findings: pd.DataFrame  # long: claim, control, dataset, verdict, evidence
-    findings_table: pd.DataFrame  # wide: one column per data set
-    sweeps: dict[str, pd.DataFrame]
-    loss_tracking: pd.DataFrame  # equal effective batch, in-step mean, vs baseline per epoch
-    convergence: pd.DataFrame | None = None  # the plateau rule per configuration
-    update_tracking: pd.DataFrame | None = None  # in-step N micro-batches vs baseline per update
-    design: StudyDesign | None = None  # what the suite's params files declared
-
-
-def study_tables(suite: Suite, margins: dict[str, float] | None = None,
-                 design: StudyDesign | None = None) -> StudyTables:
-    """Group a suite's runs into configurations and compare each with its baseline.
-
-    ``margins``: the equivalence margin of each metric (default
-    :data:`study.MARGINS`; a metric without one gets no decision); a declared
-    ``design`` (:mod:`swin_gao_lib.config.design`, default: the suite's own
-    ``study-design.yaml``) adds its comparisons, roles, predictions and margins.
-    """
-    design = load_design(suite.path) if design is None else design
-    runs = study.runs_frame(suite)
-    configs = study.configurations(runs)
-    # the comparisons also see the runs that diverged (scored at chance): an arm whose every
-    # run diverged is compared, not dropped; the tables and figures show complete runs
-    gone = study.diverged_runs(suite)
-    every = study.runs_frame(suite, gone)
-    compared = study.configurations(every)
-    _same_labels(configs, compared)
-    conv = convergence.convergence(suite, runs, configs)
-    comp = compare.comparisons(every, compared, margins=margins, design=design)
-    if not comp.empty:  # whether each partner had levelled off (labels repeat across data sets)
-        at = conv.set_index(["dataset", "configuration"])
-        keys = list(zip(comp["dataset"], comp["partner_label"]))
-        comp["partner_val_slope"] = [at["val_slope"].get(k) for k in keys]
-        comp["partner_plateau"] = [at["plateau"].get(k) for k in keys]
-    found = findings.findings(comp, margins, compare.not_made(compared, design))
-    sweeps = {m: study.n_sweep(configs, m) for m in
-              ("test_accuracy", "generalization_gap", "time_per_image_ms", "peak_memory_mib")}
-    return StudyTables(runs, configs, comp, found, findings.findings_table(found), sweeps,
-                       tracking.loss_tracking(suite, runs, configs), conv,
-                       tracking.update_tracking(suite, every, compared, design, gone), design)
-
-
-def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:
-    """Give the complete runs' configurations the labels the comparisons use (in place).
-
-    Labels name a learning rate where configurations would otherwise read alike;
-    counted with the diverged runs, a configuration may need its rate where the
-    complete runs alone would not (its twin at another rate only diverged).
-    """
-    names = compared.set_index("configuration")[["label", "control", "training"]]
-    for column in ("label", "control", "training"):
-        configs[column] = configs["configuration"].map(names[column]).fillna(configs[column])
-
-
-def design_table(design: StudyDesign | None) -> pd.DataFrame:
-    """The declared design as a table: each data set's margins with their reason."""
-    rows = [{"dataset": dataset, "metric": metric, "margin (pp)": 100 * m,
-             "reason": design.reasons.get(dataset, "")}
-            for dataset, ms in (design.margins.items() if design else []) for metric, m in ms.items()]
-    return pd.DataFrame(rows, columns=["dataset", "metric", "margin (pp)", "reason"])
 
 
 @dataclass
@@ -362,6 +286,8 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
     if not st.comparisons.empty:
         files += write_table(comparisons_display(st.comparisons), out / "comparisons")
         files += write_table(st.findings_table, out / "findings")
+        if not st.sensitivity.empty:
+            files += write_table(sensitivity_display(st.sensitivity), out / "sensitivity")
         figures["accuracy_differences"] = study_plots.differences(st.comparisons)
         updates = study_plots.accuracy_vs_updates(st.configurations, styles)
         if updates is not None:
@@ -391,6 +317,13 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
                 {"time_per_image_ms": "training time per image (ms)",
                  "peak_memory_mib": "peak memory (MiB)"},
                 f"Time per image and peak memory vs N ({spread})", styles)
+    rate = st.rates
+    notes["accuracy_vs_effective_rate"] = (
+        "Not drawn: no SGD configurations of one batch and of summed micro-batches at two or "
+        "more effective rates in this suite.")
+    if not rate.empty:
+        files += write_table(effective_rate_display(rate), out / "effective_rate")
+        figures["accuracy_vs_effective_rate"] = rates.accuracy_vs_effective_rate(rate)
     notes = {k: v for k, v in notes.items() if k not in figures and v}
     for name, fig in figures.items():
         files += plots.save(fig, out / name)
