@@ -156,6 +156,25 @@ def test_findings_refuting_every_claim(tmp_path):
     assert v[("overfitting", "micro")].startswith("not applicable")
 
 
+def test_overfitting_is_asked_at_each_drop_with_a_margin_the_drop_sets(tmp_path):
+    # -10 pp with an unchanged gap: the train accuracy falls by as much as test, so the gap
+    # stays within far less than the drop -- not overfitting, and the model fits its own
+    # images less well (re-scored train accuracy lower)
+    study_suite(tmp_path, micro_drop=0.10, micro_gap=0.0, batch_time=3.0)
+    found = build_report(tmp_path).study.findings
+    row = found[(found["claim"] == "the accuracy drop is due to overfitting")
+                & found["control"].str.contains("micro")].iloc[0]
+    assert row["verdict"].startswith("not supported: equivalent within a margin smaller than "
+                                     "the drop")
+    assert row["verdict"].endswith("the train accuracy falls too: the model fits its own images "
+                                   "less well")
+    # study_suite's noise: the drop is -9.8 pp, the gap within +-0.27 pp of the baseline's
+    assert "drop -9.80 pp, gap +0.10 pp" in row["evidence"]
+    assert "equivalent from ±0.27 pp" in row["evidence"]
+    assert "train accuracy (re-scored) -9.70 pp" in row["evidence"] and row["evidence"].endswith(
+        "lower")
+
+
 def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
     # Per-seed differences +3, -4, +2 pp: the mean is near 0, but the 90% CI is far wider
     # than +-2 pp, so the data show neither a drop nor equivalence.

@@ -59,7 +59,7 @@ from swin_gao_lib.analysis.study import (ALPHA, MARGINS, METRICS, NOT_JUDGED, PL
 from swin_gao_lib.config.labels import versus_plain_label
 
 #: Metrics that are accuracies (fractions): bounded, possibly bimodal, decided.
-BOUNDED = ("test_accuracy", "generalization_gap")
+BOUNDED = ("test_accuracy", "generalization_gap", "train_eval_accuracy")
 #: A declared comparison's partner, as the ``partner`` column says.
 VS_DECLARED = "declared"
 #: How a declared prediction reads against the decision.
@@ -293,7 +293,9 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
                 reason += (f"; {chance_a + chance_b} diverged run"
                            f"{'s' if chance_a + chance_b > 1 else ''} scored at chance")
             tost_fn = numbers.pop("_tost")
-            margin = row_margins.get(metric, np.nan)
+            # the re-scored train accuracy is an accuracy: it is decided at test accuracy's margin
+            margin = row_margins.get(metric, row_margins.get("test_accuracy", np.nan)
+                                     if metric == "train_eval_accuracy" else np.nan)
             mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
             rows.append({
                 "dataset": c["dataset"], "control": control, "family": c["family"],

@@ -108,7 +108,7 @@ def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Metrics of the study that are fractions in the records and percent in the report.
-PERCENT_METRICS = ("test_accuracy", "generalization_gap")
+PERCENT_METRICS = ("test_accuracy", "generalization_gap", "train_eval_accuracy")
 #: The comparisons' columns in a metric's units (scaled with it).
 _VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
                   "margin", "margin_needed")

@@ -31,7 +31,7 @@ CLAIMS = {
 CLAIM_METRIC = {"accuracy": "test_accuracy", "time": "time_per_image_ms",
                 "overfitting": "generalization_gap"}
 #: How each claim's numbers are shown: scale, unit, digits.
-_DISPLAY = {"accuracy": (100, " pp", 1), "time": (1, " ms/img", 3), "overfitting": (100, " pp", 1)}
+_DISPLAY = {"accuracy": (100, " pp", 1), "time": (1, " ms/img", 3), "overfitting": (100, " pp", 2)}
 NO_TIME_MARGIN = "none: no noise floor measured, so no time verdict (numbers only)"
 LONG_COLUMNS = ["claim", "role", "control", "prediction", "margin", "dataset", "verdict",
                 "evidence"]
@@ -187,13 +187,42 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     g = gap[gap["point"].isin(learning["point"])] if gap is not None else ()
     if not len(g):
         return f"untestable ({_nothing_measured(by_metric, 'the train-set evaluation')})", ""
-    margin = margin_text(claim, margin=g["margin"].iloc[0])
-    verdict = _verdict(list(g["decision"]), HIGHER, margin) + _budget(g)
+    return _overfitting(learning, g, by_metric.get("train_eval_accuracy"))
+
+
+def _overfitting(drops: pd.DataFrame, gap: pd.DataFrame, train: pd.DataFrame | None) -> tuple[str, str]:
+    """Overfitting, asked at each learning arm's accuracy drop, with a margin the drop sets.
+
+    Overfitting would widen the train-test gap by about the drop. So at each
+    drop: *supported* where the gap grows (after Holm); *not supported* where
+    the gap is equivalent within a margin smaller than the drop itself (its
+    ``margin_needed`` below the drop's size); else *inconclusive*. Beside it,
+    the re-scored train accuracy: where it falls too, the model fits its own
+    images less well -- the opposite of overfitting.
+    """
+    decisions, evidence, falls = [], [], []
+    train_at = train.set_index("point") if train is not None else None
+    for _, r in gap.iterrows():
+        drop = abs(drops.set_index("point").at[r["point"], "difference"])
+        needed = r.get("margin_needed", math.nan)
+        decisions.append(r["decision"] if r["decision"] in (HIGHER, LOWER)
+                         else EQUIVALENT if needed == needed and needed < drop else INCONCLUSIVE)
+        text = (f"drop {_number(-drop, 'overfitting')}, gap "
+                + _fmt(r, "overfitting").split(": ", 1)[1])
+        if train_at is not None and r["point"] in train_at.index:
+            t = train_at.loc[r["point"]]
+            text += (f"; train accuracy (re-scored) {100 * t['difference']:+.2f} pp "
+                     f"[{100 * t['ci_low']:+.2f}, {100 * t['ci_high']:+.2f}] {t['decision']}")
+            falls.append(t["decision"] == LOWER)
+        evidence.append(f"{r['point']}: {text}")
+    verdict = _verdict(decisions, HIGHER, "a margin smaller than the drop") + _budget(gap)
     if verdict.startswith("contradicted"):
         verdict += ": the gap shrinks, as when a model underfits"
     elif verdict.startswith("not supported"):
-        verdict += ", where accuracy drops"
-    return verdict, "gap " + "; ".join(_fmt(r, claim) for _, r in g.iterrows())
+        verdict += ", at each drop"
+    if falls and all(falls) and not verdict.startswith("supported"):
+        verdict += "; the train accuracy falls too: the model fits its own images less well"
+    return verdict, "; ".join(evidence)
 
 
 def _nothing_measured(by_metric: dict[str, pd.DataFrame], what: str) -> str:

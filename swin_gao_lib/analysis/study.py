@@ -76,6 +76,8 @@ VS_BASELINE, VS_PLAIN = "baseline", "plain"
 METRICS = {
     "test_accuracy": "test accuracy",
     "generalization_gap": "train-test gap",
+    # scored like the test images (no dropout, no augmentation): what overfitting would keep
+    "train_eval_accuracy": "train accuracy (re-scored)",
     "time_per_image_ms": "time per image (ms)",
     "peak_memory_mib": "peak memory (MiB)",
     "optimizer_updates": "optimizer updates",
