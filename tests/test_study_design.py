@@ -278,7 +278,8 @@ def test_collapsing_arms_get_a_permutation_interval_inside_the_range(tmp_path):
     report = build_report(tmp_path)
     row = report.study.comparisons.query("metric == 'test_accuracy'").iloc[0]
     assert row["test"] == "sign-flip permutation"
-    assert row["method_reason"] == "some runs collapsed: two modes, t does not fit"
+    assert row["method_reason"] == ("some runs collapsed: two modes, t does not fit; smallest "
+                                    "attainable p 0.002")  # 10 pairs: 2 / 2**10
     assert (row["collapsed"], row["runs"], row["partner_collapsed"]) == (4, 10, 0)
     assert row["collapse_p"] == pytest.approx(st.fisher_exact([[4, 6], [0, 10]]).pvalue)
     assert -1 <= row["ci_low"] < row["ci_high"] < 0  # lower, and inside the range
@@ -393,3 +394,41 @@ def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
     styles = ArmStyles.for_arms(arms)
     ones = [styles[arm_of(r)] for _, r in sgd.iterrows()]
     assert ones[0] != ones[1] and {s.color for s in ones} == {"#000000"}  # both baselines
+
+
+def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
+    from swin_gao_lib.analysis.comparisons import smallest_p, test_metric
+
+    assert smallest_p(8, 8, paired=True) == 2 / 256  # 0.0078: 8 of 8 same-sign pairs
+    assert smallest_p(3, 3, paired=False) == pytest.approx(2 / 20)  # C(6, 3) relabellings
+    # 8 pairs, every difference -1 pp, one arm with a collapse: the exact sign-flip test
+    a = {s: 0.95 - 0.01 for s in range(8)}
+    a[0] = 0.1
+    b = {s: 0.95 for s in range(8)}
+    method, reason, numbers = test_metric(a, b, True, True, 0.95)
+    assert method.startswith("sign-flip") and "smallest attainable p 0.0078" in reason
+    assert numbers["p_value"] == pytest.approx(2 / 256)
+
+
+def test_confounds_are_stated_beside_the_comparison():
+    from swin_gao_lib.analysis.comparisons import confounds
+
+    base = RunConfig().to_dict()
+    longer = {**base, "epochs": 4 * base["epochs"], "batch_size": 512, "lr_base_batch": 128,
+              "lr_scaling": "sqrt"}
+    text = confounds(longer, base)
+    assert text == ("4x the epochs and compute; a rate scaled by rule (sqrt) from B=128, not "
+                    "tuned at B=512")
+    assert confounds(base, base) is None
+
+
+def test_the_holm_family_size_is_in_each_finding(tmp_path):
+    designed_suite(tmp_path)
+    table = study_tables(load_suite(tmp_path)).comparisons
+    acc = table[table["metric"] == "test_accuracy"]
+    sizes = acc.groupby("role")["family_size"].first().to_dict()
+    assert sizes == {r: int((acc["role"] == r).sum()) for r in sizes}
+    found = study_tables(load_suite(tmp_path)).findings
+    secondary = found[(found["role"] == "secondary") & (found["claim"] == "GA lowers test accuracy")]
+    assert all(f"Holm over {sizes['secondary']} comparisons" in e for e in secondary["evidence"]
+               if "untestable" not in e)

@@ -216,6 +216,8 @@ def test_metric(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence:
         perm = label_permutation(list(a.values()), list(b.values()))
     reason = ("some runs collapsed: two modes, t does not fit" if any_collapse
               else "the t-interval left the range of an accuracy difference")
+    if perm.exact:  # few seeds cap how small p can be, before any correction
+        reason += f"; smallest attainable p {smallest_p(perm.n_a, perm.n_b, seeds is not None):.2g}"
     low, high = perm.interval(confidence)
     return perm.test, reason, {
         "difference": perm.estimate, "ci_low": low, "ci_high": high, "t": math.nan,
@@ -223,6 +225,31 @@ def test_metric(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence:
         "se": math.nan, "mde": perm.minimum_detectable_effect(ALPHA, POWER),
         "significant": int(np.sign(perm.estimate)) if low > 0 or high < 0 else 0,
         "_tost": perm.tost_p}
+
+
+def smallest_p(n_a: int, n_b: int, paired: bool) -> float:
+    """The smallest two-sided p an exact permutation test can give with these seeds.
+
+    Sign-flip over ``n`` pairs: the observed pattern and its mirror, ``2 / 2**n``;
+    label permutation: ``2 / C(n_a + n_b, n_a)`` (at most 1).
+    """
+    return min(1.0, 2.0 / (2.0 ** n_a if paired else math.comb(n_a + n_b, n_a)))
+
+
+def confounds(arm: dict[str, Any], partner: dict[str, Any]) -> str | None:
+    """What else differs between two configurations besides what the comparison is about.
+
+    More epochs are more compute; a rate scaled by a rule to a batch it was
+    never tuned at may be the wrong rate for it.
+    """
+    found = []
+    if arm["epochs"] != partner["epochs"]:
+        found.append(f"{arm['epochs'] / partner['epochs']:g}x the epochs and compute")
+    for c in (arm, partner):
+        if c["lr_scaling"] != "none" and c["batch_size"] != c["lr_base_batch"]:
+            found.append(f"a rate scaled by rule ({c['lr_scaling']}) from B={c['lr_base_batch']}, "
+                         f"not tuned at B={c['batch_size']}")
+    return "; ".join(dict.fromkeys(found)) or None
 
 
 def _t_numbers(t) -> dict[str, Any]:
@@ -313,6 +340,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
                 "collapsed": k_a, "runs": n_a, "partner_collapsed": k_b, "partner_runs": n_b,
                 "diverged": _diverged(mine), "partner_diverged": _diverged(base),
                 "collapse_p": fisher_collapse_p(k_a, n_a, k_b, n_b) if k_a + k_b else np.nan,
+                "confounds": confounds(arm_cfg, partner_cfg),
                 "prediction": declared.prediction if declared is not None else None,
                 "why": declared.why if declared is not None else None,
             })
@@ -335,6 +363,9 @@ def _decide(table: pd.DataFrame, tost_of: list[Callable[[float], float]]) -> Non
     """Holm within data set, metric and role; decisions; margins needed; outcomes (in place)."""
     for column in ("p_holm", "tost_p_holm", "collapse_p_holm", "margin_needed"):
         table[column] = np.nan
+    # how many comparisons share the correction: the same numbers can decide differently in a
+    # family of 11 than alone, and the row says so
+    table["family_size"] = table.groupby(["dataset", "metric", "role"])["metric"].transform("size")
     for _, g in table.groupby(["dataset", "metric", "role"], sort=False):
         table.loc[g.index, "p_holm"] = holm(g["p_value"].tolist())
         table.loc[g.index, "tost_p_holm"] = holm(g["tost_p"].tolist())

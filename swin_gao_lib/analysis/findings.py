@@ -75,11 +75,17 @@ def _fmt(row: pd.Series, claim: str) -> str:
     decision = row["decision"]
     if decision in (LOWER, HIGHER) and row["within_margin"]:
         decision += " (within the margin)"
-    text += f" {decision}; {_method(row)}; MDE {_number(row['mde'], claim, sign=False)}"
+    text += f" {decision}; {_method(row)}"
+    size = row.get("family_size", 1)
+    if size == size and size > 1:  # not NaN: the Holm family this decision was corrected in
+        text += f"; Holm over {size:.0f} comparisons"
+    text += f"; MDE {_number(row['mde'], claim, sign=False)}"
     needed = row.get("margin_needed", math.nan)
     if needed == needed:  # not NaN
         text += ("; equivalent at no margin within the range" if math.isinf(needed) else
                  f"; equivalent from ±{_number(needed, claim, sign=False)}")
+    if claim == "accuracy" and isinstance(row.get("confounds"), str):
+        text += f"; confounded: {row['confounds']}"
     return text
 
 
