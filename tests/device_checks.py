@@ -9,8 +9,9 @@ programs every part shares (one configuration, below) compile once.
 PART ``data``: the device batches against NumPy brute force (crop windows,
 flips, scaling, one-hot), and their keys (pure functions of seed, epoch, batch).
 PART ``train``: the same run twice, another seed, both seeds side by side,
-a run that diverges. PART ``kill``: the run killed in its second epoch (after
-the first epoch's checkpoint); PART ``resume``: the same command again.
+a run that diverges. PART ``kill``: the run killed the instant its second
+history row is on disk, while ``lr.csv`` is written (after the first epoch's
+checkpoint, before the second's); PART ``resume``: the same command again.
 """
 
 from __future__ import annotations
@@ -126,17 +127,20 @@ def train_checks(workdir: str) -> dict:
 
 
 def kill_at_second_epoch(workdir: str) -> None:
-    from swin_gao_lib.training import epoch_program
+    from swin_gao_lib import files
     from swin_gao_lib.training.train import train
 
-    run_epoch = epoch_program.EpochPrograms.run_epoch
+    history = Path(workdir) / "killed" / "history.csv"
+    replace = os.replace
 
-    def killing(self, state, data, seeds, epoch):
-        if epoch == 1:  # epoch 1's checkpoint is on disk; nothing catches SIGKILL
+    def killing(src, dst):
+        # history row 2 is on disk, lr.csv's new text only in its temporary file, and
+        # epoch 1's checkpoint the last one saved; nothing catches SIGKILL
+        if Path(dst).name == "lr.csv" and len(history.read_text().splitlines()) == 3:
             os.kill(os.getpid(), signal.SIGKILL)
-        return run_epoch(self, state, data, seeds, epoch)
+        return replace(src, dst)
 
-    epoch_program.EpochPrograms.run_epoch = killing
+    files.os.replace = killing
     train(config(workdir, run_name="killed"), verbose=0, log=lambda *a: None)
 
 

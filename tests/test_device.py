@@ -146,8 +146,12 @@ def test_killed_device_run_resumes_to_the_identical_result(trained, cache):
     r, tmp = trained
     killed = _checks("kill", tmp, cache, tmp / "runs")
     assert killed.returncode == -9, killed.stderr[-2000:]
-    state = json.loads((tmp / "runs" / "killed" / "checkpoint" / "state.json").read_text())
+    run = tmp / "runs" / "killed"
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 1
+    # killed the instant history row 2 was on disk: lr.csv's new text left in its temporary file
+    assert len((run / "history.csv").read_text().splitlines()) == 3
+    assert [p.name.startswith(".lr.csv.") for p in run.glob("*.tmp")] == [True]
     resumed = _result("resume", tmp, cache, tmp / "runs")
     k, a = resumed["killed"], r["a"]
     assert "resuming killed after epoch 1 of 3" in resumed["log"]
@@ -156,7 +160,7 @@ def test_killed_device_run_resumes_to_the_identical_result(trained, cache):
     keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
     assert [[row[x] for x in keys] for row in k["history"]] == \
            [[row[x] for x in keys] for row in a["history"]]
-    assert "checkpoint" not in k["files"]
+    assert k["files"] == ["config.yaml", "history.csv", "lr.csv", "metrics.json"]  # no .tmp
 
 
 # ------------------------------------------------------------------ run-all --executor side-by-side

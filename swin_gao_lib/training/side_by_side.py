@@ -41,7 +41,6 @@ from swin_gao_lib.data.arrays import steps_per_epoch
 from swin_gao_lib.data.device import DeviceSplits
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.model import build_swin
-from swin_gao_lib.records import CONFIG, FAILURE
 from swin_gao_lib.runtime.machine import PeakMemory
 from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
 from swin_gao_lib.training.checkpoint import Checkpoint
@@ -104,10 +103,7 @@ def train_side_by_side(cfgs: list[RunConfig], *, overwrite: bool = False,
 def _start(run: _Run) -> None:
     folder = run.checked.folder
     if run.checked.action == "resume":
-        folder.path.mkdir(parents=True, exist_ok=True)
-        (folder.path / FAILURE).unlink(missing_ok=True)  # an earlier try's; this one goes on
-        if not (folder.path / CONFIG).exists():
-            folder.write_config(run.cfg)
+        folder.reopen(run.cfg)
     else:
         folder.start(run.cfg)
     if run.state is not None:
