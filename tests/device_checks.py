@@ -12,6 +12,9 @@ PART ``train``: the same run twice, another seed, both seeds side by side,
 a run that diverges. PART ``kill``: the run killed the instant its second
 history row is on disk, while ``lr.csv`` is written (after the first epoch's
 checkpoint, before the second's); PART ``resume``: the same command again.
+PART ``kill-side``: ``run-all --executor side-by-side`` of seeds 1 and 2
+(PARAMS, a fourth argument) killed between the two seeds' epoch-2
+checkpoints; PART ``resume-alone``: seed 1 of such a suite resumed alone.
 """
 
 from __future__ import annotations
@@ -144,6 +147,31 @@ def kill_at_second_epoch(workdir: str) -> None:
     train(config(workdir, run_name="killed"), verbose=0, log=lambda *a: None)
 
 
+def kill_side_by_side(output: str, params: str) -> None:
+    """The side-by-side executor killed after seed 1's epoch-2 checkpoint, before seed 2's."""
+    from swin_gao_lib import cli
+    from swin_gao_lib.training import checkpoint
+
+    save = checkpoint.Checkpoint.save
+
+    def killing(self, model, epoch, extra):
+        if epoch == 2 and self.folder.parent.name.endswith("-s2"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return save(self, model, epoch, extra)
+
+    checkpoint.Checkpoint.save = killing
+    cli.main(["run-all", params, "--executor", "side-by-side", "--output", output])
+
+
+def resume_alone(output: str, run_name: str, seed: int) -> dict:
+    """One seed of a killed side-by-side suite resumed on its own (``train``)."""
+    from swin_gao_lib.training.train import train
+
+    logs: list[str] = []
+    train(config(output, run_name=run_name, seed=seed), verbose=0, log=logs.append)
+    return {"run": _digest_run(Path(output) / run_name), "log": logs}
+
+
 def resume(workdir: str) -> dict:
     from swin_gao_lib.training.train import train
 
@@ -164,6 +192,11 @@ def main(argv: list[str]) -> int:
     elif part == "kill":
         kill_at_second_epoch(workdir)
         result = {"killed": False}  # not reached
+    elif part == "kill-side":
+        kill_side_by_side(workdir, argv[3])
+        result = {"killed": False}  # not reached
+    elif part == "resume-alone":
+        result = resume_alone(workdir, argv[3], int(argv[4]))
     else:
         result = resume(workdir)
     Path(out).write_text(json.dumps(result, indent=1))

@@ -33,7 +33,7 @@ WITHIN = {
     "training": 0, "training.accumulation_jax": 0, "training.accumulation": 0.1,
     "training.space": 0.15, "training.checkpoint": 0.2, "training.preflight": 0.2,
     "training.linear": 0.2, "training.outcome": 0.2, "training.epoch_program": 0.2,
-    "training.groups": 0.05, "training.side_by_side": 0.4,
+    "training.groups": 0.05, "training.device_runs": 0.3, "training.side_by_side": 0.4,
     "training.train": 0.5,
     "analysis": 0, "analysis.stats": 0, "analysis.resampling": 0.05, "analysis.convergence": 0.1,
     "analysis.tracking": 0.1, "analysis.study": 0.2, "analysis.comparisons": 0.25,
