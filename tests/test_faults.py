@@ -525,3 +525,39 @@ def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, 
     assert scratch.clean_dead(["remotetoken"]) == ["remotetoken"]
     scratch.remove("livetoken")
     assert sorted(p.name for p in scratch.root().iterdir()) == ["nomarker"]
+
+
+def test_a_notebooks_kernel_keeps_its_files_in_the_drivers_scratch(tmp_path, monkeypatch):
+    """Its connection file (jupyter_client would make it in $TMPDIR) and its own temporary
+    files: where a killed driver or kernel would leave them, the next start removes them."""
+    import tempfile
+
+    import nbformat
+
+    from swin_gao_lib.runs import scratch
+    from swin_gao_lib.runs.execute import execute_notebook
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
+                                                           "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("tmp = ''", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import os, tempfile\nfrom ipykernel import get_connection_file\n"
+                    "print(get_connection_file())\nprint(tempfile.gettempdir())\n"
+                    "print(sorted(os.listdir(tmp)))")]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    token = scratch.new_token()
+    folder = scratch.mark(token, scratch.this_driver())
+    execute_notebook(tmp_path / "nb.ipynb", tmp_path / "out.ipynb", cwd=tmp_path,
+                     parameters={"tmp": str(tmp)}, scratch=folder)
+    printed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].outputs[0]["text"]
+    connection, kernel_tmp, listing = printed.splitlines()
+    assert Path(connection).parent == folder and Path(kernel_tmp) == folder / "tmp"
+    assert listing == str([scratch.root().name])  # nothing of the kernel's beside the scratch
+    assert os.environ["TMPDIR"] == str(tmp) and tempfile.gettempdir() == str(tmp)
+    scratch.remove(token)
+    assert list(tmp.iterdir()) == []
