@@ -125,8 +125,36 @@ def train_checks(workdir: str) -> dict:
     for name, side in (("a", group[0]), ("c", group[1])):
         pairs = zip(alone[name].model.get_weights(), side.model.get_weights())
         out[f"{name}_vs_side_max_weight_diff"] = max(float(np.abs(p - q).max()) for p, q in pairs)
+    out["side_vs_alone"] = side_vs_alone(out)
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     return out
+
+
+def side_vs_alone(out: dict) -> dict:
+    """The largest differences between each seed side by side and the seed alone (both seeds):
+    what docs/backends.md quotes."""
+    import numpy as np
+
+    def lr_column(run: dict, k: int) -> np.ndarray:
+        return np.array([float(line.split(",")[k]) for line in run["lr"].splitlines()[1:]])
+
+    def history(run: dict, key: str) -> np.ndarray:
+        return np.array([float(row[key]) for row in run["history"]])
+
+    diff: dict = {}
+    for alone, side in (("a", "side1"), ("c", "side2")):
+        a, s = out[alone], out[side]
+        found = {f"history {k}": float(np.abs(history(a, k) - history(s, k)).max())
+                 for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        found.update({f"lr.csv {name}": float(np.abs(lr_column(a, k) - lr_column(s, k)).max())
+                      for name, k in (("learning_rate", 3), ("loss", 4), ("update_norm", 5))})
+        found.update({k: abs(a["metrics"][k] - s["metrics"][k])
+                      for k in ("test_loss", "test_accuracy", "train_eval_loss")})
+        found["weights"] = out[f"{alone}_vs_side_max_weight_diff"]
+        found["lr.csv identical"] = a["lr"] == s["lr"]
+        for k, v in found.items():
+            diff[k] = (diff.get(k, v) and v) if isinstance(v, bool) else max(diff.get(k, 0.0), v)
+    return diff
 
 
 def kill_at_second_epoch(workdir: str) -> None:
