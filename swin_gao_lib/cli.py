@@ -234,24 +234,28 @@ def _report(args: argparse.Namespace) -> int:
             print("report.html not written: notebooks/report.ipynb not found (run from the "
                   "repository, or pass --notebooks)", file=sys.stderr)
         return EXIT_OK
-    import tempfile
-
     from swin_gao_lib.analysis.page import export_html
+    from swin_gao_lib.runs import scratch
     from swin_gao_lib.runs.execute import error_text, execute_notebook
     from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     suite = load_suite(args.suite_dir).path.resolve()  # bad input: exit 2 before a kernel starts
     out = Path(args.out).resolve() if args.out else suite / REPORT_DIR
     quiet_tensorflow()  # the kernel inherits it
-    with tempfile.TemporaryDirectory() as scratch:
-        executed = Path(scratch) / "report.ipynb"
+    scratch.clean_dead()  # a killed driver's (or report's) scratch
+    token = scratch.new_token()
+    try:  # the executed copy and the kernel's files in a scratch folder a next start clears
+        folder = scratch.mark(token, scratch.this_driver())
+        executed = folder / "report.ipynb"
         try:
-            execute_notebook(notebook, executed, cwd=notebook.parent,
+            execute_notebook(notebook, executed, cwd=notebook.parent, scratch=folder,
                              parameters={"suite_dir": str(suite), "out_dir": str(out)})
         except Exception as exc:  # papermill re-raises the notebook's error
             print(f"report failed: {error_text(exc)}", file=sys.stderr)
             return EXIT_FAILED
         page = export_html(executed, out / "report.html")
+    finally:
+        scratch.remove(token)
     print(f"report: figures and tables in {out}; all of it on one page: {page}")
     return EXIT_OK
 

@@ -9,8 +9,12 @@ programs every part shares (one configuration, below) compile once.
 PART ``data``: the device batches against NumPy brute force (crop windows,
 flips, scaling, one-hot), and their keys (pure functions of seed, epoch, batch).
 PART ``train``: the same run twice, another seed, both seeds side by side,
-a run that diverges. PART ``kill``: the run killed in its second epoch (after
-the first epoch's checkpoint); PART ``resume``: the same command again.
+a run that diverges. PART ``kill``: the run killed the instant its second
+history row is on disk, while ``lr.csv`` is written (after the first epoch's
+checkpoint, before the second's); PART ``resume``: the same command again.
+PART ``kill-side``: ``run-all --executor side-by-side`` of seeds 1 and 2
+(PARAMS, a fourth argument) killed between the two seeds' epoch-2
+checkpoints; PART ``resume-alone``: seed 1 of such a suite resumed alone.
 """
 
 from __future__ import annotations
@@ -121,23 +125,79 @@ def train_checks(workdir: str) -> dict:
     for name, side in (("a", group[0]), ("c", group[1])):
         pairs = zip(alone[name].model.get_weights(), side.model.get_weights())
         out[f"{name}_vs_side_max_weight_diff"] = max(float(np.abs(p - q).max()) for p, q in pairs)
+    out["side_vs_alone"] = side_vs_alone(out)
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     return out
 
 
+def side_vs_alone(out: dict) -> dict:
+    """The largest differences between each seed side by side and the seed alone (both seeds):
+    what docs/backends.md quotes."""
+    import numpy as np
+
+    def lr_column(run: dict, k: int) -> np.ndarray:
+        return np.array([float(line.split(",")[k]) for line in run["lr"].splitlines()[1:]])
+
+    def history(run: dict, key: str) -> np.ndarray:
+        return np.array([float(row[key]) for row in run["history"]])
+
+    diff: dict = {}
+    for alone, side in (("a", "side1"), ("c", "side2")):
+        a, s = out[alone], out[side]
+        found = {f"history {k}": float(np.abs(history(a, k) - history(s, k)).max())
+                 for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        found.update({f"lr.csv {name}": float(np.abs(lr_column(a, k) - lr_column(s, k)).max())
+                      for name, k in (("learning_rate", 3), ("loss", 4), ("update_norm", 5))})
+        found.update({k: abs(a["metrics"][k] - s["metrics"][k])
+                      for k in ("test_loss", "test_accuracy", "train_eval_loss")})
+        found["weights"] = out[f"{alone}_vs_side_max_weight_diff"]
+        found["lr.csv identical"] = a["lr"] == s["lr"]
+        for k, v in found.items():
+            diff[k] = (diff.get(k, v) and v) if isinstance(v, bool) else max(diff.get(k, 0.0), v)
+    return diff
+
+
 def kill_at_second_epoch(workdir: str) -> None:
-    from swin_gao_lib.training import epoch_program
+    from swin_gao_lib import files
     from swin_gao_lib.training.train import train
 
-    run_epoch = epoch_program.EpochPrograms.run_epoch
+    history = Path(workdir) / "killed" / "history.csv"
+    replace = os.replace
 
-    def killing(self, state, data, seeds, epoch):
-        if epoch == 1:  # epoch 1's checkpoint is on disk; nothing catches SIGKILL
+    def killing(src, dst):
+        # history row 2 is on disk, lr.csv's new text only in its temporary file, and
+        # epoch 1's checkpoint the last one saved; nothing catches SIGKILL
+        if Path(dst).name == "lr.csv" and len(history.read_text().splitlines()) == 3:
             os.kill(os.getpid(), signal.SIGKILL)
-        return run_epoch(self, state, data, seeds, epoch)
+        return replace(src, dst)
 
-    epoch_program.EpochPrograms.run_epoch = killing
+    files.os.replace = killing
     train(config(workdir, run_name="killed"), verbose=0, log=lambda *a: None)
+
+
+def kill_side_by_side(output: str, params: str) -> None:
+    """The side-by-side executor killed after seed 1's epoch-2 checkpoint, before seed 2's."""
+    from swin_gao_lib import cli
+    from swin_gao_lib.training import checkpoint
+
+    save = checkpoint.Checkpoint.save
+
+    def killing(self, model, epoch, extra):
+        if epoch == 2 and self.folder.parent.name.endswith("-s2"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return save(self, model, epoch, extra)
+
+    checkpoint.Checkpoint.save = killing
+    cli.main(["run-all", params, "--executor", "side-by-side", "--output", output])
+
+
+def resume_alone(output: str, run_name: str, seed: int) -> dict:
+    """One seed of a killed side-by-side suite resumed on its own (``train``)."""
+    from swin_gao_lib.training.train import train
+
+    logs: list[str] = []
+    train(config(output, run_name=run_name, seed=seed), verbose=0, log=logs.append)
+    return {"run": _digest_run(Path(output) / run_name), "log": logs}
 
 
 def resume(workdir: str) -> dict:
@@ -160,6 +220,11 @@ def main(argv: list[str]) -> int:
     elif part == "kill":
         kill_at_second_epoch(workdir)
         result = {"killed": False}  # not reached
+    elif part == "kill-side":
+        kill_side_by_side(workdir, argv[3])
+        result = {"killed": False}  # not reached
+    elif part == "resume-alone":
+        result = resume_alone(workdir, argv[3], int(argv[4]))
     else:
         result = resume(workdir)
     Path(out).write_text(json.dumps(result, indent=1))

@@ -74,9 +74,12 @@ def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, cap
     fake_suite(tmp_path / "suite")
     executed = []
 
-    def execute(source, target, *, cwd, parameters, kernel_name=None):
+    scratches = []
+
+    def execute(source, target, *, cwd, parameters, kernel_name=None, scratch=None):
         # the notebook as a kernel would leave it: its stored outputs stand in for a new run
         executed.append((Path(source).name, parameters))
+        scratches.append(scratch)
         shutil.copy(REPO / "notebooks" / "report.ipynb", target)
 
     monkeypatch.setattr("swin_gao_lib.runs.execute.execute_notebook", execute)
@@ -85,6 +88,10 @@ def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, cap
     assert executed == [("report.ipynb", {"suite_dir": str((tmp_path / "suite").resolve()),
                                           "out_dir": str(page.parent)})]
     assert f"all of it on one page: {page}" in capsys.readouterr().out
+    # the kernel's files in a scratch folder of this command, gone when it ends
+    from swin_gao_lib.runs.scratch import root
+
+    assert scratches[0].parent == root() and not scratches[0].exists()
     assert page.is_file() and not external_urls(page.read_text())
     # --no-html: the figures and tables alone, no kernel
     assert cli.main(["report", str(tmp_path / "suite"), "--no-html", "--out",

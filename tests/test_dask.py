@@ -127,7 +127,9 @@ def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_pat
 
 
 def test_a_killed_driver_resumes_on_the_next_start_and_leaves_no_scratch(tmp_path, monkeypatch):
-    """kill -9 the driver mid-run: the checkpoint it already holds is resumed, bit for bit."""
+    """kill -9 the driver mid-run: the checkpoint it already holds is resumed, bit for bit;
+    what it kept in $TMPDIR (kernel connection files, Dask's worker space and its lock files)
+    is all in its scratch folder, which the next start removes."""
     import signal
     import subprocess
     import sys
@@ -151,6 +153,8 @@ def test_a_killed_driver_resumes_on_the_next_start_and_leaves_no_scratch(tmp_pat
     driver.wait()
     scratch = tmp / f"swin-gao-dask-{os.getuid()}"
     assert list(scratch.glob("*/driver.json")), "the dead driver's scratch should be there"
+    assert [p.name for p in tmp.iterdir()] == [scratch.name]  # nothing else of the driver's
+    assert list(scratch.glob("*/dask/*")), "a local cluster keeps its worker space there"
 
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", None)
@@ -160,7 +164,9 @@ def test_a_killed_driver_resumes_on_the_next_start_and_leaves_no_scratch(tmp_pat
     metrics = json.loads((out / "long" / "metrics.json").read_text())
     assert metrics["resumed"] == 1 and metrics["resumed_at_epochs"][0] >= 1
     assert not scratch.exists()  # neither the dead driver's scratch nor this one's is left
+    assert list(tmp.iterdir()) == []
 
     reference = run_all(params, tmp_path / "ref", progress=False, report=False, cpus_per_run=1)
     assert reference.ok
+    assert list(tmp.iterdir()) == []  # the sequential executor's kernels kept theirs in scratch
     assert _results(out) == _results(tmp_path / "ref")  # as if it had never been killed

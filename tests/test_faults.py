@@ -341,12 +341,13 @@ DEVICE_FAULT_DRIVER = textwrap.dedent("""
     from swin_gao_lib import cli
     from swin_gao_lib.training import side_by_side
 
-    FS = Path(os.environ["FAULT_FS"])
-    original = side_by_side._record_epoch
+    FS, LAST = Path(os.environ["FAULT_FS"]), int(os.environ.get("FAULT_SEED", "-1"))
+    original = side_by_side.record_epoch
 
-    def _record_epoch(run, *args, **kwargs):
+    def record_epoch(run, *args, **kwargs):
         original(run, *args, **kwargs)
-        if len(run.rows) == 1:  # right after epoch 1's checkpoint: the disk fills, for real
+        # right after epoch 1's checkpoint (of every seed side by side): the disk fills, for real
+        if len(run.rows) == 1 and LAST in (-1, run.cfg.seed):
             with open(FS / "filler", "wb", buffering=0) as f:
                 try:
                     while True:
@@ -354,7 +355,7 @@ DEVICE_FAULT_DRIVER = textwrap.dedent("""
                 except OSError:
                     pass
 
-    side_by_side._record_epoch = _record_epoch
+    side_by_side.record_epoch = record_epoch
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
@@ -374,6 +375,31 @@ def test_a_full_disk_mid_run_on_the_device_pipeline_ends_with_the_same_one_line(
                               cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 1, proc.stderr[-3000:]
         _full_disk_after_epoch_1(proc.stderr, run)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_a_full_disk_under_seeds_side_by_side_names_each_runs_own_file(tmp_path):
+    """Each seed of a group fails on its own file, with its own line."""
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({**{k: v for k, v in TINY.items() if k != "seed"},
+                                      "pipeline": "device", "backend": "jax", "seeds": [1, 2]}))
+    with tmpfs(tmp_path / "fs", "4m") as fs:
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        env.update(KERAS_BACKEND="jax", FAULT_FS=str(fs), FAULT_SEED="2")
+        proc = subprocess.run([sys.executable, "-c", DEVICE_FAULT_DRIVER, "run-all", str(params),
+                               "--executor", "side-by-side", "--output", str(fs / "suite")],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        failed = sorted(line for line in proc.stderr.splitlines() if line.startswith("FAILED"))
+        assert len(failed) == 2, proc.stderr[-3000:]
+        for seed, line in zip((1, 2), failed):
+            run = fs / "suite" / f"p-s{seed}"
+            assert line.startswith(f"FAILED p-s{seed}: cannot write {run}/history.csv: No space "
+                                   f"left on device; the checkpoint of epoch 1 is kept in {run}"), \
+                line
+            assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
+                ["epoch-00001.variables.npz", "state.json"]
 
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(tmp_path):
@@ -499,3 +525,39 @@ def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, 
     assert scratch.clean_dead(["remotetoken"]) == ["remotetoken"]
     scratch.remove("livetoken")
     assert sorted(p.name for p in scratch.root().iterdir()) == ["nomarker"]
+
+
+def test_a_notebooks_kernel_keeps_its_files_in_the_drivers_scratch(tmp_path, monkeypatch):
+    """Its connection file (jupyter_client would make it in $TMPDIR) and its own temporary
+    files: where a killed driver or kernel would leave them, the next start removes them."""
+    import tempfile
+
+    import nbformat
+
+    from swin_gao_lib.runs import scratch
+    from swin_gao_lib.runs.execute import execute_notebook
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3",
+                                                           "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("tmp = ''", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import os, tempfile\nfrom ipykernel import get_connection_file\n"
+                    "print(get_connection_file())\nprint(tempfile.gettempdir())\n"
+                    "print(sorted(os.listdir(tmp)))")]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    token = scratch.new_token()
+    folder = scratch.mark(token, scratch.this_driver())
+    execute_notebook(tmp_path / "nb.ipynb", tmp_path / "out.ipynb", cwd=tmp_path,
+                     parameters={"tmp": str(tmp)}, scratch=folder)
+    printed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].outputs[0]["text"]
+    connection, kernel_tmp, listing = printed.splitlines()
+    assert Path(connection).parent == folder and Path(kernel_tmp) == folder / "tmp"
+    assert listing == str([scratch.root().name])  # nothing of the kernel's beside the scratch
+    assert os.environ["TMPDIR"] == str(tmp) and tempfile.gettempdir() == str(tmp)
+    scratch.remove(token)
+    assert list(tmp.iterdir()) == []

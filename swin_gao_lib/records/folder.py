@@ -214,11 +214,27 @@ class RunFolder:
         """Remove this run's records and checkpoint: only files the kit writes."""
         for name in RESULTS:
             (self.path / name).unlink(missing_ok=True)
-        if self.path.is_dir():  # temporary files of writes a killed process never finished
+        self.remove_left_behind()
+        self.clear_checkpoint()
+
+    def remove_left_behind(self) -> None:
+        """Remove the temporary files of record writes a killed process never finished (only
+        under the folder's lock, or in a cleared folder: another writer's is a write going on)."""
+        if self.path.is_dir():
             for path in self.path.iterdir():
                 if _LEFT_BEHIND.fullmatch(path.name):
                     path.unlink(missing_ok=True)
-        self.clear_checkpoint()
+
+    def reopen(self, cfg: RunConfig) -> None:
+        """Go on with the unfinished run of ``cfg`` here (under the folder's lock): the earlier
+        try's ``failure.json`` goes, and so do the temporary files of writes a killed process
+        never finished (the record each was replacing is whole; nothing else would remove
+        them); the config is written if the folder lost it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / FAILURE).unlink(missing_ok=True)
+        self.remove_left_behind()
+        if not (self.path / CONFIG).exists():
+            self.write_config(cfg)
 
     def clear_checkpoint(self) -> None:
         """Remove the checkpoint's files (only those the kit writes), then its empty folder."""

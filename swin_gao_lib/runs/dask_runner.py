@@ -50,7 +50,6 @@ import math
 import os
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -85,8 +84,9 @@ def require_dask() -> None:
 
 
 # ---------------------------------------------------------------- driver
-def _cluster(options: DaskOptions):
-    """A client of the cluster the options name (a new LocalCluster on 127.0.0.1 by default)."""
+def _cluster(options: DaskOptions, local_directory: Path):
+    """A client of the cluster the options name (a new LocalCluster on 127.0.0.1 by default,
+    its workers' space in ``local_directory``)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -100,14 +100,18 @@ def _cluster(options: DaskOptions):
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"--scheduler {options.scheduler}: cannot connect ({exc}); is the "
                              "scheduler running, and is the address tcp://host:port?") from None
-    if options.gpus_per_run:
-        gpus = _visible_gpus()
-        cluster = LocalCluster(n_workers=max(len(gpus), 1), host="127.0.0.1", processes=True,
-                               threads_per_worker=max(1, math.floor(1 / options.gpus_per_run)),
-                               resources={"GPU": 1}, dashboard_address=None)
-    else:
-        cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+    # The workers' space and the scheduler's (its temporary-directory): Dask's folders and
+    # lock files, which a killed driver would leave in $TMPDIR, live in the driver's scratch.
+    space = dict(local_directory=str(local_directory), dashboard_address=None, processes=True,
+                 host="127.0.0.1")
+    with dask.config.set({"temporary-directory": str(local_directory)}):
+        if options.gpus_per_run:
+            gpus = _visible_gpus()
+            cluster = LocalCluster(n_workers=max(len(gpus), 1), resources={"GPU": 1},
+                                   threads_per_worker=max(1, math.floor(1 / options.gpus_per_run)),
+                                   **space)
+        else:
+            cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, **space)
     return Client(cluster), cluster
 
 
@@ -146,7 +150,8 @@ def slots(client, options: DaskOptions) -> int:
 
 def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOptions,
                 kernel_name: str | None = None, progress=None, dead_tokens=(),
-                on_token: Callable[[str], Any] | None = None) -> list[tuple[Any, str | None]]:
+                on_token: Callable[[str], Any] | None = None,
+                token: str | None = None) -> list[tuple[Any, str | None]]:
     """Run ``plans`` (the runs still to do) on Dask; write each run's files as it finishes.
 
     Each run's checkpoint comes back after every epoch and is written into its
@@ -154,15 +159,17 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
     next start. ``progress`` (a :class:`swin_gao_lib.runs.progress.SuiteProgress`)
     is told when runs start and end; ``dead_tokens`` name scratch folders of a
     driver of this suite that died, removed from every worker first;
-    ``on_token`` gets this start's token (the suite's lock records it).
+    ``on_token`` gets this start's token (the suite's lock records it);
+    ``token``: the driver's, when it has one already (its scratch folder holds
+    a local cluster's worker space too).
 
     Returns ``(plan, error)`` per run, ``error`` None on success.
     """
     from distributed import Queue, as_completed
 
-    client, cluster = _cluster(options)
-    token = uuid.uuid4().hex[:12]  # this driver's start: retries share it, a new start does not
+    token = token or scratch.new_token()
     driver = scratch.this_driver()
+    client, cluster = _cluster(options, scratch.mark(token, driver) / scratch.DASK_DIR)
     if on_token is not None:
         on_token(token)
     notebook = train_nb.read_bytes()
@@ -237,11 +244,12 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
                     progress.finish(plan, ok=error is None)
             submit_while_free()
     finally:
-        _on_workers(client, scratch.remove, token)
-        scratch.remove(token)
+        if cluster is None:  # workers of a cluster of your own remove their scratch
+            _on_workers(client, scratch.remove, token)
         client.close()
         if cluster is not None:
             cluster.close()
+        scratch.remove(token)  # this machine's: a local cluster's workers', once they stopped
     return outcomes
 
 

@@ -80,7 +80,7 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
     if gpu is not None:  # None: keep the worker's own (a worker started per card)
         env["CUDA_VISIBLE_DEVICES"] = gpu
     request = json.dumps({"source": str(source), "target": str(run_dir / NOTEBOOK),
-                          "cwd": str(root), "kernel_name": kernel_name,
+                          "cwd": str(root), "kernel_name": kernel_name, "scratch": str(root),
                           "parameters": {"config_yaml": local_yaml, "overwrite": False},
                           "parent": os.getpid()})
     _send(token, {"run": run_name, "event": "start"})
@@ -160,7 +160,8 @@ def _execute(request: dict[str, Any]) -> int:
 
     try:
         execute_notebook(request["source"], request["target"], cwd=request["cwd"],
-                         parameters=request["parameters"], kernel_name=request["kernel_name"])
+                         parameters=request["parameters"], kernel_name=request["kernel_name"],
+                         scratch=request.get("scratch"))
     except DeadKernelError as exc:
         print(error_text(exc), file=sys.stderr)
         return KERNEL_DIED

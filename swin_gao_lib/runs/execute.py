@@ -10,6 +10,8 @@ only), which would break up the progress bar. A failing notebook raises, and
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,16 @@ def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
 
 
 def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
-                     parameters: dict[str, Any], kernel_name: str | None = None) -> None:
+                     parameters: dict[str, Any], kernel_name: str | None = None,
+                     scratch: str | Path | None = None) -> None:
     """Execute ``source`` into ``target`` with papermill, quietly.
+
+    ``scratch``: the folder for the kernel's connection file and its
+    ``$TMPDIR`` (``tmp/``; TensorFlow's autograph files, say): its driver's
+    scratch (:mod:`swin_gao_lib.runs.scratch`). Without one, jupyter_client
+    makes the connection file with ``mkstemp`` in ``$TMPDIR``, where it stays,
+    like the kernel's own temporary files, when the kernel or this process is
+    killed.
 
     Raises:
         Exception: the notebook's own error (papermill's ``PapermillExecutionError``,
@@ -40,9 +50,41 @@ def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
     """
     import papermill as pm
 
-    pm.execute_notebook(str(source), str(target), cwd=str(cwd), parameters=parameters,
-                        kernel_name=kernel_name, progress_bar=False, log_output=False,
-                        extra_arguments=QUIET_KERNEL)
+    extra: dict[str, Any] = {}
+    kernel_tmp = None
+    if scratch is not None:
+        import uuid
+
+        from traitlets.config import Config
+
+        connection = Path(scratch) / f"kernel-{uuid.uuid4().hex}.json"
+        extra["config"] = Config({"KernelManager": {"connection_file": str(connection)}})
+        kernel_tmp = Path(scratch) / "tmp"
+        kernel_tmp.mkdir(parents=True, exist_ok=True)
+    with _kernel_tmpdir(kernel_tmp):
+        pm.execute_notebook(str(source), str(target), cwd=str(cwd), parameters=parameters,
+                            kernel_name=kernel_name, progress_bar=False, log_output=False,
+                            extra_arguments=QUIET_KERNEL, **extra)
+
+
+@contextlib.contextmanager
+def _kernel_tmpdir(folder: Path | None):
+    """``$TMPDIR`` set to ``folder`` while a kernel starts (it inherits this environment)."""
+    if folder is None:
+        yield
+        return
+    import tempfile
+
+    tempfile.gettempdir()  # this process keeps its own: the choice is made once, on first use
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
 
 
 def error_text(exc: BaseException) -> str:

@@ -64,7 +64,7 @@ class SuiteResult:
 
 def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
                  options, kernel_name: str | None, progress: SuiteProgress,
-                 lock: SuiteLock) -> None:
+                 lock: SuiteLock, token: str) -> None:
     from swin_gao_lib.runs.dask_runner import run_on_dask
 
     todo = []
@@ -84,7 +84,7 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
         return
     for plan, error in run_on_dask(todo, train_nb, force=force, options=options,
                                    kernel_name=kernel_name, progress=progress, dead_tokens=dead,
-                                   on_token=lambda token: lock.record(dask_token=token)):
+                                   on_token=lambda t: lock.record(dask_token=t), token=token):
         if error is None:
             result.ran.append(plan.run_dir)
         else:
@@ -115,8 +115,11 @@ def _diverged(plan: Plan) -> Failure:
 
 
 def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
-                      kernel_name: str | None, progress: SuiteProgress) -> None:
-    """The default executor: one run after another, each in its own kernel."""
+                      kernel_name: str | None, progress: SuiteProgress, scratch_dir) -> None:
+    """The default executor: one run after another, each in its own kernel.
+
+    ``scratch_dir()`` gives the driver's scratch folder (its kernels' connection files).
+    """
     for plan in plans:
         params, folder = plan.params, RunFolder(plan.run_dir)
         run_dir = folder.path
@@ -134,6 +137,7 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
         try:
             execute_notebook(
                 train_nb, notebook, cwd=train_nb.parent, kernel_name=kernel_name,
+                scratch=scratch_dir(),
                 parameters={"config_yaml": to_yaml(plan.config),
                             # an unfinished run resumes from its last finished epoch;
                             # complete ones were skipped above unless force
@@ -183,28 +187,35 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         plans = plan_suite(files, output.resolve(), force=force,
                            check_data=dask is None or dask.scheduler is None)
         write_design(files, output, force=force)  # the study's declared design, before any run
-        scratch.clean_dead()  # scratch of Dask drivers of this machine that were killed
+        scratch.clean_dead()  # scratch of drivers of this machine that were killed
         result = SuiteResult()
         bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress, report=report)
+        token = scratch.new_token()  # this start's scratch: its kernels' and Dask's files
         try:
             _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, force=force,
                            kernel_name=kernel_name, dask=dask, cpus_per_run=cpus_per_run,
-                           report=report)
+                           report=report, token=token)
         finally:
             bar.close()
+            scratch.remove(token)
     return result
 
 
 def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, force, kernel_name,
-                   dask, cpus_per_run, report) -> None:
+                   dask, cpus_per_run, report, token) -> None:
     import os
 
     from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     quiet_tensorflow()  # the kernels inherit it: no start-up noise between progress lines
+    driver = scratch.this_driver()
+
+    def scratch_dir() -> Path:  # made again after Dask's clean-up took it
+        return scratch.mark(token, driver)
+
     if dask is not None:
         _run_on_dask(plans, train_nb, result, force=force, options=dask,
-                     kernel_name=kernel_name, progress=bar, lock=lock)
+                     kernel_name=kernel_name, progress=bar, lock=lock, token=token)
     else:
         saved_env = dict(os.environ)
         if cpus_per_run is not None:
@@ -213,7 +224,7 @@ def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, for
             os.environ.update(thread_environment(cpus_per_run))  # the kernels inherit it
         try:
             _run_sequentially(plans, train_nb, result, force=force, kernel_name=kernel_name,
-                              progress=bar)
+                              progress=bar, scratch_dir=scratch_dir)
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
@@ -225,7 +236,7 @@ def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, for
         try:
             execute_notebook(report_nb, result.report_notebook, cwd=report_nb.parent,
                              parameters={"suite_dir": str(output.resolve())},
-                             kernel_name=kernel_name)
+                             kernel_name=kernel_name, scratch=scratch_dir())
             result.report_html = export_html(result.report_notebook)
         except Exception as exc:
             result.report_error = error_text(exc)

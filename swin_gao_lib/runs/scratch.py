@@ -1,10 +1,15 @@
-"""Dask scratch folders: where a run executes on its worker, marked, and cleaned up.
+"""A driver's scratch folders: what its kernels and Dask keep, marked, and cleaned up.
 
-Each start of a Dask driver has a token; on every machine where its runs
-execute they work under ``$TMPDIR/swin-gao-dask-<uid>/<token>/``, which holds a
-marker, ``driver.json``: the driver's pid, host and process start time. The
-folder is removed when the suite ends, however it ends (success, failure, an
-exception in the driver). A driver that is killed cannot remove it, so every
+Each start of a ``run-all`` driver has a token; on its own machine, and on
+every machine where its runs execute on Dask, what the suite needs only while
+it runs lives under ``$TMPDIR/swin-gao-dask-<uid>/<token>/`` (the name is from
+when only Dask used it): a Dask run's folder on its worker, the connection
+files of the notebooks' kernels (which jupyter_client would otherwise leave
+in ``$TMPDIR``, :func:`swin_gao_lib.runs.execute.execute_notebook`), and a
+local cluster's worker space (:data:`DASK_DIR`: Dask's spill and lock files).
+The folder holds a marker, ``driver.json``: the driver's pid, host and process
+start time. It is removed when the suite ends, however it ends (success,
+failure, an exception in the driver). A driver that is killed cannot remove it, so every
 start of ``run-all`` removes the scratch of drivers that are dead: on its own
 machine any whose marker names a pid of this host that no longer runs (or runs
 a process started at another time: the pid was reused), and on every worker
@@ -15,7 +20,8 @@ without a marker (being created, or left by an earlier version of the kit) are
 never touched.
 
 Nothing of value is lost with them: the driver already holds each run's last
-checkpoint (tasks send it back after every epoch).
+checkpoint (tasks send it back after every epoch), and the sequential
+executor's runs write straight into the suite's folder.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import signal
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,6 +41,13 @@ from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import LOCK
 
 MARKER = "driver.json"
+#: In a driver's scratch folder on its own machine: a local Dask cluster's worker space.
+DASK_DIR = "dask"
+
+
+def new_token() -> str:
+    """The token of a driver's start: retries of its runs share it, a new start does not."""
+    return uuid.uuid4().hex[:12]
 
 
 def root() -> Path:

@@ -43,7 +43,7 @@ from swin_gao_lib.model import build_swin
 from swin_gao_lib.training.outcome import (Diverged as _Diverged, RunResult, run_error,
                                            run_metrics, summary as _summary, weights_digest)
 from swin_gao_lib.training.preflight import Preflight, preflight
-from swin_gao_lib.records import CONFIG, FAILURE, RunFolder
+from swin_gao_lib.records import RunFolder
 
 __all__ = ["RunResult", "train", "weights_digest"]
 
@@ -215,10 +215,7 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
     checkpoint = Checkpoint(folder.checkpoint)
     state = checkpoint.load() if checked.action == "resume" else None
     if checked.action == "resume":
-        folder.path.mkdir(parents=True, exist_ok=True)
-        (run_dir / FAILURE).unlink(missing_ok=True)  # an earlier try's; this one goes on
-        if not (run_dir / CONFIG).exists():
-            folder.write_config(cfg)
+        folder.reopen(cfg)
     else:
         folder.start(cfg)
     initial_epoch = state["epoch"] if state is not None else 0
