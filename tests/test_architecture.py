@@ -23,7 +23,8 @@ LAYERS = ("base", "runtime", "config", "data", "model", "records", "training", "
 WITHIN = {
     "swin_gao_lib": 0, "errors": 0, "files": 0,
     "runtime": 0, "runtime.backend": 0, "runtime.machine": 0.5,
-    "config.datasets": 0, "config.run_config": 0.1, "config.checks": 0.2, "config": 0.3,
+    "config.datasets": 0, "config.paths": 0.02, "config.yaml_text": 0.05,
+    "config.run_config": 0.1, "config.checks": 0.2, "config": 0.3,
     "config.labels": 0.4, "config.params": 0.5, "config.design": 0.6,
     "data": 0, "data.formats": 0, "data.sources": 0.2, "data.splits": 0.4, "data.arrays": 0.6,
     "data.pipeline": 0.8, "data.device": 0.6,
