@@ -17,6 +17,7 @@ import yaml
 
 from swin_gao_lib.config import datasets
 from swin_gao_lib.runtime.backend import BACKENDS
+from swin_gao_lib.config.paths import check_path, refuse_control_characters
 from swin_gao_lib.config.yaml_text import read_yaml
 from swin_gao_lib.errors import ConfigError, shown
 
@@ -132,6 +133,7 @@ def _positive(cfg: RunConfig, *names: str) -> None:
 
 def check_run_name(name: str, field: str = "run_name") -> str:
     """A run name must be one safe folder name: it may not climb out of ``output_dir``."""
+    refuse_control_characters(name, field, "run name")  # the rule every path shares
     if not name or len(name) > MAX_RUN_NAME or not RUN_NAME.fullmatch(name):
         raise ConfigError(
             f"{field}: {shown(name)} is not a valid run name; use 1 to {MAX_RUN_NAME} letters, "
@@ -155,8 +157,10 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"source: {shown(cfg.source)} is not valid; use 'keras' (download), 'sample' "
             "(bundled real subset) or 'dir:<path>' (the published files on disk)"
         )
-    if cfg.source.startswith("dir:") and not cfg.source[4:].strip():
-        raise ConfigError("source: 'dir:' needs a folder, e.g. 'dir:/data/mnist'")
+    if cfg.source.startswith("dir:"):  # with room for the data set's file names inside it
+        if not cfg.source[4:].strip():
+            raise ConfigError("source: 'dir:' needs a folder, e.g. 'dir:/data/mnist'")
+        check_path(cfg.source[4:], "source", room=64, below="the data set's file names")
     if cfg.source == "sample" and not datasets.get(cfg.dataset).sample:
         raise ConfigError(
             f"source: no sample of {cfg.dataset} ships with the kit (samples: "
@@ -193,8 +197,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"{n}: {getattr(cfg, n)} is larger than {limit:,}; is it a typo?")
     if cfg.run_name is not None:
         check_run_name(cfg.run_name)
-    if not cfg.output_dir.strip() or "\0" in cfg.output_dir:
-        raise ConfigError(f"output_dir: {shown(cfg.output_dir)} is not a folder path")
+    # with room for <run_name>/checkpoint/<its longest file> below it
+    check_path(cfg.output_dir, "output_dir", room=MAX_RUN_NAME + 128, below="the run's files")
     for n in ("max_train_samples", "max_test_samples"):
         v = getattr(cfg, n)
         if v is not None and v < 1:

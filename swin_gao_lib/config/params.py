@@ -47,6 +47,7 @@ from typing import Any, Mapping, Sequence
 from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
 from swin_gao_lib.config.checks import parse_number
 from swin_gao_lib.config.labels import point_name
+from swin_gao_lib.config.paths import refuse_control_characters
 from swin_gao_lib.config.yaml_text import read_yaml, read_yaml_file
 from swin_gao_lib.errors import ConfigError, shown, shown_path
 
@@ -89,6 +90,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"--set {shown(text)}: expected key=value, e.g. --set epochs=2")
     key, raw = text.split("=", 1)
     key = key.strip()
+    # YAML would fold a newline typed into the value into a space ("out\nx" -> "out x")
+    refuse_control_characters(raw, f"--set {shown(key, quote=False)}", "value")
     if not raw.strip():
         return key, ""
     value = read_yaml(raw, f"--set {shown(key, quote=False)}")
