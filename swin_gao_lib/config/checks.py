@@ -193,8 +193,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n, limit in LIMITS.items():
-        if getattr(cfg, n) > limit:
-            raise ConfigError(f"{n}: {getattr(cfg, n)} is larger than {limit:,}; is it a typo?")
+        v = getattr(cfg, n)
+        v = max(v) if isinstance(v, tuple) else v  # depths: its largest stage
+        if v is not None and v > limit:
+            raise ConfigError(f"{n}: {v} is larger than {limit:,}; is it a typo?")
     if cfg.run_name is not None:
         check_run_name(cfg.run_name)
     # with room for <run_name>/checkpoint/<its longest file> below it
@@ -207,6 +209,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"head_units: must be >= 0 (0 means no hidden layer), got {cfg.head_units}")
     if cfg.crop_padding < 0:
         raise ConfigError(f"crop_padding: must be >= 0, got {cfg.crop_padding}")
+    h, w, _ = cfg.input_shape  # the images the crop is made of (after pad32)
+    if cfg.crop_padding > min(h, w) // 2:  # padded images of side h + 2p: memory, then none
+        raise ConfigError(f"crop_padding: {cfg.crop_padding} is more than {min(h, w) // 2}, half "
+                          f"the side of the {h}x{w} images it pads; use at most {min(h, w) // 2}, "
+                          "which keeps half of each image in every crop (keras-io pads 4)")
     _rate(cfg, "dropout", "attention_dropout", "drop_path_rate", "label_smoothing")
     if not (0.0 <= cfg.validation_split < 1.0):
         raise ConfigError(f"validation_split: must be in [0, 1), got {cfg.validation_split}")
