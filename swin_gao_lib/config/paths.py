@@ -68,13 +68,13 @@ def check_path(path: str, field: str, noun: str = "folder", room: int = 0,
     if len(longest) > NAME_MAX:
         name = os.fsdecode(longest)
         within = "" if name == path else f", {shown(name, quote=False)},"
-        raise ConfigError(f"{field}: {shown_path(path)} holds a name{within} of "
+        raise ConfigError(f"{field}: {shown(path, quote=False)} holds a name{within} of "
                           f"{len(longest):,} bytes; a file or folder name holds at most "
                           f"{NAME_MAX} bytes: shorten it")
     limit = PATH_MAX - 1 - room
     if len(encoded) > limit:
         why = f" (leaving {room} for {below} below it)" if room else ""
-        raise ConfigError(f"{field}: {shown_path(path)} is {len(encoded):,} bytes long; "
+        raise ConfigError(f"{field}: {shown(path, quote=False)} is {len(encoded):,} bytes long; "
                           f"a path may be at most {limit:,}{why}: use a shorter one")
     return path
 
