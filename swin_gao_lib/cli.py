@@ -147,9 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_paths(*fields: tuple[str, str | None]) -> None:
+    """Refuse an empty path (an unset shell variable: the current folder), a control character
+    or a path too long, for the options whose folders the library does not check itself."""
+    from swin_gao_lib.config.paths import check_path
+
+    for field, value in fields:
+        if value is not None:
+            check_path(value, field)
+
+
 def _run_all(args: argparse.Namespace) -> int:
     from swin_gao_lib.runs.runner import run_all
 
+    _check_paths(("--notebooks", args.notebooks))  # params and --output: suite_inputs
     dask = None
     dask_only = [f"--{name.replace('_', '-')}" for name in ("scheduler", "workers", "gpus_per_run",
                                                             "retries")
@@ -219,6 +230,8 @@ def _report(args: argparse.Namespace) -> int:
     from swin_gao_lib.records import REPORT_DIR, load_suite
     from swin_gao_lib.runs.execute import find_notebook
 
+    _check_paths(("suite_dir", args.suite_dir), ("--out", args.out),
+                 ("--notebooks", args.notebooks))
     notebook = None
     if not args.no_html:
         try:
@@ -277,6 +290,7 @@ def _linear(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from swin_gao_lib.bench.command import run
 
+    _check_paths(("--out", args.out))
     return run(args)
 
 

@@ -148,3 +148,16 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path):
     p.write_text("learning_rate: 3e-4\nweight_decay: 1e-4\n")
     cfg = load_config(p)
     assert cfg.learning_rate == 3e-4 and cfg.weight_decay == 1e-4
+
+
+def test_yaml_merge_keys_work_in_params_files(tmp_path):
+    # the strict loader (no repeated keys) once refused every merge key ("<<")
+    from swin_gao_lib.config.params import resolve
+
+    p = tmp_path / "merge.yaml"
+    p.write_text("dataset: mnist\nbatch_size: 64\nnum_heads: [4]\ngrid:\n"
+                 "  - &common {accumulation_steps: [1], learning_rate: [0.001]}\n"
+                 "  - {<<: *common, accumulation_steps: [4]}\n")
+    runs = resolve(p)
+    assert [(r.config.accumulation_steps, r.config.learning_rate) for r in runs] == \
+        [(1, 0.001), (4, 0.001)]

@@ -153,6 +153,7 @@ def diverged_runs(suite: Suite) -> list[Run]:
     comparisons score its accuracy at chance (:mod:`.comparisons`).
     """
     from swin_gao_lib.config import from_yaml
+    from swin_gao_lib.config.yaml_text import read_text_file
     from swin_gao_lib.records import CONFIG
 
     runs = []
@@ -160,7 +161,7 @@ def diverged_runs(suite: Suite) -> list[Run]:
         path = Path(suite.path) / name / CONFIG
         if not failure.get("diverged") or not path.is_file():
             continue
-        config = from_yaml(path.read_text(encoding="utf-8"), str(path))
+        config = from_yaml(read_text_file(path, "run config"), str(path))
         runs.append(Run(name, path.parent, config.to_dict(),
                         {"effective_learning_rate": config.effective_learning_rate},
                         pd.DataFrame()))

@@ -17,7 +17,9 @@ import yaml
 
 from swin_gao_lib.config import datasets
 from swin_gao_lib.runtime.backend import BACKENDS
-from swin_gao_lib.errors import ConfigError
+from swin_gao_lib.config.paths import check_path, refuse_control_characters
+from swin_gao_lib.config.yaml_text import read_yaml
+from swin_gao_lib.errors import ConfigError, shown
 
 from swin_gao_lib.config.run_config import (ACCUMULATION_MODES, IMAGE_HANDLING, LIMITS,
     LR_SCALINGS, LR_SCHEDULES, MAX_RUN_NAME, MAX_SEED, OPTIMIZERS, PIPELINES, PRECISIONS,
@@ -47,13 +49,11 @@ def parse_number(name: str, value: Any, kind: type) -> int | float:
     Raises:
         ConfigError: naming ``name``, what was given, and what to write instead.
     """
-    shown = str(value)
-    if len(shown) > 40:  # a 400-digit integer is shown by its start and length
-        shown = f"{shown[:12]}... ({len(shown)} characters)"
+    text = shown(value, quote=False)  # a 400-digit integer: its start and end
     example = _FIELDS[name].default if name in _FIELDS else None
     fix = f"; e.g. {name}: {example}" if type(example) is kind else ""
     wanted = "a number" if kind is float else "an integer"
-    given = f"{value!r}" if isinstance(value, str) else shown
+    given = shown(value) if isinstance(value, str) else text
     if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
         raise ConfigError(f"{name}: expected {wanted}, got {given} ({type(value).__name__}){fix}")
     if kind is int:
@@ -71,7 +71,7 @@ def parse_number(name: str, value: Any, kind: type) -> int | float:
     if not math.isfinite(converted):
         spelled = isinstance(value, float) or any(w in str(value).lower() for w in ("inf", "nan"))
         why = "" if spelled else " (too large for a float: it reads as inf)"
-        raise ConfigError(f"{name}: must be a finite number, got {shown}{why}{fix}")
+        raise ConfigError(f"{name}: must be a finite number, got {text}{why}{fix}")
     return converted
 
 
@@ -89,21 +89,23 @@ def _coerce(name: str, value: Any) -> Any:
             value = [value]
         if not isinstance(value, (list, tuple)) or not value:
             raise ConfigError(
-                f"{name}: expected a non-empty list of integers, e.g. [2, 2], got {value!r}"
+                f"{name}: expected a non-empty list of integers, e.g. [2, 2], got {shown(value)}"
             )
         for v in value:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise ConfigError(f"{name}: every entry must be an integer, got {v!r} in {value!r}")
+                raise ConfigError(f"{name}: every entry must be an integer, got {shown(v)} in "
+                                  f"{shown(value)}")
         return tuple(int(v) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+            raise ConfigError(f"{name}: expected true or false, got {shown(value)}")
         return value
     if hint in (int, float):
         return parse_number(name, value, hint)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{name}: expected a string, got {value!r} ({type(value).__name__})")
+            raise ConfigError(f"{name}: expected a string, got {shown(value)} "
+                              f"({type(value).__name__})")
         return value
     raise AssertionError(f"unhandled type {hint} for {name}")  # a bug in this module
 
@@ -112,7 +114,7 @@ def unknown_key_error(key: str, where: str | None = None) -> ConfigError:
     """The error for a key that is not a :class:`RunConfig` field, with the closest match."""
     close = difflib.get_close_matches(str(key), _FIELDS, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(_FIELDS))}"
-    return ConfigError(f"{where + ': ' if where else ''}unknown config key '{key}'{hint}")
+    return ConfigError(f"{where + ': ' if where else ''}unknown config key {shown(str(key))}{hint}")
 
 
 # ---------------------------------------------------------------- validation
@@ -120,7 +122,7 @@ def _choice(name: str, value: str, options: Sequence[str]) -> None:
     if value not in options:
         close = difflib.get_close_matches(str(value), options, n=1)
         extra = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{name}: '{value}' is not one of {', '.join(options)}{extra}")
+        raise ConfigError(f"{name}: {shown(value)} is not one of {', '.join(options)}{extra}")
 
 
 def _positive(cfg: RunConfig, *names: str) -> None:
@@ -131,10 +133,10 @@ def _positive(cfg: RunConfig, *names: str) -> None:
 
 def check_run_name(name: str, field: str = "run_name") -> str:
     """A run name must be one safe folder name: it may not climb out of ``output_dir``."""
+    refuse_control_characters(name, field, "run name")  # the rule every path shares
     if not name or len(name) > MAX_RUN_NAME or not RUN_NAME.fullmatch(name):
-        shown = name if len(name) <= 60 else name[:57] + "..."
         raise ConfigError(
-            f"{field}: {shown!r} is not a valid run name; use 1 to {MAX_RUN_NAME} letters, "
+            f"{field}: {shown(name)} is not a valid run name; use 1 to {MAX_RUN_NAME} letters, "
             "digits, '.', '-' or '_', not starting with '.' (it names one folder inside "
             "output_dir)")
     return name
@@ -152,11 +154,13 @@ def validate(cfg: RunConfig) -> RunConfig:
     _choice("dataset", cfg.dataset, tuple(datasets.DATASETS))
     if not (cfg.source in ("keras", "sample") or cfg.source.startswith("dir:")):
         raise ConfigError(
-            f"source: '{cfg.source}' is not valid; use 'keras' (download), 'sample' "
+            f"source: {shown(cfg.source)} is not valid; use 'keras' (download), 'sample' "
             "(bundled real subset) or 'dir:<path>' (the published files on disk)"
         )
-    if cfg.source.startswith("dir:") and not cfg.source[4:].strip():
-        raise ConfigError("source: 'dir:' needs a folder, e.g. 'dir:/data/mnist'")
+    if cfg.source.startswith("dir:"):  # with room for the data set's file names inside it
+        if not cfg.source[4:].strip():
+            raise ConfigError("source: 'dir:' needs a folder, e.g. 'dir:/data/mnist'")
+        check_path(cfg.source[4:], "source", room=64, below="the data set's file names")
     if cfg.source == "sample" and not datasets.get(cfg.dataset).sample:
         raise ConfigError(
             f"source: no sample of {cfg.dataset} ships with the kit (samples: "
@@ -189,12 +193,14 @@ def validate(cfg: RunConfig) -> RunConfig:
     _positive(cfg, "patch_size", "embed_dim", "window_size", "mlp_dim", "batch_size",
               "accumulation_steps", "epochs", "lr_base_batch")
     for n, limit in LIMITS.items():
-        if getattr(cfg, n) > limit:
-            raise ConfigError(f"{n}: {getattr(cfg, n)} is larger than {limit:,}; is it a typo?")
+        v = getattr(cfg, n)
+        v = max(v) if isinstance(v, tuple) else v  # depths: its largest stage
+        if v is not None and v > limit:
+            raise ConfigError(f"{n}: {v} is larger than {limit:,}; is it a typo?")
     if cfg.run_name is not None:
         check_run_name(cfg.run_name)
-    if not cfg.output_dir.strip() or "\0" in cfg.output_dir:
-        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not a folder path")
+    # with room for <run_name>/checkpoint/<its longest file> below it
+    check_path(cfg.output_dir, "output_dir", room=MAX_RUN_NAME + 128, below="the run's files")
     for n in ("max_train_samples", "max_test_samples"):
         v = getattr(cfg, n)
         if v is not None and v < 1:
@@ -203,6 +209,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"head_units: must be >= 0 (0 means no hidden layer), got {cfg.head_units}")
     if cfg.crop_padding < 0:
         raise ConfigError(f"crop_padding: must be >= 0, got {cfg.crop_padding}")
+    h, w, _ = cfg.input_shape  # the images the crop is made of (after pad32)
+    if cfg.crop_padding > min(h, w) // 2:  # padded images of side h + 2p: memory, then none
+        raise ConfigError(f"crop_padding: {cfg.crop_padding} is more than {min(h, w) // 2}, half "
+                          f"the side of the {h}x{w} images it pads; use at most {min(h, w) // 2}, "
+                          "which keeps half of each image in every crop (keras-io pads 4)")
     _rate(cfg, "dropout", "attention_dropout", "drop_path_rate", "label_smoothing")
     if not (0.0 <= cfg.validation_split < 1.0):
         raise ConfigError(f"validation_split: must be in [0, 1), got {cfg.validation_split}")
@@ -256,7 +267,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             "give one head count per stage"
         )
     if any(d < 1 for d in cfg.depths):
-        raise ConfigError(f"depths: every stage needs at least one block, got {list(cfg.depths)}")
+        raise ConfigError(f"depths: every stage needs at least one block, got "
+                          f"{shown(list(cfg.depths))}")
     if cfg.shift_size < 0 or cfg.shift_size >= cfg.window_size:
         raise ConfigError(
             f"shift_size: must be in [0, window_size) = [0, {cfg.window_size}), got {cfg.shift_size}"
@@ -308,10 +320,7 @@ def to_yaml(cfg: RunConfig) -> str:
 
 def from_yaml(text: str, where: str = "config") -> RunConfig:
     """Read a resolved config (the text of a run's ``config.yaml``) back, validated."""
-    try:
-        values = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+    values = read_yaml(text, where)  # bounded, as every YAML the kit reads
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must hold a mapping of key: value, got "
                           f"{type(values).__name__}")

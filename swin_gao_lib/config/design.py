@@ -42,8 +42,9 @@ from typing import Any, Mapping
 import yaml
 
 from swin_gao_lib.config import make_config
-from swin_gao_lib.config.params import STUDY_KEY, _base, expand, read_params, read_yaml
-from swin_gao_lib.errors import ConfigError, InputError
+from swin_gao_lib.config.params import STUDY_KEY, _base, expand, read_params
+from swin_gao_lib.config.yaml_text import read_yaml_file
+from swin_gao_lib.errors import ConfigError, InputError, shown
 from swin_gao_lib.files import atomic_write_text
 
 #: Where a suite keeps its design (a file, so the suite's run folders stay run folders).
@@ -89,7 +90,8 @@ class StudyDesign:
 
 def _full(base: Mapping[str, Any], values: Any, where: str) -> dict[str, Any]:
     if not isinstance(values, Mapping) or not values:
-        raise ConfigError(f"{where}: expected a mapping of config keys to values, got {values!r}")
+        raise ConfigError(f"{where}: expected a mapping of config keys to values, got "
+                          f"{shown(values)}")
     try:
         cfg = make_config({**base, **values, "seed": 0, "run_name": "design"})
     except ConfigError as exc:
@@ -105,23 +107,25 @@ def parse_block(block: Any, values: Mapping[str, Any], stem: str, source: str) -
     where = f"{source}: {STUDY_KEY}"
     if not isinstance(block, Mapping):
         raise ConfigError(f"{where}: expected a mapping with 'margin' and 'comparisons', got "
-                          f"{block!r}")
+                          f"{shown(block)}")
     unknown = set(block) - {"margin", "comparisons"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key '{sorted(unknown)[0]}'; use margin, comparisons")
+        raise ConfigError(f"{where}: unknown key {shown(sorted(unknown, key=str)[0])}; use "
+                          "margin, comparisons")
     margin = block.get("margin", {})
     if not isinstance(margin, Mapping) or not isinstance(margin.get("reason", ""), str):
         raise ConfigError(f"{where}.margin: expected metric: value pairs and a reason, got "
-                          f"{margin!r}")
+                          f"{shown(margin)}")
     margins = {}
     for metric, m in margin.items():
         if metric == "reason":
             continue
         if metric not in MARGIN_METRICS:
-            raise ConfigError(f"{where}.margin: '{metric}' is not one of "
+            raise ConfigError(f"{where}.margin: {shown(metric)} is not one of "
                               f"{', '.join(MARGIN_METRICS)}")
         if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < 1:
-            raise ConfigError(f"{where}.margin.{metric}: expected a fraction in (0, 1), got {m!r}")
+            raise ConfigError(f"{where}.margin.{metric}: expected a fraction in (0, 1), got "
+                              f"{shown(m)}")
         margins[metric] = float(m)
     if margins and not str(margin.get("reason", "")).strip():
         raise ConfigError(f"{where}.margin: state the margin's reason (reason: ...)")
@@ -130,28 +134,29 @@ def parse_block(block: Any, values: Mapping[str, Any], stem: str, source: str) -
               for p in expand(values, stem)}
     items = block.get("comparisons", [])
     if not isinstance(items, list):
-        raise ConfigError(f"{where}.comparisons: expected a list, got {items!r}")
+        raise ConfigError(f"{where}.comparisons: expected a list, got {shown(items)}")
     comparisons = []
     for i, item in enumerate(items, 1):
         at = f"{where}.comparisons[{i}]"
         if not isinstance(item, Mapping):
-            raise ConfigError(f"{at}: expected a mapping, got {item!r}")
+            raise ConfigError(f"{at}: expected a mapping, got {shown(item)}")
         missing = {"arm", "versus", "role", "prediction", "why"} - set(item)
         extra = set(item) - _COMPARISON_KEYS
         if missing or extra:
             raise ConfigError(f"{at}: " + (f"missing {', '.join(sorted(missing))}" if missing
-                                           else f"unknown key '{sorted(extra)[0]}'"))
+                                           else f"unknown key {shown(sorted(extra, key=str)[0])}"))
         if item["role"] not in ROLES:
-            raise ConfigError(f"{at}.role: '{item['role']}' is not one of {', '.join(ROLES)}")
+            raise ConfigError(f"{at}.role: {shown(item['role'])} is not one of {', '.join(ROLES)}")
         if item["prediction"] not in PREDICTIONS:
-            raise ConfigError(f"{at}.prediction: '{item['prediction']}' is not one of "
+            raise ConfigError(f"{at}.prediction: {shown(item['prediction'])} is not one of "
                               f"{', '.join(PREDICTIONS)}")
         if not isinstance(item["why"], str) or not item["why"].strip():
             raise ConfigError(f"{at}.why: say why this outcome is expected")
         arm, versus = _full(base, item["arm"], f"{at}.arm"), _full(base, item["versus"],
                                                                   f"{at}.versus")
         if configuration_key(arm) not in points:
-            raise ConfigError(f"{at}.arm: {dict(item['arm'])} is not a run of this file's grid; "
+            raise ConfigError(f"{at}.arm: {shown(dict(item['arm']))} is not a run of this "
+                              "file's grid; "
                               "name the values that set one grid point apart")
         if arm == versus:
             raise ConfigError(f"{at}: arm and versus are the same configuration")
@@ -180,8 +185,9 @@ def read_design(files: list[Path]) -> dict[str, dict[str, Any]]:
             continue
         seen = by_dataset.setdefault(block["dataset"], (name, block["margin"]))
         if seen[1] != block["margin"]:
-            raise ConfigError(f"{name}: study.margin {block['margin']} differs from {seen[0]}'s "
-                              f"{seen[1]} for the same data set; state one margin per data set")
+            raise ConfigError(f"{name}: study.margin {shown(block['margin'])} differs from "
+                              f"{seen[0]}'s {shown(seen[1])} for the same data set; state one "
+                              "margin per data set")
     return out
 
 
@@ -210,7 +216,7 @@ def write_design(files: list[Path], output: Path, force: bool = False) -> Path |
 
 
 def _read(path: Path) -> dict[str, Any]:
-    data = read_yaml(path.read_text(encoding="utf-8"), str(path))
+    data = read_yaml_file(path, "study design")
     if not isinstance(data, dict):
         raise InputError(f"{path}: is not a study design; delete it and run `swin-gao run-all` "
                          "again")

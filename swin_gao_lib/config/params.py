@@ -44,12 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
 from swin_gao_lib.config.checks import parse_number
-from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.config.labels import point_name
+from swin_gao_lib.config.paths import refuse_control_characters
+from swin_gao_lib.config.yaml_text import read_yaml, read_yaml_file
+from swin_gao_lib.errors import ConfigError, shown, shown_path
 
 GRID_KEY, SEEDS_KEY = "grid", "seeds"
 #: A study's declared design (comparisons, predictions, margins): read by
@@ -68,76 +68,33 @@ _DEFAULTS = RunConfig()
 
 
 # ---------------------------------------------------------------- files and overrides
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key given twice (PyYAML lets the last one win)."""
-
-
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, (list, dict)):
-            continue  # unhashable: the config checks reject it later
-        line = key_node.start_mark.line + 1
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key '{key}' is given twice (lines {seen[key]} and {line}); keep one",
-                key_node.start_mark)
-        seen[key] = line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
-def yaml_error(where: str, exc: yaml.YAMLError) -> ConfigError:
-    """A YAML error as one line: ``where:line:column: problem``."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    place = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return ConfigError(f"{place}: not valid YAML: {problem}")
-
-
-def read_yaml(text: str, where: str) -> Any:
-    """Parse YAML text strictly (no repeated keys); errors are one line naming ``where``."""
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError as exc:
-        raise yaml_error(where, exc) from None
-
-
 def read_params(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a params YAML file into a mapping (no validation of the values)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"params file {path} is a folder; give one YAML file (run-all takes a "
-                          "folder of them)")
-    if not path.is_file():
-        raise ConfigError(f"params file {path} does not exist")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"params file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
-                          f"offset {exc.start}); save it as UTF-8") from None
-    data = read_yaml(text, f"params file {path}")
+    """Read a params YAML file into a mapping (no validation of the values).
+
+    The file is read and parsed by :mod:`swin_gao_lib.config.yaml_text`: a
+    regular UTF-8 file, strict and bounded YAML.
+    """
+    where = f"params file {shown_path(path)}"
+    data = read_yaml_file(path, "params file", " (run-all takes a folder of them)")
     if data is None:
-        raise ConfigError(f"params file {path} holds no settings; write key: value lines (an "
+        raise ConfigError(f"{where} holds no settings; write key: value lines (an "
                           "empty file would silently train on every default)")
     if not isinstance(data, dict):
-        raise ConfigError(f"params file {path} must hold a mapping of key: value, got {type(data).__name__}")
+        raise ConfigError(f"{where} must hold a mapping of key: value, got {type(data).__name__}")
     return data
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse one ``--set key=value``; the value is read as YAML (``8``, ``[2, 2]``, ``null``)."""
     if "=" not in text:
-        raise ConfigError(f"--set '{text}': expected key=value, e.g. --set epochs=2")
+        raise ConfigError(f"--set {shown(text)}: expected key=value, e.g. --set epochs=2")
     key, raw = text.split("=", 1)
     key = key.strip()
+    # YAML would fold a newline typed into the value into a space ("out\nx" -> "out x")
+    refuse_control_characters(raw, f"--set {shown(key, quote=False)}", "value")
     if not raw.strip():
         return key, ""
-    value = read_yaml(raw, f"--set {key}")
+    value = read_yaml(raw, f"--set {shown(key, quote=False)}")
     # "dir:" or "a: b" read as YAML is a mapping; unless braces ask for one, it is a string.
     if isinstance(value, dict) and not raw.lstrip().startswith("{"):
         value = raw.strip()
@@ -174,21 +131,22 @@ def _blocks(grid: Any) -> list[dict[str, list]]:
         blocks = grid
     else:
         raise ConfigError("grid: expected a mapping of key: [values...] or a non-empty list of "
-                          f"such mappings, got {grid!r}")
+                          f"such mappings, got {shown(grid)}")
     out = []
     for i, block in enumerate(blocks, 1):
         where = "grid" if len(blocks) == 1 else f"grid block {i}"
         if not isinstance(block, Mapping) or not block:
             raise ConfigError(f"{where}: expected a non-empty mapping of key: [values...], "
-                              f"got {block!r}")
+                              f"got {shown(block)}")
         for key, values in block.items():
             if key in _NOT_IN_GRID:
                 raise ConfigError(f"{where}: '{key}' cannot be varied in a grid; {_NOT_IN_GRID[key]}")
             if key not in FIELDS:
                 raise unknown_key_error(key, where=where)
             if not isinstance(values, list):
-                raise ConfigError(f"{where}: {key} must be a list of values, e.g. {key}: [{values!r}]"
-                                  f", got {values!r}")
+                raise ConfigError(f"{where}: {key} must be a list of values, e.g. {key}: "
+                                  f"[{shown(values)}]"
+                                  f", got {shown(values)}")
             if not values:
                 raise ConfigError(f"{where}: {key} has an empty list of values; give at least one")
         out.append(dict(block))
@@ -202,7 +160,8 @@ def _seeds(values: Mapping[str, Any]) -> list[int] | None:
     if "seed" in values:
         raise ConfigError("seeds: the file sets both 'seed' and 'seeds'; keep one")
     if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"seeds: expected a non-empty list of integers, e.g. [0, 1, 2], got {seeds!r}")
+        raise ConfigError("seeds: expected a non-empty list of integers, e.g. [0, 1, 2], got "
+                          f"{shown(seeds)}")
     parsed = []
     for s in seeds:
         try:
@@ -210,11 +169,12 @@ def _seeds(values: Mapping[str, Any]) -> list[int] | None:
         except ConfigError:
             seed = None
         if seed is None or not 0 <= seed <= MAX_SEED:
-            raise ConfigError(f"seeds: every seed must be an integer in [0, 2^32 - 1], got {s!r}")
+            raise ConfigError("seeds: every seed must be an integer in [0, 2^32 - 1], got "
+                              f"{shown(s)}")
         parsed.append(seed)
     seeds = parsed
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: {seeds} repeats a seed; each seed runs once")
+        raise ConfigError(f"seeds: {shown(seeds)} repeats a seed; each seed runs once")
     return seeds
 
 

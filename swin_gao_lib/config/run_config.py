@@ -35,8 +35,11 @@ PIPELINES = ("host", "device")
 #: Seeds feed TensorFlow and NumPy generators, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
 #: Upper bounds that catch typos (an extra zero or three) before hours are spent.
+#: Sizes of the model too: a width or depth past them is a typo that fails only when the model
+#: is built (out of memory), after the run's folder was written. ``depths``: each stage.
 LIMITS = {"epochs": 100_000, "batch_size": 2**20, "accumulation_steps": 2**20,
-          "lr_base_batch": 2**20, "warmup_updates": 10**9}
+          "lr_base_batch": 2**20, "warmup_updates": 10**9, "lr_step_updates": 10**9,
+          "embed_dim": 4096, "mlp_dim": 16_384, "head_units": 16_384, "depths": 64}
 #: A run name is one folder name: letters, digits, '.', '-', '_', not starting with '.'.
 RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 MAX_RUN_NAME = 128
@@ -80,7 +83,7 @@ class RunConfig:
     augment: bool = _knob(True, "data", "random crop after zero padding; left-right flips where "
                           "the data set allows them (photos, not digits)")
     crop_padding: int = _knob(4, "data", "pixels of zero padding on each side before the "
-                              "random crop")
+                              "random crop; at most half the image's side")
     # --- model
     patch_size: int = _knob(2, "model", "side of the square patches the image is cut into")
     embed_dim: int = _knob(64, "model", "token width of stage 1; doubles with each stage")

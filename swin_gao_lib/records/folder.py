@@ -12,7 +12,8 @@ from typing import Any, Iterable, Mapping
 
 from swin_gao_lib.config import RunConfig, make_config, to_yaml
 from swin_gao_lib.config.run_config import NOT_IDENTITY
-from swin_gao_lib.errors import ConfigError
+from swin_gao_lib.config.yaml_text import read_yaml_file
+from swin_gao_lib.errors import ConfigError, InputError
 from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 
 from swin_gao_lib.records.layout import (CHECKPOINT, CHECKPOINT_FILE, COMPLETE_MARKER, CONFIG,
@@ -37,11 +38,9 @@ class UnusableConfig(ConfigError):
 
 def _read_mapping(path: Path) -> dict[str, Any] | None:
     """A YAML file's mapping, or None when it is not YAML or not a mapping of names."""
-    import yaml
-
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
+    try:  # bounded, and never opens a FIFO or a device (which would not end)
+        values = read_yaml_file(path, "config")
+    except InputError:
         return None
     if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
         return None
@@ -330,10 +329,9 @@ class RunFolder:
     def read(self) -> "Run":
         """The records of a complete run."""
         import pandas as pd
-        import yaml
 
         return Run(name=self.name, path=self.path,
-                   config=yaml.safe_load((self.path / CONFIG).read_text()),
+                   config=read_yaml_file(self.path / CONFIG, "run config"),
                    metrics=json.loads((self.path / METRICS).read_text()),
                    history=pd.read_csv(self.path / HISTORY))
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config import MAX_RUN_NAME, RunConfig
 from swin_gao_lib.config.params import resolve
+from swin_gao_lib.config.paths import check_path, what_is
 from swin_gao_lib.data.sources import check_source, expected_train_images
-from swin_gao_lib.errors import InputError
+from swin_gao_lib.errors import InputError, shown_path
 from swin_gao_lib.records import LOCK, RunFolder, config_differences, run_dir_of
 from swin_gao_lib.training.preflight import check_train_split
 from swin_gao_lib.training.space import check_space, run_bytes, used_bytes
@@ -89,6 +90,44 @@ def held_by(folder: RunFolder) -> str | None:
     except OSError:
         return None
     return None
+
+
+def suite_inputs(params: str | Path, output: str | Path | None = None
+                 ) -> tuple[list[Path], Path, str]:
+    """A suite's params files, its output folder and its name, from ``run-all``'s arguments.
+
+    Every executor starts here, before it takes the suite's lock (which makes
+    the output folder). ``params`` is a params file or a folder of ``*.yaml``
+    files; ``output`` defaults to ``outputs/<its name>``. An empty value (an
+    unset shell variable, which would mean the current folder), a control
+    character, a name or path too long, or a path that is neither file nor
+    folder (a symbolic link loop, a FIFO) is refused in one line.
+
+    Raises:
+        InputError: naming ``params`` or ``--output`` and the fix.
+    """
+    check_path(str(params), "params", "params folder or file")
+    path = Path(params)
+    kind = what_is(path)
+    if kind == "does not exist":
+        raise InputError(f"{shown_path(path)}: no such params folder or file")
+    if kind not in ("file", "folder"):
+        raise InputError(f"params: {shown_path(path)} {kind}")
+    files = [path] if kind == "file" else sorted(path.glob("*.yaml"))
+    if not files:
+        raise InputError(f"{path}: no *.yaml params files found")
+    name = path.stem if kind == "file" else path.name
+    if output is None:
+        output = Path("outputs") / name
+    # room for <run_name>/checkpoint/<its longest file> below the suite's folder
+    check_path(str(output), "--output", room=MAX_RUN_NAME + 128, below="the runs' folders")
+    output = Path(output)
+    kind = what_is(output)
+    if kind == "file":
+        raise InputError(f"--output {output} is a file; give a folder for the suite's runs")
+    if kind not in ("folder", "does not exist"):
+        raise InputError(f"--output {shown_path(output)} {kind}")
+    return files, output, name
 
 
 def plan_suite(files: list[Path], output: Path, force: bool = False,

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 
 from swin_gao_lib.config import to_yaml
 from swin_gao_lib.config.design import write_design
-from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs import scratch
 from swin_gao_lib.runs.execute import error_text, execute_notebook, find_notebook
-from swin_gao_lib.runs.plan import Plan, SuiteProblems, plan_suite
+from swin_gao_lib.runs.plan import Plan, SuiteProblems, plan_suite, suite_inputs
 from swin_gao_lib.runs.progress import SuiteProgress
 from swin_gao_lib.runs.suite_lock import SuiteLock
 
@@ -166,19 +165,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     (:mod:`swin_gao_lib.runs.dask_runner`). ``cpus_per_run`` holds each sequential
     run's backend to that many threads (the Dask executor's option of that name).
     """
-    params_dir = Path(params_dir)
-    if params_dir.is_file():
-        files = [params_dir]
-    elif params_dir.is_dir():
-        files = sorted(params_dir.glob("*.yaml"))
-    else:
-        raise InputError(f"{params_dir}: no such params folder or file")
-    if not files:
-        raise InputError(f"{params_dir}: no *.yaml params files found")
-    suite_name = params_dir.stem if params_dir.is_file() else params_dir.name
-    output = Path(output) if output is not None else Path("outputs") / suite_name
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output} is a file; give a folder for the suite's runs")
+    files, output, suite_name = suite_inputs(params_dir, output)
     train_nb = find_notebook("train.ipynb", notebooks_dir)
     report_nb = find_notebook("report.ipynb", notebooks_dir)
     lock = SuiteLock(output, executor="sequential" if dask is None else "dask")

@@ -23,7 +23,7 @@ from pathlib import Path
 from swin_gao_lib.config.design import write_design
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
-from swin_gao_lib.runs.plan import Plan, plan_suite
+from swin_gao_lib.runs.plan import Plan, plan_suite, suite_inputs
 from swin_gao_lib.runs.suite_lock import SuiteLock
 from swin_gao_lib.training.groups import check_group, group_runs
 
@@ -44,19 +44,6 @@ class SideBySideResult:
         return not self.failed and self.report_error is None
 
 
-def params_files(params: str | Path) -> list[Path]:
-    """A params file, or the ``*.yaml`` files of a folder (as ``run-all`` reads them)."""
-    path = Path(params)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(path.glob("*.yaml"))
-        if files:
-            return files
-        raise InputError(f"{path}: no *.yaml params files found")
-    raise InputError(f"{path}: no such params folder or file")
-
-
 def run_side_by_side(params: str | Path, output: str | Path | None = None, *,
                      force: bool = False, group_size: int | None = None, report: bool = True,
                      verbose: int = 2, log=print, wait: bool = False) -> SideBySideResult:
@@ -68,11 +55,7 @@ def run_side_by_side(params: str | Path, output: str | Path | None = None, *,
         SuiteBusy: another ``run-all`` drives the suite (one driver per suite, as
             for the other executors; ``wait`` to start after it).
     """
-    files = params_files(params)
-    path = Path(params)
-    output = Path(output) if output is not None else Path("outputs") / path.stem
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output} is a file; give a folder for the suite's runs")
+    files, output, _ = suite_inputs(params, output)  # as every executor checks them
     with SuiteLock(output, executor="side-by-side").hold(wait=wait, log=log):
         return _run(files, output, force=force, group_size=group_size, report=report,
                     verbose=verbose, log=log)
