@@ -162,12 +162,7 @@ def _untested(estimate: float, n_a: int, n_b: int, confidence: float) -> Differe
 
 def paired_difference(a: Sequence[float], b: Sequence[float],
                       confidence: float = 0.95) -> Difference:
-    """Mean of ``a_i - b_i`` with a paired t-test (``scipy.stats.ttest_rel``'s test).
-
-    The standard error is ``scipy.stats.sem`` of the differences, ``sd / sqrt(n)``;
-    ``ttest_rel`` computes the same as ``sqrt(var / n)``, which can differ from it
-    in the last bit.
-    """
+    """Mean of ``a_i - b_i`` with a paired t-test (``ttest_rel``'s, se by ``scipy.stats.sem``)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples need equal lengths, got {a.size} and {b.size}")
@@ -181,23 +176,16 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
 
 def welch_difference(a: Sequence[float], b: Sequence[float],
                      confidence: float = 0.95) -> Difference:
-    """``mean(a) - mean(b)`` with Welch's unequal-variance t-test.
-
-    The standard error and the Welch–Satterthwaite degrees of freedom are
-    statsmodels' (``CompareMeans.std_meandiff_separatevar`` and ``dof_satt``);
-    the test is ``scipy.stats.ttest_ind(a, b, equal_var=False)``'s.
-    """
+    """``mean(a) - mean(b)`` with Welch's t-test (``ttest_ind(equal_var=False)``'s; se, df by
+    statsmodels' ``CompareMeans``)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     estimate = float(a.mean() - b.mean()) if a.size and b.size else math.nan
     if a.size < 2 or b.size < 2:
         return _untested(estimate, a.size, b.size, confidence)
     means = CompareMeans(DescrStatsW(a), DescrStatsW(b))
     se = float(means.std_meandiff_separatevar)
-    if se == 0:
-        return _t_difference(estimate, 0.0, a.size + b.size - 2, "Welch t", a.size, b.size,
-                             confidence)
-    return _t_difference(estimate, se, float(means.dof_satt()), "Welch t", a.size, b.size,
-                         confidence)
+    df = float(means.dof_satt()) if se else a.size + b.size - 2  # no spread: df undefined
+    return _t_difference(estimate, se, df, "Welch t", a.size, b.size, confidence)
 
 
 def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
