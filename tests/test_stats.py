@@ -1,29 +1,47 @@
-"""Statistics helpers against scipy's tests and published table values."""
+"""Statistics helpers against closed forms, published values (printed t tables, R's ``t.test``
+on Student's sleep data), brute-force definitions and simulations, and against the scipy and
+statsmodels routines the module does not call itself."""
 
 import math
 
 import numpy as np
 import pytest
 from scipy import stats as st
+from statsmodels.stats import power as smp
+from statsmodels.stats import weightstats as smw
 
 from swin_gao_lib.analysis.stats import (EQUIVALENT, HIGHER, INCONCLUSIVE, LOWER, UNTESTED, compare,
                                 decide, holm, mean_std, minimum_detectable_effect,
                                 paired_difference, t_test_power, t_quantile, tost,
                                 welch_difference)
 
-smw = pytest.importorskip("statsmodels.stats.weightstats")
-smp = pytest.importorskip("statsmodels.stats.power")
-smm = pytest.importorskip("statsmodels.stats.multitest")
-
 A = [0.912, 0.905, 0.921, 0.899, 0.915]
 B = [0.887, 0.894, 0.902, 0.881, 0.899]
 C = [0.70, 0.74, 0.69]  # a different size and spread, for Welch
+#: Student's sleep data (Cushny and Peebles 1905; R's ``sleep``): extra hours of sleep of ten
+#: patients under each of two drugs.
+SLEEP_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def _t2_sf(t):
+    """P(T > t) for Student's t with 2 df, in closed form: (1 - t / sqrt(2 + t^2)) / 2."""
+    return (1 - t / math.sqrt(2 + t * t)) / 2
+
+
+def _t2_quantile(q):
+    """The q quantile of Student's t with 2 df, in closed form."""
+    return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
 
 
 def test_t_quantiles_match_printed_tables():
     # Two-sided 95% critical values of Student's t (any statistics textbook's table).
     for df, value in [(1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228), (30, 2.042)]:
         assert t_quantile(0.975, df) == pytest.approx(value, abs=5e-4)
+    # closed forms: df = 1 is Cauchy's, tan(pi (q - 1/2)); df = 2 as in _t2_quantile
+    for q in (0.6, 0.9, 0.975, 0.995):
+        assert t_quantile(q, 1) == pytest.approx(math.tan(math.pi * (q - 0.5)), rel=1e-12)
+        assert t_quantile(q, 2) == pytest.approx(_t2_quantile(q), rel=1e-12)
 
 
 def test_mean_std_uses_the_sample_standard_deviation():
@@ -48,8 +66,55 @@ def test_paired_difference_by_hand():
     # d = (1, 2, 3): mean 2, sd 1, se 1/sqrt(3), t = 2 sqrt(3), df = 2
     got = paired_difference([2.0, 4.0, 6.0], [1.0, 2.0, 3.0], confidence=0.9)
     assert got.statistic == pytest.approx(2 * math.sqrt(3))
+    assert got.se == pytest.approx(1 / math.sqrt(3), rel=1e-15) and got.df == 2
     half = 2.919986 / math.sqrt(3)  # t_{0.95, 2} = 2.919986
     assert (got.ci_low, got.ci_high) == pytest.approx((2 - half, 2 + half), rel=1e-6)
+    half = _t2_quantile(0.95) / math.sqrt(3)
+    assert (got.ci_low, got.ci_high) == pytest.approx((2 - half, 2 + half), rel=1e-12)
+    # two-sided p = 1 - t / sqrt(2 + t^2) = 1 - sqrt(12 / 14)
+    assert got.p_value == pytest.approx(1 - math.sqrt(12 / 14), rel=1e-12)
+
+
+def test_paired_difference_matches_r_on_students_sleep_data():
+    # R: t.test(extra ~ group, data = sleep, paired = TRUE) prints t = -4.0621, df = 9,
+    # p-value = 0.002833, 95 percent confidence interval -2.4598858 -0.7001142,
+    # mean difference -1.58
+    got = paired_difference(SLEEP_1, SLEEP_2)
+    assert got.test == "paired t" and got.df == 9
+    assert got.estimate == pytest.approx(-1.58, abs=1e-12)
+    assert got.statistic == pytest.approx(-4.0621, abs=5e-5)
+    assert got.p_value == pytest.approx(0.002833, abs=5e-7)
+    assert (got.ci_low, got.ci_high) == pytest.approx((-2.4598858, -0.7001142), abs=5e-8)
+
+
+def test_welch_difference_by_hand():
+    # a = (1, 3), b = (0, 2): s_a^2/n_a = s_b^2/n_b = 1, se = sqrt(2), df = 2^2 / (1 + 1) = 2,
+    # t = 1 / sqrt(2), so p = 1 - t / sqrt(2 + t^2) = 1 - 1 / sqrt(5)
+    got = welch_difference([1.0, 3.0], [0.0, 2.0])
+    assert got.test == "Welch t" and got.estimate == 1.0
+    assert got.se == pytest.approx(math.sqrt(2), rel=1e-15)
+    assert got.df == pytest.approx(2, rel=1e-15)
+    assert got.statistic == pytest.approx(1 / math.sqrt(2), rel=1e-15)
+    assert got.p_value == pytest.approx(1 - 1 / math.sqrt(5), rel=1e-12)
+    half = _t2_quantile(0.975) * math.sqrt(2)
+    assert (got.ci_low, got.ci_high) == pytest.approx((1 - half, 1 + half), rel=1e-12)
+    # unequal sizes: a = (1, 2, 3), b = (1, 5): 1/3 and 8/2 = 4, se^2 = 13/3,
+    # df = (13/3)^2 / ((1/3)^2 / 2 + 4^2 / 1) = 338/289
+    got = welch_difference([1.0, 2.0, 3.0], [1.0, 5.0])
+    assert got.estimate == -1.0 and got.se == pytest.approx(math.sqrt(13 / 3), rel=1e-15)
+    assert got.df == pytest.approx(338 / 289, rel=1e-14)
+    assert (got.n_a, got.n_b) == (3, 2)
+
+
+def test_welch_difference_matches_r_on_students_sleep_data():
+    # R: t.test(extra ~ group, data = sleep) (Welch) prints t = -1.8608, df = 17.776,
+    # p-value = 0.07939, 95 percent confidence interval -3.3654832 0.2054832
+    got = welch_difference(SLEEP_1, SLEEP_2)
+    assert got.test == "Welch t" and got.estimate == pytest.approx(-1.58, abs=1e-12)
+    assert got.statistic == pytest.approx(-1.8608, abs=5e-5)
+    assert got.df == pytest.approx(17.776, abs=5e-4)
+    assert got.p_value == pytest.approx(0.07939, abs=5e-6)
+    assert (got.ci_low, got.ci_high) == pytest.approx((-3.3654832, 0.2054832), abs=5e-8)
 
 
 @pytest.mark.parametrize("a,b", [(A, C), (C, B), (B, A)])
@@ -114,6 +179,33 @@ def test_holm_adjustment_by_hand():
     assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
     got = holm([0.02, float("nan"), 0.01])  # NaN (an untested comparison) does not count
     assert got[0] == pytest.approx(0.02) and math.isnan(got[1]) and got[2] == pytest.approx(0.02)
+    # ties: both 0.01 get 0.01 x 3 (the first of the tie's multiplier), whatever their order
+    assert holm([0.01, 0.2, 0.01]) == pytest.approx([0.03, 0.2, 0.03])
+    assert holm([]) == [] and all(math.isnan(x) for x in holm([float("nan")] * 2))
+
+
+def _holm_by_definition(p):
+    """Holm (1979) step-down, written from its definition: the adjusted p of test i is
+    min(1, max over tests j with p_j <= p_i of (m - #{l: p_l < p_j}) p_j), m the tests not NaN."""
+    kept = [x for x in p if not math.isnan(x)]
+    m = len(kept)
+    return [math.nan if math.isnan(x) else
+            min(1.0, max((m - sum(q < y for q in kept)) * y for y in kept if y <= x))
+            for x in p]
+
+
+def test_holm_matches_its_definition_and_keeps_the_order():
+    rng = np.random.default_rng(5)
+    for size in (1, 2, 5, 12, 40):
+        p = rng.uniform(0, 0.2, size).round(3)  # rounded: ties happen
+        p[rng.uniform(size=size) < 0.2] = np.nan
+        got = holm(list(p))
+        ref = _holm_by_definition(list(p))
+        assert got == pytest.approx(ref, nan_ok=True)
+        kept = ~np.isnan(p)
+        order = np.argsort(p[kept], kind="stable")
+        assert (np.diff(np.asarray(got)[kept][order]) >= 0).all()  # the raw order is kept
+        assert (np.asarray(got)[kept] >= p[kept]).all()
 
 
 # ---------------------------------------------------------------- equivalence, power, decisions
@@ -132,14 +224,32 @@ def test_paired_tost_matches_statsmodels(a, b, margin):
     assert got.df == low[2] == len(a) - 1
 
 
+def test_tost_by_hand():
+    # d = (1, 2, 3): estimate 2, se 1/sqrt(3), df 2; margin 3:
+    # t_low = 5 sqrt(3), p_low = P(T > t_low); t_high = -sqrt(3), p_high = P(T < -sqrt(3))
+    got = paired_difference([2.0, 4.0, 6.0], [1.0, 2.0, 3.0]).equivalence(3.0)
+    assert got.t_low == pytest.approx(5 * math.sqrt(3)) and got.t_high == pytest.approx(-math.sqrt(3))
+    assert got.p_low == pytest.approx(_t2_sf(5 * math.sqrt(3)), rel=1e-10)
+    assert got.p_high == pytest.approx(_t2_sf(math.sqrt(3)), rel=1e-12)
+    assert got.p_value == got.p_high and got.df == 2
+    # Welch, a = (1, 3), b = (0, 2): estimate 1, se sqrt(2), df 2; margin 4
+    got = welch_difference([1.0, 3.0], [0.0, 2.0]).equivalence(4.0)
+    assert got.p_low == pytest.approx(_t2_sf(5 / math.sqrt(2)), rel=1e-10)
+    assert got.p_high == pytest.approx(_t2_sf(3 / math.sqrt(2)), rel=1e-10)
+    assert got.p_value == got.p_high
+
+
 @pytest.mark.parametrize("a,b,margin", [(A, C, 0.25), (C, B, 0.2), (B, A, 0.03)])
-def test_welch_tost_matches_statsmodels(a, b, margin):
+def test_welch_tost_is_scipys_two_one_sided_welch_tests(a, b, margin):
+    # H0: diff <= -m is Welch's one-sided test of a + m against b (greater); H0: diff >= +m
+    # that of a - m against b (less)
     got = welch_difference(a, b).equivalence(margin)
-    p, low, high = smw.ttost_ind(np.asarray(a), np.asarray(b), -margin, margin, usevar="unequal")
-    assert got.p_value == pytest.approx(p)
-    assert (got.t_low, got.p_low) == pytest.approx(low[:2])
-    assert (got.t_high, got.p_high) == pytest.approx(high[:2])
-    assert got.df == pytest.approx(low[2])
+    low = st.ttest_ind(np.add(a, margin), b, equal_var=False, alternative="greater")
+    high = st.ttest_ind(np.subtract(a, margin), b, equal_var=False, alternative="less")
+    assert got.p_value == pytest.approx(max(low.pvalue, high.pvalue))
+    assert (got.t_low, got.p_low) == pytest.approx((low.statistic, low.pvalue))
+    assert (got.t_high, got.p_high) == pytest.approx((high.statistic, high.pvalue))
+    assert got.df == pytest.approx(low.df)
 
 
 def test_tost_rejects_exactly_when_the_90_percent_interval_is_inside_the_margin():
@@ -164,6 +274,16 @@ def test_power_matches_statsmodels_ttestpower(n):
         ref = smp.TTestPower().power(effect_size=effect, nobs=n, alpha=0.05,
                                      alternative="two-sided")
         assert t_test_power(effect * math.sqrt(n), n - 1) == pytest.approx(ref, abs=1e-10)
+
+
+@pytest.mark.parametrize("df,nc", [(2, 3.0), (4, 2.0), (9, 1.0)])
+def test_power_matches_a_simulated_noncentral_t(df, nc):
+    # T' = (Z + nc) / sqrt(V / df), Z standard normal, V chi-square(df): 400,000 draws,
+    # a fixed seed; the rejection rate of |T'| > t_{0.975, df} is the power (se ~ 0.0008)
+    rng = np.random.default_rng(7)
+    t = (rng.standard_normal(400_000) + nc) / np.sqrt(rng.chisquare(df, 400_000) / df)
+    simulated = np.mean(np.abs(t) > t_quantile(0.975, df))
+    assert t_test_power(nc, df) == pytest.approx(simulated, abs=0.004)
 
 
 @pytest.mark.parametrize("df", [1, 2, 5, 10])
@@ -203,11 +323,6 @@ def test_mde_closed_form_and_monte_carlo_for_three_seeds():
     assert np.mean(np.abs(t) > crit) == pytest.approx(0.8, abs=0.005)
     assert lam > 5  # with 2 df the test needs about 5.7 standard errors to find an effect
     assert minimum_detectable_effect(0.0, 2) == 0.0 and math.isnan(minimum_detectable_effect(math.nan, 2))
-
-
-def test_holm_matches_statsmodels_multipletests():
-    p = [0.012, 0.2, 0.001, 0.049, 0.03, 0.6]
-    assert holm(p) == pytest.approx(list(smm.multipletests(p, method="holm")[1]))
 
 
 def test_decisions():

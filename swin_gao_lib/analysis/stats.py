@@ -51,6 +51,21 @@ test rejects; else *equivalent* when the Holm-adjusted TOST rejects; else
 than the margin (the interval is wider than the margin allows). A
 significant difference may also lie inside the margin (both tests reject);
 ``within_margin`` says so.
+
+*Libraries.* The standard error of the paired differences is
+``scipy.stats.sem``; Welch's standard error and degrees of freedom are
+statsmodels' ``CompareMeans`` (``std_meandiff_separatevar``, ``dof_satt``); the
+p-values, quantiles and intervals are ``scipy.stats.t``'s; Holm's adjustment is
+statsmodels' ``multipletests``. ``scipy.stats.ttest_rel`` is not called: it
+computes the standard error as ``sqrt(var / n)``, which differs from
+``sd / sqrt(n)`` in the last bit for about half of the committed comparisons,
+and the committed reports are regenerated bit for bit. What the libraries lack
+is kept here: the TOST from an estimate, its ``se`` and ``df`` (statsmodels'
+``ttost_paired`` / ``ttost_ind`` need the samples; the margin search of
+:func:`swin_gao_lib.analysis.comparisons.margin_needed` calls it for many
+margins), and the MDE for a given ``df`` (statsmodels' ``TTestPower`` fixes
+``df = nobs - 1``, so it has no Welch MDE, and its power is NaN far in the
+noncentral t's tail, e.g. ``df = 1``, ``lambda = 8``, where two seeds need an MDE).
 """
 
 from __future__ import annotations
@@ -62,6 +77,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import optimize as _opt
 from scipy import stats as _st
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 #: Decision classes of :func:`decide`.
 LOWER, HIGHER, EQUIVALENT, INCONCLUSIVE, UNTESTED = (
@@ -122,8 +139,9 @@ def t_quantile(q: float, df: float) -> float:
     return float(_st.t.ppf(q, df))
 
 
-def _finish(estimate: float, se: float, df: float, test: str, n_a: int, n_b: int,
-            confidence: float) -> Difference:
+def _t_difference(estimate: float, se: float, df: float, test: str, n_a: int, n_b: int,
+                  confidence: float) -> Difference:
+    """The t-test and interval of an ``estimate`` with standard error ``se`` on ``df``."""
     if se == 0:
         # Every seed gave the same difference: no noise to test against.
         t = math.copysign(math.inf, estimate) if estimate else math.nan
@@ -132,9 +150,9 @@ def _finish(estimate: float, se: float, df: float, test: str, n_a: int, n_b: int
                           0.0)
     t = estimate / se
     p = float(2 * _st.t.sf(abs(t), df))
-    half = t_quantile((1 + confidence) / 2, df) * se
-    return Difference(estimate, estimate - half, estimate + half, test, t, df, p, n_a, n_b,
-                      confidence, se)
+    low, high = _st.t.interval(confidence, df, loc=estimate, scale=se)
+    return Difference(estimate, float(low), float(high), test, t, df, p, n_a, n_b, confidence,
+                      se)
 
 
 def _untested(estimate: float, n_a: int, n_b: int, confidence: float) -> Difference:
@@ -144,7 +162,7 @@ def _untested(estimate: float, n_a: int, n_b: int, confidence: float) -> Differe
 
 def paired_difference(a: Sequence[float], b: Sequence[float],
                       confidence: float = 0.95) -> Difference:
-    """Mean of ``a_i - b_i`` with a paired t-test (as ``scipy.stats.ttest_rel``)."""
+    """Mean of ``a_i - b_i`` with a paired t-test (``ttest_rel``'s, se by ``scipy.stats.sem``)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples need equal lengths, got {a.size} and {b.size}")
@@ -152,23 +170,22 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
     n = d.size
     if n < 2:
         return _untested(float(d.mean()) if n else math.nan, n, n, confidence)
-    return _finish(float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n), n - 1, "paired t",
-                   n, n, confidence)
+    return _t_difference(float(d.mean()), float(_st.sem(d)), n - 1, "paired t", n, n,
+                         confidence)
 
 
 def welch_difference(a: Sequence[float], b: Sequence[float],
                      confidence: float = 0.95) -> Difference:
-    """``mean(a) - mean(b)`` with Welch's unequal-variance t-test."""
+    """``mean(a) - mean(b)`` with Welch's t-test (``ttest_ind(equal_var=False)``'s; se, df by
+    statsmodels' ``CompareMeans``)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     estimate = float(a.mean() - b.mean()) if a.size and b.size else math.nan
     if a.size < 2 or b.size < 2:
         return _untested(estimate, a.size, b.size, confidence)
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se2 = va + vb
-    if se2 == 0:
-        return _finish(estimate, 0.0, a.size + b.size - 2, "Welch t", a.size, b.size, confidence)
-    df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    return _finish(estimate, math.sqrt(se2), float(df), "Welch t", a.size, b.size, confidence)
+    means = CompareMeans(DescrStatsW(a), DescrStatsW(b))
+    se = float(means.std_meandiff_separatevar)
+    df = float(means.dof_satt()) if se else a.size + b.size - 2  # no spread: df undefined
+    return _t_difference(estimate, se, df, "Welch t", a.size, b.size, confidence)
 
 
 def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
@@ -190,19 +207,17 @@ def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (NaN stays NaN and does not count).
 
-    With m tests sorted by p, the k-th smallest (k = 0..m-1) is multiplied by
-    ``m - k``, then a running maximum keeps the adjusted values in order, and
-    each is capped at 1. Rejecting where the adjusted p < alpha controls the
-    chance of any false positive among the m at alpha.
+    statsmodels' ``multipletests(method="holm")`` on the p-values that are not
+    NaN: with m tests sorted by p, the k-th smallest (k = 0..m-1) is multiplied
+    by ``m - k``, a running maximum keeps the adjusted values in order, and each
+    is capped at 1. Rejecting where the adjusted p < alpha controls the chance
+    of any false positive among the m at alpha.
     """
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    m = idx.size
-    running = 0.0
-    for k, i in enumerate(idx[np.argsort(p[idx], kind="stable")]):
-        running = max(running, min(1.0, (m - k) * p[i]))
-        out[i] = running
+    tested = ~np.isnan(p)
+    if tested.any():
+        out[tested] = multipletests(p[tested], method="holm")[1]
     return out.tolist()
 
 
