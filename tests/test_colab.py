@@ -44,9 +44,10 @@ def test_the_kit_comes_from_the_wheel(colab):
     assert Path(where).is_relative_to(colab["root"] / "env"), where
 
 
-#: The train notebook's own overrides, at a tiny model and size: what is checked here is
-#: that it runs alone from the wheel, draws its figure and stays quiet. Its defaults as
-#: they are run in nbval (``notebooks/train.ipynb``) and in ``notebooks_alone.py --newest``.
+#: The train notebook's demo, made tiny through its overrides (merged key by key): what is
+#: checked here is that it runs alone from the wheel, draws its figure and stays quiet. Its
+#: defaults as they are run in nbval (``notebooks/train.ipynb``) and in
+#: ``notebooks_alone.py --newest``.
 TINY_OVERRIDES = {"dataset": "mnist", "source": "sample", "max_train_samples": 64,
                   "max_test_samples": 32, "validation_split": 0.01, "epochs": 2,
                   "batch_size": 32, "accumulation_steps": 2, "embed_dim": 16, "num_heads": [2],
