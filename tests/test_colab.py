@@ -42,6 +42,29 @@ def test_the_kit_comes_from_the_wheel(colab):
     where = alone.run([colab["python"], "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
                       cwd=colab["root"], env=colab["env"]).stdout.strip()
     assert Path(where).is_relative_to(colab["root"] / "env"), where
+    # and with it what the command-line examples need: `swin-gao examples` copies params/
+    # out of the package, and run-all and report find the notebooks inside it
+    copied = colab["root"] / "copied-params"
+    alone.run([colab["root"] / "env" / "bin" / "swin-gao", "examples", copied],
+              cwd=colab["root"], env=colab["env"])
+    assert ({p.relative_to(copied) for p in copied.rglob("*.yaml")}
+            == {p.relative_to(REPO / "params") for p in (REPO / "params").rglob("*.yaml")})
+    found = alone.run([colab["python"], "-c", "from swin_gao_lib.runs.execute import find_notebook;"
+                       " print(find_notebook('train.ipynb')); print(find_notebook('report.ipynb'))"],
+                      cwd=colab["root"], env=colab["env"]).stdout.split()
+    assert len(found) == 2 and all(Path(f).is_relative_to(colab["root"] / "env") for f in found)
+
+
+@pytest.mark.slow(15)
+def test_the_wheel_ships_the_example_params_and_the_notebooks(kit_wheel):
+    # setup.py copies them in when the wheel is built; the repository keeps one copy
+    import zipfile
+
+    names = set(zipfile.ZipFile(kit_wheel).namelist())
+    params = {f"swin_gao_lib/example_params/{p.relative_to(REPO / 'params').as_posix()}"
+              for p in (REPO / "params").rglob("*.yaml")}
+    assert len(params) > 20 and params <= names
+    assert {"swin_gao_lib/notebooks/train.ipynb", "swin_gao_lib/notebooks/report.ipynb"} <= names
 
 
 #: The train notebook's demo, made tiny through its overrides (merged key by key): what is

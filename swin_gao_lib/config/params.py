@@ -48,6 +48,7 @@ import yaml
 
 from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
 from swin_gao_lib.config.checks import parse_number
+from swin_gao_lib.config.examples import missing_params_hint
 from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.config.labels import point_name
 
@@ -113,7 +114,7 @@ def read_params(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"params file {path} is a folder; give one YAML file (run-all takes a "
                           "folder of them)")
     if not path.is_file():
-        raise ConfigError(f"params file {path} does not exist")
+        raise ConfigError(f"params file {path} does not exist{missing_params_hint(path)}")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from swin_gao_lib.config import to_yaml
 from swin_gao_lib.config.design import write_design
+from swin_gao_lib.config.examples import missing_params_hint
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs import scratch
@@ -168,7 +169,8 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
     elif params_dir.is_dir():
         files = sorted(params_dir.glob("*.yaml"))
     else:
-        raise InputError(f"{params_dir}: no such params folder or file")
+        raise InputError(f"{params_dir}: no such params folder or file"
+                         f"{missing_params_hint(params_dir)}")
     if not files:
         raise InputError(f"{params_dir}: no *.yaml params files found")
     suite_name = params_dir.stem if params_dir.is_file() else params_dir.name

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swin_gao_lib.config.design import write_design
+from swin_gao_lib.config.examples import missing_params_hint
 from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs.plan import Plan, plan_suite
@@ -54,7 +55,7 @@ def params_files(params: str | Path) -> list[Path]:
         if files:
             return files
         raise InputError(f"{path}: no *.yaml params files found")
-    raise InputError(f"{path}: no such params folder or file")
+    raise InputError(f"{path}: no such params folder or file{missing_params_hint(path)}")
 
 
 def run_side_by_side(params: str | Path, output: str | Path | None = None, *,
