@@ -49,9 +49,10 @@ def test_the_kit_comes_from_the_wheel(colab):
               cwd=colab["root"], env=colab["env"])
     assert ({p.relative_to(copied) for p in copied.rglob("*.yaml")}
             == {p.relative_to(REPO / "params") for p in (REPO / "params").rglob("*.yaml")})
-    found = alone.run([colab["python"], "-c", "from swin_gao_lib.runs.execute import find_notebook;"
-                       " print(find_notebook('train.ipynb')); print(find_notebook('report.ipynb'))"],
-                      cwd=colab["root"], env=colab["env"]).stdout.split()
+    code = ("from swin_gao_lib.runs.execute import find_notebook\n"
+            "print(find_notebook('train.ipynb'), find_notebook('report.ipynb'))")
+    found = alone.run([colab["python"], "-c", code], cwd=colab["root"],
+                      env=colab["env"]).stdout.split()
     assert len(found) == 2 and all(Path(f).is_relative_to(colab["root"] / "env") for f in found)
 
 

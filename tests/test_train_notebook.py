@@ -137,7 +137,8 @@ def test_a_params_file_with_overrides_as_the_docs_write_it(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = load_config(NOTEBOOKS / QUICK, {"epochs": 1, "output_dir": str(tmp_path / "runs")})
     assert printed_config(out) == yaml.safe_load(to_yaml(expected))
-    assert (printed_config(out)["run_name"], printed_config(out)["batch_size"]) == ("mnist-gao", 128)
+    printed = printed_config(out)
+    assert (printed["run_name"], printed["batch_size"]) == ("mnist-gao", 128)
 
 
 #: A run of a few seconds, set through the notebook's overrides on top of its demo.
