@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from pathlib import Path
 from typing import Sequence
 
 from swin_gao_lib.bench.command import add_arguments as bench_arguments
@@ -40,6 +41,16 @@ examples:
   swin-gao train params/examples/mnist-sample.yaml
   swin-gao train params/quick/mnist-gao.yaml --set accumulation_steps=8 --set run_name=gao8
 """)
+
+
+#: ``run-all --help``'s examples (a test parses each, and checks the folders exist).
+RUN_ALL_EPILOG = """examples:
+  swin-gao run-all params/quick
+  swin-gao run-all params/study-quick --executor dask --workers 2
+
+installed with pip, without a clone? `swin-gao examples params` first copies the kit's
+example params folders (params/quick, params/study-quick, ...) into ./params
+"""
 
 
 def version_text() -> str:
@@ -89,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                     help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
     ra = sub.add_parser("run-all", help="run every params file of a suite through "
-                        "notebooks/train.ipynb (papermill), then notebooks/report.ipynb")
+                        "notebooks/train.ipynb (papermill), then notebooks/report.ipynb",
+                        epilog=RUN_ALL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ra.add_argument("params_dir", help="a folder of params YAML files (e.g. params/quick), or one "
                     "file; a file with grid:/seeds: gives one run per point")
     ra.add_argument("--output", default=None,
@@ -136,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override one config key; the value is read as YAML; repeatable")
     li.add_argument("--overwrite", action="store_true",
                     help="replace an earlier linear.json in the same folder")
+    ex = sub.add_parser("examples", help="copy the kit's example params folders (quick/, "
+                        "study-quick/, ...) into DIR: the params/ the examples name, for an "
+                        "install without a clone", epilog="example:\n  swin-gao examples params "
+                        "&& swin-gao run-all params/quick",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex.add_argument("dir", metavar="DIR", help="a new or empty folder (nothing in it is "
+                    "overwritten), e.g. params")
     rp = sub.add_parser("report", help="draw the figures and tables of a suite's runs, and "
                         "report.html (all of it on one page)")
     rp.add_argument("suite_dir", help="a folder of runs, e.g. outputs/quick")
@@ -287,6 +306,17 @@ def _linear(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _examples(args: argparse.Namespace) -> int:
+    from swin_gao_lib.config.examples import copy_examples, example_folders
+
+    files = copy_examples(args.dir)
+    folders = example_folders()
+    print(f"copied {len(files)} params files into {args.dir}: "
+          f"{', '.join(f'{name}/' for name in folders)}")
+    print(f"e.g. swin-gao run-all {Path(args.dir) / 'quick'}")
+    return EXIT_OK
+
+
 def _bench(args: argparse.Namespace) -> int:
     from swin_gao_lib.bench.command import run
 
@@ -322,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "run-all": _run_all, "report": _report,
-                "bench": _bench, "linear": _linear}[args.command](args)
+                "bench": _bench, "linear": _linear, "examples": _examples}[args.command](args)
     except InputError as exc:
         print(f"swin-gao: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -98,3 +98,78 @@ def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, cap
                      str(tmp_path / "plain")]) == 0
     assert len(executed) == 1 and (tmp_path / "plain" / "summary.csv").is_file()
     assert cli.main(["report", str(tmp_path / "missing")]) == 2  # bad input, before a kernel
+
+
+def test_run_all_help_shows_two_examples_that_parse():
+    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", "--help"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0
+    examples = [line.strip() for line in proc.stdout.splitlines()
+                if line.strip().startswith("swin-gao run-all params/")]
+    assert examples == ["swin-gao run-all params/quick",
+                        "swin-gao run-all params/study-quick --executor dask --workers 2"]
+    for example in examples:  # each names a shipped folder and parses as written
+        args = cli.build_parser().parse_args(example.split()[1:])
+        assert (REPO / args.params_dir).is_dir()
+    assert "swin-gao examples params" in proc.stdout  # the way out without a clone
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_examples_copies_the_params_folders_and_never_over_anything(tmp_path, capsys):
+    target = tmp_path / "params"
+    assert cli.main(["examples", str(target)]) == 0
+    assert _files(target) == _files(REPO / "params")  # every shipped folder, as in the clone
+    out = capsys.readouterr().out
+    assert f"into {target}: " in out and "quick/, " in out
+    (target / "quick" / "mnist-gao.yaml").write_text("epochs: 1\n")  # the user's own edit
+    before = _files(target)
+    assert cli.main(["examples", str(target)]) == 2  # not empty: refused, one line
+    err = capsys.readouterr().err.strip()
+    assert err == (f"swin-gao: error: DIR: {target} already exists and is not empty; give a new "
+                   "or empty folder (nothing in it is overwritten)")
+    assert _files(target) == before
+    (tmp_path / "a-file").write_text("x")
+    assert cli.main(["examples", str(tmp_path / "a-file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()  # an empty folder is fine
+    assert cli.main(["examples", str(tmp_path / "empty")]) == 0
+
+
+def test_examples_reads_the_copy_a_wheel_ships(tmp_path, monkeypatch):
+    # inside an installed wheel there is no clone: setup.py put params/ into the package
+    from swin_gao_lib.config import examples
+
+    packaged = tmp_path / "site-packages" / "swin_gao_lib" / "example_params"
+    (packaged / "quick").mkdir(parents=True)
+    (packaged / "quick" / "a.yaml").write_text("epochs: 1\n")
+    monkeypatch.setattr(examples, "PACKAGED", packaged)
+    assert examples.example_params_dir() == packaged
+    examples.copy_examples(tmp_path / "out")
+    assert _files(tmp_path / "out") == {"quick/a.yaml": b"epochs: 1\n"}
+    # the notebooks run-all executes come from there too
+    from swin_gao_lib.runs import execute
+
+    notebooks = tmp_path / "site-packages" / "swin_gao_lib" / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "train.ipynb").write_text("{}")
+    monkeypatch.setattr(execute, "REPO_ROOT", tmp_path / "no-clone")
+    monkeypatch.setattr(execute, "PACKAGED_NOTEBOOKS", notebooks)
+    monkeypatch.chdir(tmp_path)
+    assert execute.find_notebook("train.ipynb") == notebooks / "train.ipynb"
+
+
+def test_a_missing_params_folder_names_the_examples_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # as after pip install: no params/ here
+    assert cli.main(["run-all", "params/quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("swin-gao: error: params/quick: no such params folder or file; ")
+    assert "`swin-gao examples params` copies" in err and "\n" not in err
+    assert cli.main(["train", "params/quick/mnist-gao.yaml"]) == 2
+    assert "`swin-gao examples params` copies" in capsys.readouterr().err
+    (tmp_path / "params").mkdir()  # a folder of the user's own: a typo is only a typo
+    assert cli.main(["run-all", "params/quik"]) == 2
+    assert "swin-gao examples" not in capsys.readouterr().err

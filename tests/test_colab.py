@@ -42,11 +42,36 @@ def test_the_kit_comes_from_the_wheel(colab):
     where = alone.run([colab["python"], "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
                       cwd=colab["root"], env=colab["env"]).stdout.strip()
     assert Path(where).is_relative_to(colab["root"] / "env"), where
+    # and with it what the command-line examples need: `swin-gao examples` copies params/
+    # out of the package, and run-all and report find the notebooks inside it
+    copied = colab["root"] / "copied-params"
+    alone.run([colab["root"] / "env" / "bin" / "swin-gao", "examples", copied],
+              cwd=colab["root"], env=colab["env"])
+    assert ({p.relative_to(copied) for p in copied.rglob("*.yaml")}
+            == {p.relative_to(REPO / "params") for p in (REPO / "params").rglob("*.yaml")})
+    code = ("from swin_gao_lib.runs.execute import find_notebook\n"
+            "print(find_notebook('train.ipynb'), find_notebook('report.ipynb'))")
+    found = alone.run([colab["python"], "-c", code], cwd=colab["root"],
+                      env=colab["env"]).stdout.split()
+    assert len(found) == 2 and all(Path(f).is_relative_to(colab["root"] / "env") for f in found)
 
 
-#: The train notebook's own overrides, at a tiny model and size: what is checked here is
-#: that it runs alone from the wheel, draws its figure and stays quiet. Its defaults as
-#: they are run in nbval (``notebooks/train.ipynb``) and in ``notebooks_alone.py --newest``.
+@pytest.mark.slow(15)
+def test_the_wheel_ships_the_example_params_and_the_notebooks(kit_wheel):
+    # setup.py copies them in when the wheel is built; the repository keeps one copy
+    import zipfile
+
+    names = set(zipfile.ZipFile(kit_wheel).namelist())
+    params = {f"swin_gao_lib/example_params/{p.relative_to(REPO / 'params').as_posix()}"
+              for p in (REPO / "params").rglob("*.yaml")}
+    assert len(params) > 20 and params <= names
+    assert {"swin_gao_lib/notebooks/train.ipynb", "swin_gao_lib/notebooks/report.ipynb"} <= names
+
+
+#: The train notebook's demo, made tiny through its overrides (merged key by key): what is
+#: checked here is that it runs alone from the wheel, draws its figure and stays quiet. Its
+#: defaults as they are run in nbval (``notebooks/train.ipynb``) and in
+#: ``notebooks_alone.py --newest``.
 TINY_OVERRIDES = {"dataset": "mnist", "source": "sample", "max_train_samples": 64,
                   "max_test_samples": 32, "validation_split": 0.01, "epochs": 2,
                   "batch_size": 32, "accumulation_steps": 2, "embed_dim": 16, "num_heads": [2],

@@ -278,3 +278,25 @@ def test_plans_count_images_times_epochs(tmp_path):
     assert costs["small"] == 2 * 100
     n = len(load_raw("cifar10", "sample").y_train)
     assert costs["big"] == 3 * (n - round(0.1 * n))
+
+
+@pytest.mark.slow(12)
+def test_the_kits_kernels_start_without_the_tcp_warning(tmp_path, capfd):
+    # ipykernel warns "Kernel is running over TCP without encryption" on its stderr, which is
+    # the terminal's: run-all's progress bar would be broken up by it once per run
+    import nbformat
+    import papermill as pm
+
+    from swin_gao_lib.runs.execute import execute_notebook
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ran')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, tmp_path / "one.ipynb")
+    pm.execute_notebook(str(tmp_path / "one.ipynb"), str(tmp_path / "plain.ipynb"),
+                        cwd=str(tmp_path), progress_bar=False)
+    if "without encryption" not in capfd.readouterr().err:
+        pytest.skip("this ipykernel does not warn about TCP: nothing to silence")
+    execute_notebook(tmp_path / "one.ipynb", tmp_path / "kit.ipynb", cwd=tmp_path, parameters={})
+    assert "without encryption" not in capfd.readouterr().err
+    assert "ran" in (tmp_path / "kit.ipynb").read_text()

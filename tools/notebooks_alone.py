@@ -57,10 +57,13 @@ def build_wheel(dest: Path, python: str = sys.executable) -> Path:
     """A wheel of the kit, built from a copy of what it is made of (no stale build/ leaks in)."""
     src = dest / "src"
     src.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "swin_gao_lib", src / "swin_gao_lib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # the package, and what setup.py copies into it: the example params and the notebooks
+    for name in ("swin_gao_lib", "params", "notebooks"):
+        shutil.copytree(ROOT / name, src / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "outputs",
+                                                      ".ipynb_checkpoints", "example-report"))
     run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
          "-w", dest / "dist", src])
     return next((dest / "dist").glob("swin_gao-*.whl"))

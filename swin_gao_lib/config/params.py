@@ -46,6 +46,7 @@ from typing import Any, Mapping, Sequence
 
 from swin_gao_lib.config import MAX_SEED, RunConfig, make_config, unknown_key_error
 from swin_gao_lib.config.checks import parse_number
+from swin_gao_lib.config.examples import missing_params_hint
 from swin_gao_lib.config.labels import point_name
 from swin_gao_lib.config.paths import refuse_control_characters
 from swin_gao_lib.config.yaml_text import read_yaml, read_yaml_file
@@ -75,7 +76,12 @@ def read_params(path: str | os.PathLike) -> dict[str, Any]:
     regular UTF-8 file, strict and bounded YAML.
     """
     where = f"params file {shown_path(path)}"
-    data = read_yaml_file(path, "params file", " (run-all takes a folder of them)")
+    try:
+        data = read_yaml_file(path, "params file", " (run-all takes a folder of them)")
+    except ConfigError as exc:
+        if str(exc).endswith("does not exist"):  # a pip install has no params/: say how to get it
+            raise ConfigError(f"{exc}{missing_params_hint(path)}") from None
+        raise
     if data is None:
         raise ConfigError(f"{where} holds no settings; write key: value lines (an "
                           "empty file would silently train on every default)")

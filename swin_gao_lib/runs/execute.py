@@ -18,13 +18,16 @@ from typing import Any
 from swin_gao_lib.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The notebooks inside an installed wheel (setup.py copies them there when it is built).
+PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: Kernel arguments: only the kernel's own errors are logged; cells' output is kept.
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
 def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
-    """Locate a kit notebook: the given folder, the repository's, or ./notebooks."""
-    candidates = [Path(notebooks_dir)] if notebooks_dir else [REPO_ROOT / "notebooks", Path("notebooks")]
+    """Locate a kit notebook: the given folder, the repository's, ./notebooks, or the wheel's."""
+    candidates = ([Path(notebooks_dir)] if notebooks_dir
+                  else [REPO_ROOT / "notebooks", Path("notebooks"), PACKAGED_NOTEBOOKS])
     for folder in candidates:
         if (folder / name).is_file():
             return (folder / name).resolve()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swin_gao_lib.config import MAX_RUN_NAME, RunConfig
+from swin_gao_lib.config.examples import missing_params_hint
 from swin_gao_lib.config.params import resolve
 from swin_gao_lib.config.paths import check_path, what_is
 from swin_gao_lib.data.sources import check_source, expected_train_images
@@ -110,7 +111,8 @@ def suite_inputs(params: str | Path, output: str | Path | None = None
     path = Path(params)
     kind = what_is(path)
     if kind == "does not exist":
-        raise InputError(f"{shown_path(path)}: no such params folder or file")
+        raise InputError(f"{shown_path(path)}: no such params folder or file"
+                         f"{missing_params_hint(path)}")
     if kind not in ("file", "folder"):
         raise InputError(f"params: {shown_path(path)} {kind}")
     files = [path] if kind == "file" else sorted(path.glob("*.yaml"))
