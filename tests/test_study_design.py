@@ -397,7 +397,8 @@ def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
 
 
 def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
-    from swin_gao_lib.analysis.comparisons import smallest_p, test_metric
+    from swin_gao_lib.analysis.comparisons import test_metric
+    from swin_gao_lib.analysis.resampling import smallest_p
 
     assert smallest_p(8, 8, paired=True) == 2 / 256  # 0.0078: 8 of 8 same-sign pairs
     assert smallest_p(3, 3, paired=False) == pytest.approx(2 / 20)  # C(6, 3) relabellings
@@ -411,7 +412,7 @@ def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
 
 
 def test_confounds_are_stated_beside_the_comparison():
-    from swin_gao_lib.analysis.comparisons import confounds
+    from swin_gao_lib.analysis.study import confounds
 
     base = RunConfig().to_dict()
     longer = {**base, "epochs": 4 * base["epochs"], "batch_size": 512, "lr_base_batch": 128,

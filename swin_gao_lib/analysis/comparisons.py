@@ -52,10 +52,10 @@ import pandas as pd
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.config.design import PRIMARY, SECONDARY, StudyDesign, configuration_key
 from swin_gao_lib.analysis.resampling import (ACCURACY_RANGE, fisher_collapse_p,
-                                              label_permutation, sign_flip)
+                                              label_permutation, sign_flip, smallest_p)
 from swin_gao_lib.analysis.stats import EQUIVALENT, HIGHER, LOWER, compare, decide, holm, tost
 from swin_gao_lib.analysis.study import (ALPHA, MARGINS, METRICS, NOT_JUDGED, PLAIN_BATCH, POWER,
-                                         SAME_UPDATES, VS_BASELINE, VS_PLAIN)
+                                         SAME_UPDATES, VS_BASELINE, VS_PLAIN, confounds)
 from swin_gao_lib.config.labels import versus_plain_label
 
 #: Metrics that are accuracies (fractions): bounded, possibly bimodal, decided.
@@ -225,31 +225,6 @@ def test_metric(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence:
         "se": math.nan, "mde": perm.minimum_detectable_effect(ALPHA, POWER),
         "significant": int(np.sign(perm.estimate)) if low > 0 or high < 0 else 0,
         "_tost": perm.tost_p}
-
-
-def smallest_p(n_a: int, n_b: int, paired: bool) -> float:
-    """The smallest two-sided p an exact permutation test can give with these seeds.
-
-    Sign-flip over ``n`` pairs: the observed pattern and its mirror, ``2 / 2**n``;
-    label permutation: ``2 / C(n_a + n_b, n_a)`` (at most 1).
-    """
-    return min(1.0, 2.0 / (2.0 ** n_a if paired else math.comb(n_a + n_b, n_a)))
-
-
-def confounds(arm: dict[str, Any], partner: dict[str, Any]) -> str | None:
-    """What else differs between two configurations besides what the comparison is about.
-
-    More epochs are more compute; a rate scaled by a rule to a batch it was
-    never tuned at may be the wrong rate for it.
-    """
-    found = []
-    if arm["epochs"] != partner["epochs"]:
-        found.append(f"{arm['epochs'] / partner['epochs']:g}x the epochs and compute")
-    for c in (arm, partner):
-        if c["lr_scaling"] != "none" and c["batch_size"] != c["lr_base_batch"]:
-            found.append(f"a rate scaled by rule ({c['lr_scaling']}) from B={c['lr_base_batch']}, "
-                         f"not tuned at B={c['batch_size']}")
-    return "; ".join(dict.fromkeys(found)) or None
 
 
 def _t_numbers(t) -> dict[str, Any]:

@@ -264,3 +264,12 @@ def _simulated_p(draws: list[np.ndarray], delta: float, test: str) -> np.ndarray
     greater = np.mean(t >= t_obs - _TOL, axis=1)
     less = np.mean(t <= t_obs + _TOL, axis=1)
     return np.minimum(1.0, 2 * np.minimum(greater, less))
+
+
+def smallest_p(n_a: int, n_b: int, paired: bool) -> float:
+    """The smallest two-sided p an exact permutation test can give with these seeds.
+
+    Sign-flip over ``n`` pairs: the observed pattern and its mirror, ``2 / 2**n``;
+    label permutation: ``2 / C(n_a + n_b, n_a)`` (at most 1).
+    """
+    return min(1.0, 2.0 / (2.0 ** n_a if paired else math.comb(n_a + n_b, n_a)))
