@@ -201,3 +201,53 @@ def test_adamw_summed_and_averaged_end_alike_on_mnist():
 def test_the_docs_quote_the_committed_findings_table():
     table = (QUICK / "report" / "findings.md").read_text(encoding="utf-8").strip()
     assert table in (ROOT / "docs" / "study.md").read_text(encoding="utf-8")
+
+
+SWEEP = ROOT / "examples" / "study-lr-sweep"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return study_tables(load_suite(SWEEP))
+
+
+def test_the_sweep_ran_its_committed_design_from_one_clean_commit(sweep):
+    (commit,) = _commits(SWEEP)
+    assert "dirty" not in commit and commit.startswith("a18b7b0")
+    files = sorted((ROOT / "params" / "study-lr-sweep").glob("*.yaml"))
+    planned = {r.name for f in files for r in resolve(f)}
+    recorded = {p.name for p in SWEEP.iterdir() if (p / "config.yaml").is_file()}
+    assert planned == recorded and len(planned) == 90
+    assert read_design(files) == yaml_load(SWEEP / DESIGN_FILE)
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_committed_sweep_report_is_what_the_code_makes_of_its_records(sweep):
+    committed = pd.read_csv(SWEEP / "report" / "findings.csv")
+    fresh = sweep.findings_table.reset_index(drop=True)
+    pd.testing.assert_frame_equal(committed, fresh, check_dtype=False)
+
+
+def test_the_sweep_numbers_the_docs_quote(sweep):
+    rate = sweep.rates.set_index(["series", "learning_rate"])
+    assert rate.loc[("one batch", 0.05), "learning_mean"] == pytest.approx(0.9503, abs=5e-5)
+    assert rate.loc[("summed micro-batches", 0.05), "effective_rate"] == pytest.approx(0.2)
+    assert rate.loc[("summed micro-batches", 0.2), "collapsed"] == 9
+    assert rate.loc[("one batch", 0.8), "collapsed"] == 8
+    assert rate.loc[("summed micro-batches", 0.4), "diverged"] == 10
+    acc = sweep.comparisons.query("metric == 'test_accuracy'").set_index("label")
+    gain = acc.loc["SGD lr 0.05: 4 summed micro-batches vs one batch"]
+    assert gain["decision"] == "higher" and round(100 * gain["difference"], 1) == 1.4
+    same = acc.loc["SGD: summed at 0.1 vs one batch at 0.4 (same effective rate)"]
+    assert same["decision"] == "equivalent"
+    collapse = acc.loc["SGD lr 0.2: 4 summed micro-batches vs one batch"]
+    assert collapse["collapse_p"] == pytest.approx(0.000119, rel=1e-2)
+    assert set(sweep.convergence["state"]) == {"still learning", "collapsed"}
+    # the docs quote the sweep's table rows from these records
+    text = (ROOT / "docs" / "study.md").read_text(encoding="utf-8")
+    assert "**gains +1.4 pp** [+1.2, +1.6]" in text and "| 0.2 | 96.41% (0.2) | 96.43% (0.05)" in text
