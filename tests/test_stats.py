@@ -333,3 +333,14 @@ def test_decisions():
     assert decide(0.001, 0.8, 0.2) == INCONCLUSIVE  # neither: NOT "no effect"
     assert decide(0.001, 0.8, math.nan) == INCONCLUSIVE  # no margin: never equivalent
     assert decide(0.1, math.nan, math.nan) == UNTESTED
+
+
+def test_holm_equals_statsmodels_multipletests():
+    # the kit writes Holm out (statsmodels' function runs gc.collect() on every call);
+    # statsmodels is the independent reference
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for m in (1, 2, 5, 11, 30):
+        p = np.round(rng.uniform(0, 0.2, m), 3)  # rounded: ties, as real p-values have
+        assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), abs=1e-15)
