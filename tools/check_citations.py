@@ -18,7 +18,9 @@ from quoting a number no record shows, every such number is written as a *citati
 are parts of a run's name that together pick exactly one of its runs (or, for a metric
 prefixed ``mean-``, the runs -- seeds -- whose mean curve is cited). Metrics: ``val``,
 ``train`` (history.csv's running accuracy, with dropout and augmentation), ``val-loss``,
-``val-slope`` (:func:`swin_gao_lib.analysis.convergence.slope`, pp per epoch), and from
+``val-slope`` (the least-squares slope over the last 3 epochs -- the plateau rule the
+headers were written under -- by :func:`swin_gao_lib.analysis.convergence.slope`, pp per
+epoch), and from
 metrics.json ``test`` and ``train-eval``. The value must equal the record's, rounded to the
 digits cited. And every accuracy in a header -- any number followed by ``%`` -- must be
 inside a citation, unless a comparison makes it a target (``>= 97%``).
@@ -40,6 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swin_gao_lib.analysis.convergence import slope  # noqa: E402
+
+#: The epochs a cited ``val-slope`` is fitted over (the 3-epoch rule of the headers' time;
+#: the settling rule fits 6).
+CITED_SLOPE_EPOCHS = 3
 
 CITATION = re.compile(r"\[([A-Za-z0-9_.-]+)((?:\s+[^\s:\]]+)*)\s*:\s*([a-z-]+)\s+"
                       r"([+-]?\d+(?:\.\d+)?)\s*(%|pp/epoch|h)?\s*(?:@(\d+)(?:-(\d+))?)?\]")
@@ -127,7 +133,7 @@ def recorded(c: Citation, examples: Path) -> float:
     if c.epoch is None or c.epoch not in history.index:
         raise LookupError(f"{c.text}: name an epoch the run recorded (@1..@{history.index.max()})")
     if metric == "val-slope":
-        return scale * slope(history.loc[:c.epoch, "val_accuracy"].to_numpy())
+        return scale * slope(history.loc[:c.epoch, "val_accuracy"].to_numpy(), epochs=CITED_SLOPE_EPOCHS)
     if metric not in HISTORY_METRICS:
         raise LookupError(f"{c.text}: unknown metric '{c.metric}'")
     if c.last is not None:  # the mean over a range of epochs
