@@ -208,8 +208,9 @@ def _overfitting(drops: pd.DataFrame, gap: pd.DataFrame, train: pd.DataFrame | N
     """
     decisions, evidence, falls = [], [], []
     train_at = train.set_index("point") if train is not None else None
+    drop_at = drops.set_index("point")["difference"].abs()
     for _, r in gap.iterrows():
-        drop = abs(drops.set_index("point").at[r["point"], "difference"])
+        drop = drop_at[r["point"]]
         needed = r.get("margin_needed", math.nan)
         decisions.append(r["decision"] if r["decision"] in (HIGHER, LOWER)
                          else EQUIVALENT if needed == needed and needed < drop else INCONCLUSIVE)
