@@ -126,6 +126,20 @@ def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_pat
     assert (out / "report" / "summary.csv").is_file()
 
 
+def test_a_failed_runs_line_is_the_helpers_error_not_what_was_logged_after_it(tmp_path, capsys):
+    """CI once printed a failed run without its error: a library logged a line after it."""
+    from swin_gao_lib.runs import dask_task
+
+    error = "Diverged: the loss became nan at epoch 1, step 2"
+    dask_task._record_error({"error_file": str(tmp_path / dask_task.ERROR_FILE)}, error)
+    assert capsys.readouterr().err == error + "\n"  # still shown where a user looks
+    stderr = error + "\nWARNING: a kernel manager's late message at shutdown\n"
+    assert dask_task.failure_line(tmp_path, stderr, 1) == error
+    (tmp_path / dask_task.ERROR_FILE).unlink()  # the helper died before it could write
+    assert dask_task.failure_line(tmp_path, stderr, 3).startswith("WARNING")
+    assert dask_task.failure_line(tmp_path, "", 3) == "exit 3"
+
+
 def test_a_killed_driver_resumes_on_the_next_start_and_leaves_no_scratch(tmp_path, monkeypatch):
     """kill -9 the driver mid-run: the checkpoint it already holds is resumed, bit for bit;
     what it kept in $TMPDIR (kernel connection files, Dask's worker space and its lock files)

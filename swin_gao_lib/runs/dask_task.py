@@ -28,6 +28,7 @@ from swin_gao_lib.runtime.machine import (DIE_WITH_PARENT, die_with_parent, quie
 
 #: Exit status of the execute helper when the kernel died: the run may be retried.
 KERNEL_DIED = 3
+ERROR_FILE = "error.txt"  # the helper's one-line error, beside the task's scratch run folder
 
 
 class KernelDied(RuntimeError):
@@ -74,6 +75,7 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
         (run_dir / CONFIG).write_text(local_yaml)
     source = root / "train.ipynb"
     source.write_bytes(notebook)
+    (root / ERROR_FILE).unlink(missing_ok=True)  # a try before this one may have left its own
     quiet_tensorflow()
     env = dict(os.environ, **thread_environment(cpus), TF_FORCE_GPU_ALLOW_GROWTH="true",
                XLA_PYTHON_CLIENT_PREALLOCATE="false", **{DIE_WITH_PARENT: "1"})
@@ -82,7 +84,7 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
     request = json.dumps({"source": str(source), "target": str(run_dir / NOTEBOOK),
                           "cwd": str(root), "kernel_name": kernel_name, "scratch": str(root),
                           "parameters": {"config_yaml": local_yaml, "overwrite": False},
-                          "parent": os.getpid()})
+                          "parent": os.getpid(), "error_file": str(root / ERROR_FILE)})
     _send(token, {"run": run_name, "event": "start"})
     # The helper dies with this worker, and its kernel with the helper (DIE_WITH_PARENT).
     with open(root / "helper.log", "w+") as log:
@@ -97,16 +99,31 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
         stderr = log.read()
     if proc.returncode == KERNEL_DIED or proc.returncode < 0:
         raise KernelDied(f"{run_name}: the kernel died (exit {proc.returncode}); "
-                         f"{stderr.strip().splitlines()[-1:] or ''}")
+                         f"{failure_line(root, stderr, proc.returncode)}")
     # A failed run keeps its checkpoint (a later start resumes from it); a complete one has none.
     files = read_tree(run_dir)
     files.pop(LOCK, None)
-    error = None
-    if proc.returncode:
-        lines = stderr.strip().splitlines()
-        error = lines[-1] if lines else f"exit {proc.returncode}"
+    error = failure_line(root, stderr, proc.returncode) if proc.returncode else None
     shutil.rmtree(root, ignore_errors=True)
     return {"ok": proc.returncode == 0, "error": error, "files": files}
+
+
+def failure_line(root: Path, stderr: str, returncode: int) -> str:
+    """The one line that says why the helper failed.
+
+    The helper writes the notebook's error to ``root/ERROR_FILE`` itself: the
+    last line of its stderr is not reliable, since libraries may still log
+    there while the interpreter shuts down (a loaded machine showed it).
+    Stderr's last line stands in only when the helper died before writing.
+    """
+    try:
+        written = (root / ERROR_FILE).read_text().strip()
+    except OSError:
+        written = ""
+    if written:
+        return written
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit {returncode}"
 
 
 def queue_name(token: str) -> str:
@@ -163,12 +180,19 @@ def _execute(request: dict[str, Any]) -> int:
                          parameters=request["parameters"], kernel_name=request["kernel_name"],
                          scratch=request.get("scratch"))
     except DeadKernelError as exc:
-        print(error_text(exc), file=sys.stderr)
+        _record_error(request, error_text(exc))
         return KERNEL_DIED
     except Exception as exc:  # the notebook's own error (papermill re-raises it)
-        print(error_text(exc), file=sys.stderr)
+        _record_error(request, error_text(exc))
         return 1
     return 0
+
+
+def _record_error(request: dict[str, Any], line: str) -> None:
+    """Print the error and keep it in the request's error file (see :func:`failure_line`)."""
+    print(line, file=sys.stderr, flush=True)
+    if request.get("error_file"):
+        Path(request["error_file"]).write_text(line + "\n")
 
 
 if __name__ == "__main__":
