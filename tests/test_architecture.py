@@ -254,9 +254,10 @@ def test_the_report_notebook_never_imports_a_backend(tmp_path):
     # A report reads records: its kernel has no use for TensorFlow, Keras or JAX, whose
     # import alone is about 4 s of every report (its setup cell once printed this machine's GPU).
     cells = json.loads((ROOT / "notebooks" / "report.ipynb").read_text())["cells"]
-    code = [line for cell in cells if cell["cell_type"] == "code"
-            for line in "".join(cell["source"]).splitlines() if not line.startswith("%")]
-    setup = "\n".join(code[:code.index("from swin_gao_lib.analysis.report import build_report")])
+    code = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    before = code[:next(i for i, source in enumerate(code) if "build_report(" in source)]
+    setup = "\n".join(line for source in before for line in source.splitlines()
+                      if not line.startswith("%"))
     proc = _python(
         "import sys\n"
         f"{setup}\n"

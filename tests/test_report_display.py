@@ -3,6 +3,7 @@ that hide nothing and promise only what the data holds, and the bundled example 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -321,16 +322,22 @@ def test_accuracy_curves_zoom_where_the_values_are(one_seed_report):
     assert hi - lo <= 1.2 * (max(late) - min(late)) + 2 + 1e-9 and hi - lo < 60
 
 
-def test_differences_show_the_margin_over_points_and_the_values(one_seed_report):
-    report, _, _ = one_seed_report
-    fig = report.figures["accuracy_differences"]
+def test_differences_show_the_margin_over_points_and_the_values():
+    from swin_gao_lib.analysis import study_plots
+
+    comp = pd.DataFrame({"dataset": ["CIFAR-10", "MNIST"], "metric": "test_accuracy",
+                         "label": ["a", "a"], "difference": [-0.019, 0.001],
+                         "ci_low": [-0.03, -0.004], "ci_high": [-0.008, 0.006], "margin": 0.02,
+                         "test": "paired t", "decision": ["lower", "equivalent"]})
+    fig = study_plots.differences(comp)
     for ax in fig.axes:
         margins = [l for l in ax.get_lines() if l.get_linestyle() == "--"]
         points = [l for l in ax.get_lines() if l.get_marker() == "o"]
         assert len(margins) == 2 and {l.get_xdata()[0] for l in margins} == {-2.0, 2.0}
         assert min(l.get_zorder() for l in margins) > max(l.get_zorder() for l in points)
         values = [t.get_text() for t in ax.texts]
-        assert values and all(v[0] in "+-" and len(v.split(".")[1]) == 2 for v in values)
+        assert values and all(re.fullmatch(r"[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] "
+                                           r"(lower|equivalent)", v) for v in values), values
 
 
 # ------------------------------------------------------------------ the one-page report
@@ -431,6 +438,22 @@ def test_each_data_set_is_drawn_with_its_own_margin():
         assert band == {-m, m}, (ax.get_title(), band)
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "equivalence margin: CIFAR-10 ±2 pp, MNIST ±0.5 pp" in texts
+
+
+def test_one_seed_draws_no_margin_band():
+    """The quick suite's one-seed CIFAR-10 dot (-1.97 pp) sat on the -2 pp margin line and read
+    as a reproduced drop: with no interval there is no decision, so no margin is drawn."""
+    from swin_gao_lib.analysis import study_plots
+
+    comp = pd.DataFrame({"dataset": "CIFAR-10", "metric": "test_accuracy", "label": ["a"],
+                         "difference": [-0.0197], "ci_low": [float("nan")],
+                         "ci_high": [float("nan")], "margin": 0.02, "test": "none",
+                         "decision": ["untested"]})
+    fig = study_plots.differences(comp)
+    (ax,) = fig.axes
+    assert not [l for l in ax.get_lines() if l.get_linestyle() == "--"]
+    assert not ax.patches  # no shaded band
+    assert not [t for legend in fig.legends for t in legend.get_texts() if "margin" in t.get_text()]
 
 
 def test_the_settling_table_reads_in_percentage_points():

@@ -31,22 +31,33 @@ _TEMPLATE_NAME = "swin-gao-offline.html.j2"
 def export_html(notebook: str | Path, target: str | Path | None = None) -> Path:
     """Write the executed ``notebook`` as one self-contained, offline HTML page, without code.
 
-    ``target`` defaults to the notebook's path with ``.html``. Raises
-    ``ValueError`` if the page would still fetch anything (:func:`external_urls`).
+    ``target`` defaults to the notebook's path with ``.html``. The page's
+    ``<title>`` names the suite (:func:`page_title`). Raises ``ValueError`` if
+    the page would still fetch anything (:func:`external_urls`).
     """
+    import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     notebook = Path(notebook)
+    node = nbformat.read(notebook, as_version=4)
+    node.metadata["title"] = page_title(node)
     exporter = HTMLExporter(extra_loaders=[DictLoader({_TEMPLATE_NAME: OFFLINE_TEMPLATE})],
                             template_file=_TEMPLATE_NAME, exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)
-    body, _ = exporter.from_filename(str(notebook))
+    body, _ = exporter.from_notebook_node(node, resources={"metadata": {"name": notebook.stem}})
     fetched = external_urls(body)
     if fetched:  # a new nbconvert template block: fail loudly rather than ship an online page
         raise ValueError(f"{notebook.name}: the HTML page would fetch {', '.join(fetched[:3])}")
     return atomic_write_text(Path(target) if target else notebook.with_suffix(".html"), body)
+
+
+def page_title(notebook) -> str:
+    """``swin-gao report: <suite>``, the suite read from the parameters papermill recorded."""
+    parameters = notebook.metadata.get("papermill", {}).get("parameters", {})
+    suite = parameters.get("suite_dir")
+    return f"swin-gao report: {Path(suite).name if suite else 'the bundled example, quick'}"
 
 
 #: What inline code would load: ``import("https://...")``, ``fetch(...)``, ``x.src = "..."``,

@@ -19,6 +19,7 @@ from swin_gao_lib.analysis import plots, rates, study_plots, tracking
 from swin_gao_lib.analysis.study_tables import (StudyTables, design_table, loss_tracking_summary,
                                               study_tables)
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
+from swin_gao_lib.analysis.plain import plain_findings
 from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,  # noqa: F401
                                            configurations_display, convergence_display,
                                            effective_rate_display, sensitivity_display)
@@ -238,6 +239,8 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
       with a 95% CI, a (paired where possible) t-test, the equivalence test
       against the metric's margin, both Holm-adjusted, the minimum detectable
       effect and the decision (:mod:`study`);
+    * ``answers`` — the findings in plain words: a verdict word and one
+      sentence per claim, control and data set (:mod:`.plain`);
     * ``findings`` — the paper's claims against this suite's data: per claim
       its margin, per control and data set the verdict and, per N, the
       difference, CI, decision and minimum detectable effect;
@@ -286,6 +289,7 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
     if not st.comparisons.empty:
         files += write_table(comparisons_display(st.comparisons), out / "comparisons")
         files += write_table(st.findings_table, out / "findings")
+        files += write_table(plain_findings(st.findings), out / "answers")
         if not st.sensitivity.empty:
             files += write_table(sensitivity_display(st.sensitivity), out / "sensitivity")
         figures["accuracy_differences"] = study_plots.differences(st.comparisons)

@@ -232,7 +232,9 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
         g = sub[sub["dataset"] == ds].reset_index(drop=True)
         # each data set's own margin: a study states one per data set (MNIST's +-0.5 pp was
         # drawn at CIFAR-10's +-2 when one band served every panel)
-        margin = (float(g["margin"].max()) if "margin" in g and g["margin"].notna().any()
+        # no band where nothing was tested (one seed): a point beside a margin line reads as
+        # a decision that was never made
+        margin = (float(g["margin"].max()) if tested and "margin" in g and g["margin"].notna().any()
                   else 0.0)
         if margin > 0:
             panel_margins[ds] = margin

@@ -1,0 +1,137 @@
+"""The report page a reader opens first: the answers at the top, in plain words, regenerated.
+
+* :mod:`swin_gao_lib.analysis.plain` cuts each verdict word and sentence from the
+  full findings row, so the two cannot disagree; controls that decide nothing
+  are left to the full table, the paper's own comparison never;
+* :mod:`swin_gao_lib.analysis.opening` counts the runs and, for a one-seed suite,
+  says that it tests nothing; diverged runs are one collapsible list;
+* every committed example report's tables are what the current code makes of
+  its records, and the committed study page holds the answers before its
+  first figure, under a ``<title>`` that names the suite.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from swin_gao_lib.analysis.opening import Details, failures, opening
+from swin_gao_lib.analysis.plain import plain_findings, sentence, verdict_word
+from swin_gao_lib.analysis.report import build_report
+from swin_gao_lib.analysis.study_tables import study_tables
+from swin_gao_lib.records import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted(p.parent.parent for p in (ROOT / "examples").glob("*/report/findings.csv"))
+
+
+@pytest.mark.parametrize("verdict, word", [
+    ("not supported: equivalent within ±2 pp (at 12 epochs)", "not supported (at 12 epochs)"),
+    ("supported (at 16 epochs)", "supported (at 16 epochs)"),
+    ("contradicted (1 of 1 higher) (at 64 epochs)", "contradicted (at 64 epochs)"),
+    ("untestable (one seed per configuration)", "untestable"),
+    ("no verdict (runs not timed interleaved, no noise floor)", "no verdict"),
+    ("not made: this suite has no run of its baseline", "not made"),
+    ("inconclusive (neither lower nor equivalent within ±0.5 pp)", "inconclusive"),
+])
+def test_the_verdict_word_is_the_verdicts_head_with_its_budget_mark(verdict, word):
+    assert verdict_word(verdict) == word
+
+
+def test_one_sentence_carries_the_numbers_the_reason_and_the_prediction():
+    evidence = ("N=4: -0.4 pp [-1.2, +0.4] equivalent; paired t (one mode); MDE 1.1 pp — "
+                "prediction as predicted; N=4 a fixed-budget verdict, at 12 epochs: ...")
+    said = sentence("not supported: equivalent within ±2 pp (at 12 epochs)", evidence,
+                    "equivalent (Adam divides the 4x out)")
+    assert said == ("N=4: -0.4 pp [-1.2, +0.4]; equivalent within ±2 pp; "
+                    "the prediction (equivalent) held.")
+    failed = sentence("supported (at 16 epochs)", "B=512: -0.3 pp [-0.5, -0.1] lower; MDE 0.2 pp"
+                      " — prediction contradicted", "equivalent (same gradient)")
+    assert failed == "B=512: -0.3 pp [-0.5, -0.1] lower; the prediction (equivalent) failed."
+    assert sentence("untestable (one seed per configuration)", "", "(none stated)") == \
+        "One seed per configuration."
+
+
+def test_plain_findings_keep_the_papers_rows_first_and_drop_silent_controls():
+    found = pd.DataFrame([
+        {"claim": "c", "role": "secondary", "control": "ctl", "prediction": "equivalent (x)",
+         "dataset": "MNIST", "verdict": "no verdict (runs not timed interleaved)", "evidence": ""},
+        {"claim": "c", "role": "secondary", "control": "ctl2", "prediction": "lower (x)",
+         "dataset": "MNIST", "verdict": "supported", "evidence": "N=4: -1.0 pp [-2, -0.5] lower"},
+        {"claim": "c", "role": "primary", "control": "paper", "prediction": "equivalent (x)",
+         "dataset": "MNIST", "verdict": "not applicable (no drop)", "evidence": ""},
+    ])
+    plain = plain_findings(found)
+    assert list(plain["control"]) == ["paper", "ctl2"]
+    assert list(plain["verdict"]) == ["not applicable", "supported"]
+
+
+@pytest.fixture(scope="module")
+def study():
+    return study_tables(load_suite(ROOT / "examples" / "study-quick"))
+
+
+def test_every_plain_row_is_cut_from_its_full_row(study):
+    plain = plain_findings(study.findings)
+    full = study.findings.set_index(["claim", "control", "dataset"])
+    assert len(plain) >= 10
+    assert plain.iloc[0]["control"].startswith("the paper's GAO")
+    for _, r in plain.iterrows():
+        row = full.loc[(r["claim"], r["control"], r["dataset"])]
+        assert row["verdict"].startswith(r["verdict"].split(" (at")[0])
+        numbers = r["in one sentence"].split(";")[0]
+        if "[" in numbers:  # the interval is the full row's, character for character
+            assert numbers.split(" [")[1].split("]")[0] in row["evidence"]
+
+
+def test_the_opening_counts_runs_and_a_one_seed_suite_says_it_tests_nothing(study):
+    text = opening(load_suite(ROOT / "examples" / "study-quick"), study.configurations).text
+    assert "142 complete runs, 21 diverged" in text and "tests nothing" not in text
+    quick = load_suite(ROOT / "examples" / "quick")
+    said = opening(quick, study_tables(quick).configurations).text
+    assert "4 complete runs" in said and "this suite tests nothing" in said
+    assert "examples/study-quick/report/report.html" in said
+
+
+def test_diverged_runs_are_one_collapsible_list_with_a_count():
+    shown = failures(load_suite(ROOT / "examples" / "study-quick"))
+    assert isinstance(shown, Details)
+    page = shown._repr_html_()
+    assert page.startswith("<details><summary>21 diverged runs") and page.count("<li>") == 21
+    assert "loss nan at epoch" in page
+
+
+@pytest.mark.slow(60)
+@pytest.mark.parametrize("suite", EXAMPLES, ids=lambda p: p.name)
+def test_each_committed_report_table_is_what_the_current_code_writes(suite, tmp_path):
+    """Regenerated from the records into a fresh folder, every CSV and Markdown table is
+    byte-identical to the committed one, and no committed table is left over."""
+    report = build_report(suite, tmp_path)
+    fresh = {p.name for p in report.files if p.suffix in (".csv", ".md")}
+    committed = {p.name for p in (suite / "report").iterdir() if p.suffix in (".csv", ".md")}
+    assert fresh == committed
+    for name in sorted(fresh):
+        assert (tmp_path / name).read_bytes() == (suite / "report" / name).read_bytes(), name
+
+
+def _visible_text(page: str) -> str:
+    page = re.sub(r"(?s)<(style|script)[^>]*>.*?</\1>", "", page)
+    page = re.sub(r"<img[^>]*>", " [FIGURE] ", page)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+@pytest.mark.parametrize("suite", ["study-quick", "quick"])
+def test_the_committed_page_opens_with_the_answers(suite):
+    page = (ROOT / "examples" / suite / "report" / "report.html").read_text()
+    assert f"<title>swin-gao report: {suite}</title>" in page
+    text = _visible_text(page)
+    answers = pd.read_csv(ROOT / "examples" / suite / "report" / "answers.csv")
+    first = html.unescape(answers.iloc[0]["in one sentence"])
+    assert text.index("Answers: the paper's claims") < text.index(first) < text.index("[FIGURE]")
+    assert text.index(first) < 4000  # on the first screen, after a short introduction
+    for sentence_ in answers["in one sentence"]:  # the page and the table are one
+        assert html.unescape(sentence_) in text
