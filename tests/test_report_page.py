@@ -135,3 +135,20 @@ def test_the_committed_page_opens_with_the_answers(suite):
     assert text.index(first) < 4000  # on the first screen, after a short introduction
     for sentence_ in answers["in one sentence"]:  # the page and the table are one
         assert html.unescape(sentence_) in text
+
+
+def test_the_comparisons_table_reads_without_decoding():
+    """The page once showed raw ids: `time_per_image_ms`, `432.0000` updates, margin `2.0`."""
+    from swin_gao_lib.analysis.display import comparisons_display, comparisons_page
+
+    comp = pd.DataFrame({"dataset": "MNIST", "label": "N=4", "metric": ["test_accuracy",
+                         "optimizer_updates", "time_per_image_ms"],
+                         "baseline_mean": [0.958, 432.0, 1.1366], "mean": [0.959, 432.0, 1.2642],
+                         "difference": [0.001, 0.0, 0.1276], "margin": [0.02, None, None],
+                         "decision": ["untestable", "not judged", "not judged"], "n": 1})
+    page, meanings = comparisons_page(comparisons_display(comp))
+    assert list(page["metric"]) == ["test accuracy", "optimizer updates", "time per image"]
+    assert list(page["partner mean"]) == ["95.80", "432", "1.137"]
+    assert list(page["difference"]) == ["+0.10", "+0", "+0.128"]
+    assert list(page["margin"]) == ["±2 pp", "", ""]
+    assert set(meanings) <= set(page.columns) and "partner mean" in meanings

@@ -133,6 +133,47 @@ def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: The comparisons' metrics as the page names them.
+METRIC_WORDS = {"test_accuracy": "test accuracy", "generalization_gap": "train-test gap",
+                "train_eval_accuracy": "train accuracy (re-scored)",
+                "time_per_image_ms": "time per image", "peak_memory_mib": "peak memory",
+                "optimizer_updates": "optimizer updates"}
+#: Digits shown per unit: accuracy to a hundredth of a point, time to a microsecond.
+_DIGITS = {"%": 2, "ms": 3, "MiB": 1, "updates": 0}
+#: The page's headers for the comparisons' columns (``comparisons_page``).
+PAGE_HEADERS = {"label": "configuration", "baseline_mean": "partner mean",
+                "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "p",
+                "p_holm": "p (Holm)", "tost_p_holm": "equivalence p (Holm)", "mde": "MDE",
+                "n": "seeds"}
+
+
+def comparisons_page(shown: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``comparisons_display`` columns as a page shows them, with their meanings.
+
+    Metric names in words, each value with the digits its unit deserves (no
+    ``432.0000`` updates), margins with their unit (``±2 pp``), and headers a
+    reader does not have to decode; returns the table and the meanings of its
+    columns under their new headers.
+    """
+    out = shown.copy()
+    units = out["unit"] if "unit" in out else pd.Series("", index=out.index)
+    for col in sorted(set(_VALUE_COLUMNS) & set(out.columns) - {"margin"}):
+        sign = col in ("difference", "ci_low", "ci_high")
+        out[col] = [("" if pd.isna(v) else f"{v:{'+' if sign else ''}.{_DIGITS.get(u, 3)}f}")
+                    for v, u in zip(out[col], units)]
+    if "margin" in out:
+        out["margin"] = [f"±{v:g} {'pp' if u == '%' else u}" if v == v and v else ""
+                         for v, u in zip(out["margin"], units)]
+    for col in ("p_value", "p_holm", "tost_p_holm"):
+        if col in out:
+            out[col] = ["" if pd.isna(v) else f"{v:.3g}" for v in out[col]]
+    if "metric" in out:
+        out["metric"] = [METRIC_WORDS.get(m, m) for m in out["metric"]]
+    meanings = {PAGE_HEADERS.get(c, c): COMPARISON_COLUMNS[c] for c in out.columns
+                if c in COMPARISON_COLUMNS}
+    return out.rename(columns=PAGE_HEADERS), meanings
+
+
 def convergence_display(conv: pd.DataFrame) -> pd.DataFrame:
     """The settling table as people read it: slopes in pp per epoch, accuracies in percent.
 

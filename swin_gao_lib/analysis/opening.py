@@ -53,8 +53,8 @@ def opening(suite: Suite, configurations: pd.DataFrame | None) -> Sentence:
         text += ("\n\n**One seed per configuration: this suite tests nothing.** A difference "
                  "between two runs here is one draw of the seed, with no interval and no test; "
                  "every verdict below says *untestable*. It shows the kit working end to end. "
-                 f"For answers, open the study's page, `{STUDY_PAGE}` in the kit (5 to 10 seeds "
-                 "per configuration), or run a suite with `seeds:` in its params.")
+                 f"For answers, open the study's page, `{STUDY_PAGE}` in the kit (10 seeds for most "
+                 "configurations), or run a suite with `seeds:` in its params.")
     return Sentence(text)
 
 

@@ -101,8 +101,9 @@ class RunConfig:
                                   "blocks to this rate")
     merge_after_last_stage: bool = _knob(True, "model", "merge patches once more before "
                                          "pooling, as keras-io does")
-    head_units: int = _knob(128, "model", "the paper's head: pool, dense(head_units), GELU, "
-                            "dropout, dense; 0: keras-io's pool then dense")
+    head_units: int = _knob(128, "model", "the paper's MLP head (its width and GELU are "
+                            "assumed): pool, dense(head_units), GELU, dropout, dense; 0: "
+                            "keras-io's pool then dense")
     # --- optimisation
     optimizer: str = _knob("adamw", "training", "`adamw`, `adam` or `sgd` (with momentum)")
     learning_rate: float = _knob(1e-3, "training", "learning rate at a batch of lr_base_batch; "

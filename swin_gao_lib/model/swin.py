@@ -5,13 +5,15 @@
     image -> PatchEmbedding -> [stage 1: SwinBlock x depths[0]] -> PatchMerging
           -> [stage 2 ...] -> ... -> (PatchMerging, if merge_after_last_stage)
           -> LayerNorm -> GlobalAveragePooling
-          -> Dense(head_units) -> GELU -> Dropout -> Dense(classes)      (the paper's head)
+          -> Dense(head_units) -> GELU -> Dropout -> Dense(classes)      (the paper's MLP head)
 
 With the defaults (one stage of two blocks, merge after it, as in the keras-io
 example) the backbone of a 32x32x3 model has the keras-io example's size: with
 ``head_units: 0`` (pooling -> dense, the keras-io head) the whole model has
-152,154 parameters; the paper's head with 128 hidden units brings it to
-168,666. The model outputs logits; the loss applies the softmax, which is
+152,154 parameters; the MLP head the paper describes (linear projection,
+activation, dropout, linear projection; it states no width or activation, so
+128 units and GELU are the kit's assumption) brings it to 168,666 -- 168,154
+on one-channel images (MNIST), whose patch embedding has a third of the inputs. The model outputs logits; the loss applies the softmax, which is
 numerically safer.
 
 Precision. ``precision: mixed_bfloat16`` builds every layer under Keras's
