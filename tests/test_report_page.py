@@ -152,3 +152,22 @@ def test_the_comparisons_table_reads_without_decoding():
     assert list(page["difference"]) == ["+0.10", "+0", "+0.128"]
     assert list(page["margin"]) == ["±2 pp", "", ""]
     assert set(meanings) <= set(page.columns) and "partner mean" in meanings
+
+
+def test_one_train_accuracy_in_the_tables_and_a_star_for_it_in_figs_5_6(tmp_path):
+    """The tables' "train accuracy" was the running mean under dropout (below validation, the
+    opposite of the paper's figures); it is the re-scored one now, drawn as a star."""
+    import json
+
+    suite = ROOT / "examples" / "quick"
+    report = build_report(suite, tmp_path)
+    truth = {p.parent.name: json.loads(p.read_text())["train_eval_accuracy"]
+             for p in suite.glob("*/metrics.json")}
+    table = report.table.set_index("run")
+    assert "final train accuracy (%)" not in table.columns
+    for run, value in truth.items():
+        assert table.loc[run, "train accuracy, re-scored (%)"] == pytest.approx(100 * value)
+    stars = [tuple(l.get_xydata()[0]) for ax in report.figures["accuracy_curves"].axes
+             for l in ax.get_lines() if l.get_marker() == "*"]
+    expected = {round(100 * v, 6) for v in truth.values()}
+    assert {round(y, 6) for _, y in stars} == expected  # one run per arm: the star is its value

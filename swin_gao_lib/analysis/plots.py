@@ -159,7 +159,8 @@ _SPLITS = (("train", "-", True), ("validation", "--", False))
 
 
 def accuracy_curves(curves: pd.DataFrame, test_accuracy: Mapping[str, float],
-                    styles: ArmStyles) -> Figure:
+                    styles: ArmStyles,
+                    train_accuracy: Mapping[str, float | None] | None = None) -> Figure:
     """Train and validation accuracy per epoch: all epochs on 0-100%, and zoomed.
 
     ``curves``: :func:`swin_gao_lib.analysis.report.accuracy_curves`; ``test_accuracy``:
@@ -168,7 +169,14 @@ def accuracy_curves(curves: pd.DataFrame, test_accuracy: Mapping[str, float],
     second half of training on an axis that spans the values there and the test
     accuracy (at least :data:`ZOOM_MIN_SPAN` pp). With several seeds, the lines
     are means over seeds and the bands +- one standard deviation.
+
+    The train curve is the running mean over each epoch's batches, measured
+    with dropout and augmentation on, so it lies *below* validation; the star
+    at the last epoch (``train_accuracy``: each run's final model re-scored on
+    its own training images like the test images) is the train accuracy the
+    paper's Figs. 5-6 set beside test accuracy.
     """
+    train_accuracy = train_accuracy or {}
     datasets = list(dict.fromkeys(curves["dataset"]))
     fig = new_figure(11.0, 3.7 * len(datasets) + 1.3)
     axes = fig.subplots(len(datasets), 2, squeeze=False, width_ratios=[1, 1.5])
@@ -201,6 +209,13 @@ def accuracy_curves(curves: pd.DataFrame, test_accuracy: Mapping[str, float],
                 for ax in (full, zoom):
                     ax.axhline(float(np.mean(tests)), color=s.color, linestyle=":", linewidth=1.6)
                 shown.append(float(np.mean(tests)))
+            rescored = [100 * train_accuracy[r] for r in runs
+                        if r in train_accuracy and train_accuracy[r] is not None]
+            if rescored:  # what the paper's figures compare: train and test scored alike
+                for ax in (full, zoom):
+                    ax.plot([last], [float(np.mean(rescored))], marker="*", markersize=13,
+                            color=s.color, markeredgecolor="black", linestyle="none", zorder=6)
+                shown.append(float(np.mean(rescored)))
         lo, hi = accuracy_range(np.array(shown), span=ZOOM_MIN_SPAN)
         full.set_ylim(0, 100)
         full.set_xlim(0.5, last + 0.5)
@@ -222,8 +237,13 @@ def accuracy_curves(curves: pd.DataFrame, test_accuracy: Mapping[str, float],
     handles += [Line2D([], [], linestyle="-", marker="o", **grey),
                 Line2D([], [], linestyle="--", marker="o", markerfacecolor="white", **grey),
                 Line2D([], [], linestyle=":", linewidth=1.6, color="0.4")]
-    labels += ["train (solid, filled)", "validation, held out from train (dashed, open)",
+    labels += ["train, running mean during the epoch, dropout on (solid, filled)",
+               "validation, held out from train (dashed, open)",
                "test accuracy at the end (dotted)"]
+    if train_accuracy:
+        handles.append(Line2D([], [], marker="*", markersize=11, color="0.4",
+                              markeredgecolor="black", linestyle="none"))
+        labels.append("train accuracy at the end, re-scored like test (star)")
     if seeds > 1:
         handles.append(Patch(color="0.4", alpha=0.25))
         labels.append("mean over seeds ± one std (band)")
