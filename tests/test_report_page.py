@@ -171,3 +171,37 @@ def test_one_train_accuracy_in_the_tables_and_a_star_for_it_in_figs_5_6(tmp_path
              for l in ax.get_lines() if l.get_marker() == "*"]
     expected = {round(100 * v, 6) for v in truth.values()}
     assert {round(y, 6) for _, y in stars} == expected  # one run per arm: the star is its value
+
+
+def test_the_n_figure_has_the_papers_summed_arm_and_dodges_within_a_fifth_of_a_column(study):
+    sweep = study.sweeps["test_accuracy"]
+    summed = sweep[sweep["reduction"] == "sum"]
+    assert set(summed["training"]) == {"AdamW"}  # SGD's summed arms collapsed: left out
+    assert set(summed["dataset"]) == {"CIFAR-10", "MNIST"}
+    from swin_gao_lib.analysis import study_plots
+    from swin_gao_lib.analysis.arms import ArmStyles
+    from swin_gao_lib.analysis.study import n_sweep  # noqa: F401  (the table drawn)
+
+    arms = [study_plots.Arm(r["family"], r["training"], "in_step", r["reduction"],
+                            r["lr_scaling"]) for _, r in sweep.iterrows()]
+    styles = ArmStyles.for_arms(arms + [study_plots.Arm("baseline", t) for t in sweep["training"]])
+    fig = study_plots.metric_vs_n({"test_accuracy": sweep}, {"test_accuracy": "%"}, "t", styles,
+                                  scale={"test_accuracy": 100})
+    for ax in fig.axes:
+        xs = [x for line in ax.get_lines() for x in line.get_xdata()]
+        ticks = ax.get_xticks()
+        assert all(min(abs(x - t) for t in ticks) <= 0.2 + 1e-9 for x in xs)
+
+
+def test_collapsed_arms_sit_on_a_strip_and_do_not_stretch_the_accuracy_axis(study):
+    from swin_gao_lib.analysis import study_plots
+    from swin_gao_lib.analysis.arms import ArmStyles, arm_of
+
+    configs = study.configurations
+    styles = ArmStyles.for_arms([arm_of(r) for _, r in configs.iterrows()])
+    fig = study_plots.accuracy_vs_updates(configs, styles)
+    (ax,) = fig.axes
+    lo, hi = ax.get_ylim()
+    assert lo > 80  # the learning arms' range, not 0-100%
+    notes = [t.get_text() for t in ax.texts]
+    assert notes.count("10.0%") == 2 and "collapsed (at chance):" in notes

@@ -57,7 +57,7 @@ from swin_gao_lib.config.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUA
                                  control_label, dataset_title, series_label, training_title)
 from swin_gao_lib.config.design import NOT_CONFIGURATION, configuration_key
 from swin_gao_lib.records import Run, Suite
-from swin_gao_lib.analysis.resampling import collapsed
+from swin_gao_lib.analysis.resampling import COLLAPSE_MARGIN, collapsed
 from swin_gao_lib.analysis.stats import mean_std
 
 #: Keys that say how a batch is accumulated; the rest of the config is the control.
@@ -282,15 +282,25 @@ def _plain_partner(row: pd.Series, first: pd.DataFrame) -> str | None:
     return match.iloc[0]["configuration"] if len(match) == 1 else None
 
 
+def _at_chance(configs: pd.DataFrame) -> pd.Series:
+    """Configurations whose mean test accuracy sits within the collapse margin of chance."""
+    return configs["test_accuracy_mean"] <= configs["chance"] + COLLAPSE_MARGIN
+
+
 def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean and std of ``metric`` against N, one series per family (and lr scaling).
 
     Each series starts at its baseline (N=1) and follows one family at in-step
     accumulation with a mean reduction, per data set and training arm (optimizer,
-    momentum, schedule: :func:`swin_gao_lib.config.labels.training_title`).
+    momentum, schedule: :func:`swin_gao_lib.config.labels.training_title`); the
+    equal-effective-batch family also with the paper's summed gradients, unless
+    that arm collapsed.
     """
     rows = []
-    sel = configs[(configs["mode"] == "in_step") & (configs["reduction"] == "mean")]
+    # the mean (the baseline's gradient) and, in the equal-effective-batch family, the sum:
+    # the paper's own GAO (Eq. 9), which is in every figure of the report
+    sel = configs[(configs["mode"] == "in_step") & ((configs["reduction"] == "mean")
+                                                    | (configs["family"] == EQUAL_BATCH))]
     # one series per control group: arms that differ only in their rate each have their own
     for (dataset, training, _), g in sel.groupby(["dataset", "training", "control_group"],
                                                  sort=False):
@@ -298,24 +308,32 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
         if len(base) != 1:
             continue
         b0, opt = base.iloc[0]["batch"], base.iloc[0]["optimizer"]
-        series = [(series_label(training, EQUAL_BATCH, b0), EQUAL_BATCH, "none",
-                   g[g["family"] == EQUAL_BATCH])]
+        equal = g[g["family"] == EQUAL_BATCH]
+        series = [(series_label(training, EQUAL_BATCH, b0), EQUAL_BATCH, "none", "mean",
+                   equal[equal["reduction"] == "mean"]),
+                  # a summed arm that collapsed or lost runs to divergence (SGD's N-times
+                  # step) is left to the other figures: a mean over two modes, or at chance,
+                  # would squash every learning arm into one line
+                  (series_label(training, EQUAL_BATCH, b0) + ", summed (Eq. 9)", EQUAL_BATCH,
+                   "none", "sum", equal[(equal["reduction"] == "sum") & ~_at_chance(equal)
+                                        & (equal["seeds"] >= base.iloc[0]["seeds"])])]
         micro = g[g["family"] == EQUAL_MICRO]
         for scaling in LR_SCALING_TITLES:
             series.append((series_label(training, EQUAL_MICRO, b0, scaling), EQUAL_MICRO, scaling,
-                           micro[micro["lr_scaling"] == scaling]))
-        for name, family, scaling, members in series:
+                           "mean", micro[micro["lr_scaling"] == scaling]))
+        for name, family, scaling, reduction, members in series:
             if members.empty:
                 continue
             for _, r in pd.concat([base, members]).sort_values("N").iterrows():
                 rows.append({"dataset": dataset, "series": name, "family": family,
                              "optimizer": opt, "training": training, "lr_scaling": scaling,
-                             "N": int(r["N"]),
+                             "reduction": reduction, "N": int(r["N"]),
                              "mean": float(r[f"{metric}_mean"]), "std": float(r[f"{metric}_std"]),
                              "seeds": int(r["seeds"]),
                              "optimizer_updates": float(r["optimizer_updates_mean"])})
     return pd.DataFrame(rows, columns=["dataset", "series", "family", "optimizer", "training",
-                                       "lr_scaling", "N", "mean", "std", "seeds", "optimizer_updates"])
+                                       "lr_scaling", "reduction", "N", "mean", "std", "seeds",
+                                       "optimizer_updates"])
 
 
 def confounds(arm: dict[str, Any], partner: dict[str, Any]) -> str | None:

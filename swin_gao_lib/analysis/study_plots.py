@@ -66,8 +66,18 @@ def _with_arms(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _dodge(k: int, width: float = 0.6) -> np.ndarray:
+def _dodge(k: int, width: float = 0.4) -> np.ndarray:
+    """Offsets of k points side by side around a tick: within +-width/2 (+-0.2 of a column)."""
     return np.linspace(-width / 2, width / 2, k) if k > 1 else np.zeros(1)
+
+
+def _collapsed(r: pd.Series) -> bool:
+    """A configuration whose mean test accuracy sits at chance (its runs collapsed)."""
+    from swin_gao_lib.analysis.resampling import COLLAPSE_MARGIN
+
+    chance = r.get("chance")
+    return chance == chance and chance is not None and \
+        float(r["test_accuracy_mean"]) <= float(chance) + COLLAPSE_MARGIN
 
 
 def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | None:
@@ -96,10 +106,14 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
         counts = _counts(sub)
         several = {a for a, g in sub.groupby("arm") if len(g) > 1}
         ys: list[float] = []
+        at_chance: list[tuple[float, pd.Series]] = []
         for col, count in enumerate(counts):
             members = sub[sub["optimizer_updates_mean"].round() == count]
             members = members.assign(_r=[a._rank() for a in members["arm"]]).sort_values(["_r", "N"])
             for dx, (_, r) in zip(_dodge(len(members)), members.iterrows()):
+                if _collapsed(r):  # drawn on the axis' floor below, not on a 0-100% axis
+                    at_chance.append((col + dx, r))
+                    continue
                 s = styles[r["arm"]]
                 y = 100 * float(r["test_accuracy_mean"])
                 err = 0.0 if pd.isna(r["test_accuracy_std"]) else 100 * float(r["test_accuracy_std"])
@@ -109,11 +123,27 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
                 if r["arm"] in several:
                     ax.annotate(f"N={r['N']}", (col + dx, y), xytext=(6, 0),
                                 textcoords="offset points", fontsize=FONT["note"], va="center")
+        lo, hi = accuracy_range(np.array(ys)) if ys else (0.0, 100.0)
+        if at_chance and ys:
+            # collapsed arms at chance would stretch the axis to 0-100% and squash every
+            # learning arm into one line: they sit on a strip at the floor, value written
+            lo = lo - 0.12 * (hi - lo)
+            ax.axhspan(lo, lo + 0.08 * (hi - lo), color="0.92", zorder=0, linewidth=0)
+            ax.text(0.01, lo + 0.04 * (hi - lo), "collapsed (at chance):", fontsize=FONT["note"],
+                    va="center", transform=blended_transform_factory(ax.transAxes, ax.transData))
+        for x, r in at_chance:
+            s = styles[r["arm"]]
+            y = lo + 0.04 * (hi - lo) if ys else 100 * float(r["test_accuracy_mean"])
+            ax.plot(x, y, marker=s.marker, color=s.color, markersize=7, linestyle="none",
+                    clip_on=False, zorder=4)
+            ax.annotate(f"{100 * float(r['test_accuracy_mean']):.1f}%", (x, y),
+                        xytext=(6, 0), textcoords="offset points", fontsize=FONT["note"],
+                        va="center")
         for col in range(len(counts) - 1):
             ax.axvline(col + 0.5, color="0.8", linewidth=0.8)
         ax.set_xticks(range(len(counts)), [f"{c:,}" for c in counts])
         ax.set_xlim(-0.5, len(counts) - 0.5)
-        ax.set_ylim(*accuracy_range(np.array(ys)))
+        ax.set_ylim(lo, hi)
         style_axes(ax, f"{ds}: accuracy vs number of updates",
                    "optimizer updates in the run (one column per count)",
                    "test accuracy (%), one seed per configuration" if one_seed
@@ -155,8 +185,8 @@ def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title:
             lines = []
             for _, g in sub.groupby("series", sort=False):
                 first = g.iloc[0]
-                arm = Arm(first["family"], first["training"], "in_step", "mean",
-                          first["lr_scaling"])
+                arm = Arm(first["family"], first["training"], "in_step",
+                          first.get("reduction", "mean"), first["lr_scaling"])
                 lines.append((Arm(BASELINE, first["training"]), arm, g.sort_values("N")))
             # the points of one N side by side, in arm order; a lone point stays on its N
             column: dict[int, set[Arm]] = {}
@@ -164,7 +194,7 @@ def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title:
                 for n in g["N"]:
                     column.setdefault(n, set()).add(base if n == 1 else arm)
             offset = {(n, a): dx for n, arms in column.items()
-                      for a, dx in zip(sorted(arms, key=Arm._rank), _dodge(len(arms), 0.5))}
+                      for a, dx in zip(sorted(arms, key=Arm._rank), _dodge(len(arms)))}
             ys: list[float] = []
             for base, arm, g in lines:
                 s, sb = styles[arm], styles[base]
