@@ -251,3 +251,43 @@ def test_the_sweep_numbers_the_docs_quote(sweep):
     # the docs quote the sweep's table rows from these records
     text = (ROOT / "docs" / "study.md").read_text(encoding="utf-8")
     assert "**gains +1.4 pp** [+1.2, +1.6]" in text and "| 0.2 | 96.41% (0.2) | 96.43% (0.05)" in text
+
+
+BUDGET = ROOT / "examples" / "study-budget"
+
+
+@pytest.fixture(scope="module")
+def budget():
+    return study_tables(load_suite(BUDGET))
+
+
+def test_the_budget_check_ran_its_committed_design_from_one_clean_commit():
+    (commit,) = _commits(BUDGET)
+    assert "dirty" not in commit and commit.startswith("5e27664")
+    files = sorted((ROOT / "params" / "study-budget").glob("*.yaml"))
+    planned = {r.name for f in files for r in resolve(f)}
+    recorded = {p.name for p in BUDGET.iterdir() if (p / "config.yaml").is_file()}
+    assert planned == recorded and len(planned) == 25
+    assert read_design(files) == yaml_load(BUDGET / DESIGN_FILE)
+
+
+def test_the_budget_numbers_the_docs_quote(budget):
+    conv = budget.convergence.set_index(["dataset", "configuration"])
+    mnist_base = conv.loc[("MNIST", "AdamW baseline, B=128")]
+    mnist_sum = conv.loc[("MNIST", "AdamW N=4: 4x32=128, in-step sum")]
+    assert (mnist_base["state"], mnist_sum["state"]) == ("settled", "settled")
+    assert round(100 * mnist_base["test_accuracy"], 2) == 97.55
+    assert round(100 * mnist_sum["test_accuracy"], 2) == 97.77
+    cifar = conv.loc[("CIFAR-10", "AdamW baseline, B=128")]
+    assert cifar["state"] == "still learning" and round(100 * cifar["test_accuracy"], 2) == 41.46
+    acc = budget.comparisons.query("metric == 'test_accuracy'").set_index(["dataset", "label"])
+    mnist = acc.loc[("MNIST", "the paper's GAO at 32 epochs (AdamW, B=128 as 4 summed "
+                              "micro-batches of 32)")]
+    assert mnist["decision"] == "inconclusive"
+    assert [round(100 * mnist[k], 1) for k in ("difference", "ci_low", "ci_high", "mde")] == \
+        [0.2, -0.4, 0.8, 0.8]
+    gap = budget.comparisons.query("metric == 'generalization_gap' and dataset == 'CIFAR-10'")
+    paper = gap[gap["label"].str.startswith("the paper's GAO")].iloc[0]
+    assert paper["decision"] == "equivalent" and round(100 * paper["difference"], 1) == -0.1
+    # no arm of either data set falls below its baseline
+    assert not (acc["decision"] == "lower").any()
