@@ -205,3 +205,21 @@ def test_collapsed_arms_sit_on_a_strip_and_do_not_stretch_the_accuracy_axis(stud
     assert lo > 80  # the learning arms' range, not 0-100%
     notes = [t.get_text() for t in ax.texts]
     assert notes.count("10.0%") == 2 and "collapsed (at chance):" in notes
+
+
+def test_the_differences_figure_explains_itself(study):
+    """Identical numbers with different verdicts say why (Holm's family size), a point at
+    -87 pp has a tick beyond it, the paper's arm has its one name, the title names partners."""
+    from swin_gao_lib.analysis import study_plots
+
+    fig = study_plots.differences(study.comparisons)
+    mnist = next(ax for ax in fig.axes if ax.get_title().startswith("MNIST"))
+    values = [t.get_text() for t in mnist.texts]
+    assert "-0.06 [-0.41, +0.30] equivalent, Holm over 1" in values
+    assert "-0.06 [-0.41, +0.30] inconclusive, Holm over 11" in values
+    assert -100 in list(mnist.get_xticks()) and mnist.get_xlim()[0] <= -100
+    labels = [t.get_text() for t in mnist.get_yticklabels()]
+    assert "the paper's GAO: AdamW N=4: 4x32=128, in-step sum" in labels
+    assert "its partner" in mnist.get_title()
+    cifar = next(ax for ax in fig.axes if ax.get_title().startswith("CIFAR-10"))
+    assert "minus the baseline" in cifar.get_title()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib.analysis import plots, rates, study_plots, tracking
+from swin_gao_lib.analysis import plots, rates, study_plots, tracking, tracking_plot
 from swin_gao_lib.analysis.study_tables import (StudyTables, design_table, loss_tracking_summary,
                                               study_tables)
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
@@ -306,7 +306,7 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
         if not st.loss_tracking.empty:
             config_arms = {(r["dataset"], r["label"]): arm_of(r)
                            for _, r in st.configurations.iterrows()}
-            figures["loss_tracking"] = study_plots.loss_tracking(st.loss_tracking, config_arms, styles)
+            figures["loss_tracking"] = tracking_plot.loss_tracking(st.loss_tracking, config_arms, styles)
             files += write_table(loss_tracking_summary(st.loss_tracking), out / "loss_tracking")
         notes["accuracy_vs_n"] = notes["cost_vs_n"] = (
             "Not drawn: no N sweep in this suite (no baseline with equal-effective-batch or "

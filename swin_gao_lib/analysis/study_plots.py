@@ -7,7 +7,6 @@
   against N, one line per arm from its baseline.
 * :func:`differences` — each configuration minus its baseline, with its 95%
   confidence interval, the equivalence margin and the decision.
-* :func:`loss_tracking` — N micro-batches against one batch, epoch by epoch.
 
 Arms keep the report's colours and markers (:class:`~swin_gao_lib.analysis.arms.ArmStyles`);
 legends sit below the panels (:func:`swin_gao_lib.analysis.plots.legend_below`).
@@ -15,11 +14,9 @@ legends sit below the panels (:func:`swin_gao_lib.analysis.plots.legend_below`).
 
 from __future__ import annotations
 
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -236,7 +233,18 @@ def _value_text(r: pd.Series, scale: float, tested: bool) -> str:
     if tested and r["test"] != "none":
         text += (f" [{_number(scale * r['ci_low'])}, {_number(scale * r['ci_high'])}] "
                  f"{r['decision']}")
+        size = r.get("family_size")
+        if size == size and size is not None:
+            # the reason two rows with the same numbers can differ: Holm's family size
+            text += f", Holm over {size:.0f}"
     return text
+
+
+def _row_label(r: pd.Series) -> str:
+    """The paper's comparison under one name in every figure: its arm's, marked as the paper's."""
+    if r.get("role") == "primary" and isinstance(r.get("arm_label"), str):
+        return f"the paper's GAO: {r['arm_label']}"
+    return r["label"]
 
 
 def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float = 100.0,
@@ -301,17 +309,24 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
             ax.set_xscale("symlog", linthresh=2 * m, linscale=1.0)
             ticks = [m] + [10.0 ** k for k in range(6) if 10.0 ** k > 4 * m]
             ticks = sorted({0.0, *ticks, *[-t for t in ticks]})
-            ax.set_xticks([t for t in ticks if lo - pad <= t <= hi + pad])
+            # a point beyond the last tick would sit on the axis' edge with no value under
+            # it: the axis reaches the next decade (-87 pp is drawn against a -100 tick)
+            left = min(lo - pad, max([t for t in ticks if t <= lo] or [lo - pad]))
+            right = max(hi + pad, min([t for t in ticks if t >= hi] or [hi + pad]))
+            ax.set_xlim(left, right)
+            ax.set_xticks([t for t in ticks if left <= t <= right])
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_locator(NullLocator())
             symlog.append(2 * m)
         ax.set_ylim(-0.7, len(g) - 0.3)
-        ax.set_yticks(y, g["label"])
+        ax.set_yticks(y, [_row_label(r) for _, r in g.iterrows()])
         note = ("bars: 95% CI over seeds; colour: the decision after Holm, see the legend" if tested else
                 "one seed per configuration: no confidence interval and no decision")
         label = xlabel + (f"; linear within ±{symlog[-1]:g}, logarithmic beyond"
                           if symlog and ax.get_xscale() == "symlog" else "")
-        style_axes(ax, f"{ds}: {metric.replace('_', ' ')} minus the baseline\n({note})",
+        partner = ("the baseline" if "partner" not in g or (g["partner"] == "baseline").all()
+                   else 'its partner: the baseline, or what the row names after "vs"')
+        style_axes(ax, f"{ds}: {metric.replace('_', ' ')} minus {partner}\n({note})",
                    label, None, grid="x")
     handles, labels = [], []
     for decision, c in decisions.items():
@@ -326,68 +341,4 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
             labels.append("equivalence margin: " + ", ".join(
                 f"{ds} ±{scale * m:g}{unit}" for ds, m in panel_margins.items()))
     legend_below(fig, handles, labels)
-    return fig
-
-
-#: float32's machine epsilon (2**-23): the relative resolution of one float32 number.
-FLOAT32_EPS = float(np.finfo(np.float32).eps)
-
-
-def _shades(color: str, k: int) -> list:
-    """``k`` shades of ``color``, light to full: one per N of one arm."""
-    rgb = np.array(mcolors.to_rgb(color))
-    return [tuple(1 - (1 - rgb) * f) for f in np.linspace(0.45, 1.0, k)] if k > 1 else [color]
-
-
-def loss_tracking(track: pd.DataFrame, arms: Mapping[tuple[str, str], Arm],
-                  styles: ArmStyles) -> Figure:
-    """Equal-effective-batch accumulation (in-step, mean) against its baseline's loss curve.
-
-    ``track`` is :func:`swin_gao_lib.analysis.study.loss_tracking`; ``arms`` maps each
-    ``(dataset, configuration label)`` to its arm. One row per data set and arm: left,
-    the training loss per epoch of the baseline (black, dashed) and of each N,
-    for the first seed they share; right, ``|loss_N - loss_1| / loss_1`` per
-    epoch on a log scale, every shared seed one thin line, with float32's
-    machine epsilon dotted for scale. An arm keeps its colour and marker; its
-    N are shades of that colour. Coinciding curves (the deterministic arm) sit a
-    few epsilons up; with dropout the runs part like different seeds.
-    """
-    track = track.assign(arm=[arms[k] for k in zip(track["dataset"], track["configuration"])])
-    panels = list(dict.fromkeys(zip(track["dataset"], track["arm"])))
-    fig = new_figure(11.0, 3.6 * len(panels) + 1.0)
-    axes = fig.subplots(len(panels), 2, squeeze=False)
-    handles: dict[str, Line2D] = {"baseline (N=1)": Line2D([], [], color="black", linestyle="--",
-                                                           linewidth=2.2)}
-    for (left, right), (ds, arm) in zip(axes, panels):
-        sub = track[(track["dataset"] == ds) & (track["arm"] == arm)]
-        s = styles[arm]
-        ns = sorted(sub["N"].unique())
-        color = dict(zip(ns, _shades(s.color, len(ns))))
-        seed = sub["seed"].min()
-        first = sub[sub["seed"] == seed]
-        base = first[first["N"] == ns[0]]
-        left.plot(base["epoch"], base["baseline_loss"], "k--", linewidth=2.2)
-        for n, g in first.groupby("N"):
-            left.plot(g["epoch"], g["loss"], marker=s.marker, markersize=4.5, linewidth=1.2,
-                      color=color[n])
-            handles.setdefault(f"{arm.label}, N={n}",
-                               Line2D([], [], color=color[n], marker=s.marker, linewidth=1.2))
-        for (n, _), g in sub.groupby(["N", "seed"]):
-            # a difference of exactly 0 has no place on a log axis: drawn at eps/10
-            right.plot(g["epoch"], g["relative_difference"].clip(lower=FLOAT32_EPS / 10),
-                       linewidth=1, alpha=0.8, color=color[n])
-        right.axhline(FLOAT32_EPS, color="grey", linestyle=":", linewidth=1.2)
-        right.set_yscale("log")
-        k = sub["seed"].nunique()
-        style_axes(left, f"{ds}: {arm.label}\ntraining loss per epoch, seed {seed}", "epoch",
-                   "training loss")
-        style_axes(right, f"{ds}: relative difference from the baseline\n"
-                   f"({k} seed{'s' if k > 1 else ''}, one line each)", "epoch",
-                   "|loss_N - loss_1| / loss_1")
-        right.grid(alpha=0.3, which="major")
-        right.grid(alpha=0.08, which="minor")
-    handles["float32 epsilon (2^-23)"] = Line2D([], [], color="grey", linestyle=":", linewidth=1.2)
-    legend_below(fig, list(handles.values()), list(handles))
-    fig.suptitle("Equal effective batch, in-step mean: N micro-batches vs one batch",
-                 fontsize=FONT["suptitle"])
     return fig
