@@ -206,3 +206,34 @@ def test_quiet_notebook_drops_only_the_kernel_shutdown_race_line(monkeypatch, ca
         log.error("KeyboardInterrupt caught in kernel.")
         log.error("Exception in message handler:")
     assert [r.getMessage() for r in caplog.records] == ["Exception in message handler:"]
+
+
+def _colab_pins():
+    """``colab_pins`` as each notebook's setup cell defines it (the same in both)."""
+    found = []
+    for name in ("train.ipynb", "report.ipynb"):
+        cells = json.loads((REPO / "notebooks" / name).read_text())["cells"]
+        setup = next("".join(c["source"]) for c in cells if "google.colab" in "".join(c["source"]))
+        start = setup.index("def colab_pins")
+        found.append(setup[start:setup.index('\nif "google.colab"', start)])
+    assert found[0] == found[1]
+    namespace: dict = {}
+    exec(found[0], namespace)
+    return namespace["colab_pins"]
+
+
+def test_colab_keeps_a_supported_tensorflow_and_replaces_an_older_one_with_the_tested_pair():
+    """Colab images with TensorFlow < 2.20 stopped on pip's resolver conflict in the setup cell."""
+    pins = _colab_pins()
+    assert pins({"tensorflow": "2.20.0", "keras": "3.10.0"}) == \
+        (["tensorflow==2.20.0", "keras==3.10.0"], None)
+    assert pins({}) == ([], None)
+    replaced, note = pins({"tensorflow": "2.19.0", "keras": "3.8.0"})
+    pinned = {line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+              if line.startswith(("tensorflow==", "keras=="))}
+    assert set(replaced) == pinned  # the tested pair, as requirements.txt pins it
+    assert note.startswith("Colab's TensorFlow 2.19.0 / Keras 3.8.0 is older") and "\n" not in note
+    assert pins({"tensorflow": "2.21.0", "keras": "3.4.1"})[1] is not None  # Keras too old
+    # the lowest versions it keeps are the package's declared lower bounds
+    declared = (REPO / "pyproject.toml").read_text()
+    assert '"tensorflow>=2.20"' in declared and '"keras>=3.5"' in declared

@@ -202,8 +202,17 @@ def test_report_data_behind_the_figures(tmp_path):
                             "training_time.png", "training_time.svg",
                             "configurations.csv", "configurations.md", "comparisons.csv",
                             "comparisons.md", "findings.csv", "findings.md",
+                            "answers.csv", "answers.md",  # the page's opening, in words
                             "convergence.csv", "convergence.md",  # the plateau rule per config
-                            "accuracy_differences.png", "accuracy_differences.svg"])
+                            "accuracy_differences.png", "accuracy_differences.svg",
+                            # the paper's summed arm against N (its baseline at N=1)
+                            "accuracy_vs_n.png", "accuracy_vs_n.svg",
+                            "cost_vs_n.png", "cost_vs_n.svg"])
+    sweep = report.study.sweeps["test_accuracy"]
+    cifar = sweep[sweep["dataset"] == "CIFAR-10"]
+    assert list(cifar["N"]) == [1, 4] and set(cifar["reduction"]) == {"sum"}
+    np.testing.assert_allclose(cifar["mean"], [truth[r][1]["test_accuracy"]
+                                               for r in ("cifar10-n1", "cifar10-n4")])
     # every run made 400 updates: a sentence says so instead of a one-column figure
     assert "accuracy_vs_updates" not in report.figures
     assert "same number of updates (CIFAR-10: 400; MNIST: 400)" in report.notes["accuracy_vs_updates"]
