@@ -145,7 +145,7 @@ def side_vs_alone(out: dict) -> dict:
     for alone, side in (("a", "side1"), ("c", "side2")):
         a, s = out[alone], out[side]
         found = {f"history {k}": float(np.abs(history(a, k) - history(s, k)).max())
-                 for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+                 for k in ("loss", "running_accuracy", "val_loss", "val_accuracy")}
         found.update({f"lr.csv {name}": float(np.abs(lr_column(a, k) - lr_column(s, k)).max())
                       for name, k in (("learning_rate", 3), ("loss", 4), ("update_norm", 5))})
         found.update({k: abs(a["metrics"][k] - s["metrics"][k])

@@ -40,7 +40,7 @@ def _results(out: Path) -> dict:
         m = json.loads((run / "metrics.json").read_text())
         h = pd.read_csv(run / "history.csv")
         found[run.name] = (m["test_loss"], m["test_accuracy"], m["final_weights_sha256"],
-                           h[["loss", "accuracy", "val_loss", "val_accuracy"]].values.tolist())
+                           h[["loss", "running_accuracy", "val_loss", "val_accuracy"]].values.tolist())
     return found
 
 

@@ -32,7 +32,7 @@ TESTS = ROOT / "tests"
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                 reason="jax is not installed")
 
-HISTORY = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_s", "train_s",
+HISTORY = ["epoch", "loss", "running_accuracy", "val_loss", "val_accuracy", "epoch_s", "train_s",
            "compile_s", "train_s_steady", "val_s", "images_per_s"]
 SIDE_TOLERANCE, WEIGHT_TOLERANCE = 1e-5, 5e-5
 
@@ -108,7 +108,7 @@ def test_same_seed_on_the_device_is_bit_identical(trained):
     r, _ = trained
     a, b = r["a"], r["b"]
     assert a["metrics"]["final_weights_sha256"] == b["metrics"]["final_weights_sha256"]
-    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    keys = ("loss", "running_accuracy", "val_loss", "val_accuracy")
     assert [[row[k] for k in keys] for row in a["history"]] == \
            [[row[k] for k in keys] for row in b["history"]]
     assert a["lr"] == b["lr"] and a["metrics"]["test_loss"] == b["metrics"]["test_loss"]
@@ -129,7 +129,7 @@ def test_each_seed_side_by_side_equals_the_seed_alone(trained, alone, side):
         assert abs(float(loss_a) - float(loss_s)) <= SIDE_TOLERANCE
         assert abs(float(norm_a) - float(norm_s)) <= SIDE_TOLERANCE * max(1.0, float(norm_a))
     for ra, rs in zip(a["history"], s["history"]):
-        for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        for k in ("loss", "running_accuracy", "val_loss", "val_accuracy"):
             assert abs(float(ra[k]) - float(rs[k])) <= SIDE_TOLERANCE, (k, ra["epoch"])
     for k in ("test_loss", "test_accuracy", "train_eval_loss", "train_eval_accuracy"):
         assert abs(a["metrics"][k] - s["metrics"][k]) <= SIDE_TOLERANCE, k
@@ -165,7 +165,7 @@ def test_killed_device_run_resumes_to_the_identical_result(trained, cache):
     assert "resuming killed after epoch 1 of 3" in resumed["log"]
     assert k["metrics"]["final_weights_sha256"] == a["metrics"]["final_weights_sha256"]
     assert k["lr"] == a["lr"] and k["metrics"]["resumed_at_epochs"] == [1]
-    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+    keys = ("epoch", "loss", "running_accuracy", "val_loss", "val_accuracy")
     assert [[row[x] for x in keys] for row in k["history"]] == \
            [[row[x] for x in keys] for row in a["history"]]
     assert k["files"] == ["config.yaml", "history.csv", "lr.csv", "metrics.json"]  # no .tmp
@@ -201,7 +201,7 @@ def test_side_by_side_executor_refuses_runs_off_the_device(tmp_path, capsys):
 
 def _same_run(got: dict, want: dict) -> None:
     """Bit for bit the same run: history values, lr.csv, weights, test and train-eval numbers."""
-    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+    keys = ("epoch", "loss", "running_accuracy", "val_loss", "val_accuracy")
     assert [[row[x] for x in keys] for row in got["history"]] == \
            [[row[x] for x in keys] for row in want["history"]]
     assert got["lr"] == want["lr"]

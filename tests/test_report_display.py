@@ -313,7 +313,7 @@ def test_accuracy_curves_zoom_where_the_values_are(one_seed_report):
     full = panels["MNIST: all epochs, 0–100%"]
     zoom = panels["MNIST: epochs 2–4, zoomed (the box on the left)"]
     assert full.get_ylim() == (0, 100)
-    late = [100 * v for name in ("mnist-n1", "mnist-n4") for col in ("accuracy", "val_accuracy")
+    late = [100 * v for name in ("mnist-n1", "mnist-n4") for col in ("running_accuracy", "val_accuracy")
             for v in truth[name][0][col][1:]]
     late += [100 * truth[n][1]["test_accuracy"] for n in ("mnist-n1", "mnist-n4")]
     lo, hi = zoom.get_ylim()

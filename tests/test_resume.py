@@ -109,7 +109,7 @@ def test_killed_run_resumes_to_the_identical_result(tmp_path, mode):
     ha, hb = _history(out / "full"), _history(run)
     assert len(hb) == 4
     for ra, rb in zip(ha, hb):
-        for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy"):
+        for key in ("epoch", "loss", "running_accuracy", "val_loss", "val_accuracy"):
             assert rb[key] == ra[key], (key, ra["epoch"])
     # honest timing: the first two epochs keep the times the killed process measured
     for row, saved in zip(hb[:2], before):

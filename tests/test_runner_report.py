@@ -128,14 +128,14 @@ def fake_suite(root, epochs=4):
             (run / "config.yaml").write_text(to_yaml(cfg))
             hist = pd.DataFrame({
                 "epoch": range(1, epochs + 1),
-                "loss": np.linspace(2, 1, epochs), "accuracy": np.linspace(0.2, 0.8, epochs) - 0.01 * n,
+                "loss": np.linspace(2, 1, epochs), "running_accuracy": np.linspace(0.2, 0.8, epochs) - 0.01 * n,
                 "val_loss": np.linspace(2.1, 1.2, epochs), "val_accuracy": np.linspace(0.15, 0.7, epochs),
                 "epoch_s": 10.0, "train_s": 9.0, "compile_s": [3.0] + [0.0] * (epochs - 1),
                 "train_s_steady": 5 + n + rng.random(epochs), "val_s": 1.0, "images_per_s": 100.0,
             })
             hist.to_csv(run / "history.csv", index=False)
             metrics = {"test_accuracy": 0.6 + 0.01 * n, "test_loss": 1.0,
-                       "final_train_accuracy": hist["accuracy"].iloc[-1],
+                       "final_train_accuracy": hist["running_accuracy"].iloc[-1],
                        "final_val_accuracy": hist["val_accuracy"].iloc[-1],
                        "train_time_per_epoch_s": float(hist["train_s_steady"].median()),
                        "total_time_s": float(hist["epoch_s"].sum()), "images_per_s": 100.0 / n,
@@ -191,7 +191,7 @@ def test_report_data_behind_the_figures(tmp_path):
     ax = panels["CIFAR-10: all epochs, 0–100%"]
     hist, metrics = truth["cifar10-n4"]
     lines = {l.get_linestyle(): l for l in ax.get_lines() if l.get_color() == "#1f77b4"}
-    np.testing.assert_allclose(lines["-"].get_ydata(), 100 * hist["accuracy"])
+    np.testing.assert_allclose(lines["-"].get_ydata(), 100 * hist["running_accuracy"])
     np.testing.assert_allclose(lines["--"].get_ydata(), 100 * hist["val_accuracy"])
     assert lines[":"].get_ydata()[0] == pytest.approx(100 * metrics["test_accuracy"])
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy (%)"

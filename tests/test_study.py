@@ -38,7 +38,7 @@ def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None
     loss = ([2.0, 1.5] if val_curve is None else [2.0 - 0.1 * i for i in range(len(val))]
             ) if loss is None else list(loss)
     pd.DataFrame({"epoch": range(1, len(val) + 1), "loss": loss,
-                  "accuracy": [0.5] * (len(val) - 1) + [acc + gap],
+                  "running_accuracy": [0.5] * (len(val) - 1) + [acc + gap],
                   "val_loss": [v + 0.1 for v in loss], "val_accuracy": val,
                   "train_s_steady": [time] * len(val)}).to_csv(run / "history.csv", index=False)
     updates = 2 * -(-N_TRAIN // cfg.batch_size) if updates is None else updates

@@ -52,7 +52,7 @@ def test_records_are_complete_and_consistent(tiny_run):
     rows = list(csv.DictReader((run / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     for r in rows:
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_s", "train_s",
+        for key in ("loss", "running_accuracy", "val_loss", "val_accuracy", "epoch_s", "train_s",
                     "compile_s", "train_s_steady", "val_s", "images_per_s"):
             assert float(r[key]) >= 0, key
     assert float(rows[0]["compile_s"]) > 0 and float(rows[1]["compile_s"]) == 0
@@ -291,7 +291,7 @@ def test_deterministic_arm_follows_the_baseline_loss_curve(tmp_path):
                           run_name=f"n{n}"), **QUIET) for n in (1, 2, 4)}
     base = runs[1].history
     for n in (2, 4):
-        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        for key in ("loss", "val_loss", "running_accuracy", "val_accuracy"):
             got, want = [r[key] for r in runs[n].history], [r[key] for r in base]
             assert got == pytest.approx(want, rel=2e-5, abs=1e-6), (n, key)
         assert runs[n].metrics["optimizer_updates"] == runs[1].metrics["optimizer_updates"] == 9

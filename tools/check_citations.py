@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swin_gao_lib.analysis.convergence import slope  # noqa: E402
+from swin_gao_lib.records.history import RUNNING_ACCURACY, current_columns  # noqa: E402
 
 #: The epochs a cited ``val-slope`` is fitted over (the 3-epoch rule of the headers' time;
 #: the settling rule fits 6).
@@ -53,7 +54,7 @@ COST = re.compile(r"\[cost\s+([A-Za-z0-9_.-]+)\s*:\s*(\d+(?:\.\d+)?)\s*h\]")
 #: A quoted accuracy; one after a comparison (">= 97%", "< 15%") is a stated target, not a record.
 PERCENT = re.compile(r"(?<![<>=≥≤\d.])(?<![<>=≥≤]\s)\d+(?:\.\d+)?\s*%")
 STUDY_FOLDERS = ("study-quick", "study", "study-deterministic", "study-tuning")
-HISTORY_METRICS = {"val": "val_accuracy", "train": "accuracy", "val-loss": "val_loss"}
+HISTORY_METRICS = {"val": "val_accuracy", "train": RUNNING_ACCURACY, "val-loss": "val_loss"}
 FINAL_METRICS = {"test": "test_accuracy", "train-eval": "train_eval_accuracy"}
 
 
@@ -129,7 +130,7 @@ def recorded(c: Citation, examples: Path) -> float:
         values = pd.Series([json.loads((r / "metrics.json").read_text())[FINAL_METRICS[metric]]
                             for r in runs])
         return scale * (values.std(ddof=1) if c.metric.startswith("sd-") else values.mean())
-    history = pd.concat([pd.read_csv(r / "history.csv") for r in runs]).groupby("epoch").mean()
+    history = pd.concat([current_columns(pd.read_csv(r / "history.csv")) for r in runs]).groupby("epoch").mean()
     if c.epoch is None or c.epoch not in history.index:
         raise LookupError(f"{c.text}: name an epoch the run recorded (@1..@{history.index.max()})")
     if metric == "val-slope":

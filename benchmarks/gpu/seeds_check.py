@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
               "tolerance_history": HISTORY, "tolerance_weights": WEIGHTS, "seeds": {}}
     for seed, a, s in zip((0, 1), alone, side):
         diffs = {k: max(abs(ra[k] - rs[k]) for ra, rs in zip(a.history, s.history))
-                 for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+                 for k in ("loss", "running_accuracy", "val_loss", "val_accuracy")}
         for k in ("test_loss", "test_accuracy"):
             diffs[k] = abs(a.metrics[k] - s.metrics[k])
         diffs["weights"] = max(float(np.abs(p - q).max())

@@ -31,6 +31,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from swin_gao_lib.analysis.arms import Arm, ArmStyles
+from swin_gao_lib.records.history import RUNNING_ACCURACY, current_columns
 
 # Figures are built with the object-oriented API, not pyplot: nothing is kept
 # in pyplot's global state, so a notebook shows a figure exactly once (when it
@@ -259,15 +260,17 @@ def run_curves(history: pd.DataFrame, test_accuracy: float | None = None,
     acc_ax, loss_ax = fig.subplots(1, 2)
     colors = {"train": "#c0504d", "validation": "#1f4e79"}
     accuracies: list[float] = []
-    for ax, metric, k in ((acc_ax, "accuracy", 100.0), (loss_ax, "loss", 1.0)):
-        ax.plot(history["epoch"], k * history[metric], marker="o", color=colors["train"])
-        if metric == "accuracy":
-            accuracies += list(k * history[metric])
-        if f"val_{metric}" in history and history[f"val_{metric}"].notna().any():
-            ax.plot(history["epoch"], k * history[f"val_{metric}"], marker="o",
+    history = current_columns(history)
+    for ax, train, held_out, k in ((acc_ax, RUNNING_ACCURACY, "val_accuracy", 100.0),
+                                   (loss_ax, "loss", "val_loss", 1.0)):
+        ax.plot(history["epoch"], k * history[train], marker="o", color=colors["train"])
+        if ax is acc_ax:
+            accuracies += list(k * history[train])
+        if held_out in history and history[held_out].notna().any():
+            ax.plot(history["epoch"], k * history[held_out], marker="o",
                     color=colors["validation"])
-            if metric == "accuracy":
-                accuracies += list(k * history[f"val_{metric}"])
+            if ax is acc_ax:
+                accuracies += list(k * history[held_out])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if test_accuracy is not None:
         acc_ax.axhline(100 * test_accuracy, color="black", linestyle="--", linewidth=1)
@@ -277,7 +280,8 @@ def run_curves(history: pd.DataFrame, test_accuracy: float | None = None,
     style_axes(loss_ax, "loss per epoch (label-smoothed cross-entropy)", "epoch", "loss")
     handles = [Line2D([], [], color=colors["train"], marker="o"),
                Line2D([], [], color=colors["validation"], marker="o")]
-    labels = ["train", "validation"]
+    # the train curve is the epoch's running mean under dropout and augmentation
+    labels = ["train (running mean over the epoch)", "validation"]
     if test_accuracy is not None:
         handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1))
         labels.append("test (final)")

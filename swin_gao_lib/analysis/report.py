@@ -26,6 +26,7 @@ from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
+from swin_gao_lib.records.history import RUNNING_ACCURACY
 
 #: Where a report on the bundled example records goes (relative to the working folder).
 EXAMPLE_REPORT = Path("example-report")
@@ -140,7 +141,7 @@ def accuracy_curves(suite: Suite, arms: pd.DataFrame | None = None) -> pd.DataFr
     """Tidy accuracy per epoch: train and validation, for every run (``arms``: :func:`run_arms`)."""
     frames = []
     for r in suite.runs:
-        for col, split in (("accuracy", "train"), ("val_accuracy", "validation")):
+        for col, split in ((RUNNING_ACCURACY, "train"), ("val_accuracy", "validation")):
             if col in r.history and r.history[col].notna().any():
                 frames.append(pd.DataFrame({
                     "dataset": r.dataset_title, **_arm_columns(r, arms),

@@ -19,6 +19,7 @@ from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 from swin_gao_lib.records.layout import (CHECKPOINT, CHECKPOINT_FILE, COMPLETE_MARKER, CONFIG,
     FAILURE, HISTORY, LEARNING_RATES, LOCK, METRICS, NOTEBOOK, RECORDS,
     REPORT_DIR, RESULTS, run_dir_of)
+from swin_gao_lib.records.history import current_columns
 from swin_gao_lib.records.run import Run
 
 
@@ -333,7 +334,7 @@ class RunFolder:
         return Run(name=self.name, path=self.path,
                    config=read_yaml_file(self.path / CONFIG, "run config"),
                    metrics=json.loads((self.path / METRICS).read_text()),
-                   history=pd.read_csv(self.path / HISTORY))
+                   history=current_columns(pd.read_csv(self.path / HISTORY)))
 
 
 def config_differences(a: RunConfig, b: RunConfig) -> list[str]:

@@ -40,6 +40,7 @@ from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.training.epoch_program import assign_state
 from swin_gao_lib.training.outcome import RunResult, run_error
 from swin_gao_lib.training.preflight import Preflight
+from swin_gao_lib.records.history import RUNNING_ACCURACY, current_rows, history_row
 
 
 @dataclasses.dataclass
@@ -115,7 +116,7 @@ def start_records(run: GroupRun) -> None:
     else:
         folder.start(run.cfg)
     if run.state is not None:
-        run.rows, run.steps = list(run.state["history"]), run.state["steps"]
+        run.rows, run.steps = current_rows(run.state["history"]), run.state["steps"]
         run.resumed_at = list(run.state.get("resumed_at_epochs", [])) + [run.state["epoch"]]
         run.segments = [{"epochs": list(s["epochs"]), "seeds": list(s["seeds"])}
                         for s in run.state.get("side_by_side", [])]
@@ -153,14 +154,10 @@ def record_epoch(run: GroupRun, model: keras.Model, epoch: int, per_step: dict,
                               "step": run.steps, "learning_rate": float(per_step["rate"][k]),
                               "loss": float(per_step["loss"][k]),
                               "update_norm": float(per_step["update_norm"][k])})
-    steady = times["train_s_steady"]
-    run.rows.append({
-        "epoch": epoch + 1,
-        "loss": float(per_step["loss"][last]), "accuracy": float(per_step["accuracy"][last]),
-        "val_loss": None if val is None else float(val["loss"]),
-        "val_accuracy": None if val is None else float(val["accuracy"]),
-        **times, "images_per_s": n_train / steady if steady > 0 else None,
-    })
+    run.rows.append(history_row(
+        epoch + 1, float(per_step["loss"][last]), float(per_step["accuracy"][last]),
+        None if val is None else float(val["loss"]),
+        None if val is None else float(val["accuracy"]), times, n_train))
     if together is not None:
         add_segment(run.segments, epoch + 1, together)
     folder = run.checked.folder
@@ -198,5 +195,5 @@ def print_epoch(runs: list[GroupRun], epoch: int, epochs: int, times: dict,
     who = f" - {len(live)} seeds side by side" if len(runs) > 1 else ""
     compile_note = f" ({times['compile_s']:.1f}s compile)" if times["compile_s"] else ""
     print(f"Epoch {epoch + 1}/{epochs}{who} - {times['epoch_s']:.2f}s{compile_note} - loss: "
-          f"{span('loss')} - accuracy: {span('accuracy')} - val_loss: {span('val_loss')} - "
+          f"{span('loss')} - accuracy: {span(RUNNING_ACCURACY)} - val_loss: {span('val_loss')} - "
           f"val_accuracy: {span('val_accuracy')}", flush=True)

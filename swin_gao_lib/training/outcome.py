@@ -23,6 +23,7 @@ from swin_gao_lib.config import RunConfig
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.data.splits import Splits
 from swin_gao_lib.records import RunFolder
+from swin_gao_lib.records.history import RUNNING_ACCURACY
 from swin_gao_lib.runtime.machine import environment
 
 
@@ -64,7 +65,7 @@ def summary(rows: list[dict[str, Any]], n_train: int) -> dict[str, Any]:
         "train_time_per_epoch_s": float(np.median(per_epoch)) if rows else None,
         "images_per_s": n_train * len(rows) / steady if steady > 0 else None,
         "final_train_loss": rows[-1]["loss"] if rows else None,
-        "final_train_accuracy": rows[-1]["accuracy"] if rows else None,
+        "final_train_accuracy": rows[-1][RUNNING_ACCURACY] if rows else None,
         "final_val_loss": rows[-1]["val_loss"] if rows else None,
         "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None,
     }

@@ -44,6 +44,7 @@ from swin_gao_lib.training.outcome import (Diverged as _Diverged, RunResult, run
                                            run_metrics, summary as _summary, weights_digest)
 from swin_gao_lib.training.preflight import Preflight, preflight
 from swin_gao_lib.records import RunFolder
+from swin_gao_lib.records.history import current_rows, history_row
 
 __all__ = ["RunResult", "train", "weights_digest"]
 
@@ -55,7 +56,7 @@ class EpochRecorder(keras.callbacks.Callback):
                  steps: int = 0):
         super().__init__()
         self.folder, self.n_train = folder, n_train
-        self.rows: list[dict[str, Any]] = list(rows or [])
+        self.rows: list[dict[str, Any]] = current_rows(rows or [])
         # Train steps taken (optimizer mode applies one micro-step per step), all processes.
         self.steps = steps
         self.first_epoch = len(self.rows)  # the first epoch this process runs (compiles)
@@ -78,16 +79,11 @@ class EpochRecorder(keras.callbacks.Callback):
             first = self.step_ends[0] - self.t_epoch
             typical = (last - self.step_ends[0]) / (len(self.step_ends) - 1)
             compile_s = max(first - typical, 0.0)
-        steady = train_s - compile_s
-        row = {
-            "epoch": epoch + 1,
-            "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
-            "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
-            "epoch_s": now - self.t_epoch, "train_s": train_s, "compile_s": compile_s,
-            "train_s_steady": steady, "val_s": now - last,
-            "images_per_s": self.n_train / steady if steady > 0 else None,
-        }
-        self.rows.append(row)
+        times = {"epoch_s": now - self.t_epoch, "train_s": train_s, "compile_s": compile_s,
+                 "train_s_steady": train_s - compile_s, "val_s": now - last}
+        self.rows.append(history_row(epoch + 1, logs.get("loss"), logs.get("accuracy"),
+                                     logs.get("val_loss"), logs.get("val_accuracy"), times,
+                                     self.n_train))
         self.folder.write_history(self.rows)
 
 
