@@ -3,6 +3,7 @@ one owner per concept, and the generated configuration reference is current."""
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -266,3 +267,14 @@ def test_the_report_notebook_never_imports_a_backend(tmp_path):
         "print([m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules])\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == "[]"
+
+
+def test_code_names_no_issue_numbers():
+    # An issue number tells a reader nothing the code cannot say itself; history is
+    # CHANGELOG's. (Committed params headers keep theirs: they are dated predictions.)
+    found = [f"{p.relative_to(ROOT)}:{i}"
+             for folder in ("swin_gao_lib", "tools", "benchmarks", "tests")
+             for p in (ROOT / folder).rglob("*.py")
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"\bissues? #\d+", line)]
+    assert not found, f"say what the code does instead: {found}"

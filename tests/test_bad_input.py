@@ -90,7 +90,7 @@ def tree(tmp_path_factory) -> Path:
     changed = root / "suite_changed"
     changed.mkdir()
     (changed / "done.yaml").write_text(yaml.safe_dump({**GOOD, "learning_rate": 0.01}))
-    # study blocks (issue #19): a typo in a prediction; a design that changed since its runs
+    # study blocks: a typo in a prediction; a design that changed since its runs
     study = {"margin": {"test_accuracy": 0.01, "reason": "a third of the error"},
              "comparisons": [{"arm": {"accumulation_steps": 2}, "versus": {"accumulation_steps": 1},
                               "role": "primary", "prediction": "equivalent", "why": "same gradient"}]}
@@ -225,7 +225,7 @@ CASES = [
     (["run-all", "grid.yaml", "--output", "o", "--executor", "dask", "--workers", "0"],
      "argument --workers: must be >= 1, got 0"),
     (["run-all", "grid.yaml", "--output", "o", "--executor", "ray"], "argument --executor: invalid choice"),
-    # issue #21: numbers written as text meet the same rules, wherever they come from
+    # numbers written as text meet the same rules, wherever they come from
     (["train", "good.yaml", "--set", "learning_rate=inf"],
      "learning_rate: must be a finite number, got inf; e.g. learning_rate: 0.001"),
     (["train", "good.yaml", "--set", "weight_decay=nan"], "weight_decay: must be a finite number, got nan"),

@@ -1,4 +1,4 @@
-"""Params headers quote only numbers their trials' records show (issue #19, selection on the
+"""Params headers quote only numbers their trials' records show (selection on the
 record): the checker on records built to agree and to disagree, then on the study's own files."""
 
 import json

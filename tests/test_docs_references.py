@@ -1,6 +1,6 @@
 """What the documentation names exists: every file path, dotted name and import it shows.
 
-The package was rearranged by layer (issue #20); a page that still names a module
+The package was rearranged by layer; a page that still names a module
 where it used to be sends a reader nowhere. CHANGELOG.md is left out on purpose:
 it names the old paths to say where they went.
 """

@@ -206,7 +206,7 @@ def _notebook(start: float, end: float, train_start: float, train_s: float) -> d
 
 
 def test_the_replay_reads_a_suite_with_a_failed_run(tmp_path):
-    """benchmarks/eta_replay.py stopped on the issue #19 study: its diverged runs have no
+    """benchmarks/eta_replay.py stopped on the quick study: its diverged runs have no
     metrics.json. A failed run is replayed up to its failure and ends as a failure."""
     import importlib.util
     import json

@@ -425,7 +425,7 @@ def test_differences_of_tens_of_points_keep_the_margin_readable():
 
 
 def test_each_data_set_is_drawn_with_its_own_margin():
-    """The issue #19 study decides MNIST at +-0.5 pp and CIFAR-10 at +-2: one band at the
+    """The quick study decides MNIST at +-0.5 pp and CIFAR-10 at +-2: one band at the
     largest margin drew MNIST's decisions against a margin they were not made at."""
     from swin_gao_lib.analysis import study_plots
 

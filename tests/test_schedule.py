@@ -107,7 +107,7 @@ def test_lr_csv_records_the_rate_of_every_update_in_both_modes(tmp_path):
     assert list(runs["in_step"].learning_rates.columns) == ["update", "epoch", "step",
                                                             "learning_rate", "loss",
                                                             "update_norm"]
-    # per update (issue #19): at a rate of 0 the gradient adds nothing, and SGD's velocity
+    # per update: at a rate of 0 the gradient adds nothing, and SGD's velocity
     # (momentum 0.9) carries the weights on, 0.9 times as far each update
     norms = [r["update_norm"] for r in b]
     assert [n / m for m, n in zip(norms, norms[1:])] == pytest.approx([0.9] * 5, rel=1e-5)

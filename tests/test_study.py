@@ -289,7 +289,7 @@ def test_the_report_notebook_renders_a_study(tmp_path):
     assert "equal micro-batch" in text
 
 
-# ---------------------------------------------------------------- the controls of issue #11
+# ---------------------------------------------------------------- the update-count controls
 def controls_suite(root, *, accumulation_drop=0.0, warmup=0):
     """A baseline (B=128, 2 epochs) and, at N=4 with micro-batches of 128:
 

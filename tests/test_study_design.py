@@ -1,4 +1,4 @@
-"""A study's declared design (issue #19): comparisons with roles and predictions written before
+"""A study's declared design: comparisons with roles and predictions written before
 the runs, the paper's comparison in its own Holm family, the method each comparison gets, the
 smallest margin at which it would be equivalent, and the settling rule."""
 
@@ -159,7 +159,7 @@ def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool =
 
 
 def test_an_arm_whose_every_run_diverged_is_compared_at_chance(tmp_path):
-    """The issue #19 re-run: all 10 runs of SGD's sum at lr diverged, and the report said
+    """The quick study's re-run: all 10 runs of SGD's sum at lr diverged, and the report said
     "not made: this suite has no run of its arm" for the comparison the arm exists for."""
     designed_suite(tmp_path / "suite")
     _diverge(tmp_path / "suite", "sgd", 0.1, 4)

@@ -1,4 +1,4 @@
-"""The committed study records say what the docs say they say (issues #11 and #19).
+"""The committed study records say what the docs say they say.
 
 These tests read ``examples/study-quick/`` and ``examples/study-deterministic/``
 -- the records the documentation quotes -- not the code's fresh output:
@@ -12,7 +12,7 @@ These tests read ``examples/study-quick/`` and ``examples/study-deterministic/``
   committed records (so the docs' table cannot drift from the data), and no
   interval in it leaves the range of an accuracy difference.
 
-The records are those of the issue #19 design (docs/study.md, "The quick study:
+The records are those of the quick study's design (docs/study.md, "The quick study:
 findings"), and the tests check what that design promises: the suite ran under
 the declared design of ``params/study-quick``, which arms settled by the
 settling rule, MNIST at >= 97% test, the deterministic arm followed per update.
@@ -74,7 +74,7 @@ def test_the_deterministic_arm_follows_the_baseline_epoch_by_epoch():
 
 
 def test_the_deterministic_arm_follows_the_baseline_update_by_update():
-    # lr.csv's per-update loss and update norm (recorded since issue #19), first epoch: the
+    # lr.csv's per-update loss and update norm (recorded by current runs), first epoch: the
     # mean of N micro-batches makes the baseline's update; AdamW's summed micro-batches step
     # as far as its baseline (Adam divides by sqrt(v)), plain SGD's sum N times as far, and
     # SGD's sum at lr/N exactly as far

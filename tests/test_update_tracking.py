@@ -1,4 +1,4 @@
-"""Per update (issue #19): lr.csv's loss and update norm tell Eq. 9's N x step from Adam's scale
+"""Per update: lr.csv's loss and update norm tell Eq. 9's N x step from Adam's scale
 invariance, one optimizer update at a time, on a tiny model with every random part off."""
 
 import numpy as np

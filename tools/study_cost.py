@@ -1,5 +1,5 @@
 """What a suite will cost on this machine: per-image training cost measured side by side, and the
-suite's time with 2 Dask workers, before a single run of it starts (issue #19).
+suite's time with 2 Dask workers, before a single run of it starts.
 
 A suite's runs differ in what they cost per training image (model, image size, batch,
 micro-batches, optimizer) and in how many images they train on (images x epochs). This

@@ -1,4 +1,4 @@
-"""Shrink a study's params folder into a smoke test of the whole pipeline (issue #19).
+"""Shrink a study's params folder into a smoke test of the whole pipeline.
 
 Before hours of runs, run the same suite -- every file, grid, study block and comparison
 -- on a sliver of the data for an epoch or two, through ``run-all`` (Dask included) and the

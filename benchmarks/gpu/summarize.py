@@ -6,7 +6,7 @@ paper-regime records in ``paper-regime/`` and ``stages.txt``) and writes
 ``WORK/SUMMARY.md`` and ``WORK/bench-all/bench.{json,md}``:
 
 * the benchmark's stages merged into one table (fit level and step level) with
-  issue #22's targets judged on it (only on an H100 or H200);
+  the speed targets judged on it (only on an H100 or H200);
 * the paper's regime: runs, test accuracy per configuration (mean and standard
   deviation over seeds), images trained, the stage's wall time against the
   5-minute target;

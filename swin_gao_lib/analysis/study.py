@@ -14,7 +14,7 @@ configuration belongs to a *family*:
   fewer updates per epoch; optionally a learning rate scaled by sqrt(N) or N.
 * **equal updates** -- micro-batches of ``B0`` as above, trained N times the
   baseline's epochs, so that they make as many updates as the baseline (the
-  same config otherwise; issue #11, control 2b).
+  same config otherwise).
 * **plain large batch** -- N=1 at ``B = N B0`` (a multiple of the baseline's
   batch), without accumulation: the larger batch and the fewer updates alone.
 

@@ -10,9 +10,9 @@ on, N micro-batches draw N masks where one batch draws one, and the curves
 part like two seeds'.
 
 :func:`loss_tracking` compares the per-epoch losses of ``history.csv`` for
-the equal-effective-batch, in-step, mean-reduced configurations (issue #11).
-:func:`update_tracking` compares the per-update records of ``lr.csv`` (issue
-#19) for every in-step equal-effective-batch configuration, mean *and* sum:
+the equal-effective-batch, in-step, mean-reduced configurations.
+:func:`update_tracking` compares the per-update records of ``lr.csv`` for every
+in-step equal-effective-batch configuration, mean *and* sum:
 
 * ``loss_relative_difference`` -- of the training loss each update's batch
   gave, recovered from the running epoch mean Keras reports after update
@@ -117,8 +117,8 @@ def update_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame,
 
     Besides the equal-effective-batch configurations against their baselines,
     every in-step comparison a ``design`` declares (its arm against its
-    partner). Only runs whose ``lr.csv`` has the per-update columns (recorded
-    since issue #19) and as many updates as their partner's are compared --
+    partner). Only runs whose ``lr.csv`` has the per-update columns (older
+    records lack them) and as many updates as their partner's are compared --
     or, where a side diverged (``diverged``: its runs, which ``runs`` and
     ``configs`` then include), the updates both made before it stopped: SGD's
     summed micro-batches step 4x as far from the first update, up to the NaN.

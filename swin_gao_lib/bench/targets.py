@@ -1,4 +1,4 @@
-"""The speed targets of issue #22, judged on a benchmark's summary (never in a test).
+"""The speed targets set for the GPU benchmark, judged on a benchmark's summary (never in a test).
 
 Each target names the row it reads (paper-size model, B = 128, JAX, the
 device pipeline at the fit level) and a threshold. It is judged only on the
@@ -75,7 +75,7 @@ def markdown(judged: list[dict[str, Any]]) -> str:
             return "–"
         return f"{v:,.0f} {unit}" if unit != "x" else f"{v:.2f}x"
 
-    lines = ["| target (issue #22; paper model, B = 128, JAX, device pipeline) | at least "
+    lines = ["| target (paper model, B = 128, JAX, device pipeline) | at least "
              "| measured | verdict |", "|---|---:|---:|---|"]
     lines += [f"| {j['target']} | {fmt(j['at_least'], j['unit'])} | "
               f"{fmt(j['measured'], j['unit'])} | {j['verdict']} |" for j in judged]

@@ -18,8 +18,9 @@ LR_SCALING_TITLES = {"none": "lr x1", "sqrt": "lr x sqrt(N)", "linear": "lr x N"
 MODE_TITLES = {"in_step": "in-step", "optimizer": "Keras optimizer"}
 BASELINE = "baseline"
 EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
-#: The controls of issue #11: equal micro-batch trained N x the epochs (as many updates as
-#: the baseline), and plain training at the larger batch B = N B0 without accumulation.
+#: The two controls for the update count: equal micro-batch trained N x the epochs
+#: (as many updates as the baseline), and plain training at the larger batch B = N B0
+#: without accumulation.
 EQUAL_UPDATES, PLAIN_BATCH = "equal updates", "plain large batch"
 #: Short tags for the keys grids vary most; other keys use their full name.
 TAGS = {

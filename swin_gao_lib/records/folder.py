@@ -315,7 +315,7 @@ class RunFolder:
             return float(text) if text not in (None, "") else None
 
         with path.open(newline="") as f:
-            # loss and update_norm: per-update columns of runs recorded since issue #19
+            # loss and update_norm: per-update columns that older records lack
             return [{"update": int(r["update"]), "epoch": int(r["epoch"]), "step": int(r["step"]),
                      "learning_rate": float(r["learning_rate"]),
                      **{k: number(r[k]) for k in ("loss", "update_norm") if k in r}}

@@ -1,7 +1,7 @@
 r"""The linear reference: multinomial softmax regression on raw pixels, on a run's own split.
 
 A study's baselines should learn clearly more than a linear classifier on the
-same data; this module gives that reference row (issue #11, item 5). For a
+same data; this module gives that reference row. For a
 :class:`~swin_gao_lib.config.RunConfig` it loads the run's train, validation
 and test splits (:func:`swin_gao_lib.data.splits.load_splits`, no TensorFlow:
 the same images, padding and seeded validation carve-out as the run), scales

@@ -95,7 +95,7 @@ class LearningRateRecorder(keras.callbacks.Callback):
     shows it), and ``update_norm``, the L2 norm of the change the update made
     to the trainable weights -- cheap (two copies of the weights per step) and
     what tells a summed gradient's N x step from Adam's scale invariance, one
-    update at a time (the deterministic arm, issue #19).
+    update at a time (the deterministic arm).
 
     Before each train step the optimizer's ``learning_rate`` is what that step
     will apply, should it update (Keras evaluates a schedule at its step
