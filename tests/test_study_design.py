@@ -9,7 +9,7 @@ import pytest
 import yaml
 from scipy import stats as st
 
-from swin_gao_lib.analysis.comparisons import margin_needed, outcome
+from swin_gao_lib.analysis.decisions import margin_needed, outcome
 from swin_gao_lib.analysis.convergence import COLLAPSED, LEARNING, SETTLED, settling, slope
 from swin_gao_lib.analysis.report import build_report
 from swin_gao_lib.analysis.study_tables import study_tables

@@ -23,7 +23,7 @@ import re
 
 import pandas as pd
 
-from swin_gao_lib.analysis.comparisons import AS_PREDICTED, CONTRADICTED, UNDECIDED
+from swin_gao_lib.analysis.decisions import AS_PREDICTED, CONTRADICTED, UNDECIDED
 
 COLUMNS = ["claim", "dataset", "control", "verdict", "in one sentence"]
 #: Verdicts that decide nothing: shown for the paper's own comparison only.

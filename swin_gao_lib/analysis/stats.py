@@ -62,7 +62,7 @@ computes the standard error as ``sqrt(var / n)``, which differs from
 and the committed reports are regenerated bit for bit. What the libraries lack
 is kept here: the TOST from an estimate, its ``se`` and ``df`` (statsmodels'
 ``ttost_paired`` / ``ttost_ind`` need the samples; the margin search of
-:func:`swin_gao_lib.analysis.comparisons.margin_needed` calls it for many
+:func:`swin_gao_lib.analysis.decisions.margin_needed` calls it for many
 margins), and the MDE for a given ``df`` (statsmodels' ``TTestPower`` fixes
 ``df = nobs - 1``, so it has no Welch MDE, and its power is NaN far in the
 noncentral t's tail, e.g. ``df = 1``, ``lambda = 8``, where two seeds need an MDE).
