@@ -70,6 +70,25 @@ def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
                             extra_arguments=QUIET_KERNEL, **extra)
 
 
+def execute_report(notebook: Path, executed: Path, suite: Path, out: Path | None = None, *,
+                   scratch: Path, kernel_name: str | None = None) -> Path:
+    """Execute ``report.ipynb`` on ``suite`` into ``executed``; return its offline page.
+
+    ``run-all``'s last step and ``swin-gao report`` both make ``report.html`` here,
+    so the page is the same whichever made it. ``out``: the report folder, when
+    not ``<suite>/report``; the page lands in it (else beside ``executed``).
+
+    Raises:
+        Exception: the notebook's own error, as :func:`execute_notebook`.
+    """
+    from swin_gao_lib.analysis.page import export_html
+
+    parameters = {"suite_dir": str(suite), **({"out_dir": str(out)} if out else {})}
+    execute_notebook(notebook, executed, cwd=notebook.parent, parameters=parameters,
+                     kernel_name=kernel_name, scratch=scratch)
+    return export_html(executed, Path(out) / "report.html" if out else None)
+
+
 @contextlib.contextmanager
 def _kernel_tmpdir(folder: Path | None):
     """``$TMPDIR`` set to ``folder`` while a kernel starts (it inherits this environment)."""

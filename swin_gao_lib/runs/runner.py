@@ -26,7 +26,7 @@ from swin_gao_lib.config import to_yaml
 from swin_gao_lib.config.design import write_design
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs import scratch
-from swin_gao_lib.runs.execute import error_text, execute_notebook, find_notebook
+from swin_gao_lib.runs.execute import error_text, execute_notebook, execute_report, find_notebook
 from swin_gao_lib.runs.plan import Plan, SuiteProblems, plan_suite, suite_inputs
 from swin_gao_lib.runs.progress import SuiteProgress
 from swin_gao_lib.runs.suite_lock import SuiteLock
@@ -89,18 +89,6 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
         else:
             result.failed.append(Failure(plan.params, plan.run_dir.name, error,
                                          RunFolder(plan.run_dir).notebook))
-
-
-def export_html(notebook: Path) -> Path:
-    """The executed report notebook as one self-contained, offline HTML page, without its code.
-
-    Figures are embedded (as data URIs) and nothing is loaded from a network, so
-    the page can be mailed or opened anywhere: ``<suite>/report/report.html``
-    beside the PNG/SVG/CSV/MD files (:func:`swin_gao_lib.analysis.page.export_html`).
-    """
-    from swin_gao_lib.analysis.page import export_html as offline_page
-
-    return offline_page(notebook)
 
 
 def _diverged(plan: Plan) -> Failure:
@@ -221,9 +209,9 @@ def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, for
         report_dir.mkdir(parents=True, exist_ok=True)
         result.report_notebook = report_dir / "report.ipynb"
         try:
-            execute_notebook(report_nb, result.report_notebook, cwd=report_nb.parent,
-                             parameters={"suite_dir": str(output.resolve())},
-                             kernel_name=kernel_name, scratch=scratch_dir())
-            result.report_html = export_html(result.report_notebook)
+            # one offline page beside the figures and tables: <suite>/report/report.html
+            result.report_html = execute_report(report_nb, result.report_notebook,
+                                                output.resolve(), kernel_name=kernel_name,
+                                                scratch=scratch_dir())
         except Exception as exc:
             result.report_error = error_text(exc)
