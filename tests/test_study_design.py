@@ -412,7 +412,7 @@ def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
 
 
 def test_confounds_are_stated_beside_the_comparison():
-    from swin_gao_lib.analysis.study import confounds
+    from swin_gao_lib.analysis.comparisons import confounds
 
     base = RunConfig().to_dict()
     longer = {**base, "epochs": 4 * base["epochs"], "batch_size": 512, "lr_base_batch": 128,

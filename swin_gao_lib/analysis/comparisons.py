@@ -52,7 +52,7 @@ from swin_gao_lib.analysis.resampling import (ACCURACY_RANGE, fisher_collapse_p,
 from swin_gao_lib.analysis.decisions import decide_table
 from swin_gao_lib.analysis.stats import compare, tost
 from swin_gao_lib.analysis.study import (ALPHA, MARGINS, METRICS, PLAIN_BATCH, POWER,
-                                         SAME_UPDATES, VS_BASELINE, VS_PLAIN, confounds)
+                                         SAME_UPDATES, VS_BASELINE, VS_PLAIN)
 from swin_gao_lib.config.labels import versus_plain_label
 
 #: Metrics that are accuracies (fractions): bounded, possibly bimodal, decided.
@@ -177,6 +177,22 @@ def _paired(a: dict, b: dict) -> list[int] | None:
     """The seeds to pair on, as :func:`stats.compare` pairs (None: unpaired)."""
     common = set(a) & set(b)
     return sorted(common) if len(common) >= 2 and common in (set(a), set(b)) else None
+
+
+def confounds(arm: dict[str, Any], partner: dict[str, Any]) -> str | None:
+    """What else differs between two configurations besides what the comparison is about.
+
+    More epochs are more compute; a rate scaled by a rule to a batch it was
+    never tuned at may be the wrong rate for it.
+    """
+    found = []
+    if arm["epochs"] != partner["epochs"]:
+        found.append(f"{arm['epochs'] / partner['epochs']:g}x the epochs and compute")
+    for c in (arm, partner):
+        if c["lr_scaling"] != "none" and c["batch_size"] != c["lr_base_batch"]:
+            found.append(f"a rate scaled by rule ({c['lr_scaling']}) from B={c['lr_base_batch']}, "
+                         f"not tuned at B={c['batch_size']}")
+    return "; ".join(dict.fromkeys(found)) or None
 
 
 def test_metric(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence: float):

@@ -334,19 +334,3 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "series", "family", "optimizer", "training",
                                        "lr_scaling", "reduction", "N", "mean", "std", "seeds",
                                        "optimizer_updates"])
-
-
-def confounds(arm: dict[str, Any], partner: dict[str, Any]) -> str | None:
-    """What else differs between two configurations besides what the comparison is about.
-
-    More epochs are more compute; a rate scaled by a rule to a batch it was
-    never tuned at may be the wrong rate for it.
-    """
-    found = []
-    if arm["epochs"] != partner["epochs"]:
-        found.append(f"{arm['epochs'] / partner['epochs']:g}x the epochs and compute")
-    for c in (arm, partner):
-        if c["lr_scaling"] != "none" and c["batch_size"] != c["lr_base_batch"]:
-            found.append(f"a rate scaled by rule ({c['lr_scaling']}) from B={c['lr_base_batch']}, "
-                         f"not tuned at B={c['batch_size']}")
-    return "; ".join(dict.fromkeys(found)) or None
