@@ -27,14 +27,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _train_epilog() -> str:
     """Where every config key is explained, and two examples (``train --help``)."""
-    from importlib.metadata import PackageNotFoundError, metadata
+    from swin_gao_lib.runtime.installed import repository_url
 
-    try:  # the repository's address, as pyproject.toml [project.urls] states it
-        urls = dict(u.split(", ", 1) for u in metadata("swin-gao").get_all("Project-URL") or [])
-    except PackageNotFoundError:
-        urls = {}
-    online = (f"\n(in a clone; online: {urls['Repository']}/blob/main/docs/configuration.md)"
-              if "Repository" in urls else "")
+    url = repository_url()
+    online = f"\n(in a clone; online: {url}/blob/main/docs/configuration.md)" if url else ""
     return ("every config key, its default and its meaning: docs/configuration.md" + online + """
 
 examples:
@@ -53,31 +49,14 @@ example params folders (params/quick, params/study-quick, ...) into ./params
 """
 
 
-def version_text() -> str:
-    """``swin-gao 0.1.0``, and the commit when the kit runs from a git clone of itself."""
-    from importlib.metadata import PackageNotFoundError, version
-    from pathlib import Path
-
-    try:
-        text = f"swin-gao {version('swin-gao')}"
-    except PackageNotFoundError:  # imported from a source tree that was never installed
-        text = "swin-gao (not installed)"
-    root = Path(__file__).resolve().parents[1]
-    if (root / ".git").exists() and (root / "pyproject.toml").is_file():  # a clone (or worktree)
-        from swin_gao_lib.runtime.machine import git_commit
-
-        commit = git_commit(root)
-        if commit:
-            text += f" (commit {commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''})"
-    return text
-
-
 class _Version(argparse.Action):
     def __init__(self, option_strings, dest, **kwargs):
         super().__init__(option_strings, dest, nargs=0, help="print the version (and the git "
                          "commit when run from a clone) and exit")
 
     def __call__(self, parser, namespace, values, option_string=None):
+        from swin_gao_lib.runtime.installed import version_text
+
         print(version_text())
         parser.exit()
 
@@ -266,9 +245,8 @@ def _report(args: argparse.Namespace) -> int:
             print("report.html not written: notebooks/report.ipynb not found (run from the "
                   "repository, or pass --notebooks)", file=sys.stderr)
         return EXIT_OK
-    from swin_gao_lib.analysis.page import export_html
     from swin_gao_lib.runs import scratch
-    from swin_gao_lib.runs.execute import error_text, execute_notebook
+    from swin_gao_lib.runs.execute import error_text, execute_report
     from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     suite = load_suite(args.suite_dir).path.resolve()  # bad input: exit 2 before a kernel starts
@@ -278,14 +256,11 @@ def _report(args: argparse.Namespace) -> int:
     token = scratch.new_token()
     try:  # the executed copy and the kernel's files in a scratch folder a next start clears
         folder = scratch.mark(token, scratch.this_driver())
-        executed = folder / "report.ipynb"
         try:
-            execute_notebook(notebook, executed, cwd=notebook.parent, scratch=folder,
-                             parameters={"suite_dir": str(suite), "out_dir": str(out)})
+            page = execute_report(notebook, folder / "report.ipynb", suite, out, scratch=folder)
         except Exception as exc:  # papermill re-raises the notebook's error
             print(f"report failed: {error_text(exc)}", file=sys.stderr)
             return EXIT_FAILED
-        page = export_html(executed, out / "report.html")
     finally:
         scratch.remove(token)
     print(f"report: figures and tables in {out}; all of it on one page: {page}")
