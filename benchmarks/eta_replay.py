@@ -11,6 +11,11 @@ and at the end the error at the suite's halfway point (the first estimate at
 or after half the suite's time), so the estimate can be judged on any suite's
 records, a quiet machine's or a busy one's, without running it again.
 
+Beside it, the estimate a progress library makes by itself (tqdm's: the rate
+so far, here training images per second of wall time, applied to the images
+left; the report is not in its count), so that the cost model's gain over it
+is measured rather than assumed.
+
     python benchmarks/eta_replay.py examples/quick params/quick --report-s 16
     python benchmarks/eta_replay.py outputs/quick params/quick
     python benchmarks/eta_replay.py outputs/quick-dask params/quick --slots 2
@@ -95,6 +100,8 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
         progress = SuiteProgress(plans, "replay", ticker=False, clock=lambda: clock["t"],
                                  enabled=False, slots=slots)
         timeline = []
+        total_images = sum(p.images_per_epoch * p.config.epochs for p in plans)
+        images = 0
         for when, _, kind, plan, rows in events:
             clock["t"] = when
             if kind == "start":
@@ -108,16 +115,19 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
                     writer.writerows(rows)
                 (plan.run_dir / ".h.csv").replace(plan.run_dir / "history.csv")
                 progress.poll()
+                images += plan.images_per_epoch
                 label = len(rows)
             else:
                 progress.finish(plan, ok=kind == "finish")
                 label = "done" if kind == "finish" else "failed"
-            timeline.append((when - t0, progress.remaining(), end - when, plan.run_dir.name,
-                             label))
+            # tqdm's own estimate: elapsed x (images left / images done)
+            rate = (when - t0) * (total_images - images) / images if images else None
+            timeline.append((when - t0, progress.remaining(), end - when, rate,
+                             plan.run_dir.name, label))
         shutil.rmtree(Path(tmp) / "out", ignore_errors=True)
     span = end - t0
-    half = next(((e, l, tr) for e, l, tr, *_ in timeline if e >= span / 2 and l is not None),
-                None)
+    half = next(((e, l, tr, r) for e, l, tr, r, *_ in timeline
+                 if e >= span / 2 and l is not None), None)
     return {"span": span, "timeline": timeline, "half": half}
 
 
@@ -133,15 +143,21 @@ def main(argv=None) -> int:
                         help="runs at once (the Dask executor's workers); default 1")
     args = parser.parse_args(argv)
     result = replay(args.suite, args.params, args.total, args.report_s, args.slots)
-    print(f"{'elapsed':>8} {'estimate':>9} {'true':>6} {'error':>6}  run, epoch")
-    for elapsed, left, true, run, epoch in result["timeline"]:
-        error = f"{(left - true) / true:+.0%}" if left is not None and true > 0 else "-"
+    def error(left, true):
+        return f"{(left - true) / true:+.0%}" if left is not None and true > 0 else "-"
+
+    print(f"{'elapsed':>8} {'estimate':>9} {'true':>6} {'error':>6} {'tqdm':>6} {'error':>6}"
+          "  run, epoch")
+    for elapsed, left, true, rate, run, epoch in result["timeline"]:
         shown = f"{left:9.0f}" if left is not None else "        ?"
-        print(f"{elapsed:8.0f} {shown} {true:6.0f} {error:>6}  {run}, {epoch}")
+        naive = f"{rate:6.0f}" if rate is not None else "     ?"
+        print(f"{elapsed:8.0f} {shown} {true:6.0f} {error(left, true):>6} {naive} "
+              f"{error(rate, true):>6}  {run}, {epoch}")
     if result["half"]:
-        elapsed, left, true = result["half"]
+        elapsed, left, true, rate = result["half"]
         print(f"halfway ({elapsed:.0f} s of {result['span']:.0f} s): estimate {left:.0f} s, "
-              f"true {true:.0f} s, error {(left - true) / true:+.0%}")
+              f"true {true:.0f} s, error {error(left, true)}; tqdm's rate alone "
+              f"{'-' if rate is None else f'{rate:.0f} s'}, error {error(rate, true)}")
     return 0
 
 

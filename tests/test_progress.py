@@ -235,3 +235,9 @@ def test_the_replay_reads_a_suite_with_a_failed_run(tmp_path):
     assert labels == [(plans["a"].run_dir.name, 1), (plans["a"].run_dir.name, 2),
                       (plans["a"].run_dir.name, "done"), (plans["b"].run_dir.name, "failed")]
     assert result["span"] == pytest.approx(100 + 20 + 5)
+    # beside the cost model, tqdm's own estimate: the image rate so far on the images left
+    # (run a's first epoch ends 10 s + half its 4 s outside fit + 30 s after the suite began)
+    total = sum(p.images_per_epoch * p.config.epochs for p in plans.values())
+    done = plans["a"].images_per_epoch
+    elapsed, _, _, rate, *_ = result["timeline"][0]
+    assert elapsed == pytest.approx(42) and rate == pytest.approx(42 * (total - done) / done)
