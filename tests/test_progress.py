@@ -241,3 +241,19 @@ def test_the_replay_reads_a_suite_with_a_failed_run(tmp_path):
     done = plans["a"].images_per_epoch
     elapsed, _, _, rate, *_ = result["timeline"][0]
     assert elapsed == pytest.approx(42) and rate == pytest.approx(42 * (total - done) / done)
+
+
+def test_a_run_not_measured_borrows_the_nearest_cost_scaled_by_the_same_change_elsewhere():
+    from swin_gao_lib.runs.run_costs import borrowed_cost
+
+    def key(**kv):
+        return tuple(sorted(kv.items()))
+
+    measured = {key(dataset="cifar10", n=1): 2.0, key(dataset="cifar10", n=4): 3.0,
+                key(dataset="mnist", n=1): 1.0}
+    # mnist N=4 = mnist N=1 x (cifar10 N=4 / cifar10 N=1), and the same from the other side
+    assert borrowed_cost(key(dataset="mnist", n=4), measured) == pytest.approx(1.5)
+    # no pair shows the change: the nearest costs as they are (here both at one key's distance)
+    alone = {key(dataset="cifar10", n=1): 2.0, key(dataset="mnist", n=1): 1.0}
+    assert borrowed_cost(key(dataset="mnist", n=4), alone) == pytest.approx(1.0)
+    assert borrowed_cost(key(dataset="svhn", n=1), alone) == pytest.approx(1.5)

@@ -8,14 +8,8 @@ time left as a sum of measured costs:
 
 * an epoch of a run costs its own measured time per training image (the
   mean of its epochs, compile time left out) times its images; a run that
-  has not trained an epoch yet borrows the cost per image of the measured run
-  whose config is nearest to its own (fewest differing keys), so a suite of
-  MNIST runs then CIFAR-10 runs is not priced at MNIST's rate; and where the
-  same change of config has been measured elsewhere, the borrowed cost is
-  scaled by it: ``mnist-gao = mnist-baseline × cifar10-gao ÷ cifar10-baseline``
-  (costs per image taken as a product of what the data/model and the
-  accumulation arm cost, which the replays in docs/running.md bear out better
-  than the unscaled borrow);
+  has not trained an epoch yet borrows one from the runs measured so far
+  (:func:`swin_gao_lib.runs.run_costs.borrowed_cost`);
 * a run's fixed cost, measured on the runs so far: its start (kernel, imports,
   data, the first step's compilation) until its first epoch ends, and its tail
   (the final evaluation, the notebook's last cells and save) after its last;
@@ -39,66 +33,14 @@ import csv
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Callable, TextIO
 
-from swin_gao_lib.config.run_config import NOT_IDENTITY
+from swin_gao_lib.runs.run_costs import RunTimes, borrowed_cost, identity_key
 
 #: The report's cost, assumed: a fixed part and a part per run (seconds, 2 CPU cores).
 REPORT_S, REPORT_PER_RUN_S = 15.0, 0.3
 #: Before any run has ended, its tail is assumed this fraction of its measured start.
 TAIL_OF_START = 0.25
-
-
-@dataclass
-class _Run:
-    plan: Any
-    index: int
-    status: str = "pending"  # pending | running | done | skipped
-    started: float | None = None
-    finished: float | None = None
-    rows_at_start: int = 0
-    rows: list[tuple[float, float]] = field(default_factory=list)  # (epoch_s, compile_s)
-    first_row_seen: float | None = None  # when a row of this process first appeared
-    last_row_seen: float | None = None
-    history_stamp: tuple | None = None
-
-    @property
-    def images(self) -> int:
-        return self.plan.images_per_epoch
-
-    @property
-    def new_rows(self) -> int:
-        return max(0, len(self.rows) - self.rows_at_start)
-
-    def seconds_per_image(self) -> float | None:
-        if not self.rows or not self.images:
-            return None
-        steady = [max(e - c, 1e-9) for e, c in self.rows]
-        return sum(steady) / len(steady) / self.images
-
-    def start_s(self) -> float | None:
-        """From its start until its first epoch of this process began training steadily."""
-        if self.started is None or self.first_row_seen is None or not self.new_rows:
-            return None
-        epoch_s, compile_s = self.rows[self.rows_at_start]
-        return max(self.first_row_seen - self.started - (epoch_s - compile_s), 0.0)
-
-    def tail_s(self) -> float | None:
-        if self.finished is None or self.last_row_seen is None:
-            return None
-        return max(self.finished - self.last_row_seen, 0.0)
-
-
-def _identity(plan) -> dict[str, Any]:
-    values = plan.config.to_dict()
-    return {k: v for k, v in values.items() if k not in (*NOT_IDENTITY, "seed", "epochs")}
-
-
-def _key(identity: dict[str, Any]) -> tuple:
-    """An identity as sorted (key, value) pairs, lists made tuples: usable as a dict key."""
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                        for k, v in identity.items()))
 
 
 def _clock_text(seconds: float) -> str:
@@ -139,8 +81,8 @@ class SuiteProgress:
                  report: bool = True, stream: TextIO | None = None,
                  interactive: bool | None = None, log_every: float = 20.0,
                  clock: Callable[[], float] = time.monotonic, ticker: bool = True):
-        self.runs = [_Run(p, i) for i, p in enumerate(plans, 1)]
-        self._keys = {id(r): _key(_identity(r.plan)) for r in self.runs}
+        self.runs = [RunTimes(p, i) for i, p in enumerate(plans, 1)]
+        self._keys = {id(r): identity_key(r.plan.config) for r in self.runs}
         self._by_dir = {str(r.plan.run_dir): r for r in self.runs}
         self.desc, self.enabled, self.slots = desc, enabled, max(1, int(slots))
         self.report = report
@@ -163,7 +105,7 @@ class SuiteProgress:
             self._thread.start()
 
     # ------------------------------------------------------------ events
-    def _run(self, plan) -> _Run:
+    def _run(self, plan) -> RunTimes:
         return self._by_dir[str(plan.run_dir)]
 
     def skip(self, plan) -> None:
@@ -212,7 +154,7 @@ class SuiteProgress:
                 self._emit("finished", force=True, final=True)
 
     # ------------------------------------------------------------ reading the runs
-    def _read_rows(self, run: _Run) -> list[tuple[float, float]]:
+    def _read_rows(self, run: RunTimes) -> list[tuple[float, float]]:
         path = run.plan.run_dir / "history.csv"
         try:
             with path.open(newline="") as f:
@@ -221,7 +163,7 @@ class SuiteProgress:
         except (OSError, KeyError, ValueError):
             return run.rows  # absent, or caught mid-rename: keep what we had
 
-    def _poll_run(self, run: _Run) -> bool:
+    def _poll_run(self, run: RunTimes) -> bool:
         """Read a running run's history if it changed; return whether an epoch ended."""
         path = run.plan.run_dir / "history.csv"
         try:
@@ -261,7 +203,7 @@ class SuiteProgress:
                 pass
 
     # ------------------------------------------------------------ the estimate
-    def _measured(self) -> list[_Run]:
+    def _measured(self) -> list[RunTimes]:
         return [r for r in self.runs if r.status in ("running", "done") and r.rows]
 
     def _measured_rates(self) -> dict[tuple, float]:
@@ -271,34 +213,13 @@ class SuiteProgress:
             by_key.setdefault(self._keys[id(other)], []).append(other.seconds_per_image())
         return {key: sum(v) / len(v) for key, v in by_key.items()}
 
-    def _seconds_per_image(self, run: _Run, measured: dict | None = None) -> float | None:
+    def _seconds_per_image(self, run: RunTimes, measured: dict | None = None) -> float | None:
         """The run's own cost per image, or one borrowed from ``measured`` (module docstring)."""
         own = run.seconds_per_image()
         measured = self._measured_rates() if own is None and measured is None else measured
         if own is not None or not measured:
             return own
-        configs = {key: dict(key) for key in measured}
-        mine = dict(self._keys[id(run)])
-
-        def differing(theirs: dict) -> set[str]:
-            return {k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)}
-
-        distance = {key: len(differing(configs[key])) for key in measured}
-        nearest = min(distance.values())
-        borrowed, scaled = [], []
-        for key in (k for k in measured if distance[k] == nearest):
-            theirs, keys = configs[key], differing(configs[key])
-            borrowed.append(measured[key])
-            # The same change measured elsewhere: a pair (from, to) that differs only in
-            # ``keys``, ``from`` holding the nearest run's values there and ``to`` mine.
-            for other_key, other in configs.items():
-                if other_key == key or any(other.get(k) != theirs.get(k) for k in keys):
-                    continue
-                to = _key({**other, **{k: mine[k] for k in keys if k in mine}})
-                if to in measured:
-                    scaled.append(measured[key] * measured[to] / measured[other_key])
-        chosen = scaled or borrowed
-        return sum(chosen) / len(chosen)
+        return borrowed_cost(self._keys[id(run)], measured)
 
     def _fixed_costs(self) -> tuple[float | None, float | None]:
         """(start, tail) of a run: means over the runs measured so far."""
