@@ -100,7 +100,7 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
         progress = SuiteProgress(plans, "replay", ticker=False, clock=lambda: clock["t"],
                                  enabled=False, slots=slots)
         timeline = []
-        total_images = sum(p.images_per_epoch * p.config.epochs for p in plans)
+        total_images = sum(p.cost for p in plans)
         images = 0
         for when, _, kind, plan, rows in events:
             clock["t"] = when

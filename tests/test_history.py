@@ -56,15 +56,22 @@ def test_older_records_read_their_accuracy_column_as_the_running_mean(tmp_path):
 
 
 def test_a_resumed_older_run_writes_one_schema(tmp_path):
-    """A checkpoint's copy of older rows says ``accuracy``: the rewritten file has one header."""
+    """A checkpoint's copy of older rows says ``accuracy``: the rewritten file has one header.
+
+    Both training loops take the rows from ``Checkpoint.load``, which renames them."""
+    from swin_gao_lib.training.checkpoint import Checkpoint
     from swin_gao_lib.training.train import EpochRecorder
 
     folder = RunFolder(tmp_path / "run")
-    folder.path.mkdir()
+    folder.checkpoint.mkdir(parents=True)
     older = [{"epoch": 1, "loss": 1.2, "accuracy": 0.55, "val_loss": 1.0, "val_accuracy": 0.6,
               **TIMES_OF_AN_EPOCH, "images_per_s": 400.0}]
     assert current_rows(older)[0][RUNNING_ACCURACY] == 0.55
-    recorder = EpochRecorder(folder, n_train=1000, rows=older)
+    (folder.checkpoint / "epoch-00001.variables.npz").write_bytes(b"")
+    (folder.checkpoint / "state.json").write_text(json.dumps(
+        {"epoch": 1, "variables": "epoch-00001.variables.npz", "history": older, "steps": 3}))
+    state = Checkpoint(folder.checkpoint).load()
+    recorder = EpochRecorder(folder, n_train=1000, rows=state["history"])
     recorder.on_epoch_begin(1)
     for step in range(3):
         recorder.on_train_batch_end(step)

@@ -18,8 +18,11 @@ device programs in :mod:`swin_gao_lib.training.device_runs`) build their rows wi
 * ``images_per_s``: training images per steady second.
 
 Runs recorded before the running mean had its own name call it ``accuracy``;
-:func:`current_rows` and :func:`current_columns` read those under the new name,
-so a resumed older run writes one schema and older records report as before.
+:func:`current_rows` (for a checkpoint's copy of the rows, in
+:meth:`swin_gao_lib.training.checkpoint.Checkpoint.load`) and
+:func:`current_columns` (for ``history.csv``, in
+:meth:`swin_gao_lib.records.RunFolder.read`) read those under the new name, so a
+resumed older run writes one schema and older records report as before.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ import numpy as np
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.files import atomic_write_bytes, write_json
 from swin_gao_lib.records import CHECKPOINT_FILE
+from swin_gao_lib.records.history import current_rows
 
 STATE = "state.json"
 
@@ -111,7 +112,12 @@ class Checkpoint:
             return None
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state, or None when no epoch has finished yet."""
+        """The saved state, or None when no epoch has finished yet.
+
+        Its copy of the history rows comes with older column names renamed
+        (:func:`swin_gao_lib.records.history.current_rows`), so a resumed older run
+        writes ``history.csv`` in one schema whichever loop resumes it.
+        """
         path = self.folder / STATE
         if not path.is_file():
             return None
@@ -127,6 +133,8 @@ class Checkpoint:
         if missing:
             raise RunError(f"checkpoint {path} names missing files {missing}; delete the "
                            "checkpoint folder (or pass --overwrite) to start the run again")
+        if "history" in state:
+            state["history"] = current_rows(state["history"])
         return state
 
     def restore(self, model: keras.Model, state: dict[str, Any]) -> None:

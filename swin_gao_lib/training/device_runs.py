@@ -40,7 +40,7 @@ from swin_gao_lib.training.checkpoint import Checkpoint
 from swin_gao_lib.training.epoch_program import assign_state
 from swin_gao_lib.training.outcome import RunResult, run_error
 from swin_gao_lib.training.preflight import Preflight
-from swin_gao_lib.records.history import RUNNING_ACCURACY, current_rows, history_row
+from swin_gao_lib.records.history import RUNNING_ACCURACY, history_row
 
 
 @dataclasses.dataclass
@@ -116,7 +116,7 @@ def start_records(run: GroupRun) -> None:
     else:
         folder.start(run.cfg)
     if run.state is not None:
-        run.rows, run.steps = current_rows(run.state["history"]), run.state["steps"]
+        run.rows, run.steps = list(run.state["history"]), run.state["steps"]
         run.resumed_at = list(run.state.get("resumed_at_epochs", [])) + [run.state["epoch"]]
         run.segments = [{"epochs": list(s["epochs"]), "seeds": list(s["seeds"])}
                         for s in run.state.get("side_by_side", [])]

@@ -44,7 +44,7 @@ from swin_gao_lib.training.outcome import (Diverged as _Diverged, RunResult, run
                                            run_metrics, summary as _summary, weights_digest)
 from swin_gao_lib.training.preflight import Preflight, preflight
 from swin_gao_lib.records import RunFolder
-from swin_gao_lib.records.history import current_rows, history_row
+from swin_gao_lib.records.history import history_row
 
 __all__ = ["RunResult", "train", "weights_digest"]
 
@@ -56,7 +56,7 @@ class EpochRecorder(keras.callbacks.Callback):
                  steps: int = 0):
         super().__init__()
         self.folder, self.n_train = folder, n_train
-        self.rows: list[dict[str, Any]] = current_rows(rows or [])
+        self.rows: list[dict[str, Any]] = list(rows or [])
         # Train steps taken (optimizer mode applies one micro-step per step), all processes.
         self.steps = steps
         self.first_epoch = len(self.rows)  # the first epoch this process runs (compiles)
