@@ -145,7 +145,7 @@ def test_run_all_plans_without_tensorflow():
     )
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["163", "[]"]
+    assert proc.stdout.split() == ["170", "[]"]
 
 
 def test_planning_resolves_each_point_once(monkeypatch):
@@ -159,7 +159,7 @@ def test_planning_resolves_each_point_once(monkeypatch):
     monkeypatch.setattr(params, "expand", lambda *a: expands.append(a) or expand(*a))
     files = sorted((ROOT / "params" / "study-quick").glob("*.yaml"))
     plans = plan_suite(files, Path("unused"))
-    assert len(plans) == 163 and len(reads) == len(expands) == len(files)
+    assert len(plans) == 170 and len(reads) == len(expands) == len(files)
 
 
 def test_configuration_reference_is_current():
