@@ -37,25 +37,31 @@ def _time(text: str) -> float:
 
 
 def read_times(suite: Path) -> list[dict]:
-    """Each run's start and end (epoch seconds) and whether it completed, oldest first."""
-    rows = []
-    notebooks = sorted(suite.glob("*/train.ipynb"))
-    if notebooks:
-        for nb in notebooks:
-            meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
-            if not meta.get("start_time") or not meta.get("end_time"):
-                continue
-            start, end = _time(meta["start_time"]), _time(meta["end_time"])
-            rows.append({"run": nb.parent.name, "start": start, "end": end,
-                         "seconds": end - start,
-                         "complete": (nb.parent / "metrics.json").is_file()})
-    elif (suite / TIMES).is_file():
+    """Each run's start and end (epoch seconds) and whether it completed, oldest first.
+
+    From the executed notebooks, and for runs without one (committed records keep
+    none) from the stored ``run_times.csv``: a suite resumed with a few new runs
+    keeps its earlier runs' times when ``--write`` stores them again.
+    """
+    rows = {}
+    if (suite / TIMES).is_file():
         with (suite / TIMES).open(newline="") as f:
-            rows = [{"run": r["run"], "start": float(r["start"]), "end": float(r["end"]),
-                     "seconds": float(r["seconds"]), "complete": r["complete"] == "True"}
-                    for r in csv.DictReader(f)]
-    else:
+            rows = {r["run"]: {"run": r["run"], "start": float(r["start"]),
+                               "end": float(r["end"]), "seconds": float(r["seconds"]),
+                               "complete": r["complete"] == "True"}
+                    for r in csv.DictReader(f)}
+    notebooks = sorted(suite.glob("*/train.ipynb"))
+    for nb in notebooks:
+        meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+        if not meta.get("start_time") or not meta.get("end_time"):
+            continue
+        start, end = _time(meta["start_time"]), _time(meta["end_time"])
+        rows[nb.parent.name] = {"run": nb.parent.name, "start": start, "end": end,
+                                "seconds": end - start,
+                                "complete": (nb.parent / "metrics.json").is_file()}
+    if not rows and not notebooks:
         raise SystemExit(f"{suite}: no executed notebooks and no {TIMES}")
+    rows = list(rows.values())
     return sorted(rows, key=lambda r: r["start"])
 
 

@@ -54,3 +54,20 @@ def test_parts_ratios_and_the_stored_times(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == out
     with pytest.raises(SystemExit, match="no executed notebooks"):
         st.read_times(tmp_path)
+
+
+def test_stored_times_of_runs_without_notebooks_are_kept_when_written_again(tmp_path, capsys):
+    """A suite resumed with new runs: --write stored only the new notebooks' times and lost
+    the 163 committed runs' (their notebooks are not kept)."""
+    st = _module()
+    suite = tmp_path / "suite"
+    _run(suite, "a", 36000, 36200)
+    assert st.main([str(suite), "--write"]) == 0
+    (suite / "a" / "train.ipynb").unlink()  # committed: records only
+    _run(suite, "b", 40000, 40100)  # a run added later, its notebook beside it
+    assert st.main([str(suite), "--write"]) == 0
+    stored = [line.split(",") for line in (suite / "run_times.csv").read_text().splitlines()]
+    assert [(r[0], r[3], r[4]) for r in stored] == [("run", "seconds", "complete"),
+                                                   ("a", "200.000", "True"),
+                                                   ("b", "100.000", "True")]
+    assert float(stored[2][1]) - float(stored[1][1]) == 4000
