@@ -51,12 +51,24 @@ def quick():
     return study_tables(load_suite(QUICK))
 
 
-@pytest.mark.parametrize("folder", [QUICK, DETERMINISTIC], ids=lambda p: p.name)
-def test_the_records_come_from_one_clean_commit(folder):
-    commits = _commits(folder)
+def test_the_records_come_from_one_clean_commit():
+    commits = _commits(DETERMINISTIC)
     assert len(commits) == 1, commits
     (commit,) = commits
     assert commit and "dirty" not in commit and len(commit) == 40
+
+
+def test_the_quick_study_came_from_its_commit_and_the_cifar_mean_seeds_added_later():
+    # the study ran from a06bc11; seeds 3-9 of the CIFAR-10 mean arm from ece9d96, the
+    # commit that added them to the params file after writing their prediction there
+    by_commit: dict[str, list[str]] = {}
+    for path in QUICK.glob("*/metrics.json"):
+        commit = json.loads(path.read_text())["environment"]["git_commit"]
+        by_commit.setdefault(commit, []).append(path.parent.name)
+    assert sorted(by_commit) == ["a06bc114709a3c7a85a1b329096912e05130f624",
+                                 "ece9d9662cf292d6b2904534944473e1e3578abf"]
+    assert sorted(by_commit["ece9d9662cf292d6b2904534944473e1e3578abf"]) == [
+        f"cifar10-controls-n4-mean-s{s}" for s in range(3, 10)]
 
 
 def test_the_deterministic_arm_follows_the_baseline_epoch_by_epoch():
@@ -291,3 +303,27 @@ def test_the_budget_numbers_the_docs_quote(budget):
     assert paper["decision"] == "equivalent" and round(100 * paper["difference"], 1) == -0.1
     # no arm of either data set falls below its baseline
     assert not (acc["decision"] == "lower").any()
+
+
+def test_the_cifar_mean_at_ten_seeds_as_the_docs_quote_it(quick):
+    acc = quick.comparisons.query("metric == 'test_accuracy'").set_index(["dataset", "label"])
+    mean = acc.loc[("CIFAR-10", "AdamW N=4: 4x32=128, in-step mean")]
+    assert (mean["n"], mean["decision"], mean["outcome"]) == (10, "equivalent", "as predicted")
+    assert [round(100 * mean[k], 2) for k in ("difference", "ci_low", "ci_high", "mde",
+                                             "margin_needed")] == [-0.45, -1.23, 0.33, 1.08, 1.08]
+
+
+def test_rows_with_one_set_of_values_are_the_identities_the_records_show(quick):
+    # from the run folders alone: the two sides of each marked row hold the same test
+    # accuracies seed by seed as the row it names
+    acc = quick.comparisons.query("metric == 'test_accuracy'")
+    marked = acc[acc["same_values_as"].notna()].set_index("label")["same_values_as"].to_dict()
+    assert marked == {
+        "AdamW N=4: 4x32=128, in-step mean":
+            "the paper's GAO (AdamW, B=128 as 4 summed micro-batches of 32)",
+        "SGD: 4 summed micro-batches at lr/4 vs the baseline": "SGD: 4 averaged micro-batches of 32"}
+    for seed in range(10):
+        assert (_metrics(f"mnist-paper-n4-mean-s{seed}")["test_accuracy"]
+                == _metrics(f"mnist-paper-n4-sum-s{seed}")["test_accuracy"])
+        assert (_metrics(f"mnist-sgd-lr0.1-n4-sum-s{seed}")["test_accuracy"]
+                == _metrics(f"mnist-sgd-lr0.4-n4-mean-s{seed}")["test_accuracy"])
