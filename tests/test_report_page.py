@@ -90,7 +90,7 @@ def test_every_plain_row_is_cut_from_its_full_row(study):
 
 def test_the_opening_counts_runs_and_a_one_seed_suite_says_it_tests_nothing(study):
     text = opening(load_suite(ROOT / "examples" / "study-quick"), study.configurations).text
-    assert "142 complete runs, 21 diverged" in text and "tests nothing" not in text
+    assert "149 complete runs, 21 diverged" in text and "tests nothing" not in text
     quick = load_suite(ROOT / "examples" / "quick")
     said = opening(quick, study_tables(quick).configurations).text
     assert "4 complete runs" in said and "this suite tests nothing" in said
@@ -215,11 +215,13 @@ def test_the_differences_figure_explains_itself(study):
     fig = study_plots.differences(study.comparisons)
     mnist = next(ax for ax in fig.axes if ax.get_title().startswith("MNIST"))
     values = [t.get_text() for t in mnist.texts]
-    assert "-0.06 [-0.41, +0.30] equivalent, Holm over 1" in values
-    assert "-0.06 [-0.41, +0.30] inconclusive, Holm over 11" in values
+    assert "-0.06 [-0.41, +0.30] equivalent\nHolm over 1" in values
+    # the mean (row 1) holds the paper's GAO's values (row 2) seed by seed, and says so
+    assert "-0.06 [-0.41, +0.30] inconclusive\nHolm over 11, the values of row 2" in values
     assert -100 in list(mnist.get_xticks()) and mnist.get_xlim()[0] <= -100
-    labels = [t.get_text() for t in mnist.get_yticklabels()]
+    labels = [t.get_text().replace("\n", " ") for t in mnist.get_yticklabels()]
     assert "the paper's GAO: AdamW N=4: 4x32=128, in-step sum" in labels
+    assert labels[1].startswith("the paper's GAO")
     assert "its partner" in mnist.get_title()
     cifar = next(ax for ax in fig.axes if ax.get_title().startswith("CIFAR-10"))
     assert "minus the baseline" in cifar.get_title()

@@ -433,3 +433,24 @@ def test_the_holm_family_size_is_in_each_finding(tmp_path):
     secondary = found[(found["role"] == "secondary") & (found["claim"] == "GA lowers test accuracy")]
     assert all(f"Holm over {sizes['secondary']} comparisons" in e for e in secondary["evidence"]
                if "untestable" not in e)
+
+
+def test_an_identity_gives_one_result_not_two(tmp_path):
+    """SGD's sum at lr/4 is the mean at lr, bit for bit: its row and the mean's hold the same
+    numbers, and the later one says so instead of reading as a second, independent result."""
+    designed_suite(tmp_path)
+    for seed, noise in zip(SEEDS, NOISE):  # the mean at lr 0.1 with the sum-at-lr/4's values
+        write_run(tmp_path, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed,
+                  learning_rate=0.1, accumulation_steps=4, reduction="mean", **SGD)
+    tables = study_tables(load_suite(tmp_path))
+    acc = tables.comparisons[tables.comparisons["metric"] == "test_accuracy"]
+    marked = acc[acc["same_values_as"].notna()]
+    assert len(marked) == 1
+    other = acc[acc["label"] == marked["same_values_as"].iloc[0]]
+    assert len(other) == 1 and other["same_values_as"].isna().all()
+    # one is the mean at lr 0.1, the other the sum at lr/4, both against the baseline at 0.1
+    assert {marked["reduction"].iloc[0], other["reduction"].iloc[0]} == {"mean", "sum"}
+    for column in ("difference", "ci_low", "ci_high", "p_value"):
+        assert marked[column].iloc[0] == other[column].iloc[0]
+    evidence = " ".join(tables.findings["evidence"])
+    assert f'the same values seed by seed as "{other["label"].iloc[0]}"' in evidence

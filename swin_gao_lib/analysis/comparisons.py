@@ -243,7 +243,9 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
     data set, metric and ``role`` (``p_holm``, ``tost_p_holm``), ``decision``,
     ``margin_needed``; the collapse counts of both sides and Fisher's exact
     p-value (``collapse_p``, adjusted as ``collapse_p_holm``); and for declared
-    comparisons ``prediction``, ``why`` and ``outcome``.
+    comparisons ``prediction``, ``why`` and ``outcome``; ``same_values_as``, the label of an
+    earlier row whose two sides held the same values seed by seed (one result under two
+    questions: its verdict may differ only by its Holm family).
     """
     base_margins = MARGINS if margins is None else margins
     by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
@@ -251,6 +253,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
     defaults = RunConfig().to_dict()
     rows: list[dict[str, Any]] = []
     tost_of: list[Callable[[float], float]] = []
+    values: list[tuple] = []  # each row's (data set, metric, both sides' values by seed)
     for pair in pairs(configs, design):
         c, partner, kind = pair["arm"], pair["partner"], pair["kind"]
         declared = pair.get("declared")
@@ -293,6 +296,8 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
             margin = row_margins.get(metric, row_margins.get("test_accuracy", np.nan)
                                      if metric == "train_eval_accuracy" else np.nan)
             mean, base_mean = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
+            values.append((c["dataset"], metric, tuple(sorted(a.items())),
+                           tuple(sorted(b.items()))))
             rows.append({
                 "dataset": c["dataset"], "control": control, "family": c["family"],
                 "label": label, "arm_label": c["label"], "partner": kind,
@@ -314,6 +319,12 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
                 "why": declared.why if declared is not None else None,
             })
             tost_of.append(tost_fn)
+    # An identity (the SGD sum at lr/4 is the mean at lr) gives two questions one set of
+    # numbers: the later row names the first, a primary row (the paper's) counting first
+    first_with: dict[tuple, str] = {}
+    for i in sorted(range(len(rows)), key=lambda i: rows[i]["role"] != PRIMARY):
+        first = first_with.setdefault(values[i], rows[i]["label"])
+        rows[i]["same_values_as"] = first if first != rows[i]["label"] else None
     table = pd.DataFrame(rows)
     if table.empty:
         return table

@@ -84,6 +84,9 @@ def _fmt(row: pd.Series, claim: str) -> str:
     if needed == needed:  # not NaN
         text += ("; equivalent at no margin within the range" if math.isinf(needed) else
                  f"; equivalent from ±{_number(needed, claim, sign=False)}")
+    if isinstance(row.get("same_values_as"), str):
+        text += (f'; the same values seed by seed as "{row["same_values_as"]}": one result, '
+                 "not a second one")
     if claim == "accuracy" and isinstance(row.get("confounds"), str):
         text += f"; confounded: {row['confounds']}"
     return text

@@ -14,6 +14,7 @@ legends sit below the panels (:func:`swin_gao_lib.analysis.plots.legend_below`).
 
 from __future__ import annotations
 
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -228,7 +229,7 @@ def _number(value: float) -> str:
     return f"{value:+.2f}" if abs(value) < 10 else f"{value:+.1f}"
 
 
-def _value_text(r: pd.Series, scale: float, tested: bool) -> str:
+def _value_text(r: pd.Series, scale: float, tested: bool, same_row: int | None = None) -> str:
     text = _number(scale * r["difference"])
     if tested and r["test"] != "none":
         text += (f" [{_number(scale * r['ci_low'])}, {_number(scale * r['ci_high'])}] "
@@ -236,7 +237,9 @@ def _value_text(r: pd.Series, scale: float, tested: bool) -> str:
         size = r.get("family_size")
         if size == size and size is not None:
             # the reason two rows with the same numbers can differ: Holm's family size
-            text += f", Holm over {size:.0f}"
+            text += f"\nHolm over {size:.0f}"
+        if same_row is not None:  # an identity: one result shown twice (comparisons.py)
+            text += f", the values of row {same_row}"
     return text
 
 
@@ -261,7 +264,7 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
     datasets = list(dict.fromkeys(sub["dataset"])) or [""]
     tested = bool(len(sub)) and (sub["test"] != "none").any()
     rows = [max(int((sub["dataset"] == ds).sum()), 1) for ds in datasets]
-    fig = new_figure(11.0, sum(0.38 * n + 1.25 for n in rows) + 0.8)
+    fig = new_figure(11.0, sum(0.62 * n + 1.25 for n in rows) + 0.8)
     axes = fig.subplots(len(datasets), 1, squeeze=False, height_ratios=[n + 2.5 for n in rows])
     decisions: dict[str, str] = {}
     symlog: list[float] = []
@@ -277,6 +280,7 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
         if margin > 0:
             panel_margins[ds] = margin
         y = np.arange(len(g))[::-1]
+        row_of = {label: i for i, label in enumerate(g["label"], 1)}  # counted from the top
         if margin > 0:
             m = scale * margin
             ax.axvspan(-m, m, color="#1f77b4", alpha=0.08, linewidth=0, zorder=0)
@@ -297,8 +301,8 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
             ax.plot(scale * r["difference"], yi, "o", color=c, markersize=7,
                     markeredgecolor="white", zorder=3)
             xs.append(scale * r["difference"])
-            ax.text(1.02, yi, _value_text(r, scale, tested), transform=right, va="center",
-                    fontsize=FONT["note"])
+            ax.text(1.02, yi, _value_text(r, scale, tested, row_of.get(r.get("same_values_as"))),
+                    transform=right, va="center", fontsize=FONT["note"])
         lo, hi = np.nanmin(xs), np.nanmax(xs)
         pad = 0.06 * (hi - lo) if hi > lo else 1.0
         ax.set_xlim(lo - pad, hi + pad)
@@ -319,7 +323,9 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
             ax.xaxis.set_minor_locator(NullLocator())
             symlog.append(2 * m)
         ax.set_ylim(-0.7, len(g) - 0.3)
-        ax.set_yticks(y, [_row_label(r) for _, r in g.iterrows()])
+        # two lines each: on one, the study's long labels squeezed the axis to a sliver
+        ax.set_yticks(y, [textwrap.fill(_row_label(r), 42, break_on_hyphens=False)
+                       for _, r in g.iterrows()])
         note = ("bars: 95% CI over seeds; colour: the decision after Holm, see the legend" if tested else
                 "one seed per configuration: no confidence interval and no decision")
         label = xlabel + (f"; linear within ±{symlog[-1]:g}, logarithmic beyond"
