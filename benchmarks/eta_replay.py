@@ -1,24 +1,19 @@
 """Replay a finished suite through run-all's time-left estimate, and score it.
 
-``swin-gao run-all`` estimates the time left from what the runs write as they
-go (swin_gao_lib/runs/progress.py). This script feeds that estimator a suite
-that already ran, event by event, on a fake clock: each run's start and end
-(its executed notebook's papermill timestamps), the end of each of its epochs
-(the train cell's start, plus the part before ``fit`` — taken as half of the
-cell's time outside ``fit`` — plus the epochs' recorded durations), and the
-report. At every epoch end it prints the estimate beside the true time left,
-and at the end the error at the suite's halfway point (the first estimate at
-or after half the suite's time), so the estimate can be judged on any suite's
-records, a quiet machine's or a busy one's, without running it again.
-
-Beside it, the estimate a progress library makes by itself (tqdm's: the rate
-so far, here training images per second of wall time, applied to the images
-left; the report is not in its count), so that the cost model's gain over it
-is measured rather than assumed.
+``swin-gao run-all`` estimates the time left from the images its runs have
+trained so far (swin_gao_lib/runs/progress.py: the average rate, as tqdm's
+``smoothing=0``). This script feeds that estimator a suite that already ran,
+event by event, on a fake clock: each run's start and end (its executed
+notebook's papermill timestamps), the end of each of its epochs (the train
+cell's start, plus the part before ``fit`` — taken as half of the cell's time
+outside ``fit`` — plus the epochs' recorded durations), and the report. At
+every epoch end it prints the estimate beside the true time left, and at the
+end the error at the suite's halfway point (the first estimate at or after
+half the suite's time), so the estimate can be judged on any suite's records,
+a quiet machine's or a busy one's, without running it again.
 
     python benchmarks/eta_replay.py examples/quick params/quick --report-s 16
     python benchmarks/eta_replay.py outputs/quick params/quick
-    python benchmarks/eta_replay.py outputs/quick-dask params/quick --slots 2
 
 ``--total`` gives the suite's measured wall time (from the driver's start to
 the report's end) when the suite folder holds no executed report notebook;
@@ -71,8 +66,7 @@ def _events(suite: Path, plan) -> tuple[float, float, list[tuple[float, dict]], 
     return _time(meta["start_time"]), _time(meta["end_time"]), events, done
 
 
-def replay(suite: Path, params: Path, total: float | None, report_s: float | None,
-           slots: int = 1) -> dict:
+def replay(suite: Path, params: Path, total: float | None, report_s: float | None) -> dict:
     """Feed the suite's events to the estimator in time order; score it at every epoch end."""
     files = sorted(params.glob("*.yaml")) if params.is_dir() else [params]
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,10 +92,8 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
         events.sort(key=lambda e: (e[0], e[1]))
         clock = {"t": t0}
         progress = SuiteProgress(plans, "replay", ticker=False, clock=lambda: clock["t"],
-                                 enabled=False, slots=slots)
+                                 enabled=False)
         timeline = []
-        total_images = sum(p.cost for p in plans)
-        images = 0
         for when, _, kind, plan, rows in events:
             clock["t"] = when
             if kind == "start":
@@ -115,19 +107,16 @@ def replay(suite: Path, params: Path, total: float | None, report_s: float | Non
                     writer.writerows(rows)
                 (plan.run_dir / ".h.csv").replace(plan.run_dir / "history.csv")
                 progress.poll()
-                images += plan.images_per_epoch
                 label = len(rows)
             else:
                 progress.finish(plan, ok=kind == "finish")
                 label = "done" if kind == "finish" else "failed"
-            # tqdm's own estimate: elapsed x (images left / images done)
-            rate = (when - t0) * (total_images - images) / images if images else None
-            timeline.append((when - t0, progress.remaining(), end - when, rate,
-                             plan.run_dir.name, label))
+            timeline.append((when - t0, progress.remaining(), end - when, plan.run_dir.name,
+                             label))
         shutil.rmtree(Path(tmp) / "out", ignore_errors=True)
     span = end - t0
-    half = next(((e, l, tr, r) for e, l, tr, r, *_ in timeline
-                 if e >= span / 2 and l is not None), None)
+    half = next(((e, l, tr) for e, l, tr, *_ in timeline if e >= span / 2 and l is not None),
+                None)
     return {"span": span, "timeline": timeline, "half": half}
 
 
@@ -139,25 +128,19 @@ def main(argv=None) -> int:
     parser.add_argument("--total", type=float, default=None,
                         help="the suite's measured wall time in seconds, report included")
     parser.add_argument("--report-s", type=float, default=None)
-    parser.add_argument("--slots", type=int, default=1,
-                        help="runs at once (the Dask executor's workers); default 1")
     args = parser.parse_args(argv)
-    result = replay(args.suite, args.params, args.total, args.report_s, args.slots)
+    result = replay(args.suite, args.params, args.total, args.report_s)
     def error(left, true):
         return f"{(left - true) / true:+.0%}" if left is not None and true > 0 else "-"
 
-    print(f"{'elapsed':>8} {'estimate':>9} {'true':>6} {'error':>6} {'tqdm':>6} {'error':>6}"
-          "  run, epoch")
-    for elapsed, left, true, rate, run, epoch in result["timeline"]:
+    print(f"{'elapsed':>8} {'estimate':>9} {'true':>6} {'error':>6}  run, epoch")
+    for elapsed, left, true, run, epoch in result["timeline"]:
         shown = f"{left:9.0f}" if left is not None else "        ?"
-        naive = f"{rate:6.0f}" if rate is not None else "     ?"
-        print(f"{elapsed:8.0f} {shown} {true:6.0f} {error(left, true):>6} {naive} "
-              f"{error(rate, true):>6}  {run}, {epoch}")
+        print(f"{elapsed:8.0f} {shown} {true:6.0f} {error(left, true):>6}  {run}, {epoch}")
     if result["half"]:
-        elapsed, left, true, rate = result["half"]
+        elapsed, left, true = result["half"]
         print(f"halfway ({elapsed:.0f} s of {result['span']:.0f} s): estimate {left:.0f} s, "
-              f"true {true:.0f} s, error {error(left, true)}; tqdm's rate alone "
-              f"{'-' if rate is None else f'{rate:.0f} s'}, error {error(rate, true)}")
+              f"true {true:.0f} s, error {error(left, true)}")
     return 0
 
 

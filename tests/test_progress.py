@@ -1,9 +1,9 @@
 """The suite's time left (runs/progress.py), on hand-made histories and a fake clock.
 
-Each expected value is worked out by hand from the module's cost model: an
-epoch costs its run's measured seconds per image (or the nearest measured
-config's) times its images; a run adds its measured start and tail; runs
-waiting go to the executor slot free first; the report adds a fixed estimate.
+Each expected value is worked out by hand from the average rate: elapsed x
+(images still to train) / (images trained since the suite started), the
+runs skipped as complete, a resumed run's earlier epochs and a failed run's
+untrained epochs in neither count.
 """
 
 import io
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from swin_gao_lib.runs.plan import plan_suite
-from swin_gao_lib.runs.progress import REPORT_PER_RUN_S, REPORT_S, SuiteProgress
+from swin_gao_lib.runs.progress import SuiteProgress
 
 BASE = dict(dataset="mnist", source="sample", max_train_samples=100, max_test_samples=32,
             batch_size=50, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8)
@@ -50,102 +50,54 @@ def _progress(plans, clock, **kw):
                          stream=io.StringIO(), interactive=False, **kw)
 
 
-def _one_epoch_runs(progress, plans, clock, **epoch_s) -> None:
-    """Run each named plan for one epoch of the given seconds: a start and a tail of 1 s each."""
-    for name, seconds in epoch_s.items():
-        progress.start(plans[name])
-        clock.t += 1.0 + seconds
-        _history(plans[name], [(seconds, 0.0)])
-        progress.poll()
-        clock.t += 1.0
-        progress.finish(plans[name])
-
-
-def test_time_left_follows_the_epochs_and_the_measured_start_and_tail(tmp_path):
+def test_time_left_is_the_average_rate_on_the_images_left(tmp_path):
+    # a: 3 epochs, b: 2 epochs; 100 training images per epoch each (max_train_samples)
     plans = _plans(tmp_path, a=dict(epochs=3), b=dict(epochs=2))
     a, b = plans["a"], plans["b"]
+    assert a.images_per_epoch == b.images_per_epoch == 100
     clock = Clock()
-    progress = _progress(plans, clock, report=False)
+    progress = _progress(plans, clock)
     progress.start(a)
-    assert progress.remaining() is None  # nothing measured yet: no guess
-    clock.t += 12.0  # start 8 s, then a first epoch of 4 s (1 s of it compiling)
-    _history(a, [(4.0, 1.0)])
+    clock.t += 8.0
+    assert progress.remaining() is None  # nothing trained yet: no rate
+    _history(a, [(5.0, 1.0)])
     progress.poll()
-    # start = 12 - (4 - 1) = 9; epoch = 3 s (100 images at 0.03 s); tail = 9 / 4 (no run ended)
-    start, epoch, tail = 9.0, 3.0, 9.0 * 0.25
-    assert progress.remaining() == pytest.approx(2 * epoch + tail + start + 2 * epoch + tail)
-    clock.t += 1.0  # a third of the way into epoch 2
-    assert progress.remaining() == pytest.approx(2.0 + epoch + tail + start + 2 * epoch + tail)
-    clock.t += 2.0
-    _history(a, [(4.0, 1.0), (3.0, 0.0)])
+    assert progress.images() == (100, 500)
+    assert progress.remaining() == pytest.approx(8.0 * 400 / 100)
+    clock.t += 12.0
+    _history(a, [(5.0, 1.0), (5.0, 0.0)])
     progress.poll()
-    clock.t += 3.0
-    _history(a, [(4.0, 1.0), (3.0, 0.0), (3.0, 0.0)])
-    progress.poll()
-    clock.t += 5.0  # its tail: 5 s measured
-    progress.finish(a)
-    assert progress.remaining() == pytest.approx(start + 2 * epoch + 5.0)
-    progress.start(b)
-    clock.t += 4.0
-    assert progress.remaining() == pytest.approx(start + 2 * epoch + 5.0 - 4.0)
-
-
-def test_a_run_not_started_is_priced_like_the_nearest_measured_config(tmp_path):
-    # a (MNIST) and c (CIFAR-10) measured at very different costs per image; d is MNIST
-    # with accumulation: one key from a, several from c, so it costs what a costs.
-    plans = _plans(tmp_path, a=dict(epochs=1), c=dict(epochs=1, dataset="cifar10"),
-                   d=dict(epochs=2, accumulation_steps=2))
-    clock = Clock()
-    progress = _progress(plans, clock, report=False)
-    _one_epoch_runs(progress, plans, clock, a=2.0, c=20.0)
-    # start 1 s, tail 1 s (both runs); d: 2 epochs of 100 images at a's 0.02 s per image
-    assert progress.remaining() == pytest.approx(1.0 + 2 * 2.0 + 1.0)
-
-
-def test_a_change_measured_elsewhere_scales_the_borrowed_cost(tmp_path):
-    # a, b: MNIST without and with accumulation; c: CIFAR-10 without. d (CIFAR-10 with
-    # accumulation) borrows c's cost scaled by what accumulation cost on MNIST (b / a).
-    plans = _plans(tmp_path, a=dict(epochs=1), b=dict(epochs=1, accumulation_steps=2),
-                   c=dict(epochs=1, dataset="cifar10"),
-                   d=dict(epochs=2, dataset="cifar10", accumulation_steps=2))
-    clock = Clock()
-    progress = _progress(plans, clock, report=False)
-    _one_epoch_runs(progress, plans, clock, a=2.0, b=3.0, c=20.0)
-    # start 1 s, tail 1 s; d: 2 epochs of 100 images at 0.2 s x (0.03 / 0.02) per image
-    assert progress.remaining() == pytest.approx(1.0 + 2 * 30.0 + 1.0)
-    # the unscaled borrow would have said c's 2 x 20 s: the scaling is what moved it
-    assert progress._seconds_per_image(progress.runs[3]) == pytest.approx(0.3)
-
-
-def test_waiting_runs_go_to_the_slot_free_first_and_the_report_comes_last(tmp_path):
-    plans = _plans(tmp_path, a=dict(epochs=1), b=dict(epochs=1), c=dict(epochs=1),
-                   d=dict(epochs=1))
-    clock = Clock()
-    progress = _progress(plans, clock, slots=2)
-    progress.start(plans["a"])
-    clock.t += 10.0  # start 5 s, epoch 5 s
-    _history(plans["a"], [(5.0, 0.0)])
-    progress.poll()
-    clock.t += 1.25  # tail 1.25 s (a quarter of the start)
-    progress.finish(plans["a"])
-    report = REPORT_S + 4 * REPORT_PER_RUN_S
-    # b, c, d take 5 + 5 + 1.25 = 11.25 s each; two slots: b and c at once, then d
-    assert progress.remaining() == pytest.approx(2 * 11.25 + report)
+    assert progress.remaining() == pytest.approx(20.0 * 300 / 200)
+    assert progress.fraction() == pytest.approx(200 / 500)
     progress.report_start()
-    clock.t += 3.0
-    assert progress.remaining() == pytest.approx(report - 3.0)
+    assert progress.remaining() is None  # the report is not counted in images
 
 
-def test_skipped_runs_leave_the_estimate_and_the_image_count(tmp_path):
-    plans = _plans(tmp_path, a=dict(epochs=1), b=dict(epochs=4))
+def test_a_failed_run_leaves_its_untrained_epochs_out(tmp_path):
+    plans = _plans(tmp_path, a=dict(epochs=4), b=dict(epochs=1))
     clock = Clock()
-    progress = _progress(plans, clock, report=False)
-    progress.skip(plans["b"])
+    progress = _progress(plans, clock)
     progress.start(plans["a"])
-    clock.t += 4.0
-    _history(plans["a"], [(2.0, 0.0)])
+    clock.t += 10.0
+    _history(plans["a"], [(5.0, 0.0)])
+    progress.finish(plans["a"], ok=False)  # diverged in its second epoch
+    assert progress.images() == (100, 200)
+    assert progress.remaining() == pytest.approx(10.0 * 100 / 100)
+    assert "1 failed" in progress._status()
+
+
+def test_skipped_runs_and_a_resumed_runs_earlier_epochs_are_in_neither_count(tmp_path):
+    plans = _plans(tmp_path, a=dict(epochs=4), b=dict(epochs=4))
+    clock = Clock()
+    progress = _progress(plans, clock)
+    progress.skip(plans["b"])
+    _history(plans["a"], [(5.0, 0.0)] * 3)  # a resumes after 3 of its 4 epochs
+    progress.start(plans["a"])
+    assert progress.images() == (0, 100)
+    clock.t += 6.0
+    _history(plans["a"], [(5.0, 0.0)] * 4)
     progress.poll()
-    assert progress.remaining() == pytest.approx(0.5)  # the tail: a quarter of the 2 s start
+    assert progress.images() == (100, 100) and progress.remaining() == 0.0
     assert "100/100 images" in progress._status()
 
 
@@ -170,7 +122,8 @@ def test_without_a_terminal_it_writes_plain_lines(tmp_path):
     assert lines[0].endswith("run 1/1 a started")
     # epochs 2 and 3 ended within 20 s of the line before: one epoch line, not three
     assert sum("epoch" in line and "started" not in line for line in lines) == 1
-    assert "~0:" in lines[1] and "run 1/1 a epoch 2/3" in lines[1]
+    # after one epoch of three, 6 s in: 2 x 6 s left at that rate
+    assert "0:06 elapsed, ~0:12 left" in lines[1] and "run 1/1 a epoch 2/3" in lines[1]
     assert lines[-3].endswith("run 1/1 a done") and lines[-2].endswith("report started")
     assert lines[-1].startswith("run-all t: 100% | 0:20 elapsed | report done")
 
@@ -235,25 +188,9 @@ def test_the_replay_reads_a_suite_with_a_failed_run(tmp_path):
     assert labels == [(plans["a"].run_dir.name, 1), (plans["a"].run_dir.name, 2),
                       (plans["a"].run_dir.name, "done"), (plans["b"].run_dir.name, "failed")]
     assert result["span"] == pytest.approx(100 + 20 + 5)
-    # beside the cost model, tqdm's own estimate: the image rate so far on the images left
-    # (run a's first epoch ends 10 s + half its 4 s outside fit + 30 s after the suite began)
+    # the estimate: the image rate so far on the images left (run a's first epoch ends
+    # 10 s + half its 4 s outside fit + 30 s after the suite began)
     total = sum(p.images_per_epoch * p.config.epochs for p in plans.values())
     done = plans["a"].images_per_epoch
-    elapsed, _, _, rate, *_ = result["timeline"][0]
-    assert elapsed == pytest.approx(42) and rate == pytest.approx(42 * (total - done) / done)
-
-
-def test_a_run_not_measured_borrows_the_nearest_cost_scaled_by_the_same_change_elsewhere():
-    from swin_gao_lib.runs.run_costs import borrowed_cost
-
-    def key(**kv):
-        return tuple(sorted(kv.items()))
-
-    measured = {key(dataset="cifar10", n=1): 2.0, key(dataset="cifar10", n=4): 3.0,
-                key(dataset="mnist", n=1): 1.0}
-    # mnist N=4 = mnist N=1 x (cifar10 N=4 / cifar10 N=1), and the same from the other side
-    assert borrowed_cost(key(dataset="mnist", n=4), measured) == pytest.approx(1.5)
-    # no pair shows the change: the nearest costs as they are (here both at one key's distance)
-    alone = {key(dataset="cifar10", n=1): 2.0, key(dataset="mnist", n=1): 1.0}
-    assert borrowed_cost(key(dataset="mnist", n=4), alone) == pytest.approx(1.0)
-    assert borrowed_cost(key(dataset="svhn", n=1), alone) == pytest.approx(1.5)
+    elapsed, left, *_ = result["timeline"][0]
+    assert elapsed == pytest.approx(42) and left == pytest.approx(42 * (total - done) / done)

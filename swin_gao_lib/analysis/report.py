@@ -20,8 +20,8 @@ from swin_gao_lib.analysis.study_tables import (StudyTables, design_table, loss_
                                               study_tables)
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.plain import plain_findings
-from swin_gao_lib.analysis.display import (PERCENT_METRICS, comparisons_display,  # noqa: F401
-                                           configurations_display, convergence_display,
+from swin_gao_lib.analysis.display import (comparisons_display, configurations_display,
+                                           convergence_display,
                                            effective_rate_display, sensitivity_display)
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text

@@ -35,7 +35,7 @@ would otherwise be read against predictions they were not made under.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -240,7 +240,3 @@ def load_design(suite_dir: str | Path) -> StudyDesign | None:
                 why=c["why"], source=name, label=c.get("label"), margin=dict(c.get("margin", {}))))
     return design
 
-
-def design_dict(design: StudyDesign) -> dict[str, Any]:
-    """Plain types (for tests and tables)."""
-    return asdict(design)

@@ -188,10 +188,7 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
         def submit_while_free() -> None:
             """Hand out runs only as slots free up (see the module docstring: Dask would
             otherwise queue several long runs behind one worker while another idles)."""
-            free = slots(client, options)
-            if progress is not None:
-                progress.slots = free
-            free -= len(futures) - len(ended)
+            free = slots(client, options) - (len(futures) - len(ended))
             while waiting and free > 0:
                 plan = waiting.pop(0)
                 folder = RunFolder(plan.run_dir)

@@ -164,7 +164,7 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         write_design(files, output, force=force)  # the study's declared design, before any run
         scratch.clean_dead()  # scratch of drivers of this machine that were killed
         result = SuiteResult()
-        bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress, report=report)
+        bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress)
         token = scratch.new_token()  # this start's scratch: its kernels' and Dask's files
         try:
             _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, force=force,
