@@ -1,10 +1,13 @@
 """Bad input, as a new user types it: exit 2, one line naming the field or file, nothing written.
 
-Every case runs the real CLI in a subprocess, in its own copy of a temp folder
-holding good and bad params files, data folders and earlier run folders (so no
-case can see what another wrote). Each must end with exit status 2 and exactly
-one line on stderr that names what is wrong (no traceback), and must leave
-every file and folder of its tree as it was.
+Each case runs ``cli.main`` in this process, in its own copy of a temp folder of good and bad
+params files, data and earlier runs: exit status 2, exactly one line on stderr naming what is
+wrong (no traceback), nothing on stdout, TensorFlow, Keras and JAX never imported, every file
+of the tree as it was. Three also run the real CLI in a subprocess, for what only a process
+shows: the ``swin-gao`` console script's exit status, for argparse's usage errors (a
+``SystemExit``) and for the code ``main`` returns; ``python -m swin_gao_lib.cli``; and, with
+TensorFlow's C++ log on, nothing on the stdout and stderr file descriptors but the one line
+(TensorFlow writes to the descriptor, which capsys does not see).
 """
 
 import gzip
@@ -16,11 +19,13 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 import yaml
 
+from swin_gao_lib import cli
 from swin_gao_lib.config import make_config, to_yaml
 
 GOOD = dict(dataset="mnist", source="sample", max_train_samples=64, max_test_samples=32,
@@ -131,11 +136,13 @@ def tree(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def case_tree(tree, tmp_path) -> Path:
-    """A fresh copy of the tree for one case: what a case writes, no other case sees."""
+def case_tree(tree, tmp_path, monkeypatch):
+    """A fresh copy of the tree, the current folder: what a case writes or sets, no other sees."""
     copy = tmp_path / "tree"
     shutil.copytree(tree, copy, symlinks=True)
-    return copy
+    monkeypatch.chdir(copy)
+    with mock.patch.dict(os.environ):
+        yield copy
 
 
 CASES = [
@@ -260,13 +267,9 @@ SMALL_DISK_CASES = [
 def _snapshot(root: Path) -> dict[str, tuple]:
     out = {}
     for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_dir():
-            out[rel] = ("dir", path.stat().st_mode)
-        else:
-            st = path.stat()
-            out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns,
-                        st.st_mode)
+        st = path.stat()
+        out[str(path.relative_to(root))] = ("dir", st.st_mode) if path.is_dir() else (
+            hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns, st.st_mode)
     return out
 
 
@@ -275,24 +278,45 @@ def test_there_are_at_least_40_cases():
     assert len({tuple(a) for a, _ in CASES}) == len(CASES)
 
 
-def _run_case(root: Path, args, fragment):
-    before = _snapshot(root)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")  # TensorFlow must not even start
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", *args], cwd=root,
-                          capture_output=True, text=True, timeout=300, env=env)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert lines[0].startswith("swin-gao"), lines[0]
-    assert fragment in lines[0], lines[0]
-    assert "tensorflow" not in proc.stdout.lower()
+def _one_line(code, out: str, err: str, fragment: str):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
+    assert lines[0].startswith("swin-gao") and fragment in lines[0], lines[0]
+    assert out == "", out
+
+
+def _refuses(root: Path, capsys, args, fragment):
+    before, modules = _snapshot(root), set(sys.modules)
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:  # argparse's usage errors: the console script exits with it
+        code = exc.code
+    _one_line(code, *capsys.readouterr(), fragment)
+    imported = {name.partition(".")[0] for name in set(sys.modules) - modules}
+    assert not imported & {"tensorflow", "keras", "jax"}, "TensorFlow must not even start"
     assert _snapshot(root) == before, "bad input changed files"
 
 
 @pytest.mark.parametrize("args,fragment", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_bad_input_is_one_line_and_exit_2(case_tree, args, fragment):
-    _run_case(case_tree, args, fragment)
+def test_bad_input_is_one_line_and_exit_2(case_tree, capsys, args, fragment):
+    _refuses(case_tree, capsys, args, fragment)
+
+
+SCRIPT = [shutil.which("swin-gao", path=os.path.dirname(sys.executable)) or "swin-gao"]
+REAL = [(SCRIPT, ["train"]), (SCRIPT, ["train", "good.yaml", "--set", "validation_split=0.9999"]),
+        ([sys.executable, "-m", "swin_gao_lib.cli"], ["run-all", "suite_corrupt", "--output", "o"])]
+
+
+@pytest.mark.parametrize("command,args", REAL, ids=[" ".join(a) for _, a in REAL])
+def test_the_real_cli_exits_2_with_one_line(case_tree, command, args):
+    before = _snapshot(case_tree)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")  # TensorFlow must not even start
+    proc = subprocess.run([*command, *args], cwd=case_tree, capture_output=True, text=True,
+                          timeout=300, env=env)
+    fragment = {tuple(a): f for a, f in CASES}[tuple(args)]
+    _one_line(proc.returncode, proc.stdout, proc.stderr, fragment)
+    assert proc.stderr.count("\n") == 1, proc.stderr  # not even an empty line
+    assert _snapshot(case_tree) == before, "bad input changed files"
 
 
 @pytest.fixture(scope="module")
@@ -305,14 +329,14 @@ def small_disk(tmp_path_factory):
 
 @pytest.mark.parametrize("args,fragment", SMALL_DISK_CASES,
                          ids=[" ".join(a)[:60] for a, _ in SMALL_DISK_CASES])
-def test_a_disk_without_room_is_bad_input_too(case_tree, small_disk, args, fragment):
+def test_a_disk_without_room_is_bad_input_too(case_tree, capsys, small_disk, args, fragment):
     args = [a.replace("{small}", str(small_disk)) for a in args]
     before = _snapshot(small_disk)
-    _run_case(case_tree, args, fragment.replace("{small}", str(small_disk)))
+    _refuses(case_tree, capsys, args, fragment.replace("{small}", str(small_disk)))
     assert _snapshot(small_disk) == before
 
 
-def test_a_suite_reports_every_problem_at_once(case_tree):
+def test_a_suite_reports_every_problem_at_once(case_tree, capsys):
     """Several problems: one line each, all of them, before any kernel starts; exit 2."""
     suite = case_tree / "suite_many"
     suite.mkdir()
@@ -322,14 +346,12 @@ def test_a_suite_reports_every_problem_at_once(case_tree):
     (suite / "c.yaml").write_text(yaml.safe_dump({**GOOD, "validation_split": 0.9999}))
     (suite / "d.yaml").write_text(yaml.safe_dump(GOOD))
     before = _snapshot(case_tree)
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", "suite_many",
-                           "--output", "out"], cwd=case_tree, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    assert cli.main(["run-all", "suite_many", "--output", "out"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
     assert lines[0] == ("swin-gao: error: 3 problems found before any run started; nothing "
                         "was run:")
-    assert len(lines) == 4 and "Traceback" not in proc.stderr
+    assert len(lines) == 4 and "Traceback" not in err
     problems = sorted(line.strip() for line in lines[1:])
     assert problems[0].startswith("suite_many/a.yaml: ") and \
         "idx_trunc/train-images-idx3-ubyte.gz: file truncated" in problems[0]
