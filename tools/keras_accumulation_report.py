@@ -1,10 +1,10 @@
 """Keras 3 ``gradient_accumulation_steps`` on JAX: what it does, measured, and a fix.
 
 A self-contained report for Keras's maintainers (the text to file is
-``docs/keras-issue.md``). It needs only Keras and JAX, and sets
+``tools/keras_accumulation_report.md``). It needs only Keras and JAX, and sets
 ``KERAS_BACKEND=jax`` itself::
 
-    python tools/keras_accumulation_report.py                 # the numbers in docs/keras-issue.md
+    python tools/keras_accumulation_report.py                 # the numbers in tools/keras_accumulation_report.md
     python tools/keras_accumulation_report.py --json out.json # the same, also as JSON
 
 It shows, with the installed Keras:
