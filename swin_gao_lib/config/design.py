@@ -43,6 +43,7 @@ import yaml
 
 from swin_gao_lib.config import make_config
 from swin_gao_lib.config.params import STUDY_KEY, _base, expand, read_params
+from swin_gao_lib.config.run_config import NOT_CONFIGURATION
 from swin_gao_lib.config.yaml_text import read_yaml_file
 from swin_gao_lib.errors import ConfigError, InputError, shown
 from swin_gao_lib.files import atomic_write_text
@@ -54,8 +55,6 @@ PRIMARY, SECONDARY = ROLES
 PREDICTIONS = ("equivalent", "lower", "higher")
 #: Metrics a margin may be stated for (fractions of accuracy).
 MARGIN_METRICS = ("test_accuracy", "generalization_gap")
-#: Config keys that do not make a configuration: the seed and where the records went.
-NOT_CONFIGURATION = ("seed", "run_name", "output_dir")
 _COMPARISON_KEYS = {"arm", "versus", "role", "prediction", "why", "label"}
 
 

@@ -204,3 +204,6 @@ class RunConfig:
 #: Keys that say where a run's records go or what it may do, not what it computes: two
 #: configs that differ only in these are the same run (a resume may change them).
 NOT_IDENTITY = ("output_dir", "run_name", "allow_small_train_split")
+#: Keys in which the runs of one configuration differ: its seeds and where each one's records
+#: go (a study's arm, a group trained side by side).
+NOT_CONFIGURATION = ("seed", "run_name", "output_dir")

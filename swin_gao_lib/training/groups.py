@@ -10,17 +10,15 @@ from __future__ import annotations
 from typing import Sequence, TypeVar
 
 from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config.run_config import NOT_CONFIGURATION
 from swin_gao_lib.errors import ConfigError
 
 T = TypeVar("T")
 
-#: Keys that may differ between the runs of one group: what makes each run its own.
-PER_RUN = ("seed", "run_name", "output_dir")
-
-
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can train side by side (everything but the seed and folder)."""
-    return tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items() if k not in PER_RUN))
+    return tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items()
+                        if k not in NOT_CONFIGURATION))
 
 
 def check_group(cfgs: list[RunConfig]) -> None:
@@ -32,7 +30,7 @@ def check_group(cfgs: list[RunConfig]) -> None:
                           "(with backend: jax)")
     if len({group_key(c) for c in cfgs}) > 1:
         a, b = cfgs[0].to_dict(), next(c for c in cfgs if group_key(c) != group_key(cfgs[0]))
-        keys = [k for k in a if k not in PER_RUN and a[k] != b.to_dict()[k]]
+        keys = [k for k in a if k not in NOT_CONFIGURATION and a[k] != b.to_dict()[k]]
         raise ConfigError(f"seeds side by side: runs {cfgs[0].run_name} and {b.run_name} differ "
                           f"in {', '.join(keys)}; only seed, run_name and output_dir may differ")
     seeds = [c.seed for c in cfgs]
