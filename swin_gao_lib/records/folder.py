@@ -15,7 +15,6 @@ from swin_gao_lib.config.run_config import NOT_IDENTITY
 from swin_gao_lib.config.yaml_text import read_yaml_file
 from swin_gao_lib.errors import ConfigError, InputError
 from swin_gao_lib.files import atomic_write_text, write_csv, write_json
-
 from swin_gao_lib.records.layout import (CHECKPOINT, CHECKPOINT_FILE, COMPLETE_MARKER, CONFIG,
     FAILURE, HISTORY, LEARNING_RATES, LOCK, METRICS, NOTEBOOK, RECORDS,
     REPORT_DIR, RESULTS, run_dir_of)
@@ -64,9 +63,6 @@ class RunFolder:
     @property
     def name(self) -> str:
         return self.path.name
-
-    def file(self, name: str) -> Path:
-        return self.path / name
 
     @property
     def notebook(self) -> Path:
@@ -303,6 +299,15 @@ class RunFolder:
 
     def write_learning_rates(self, rows: Iterable[Mapping[str, Any]]) -> Path:
         return write_csv(self.path / LEARNING_RATES, rows)
+
+    def trim_to_checkpoint(self, history: list[Mapping[str, Any]],
+                           updates: int) -> list[dict[str, Any]]:
+        """Cut a resumed run's records back to its checkpoint (a killed run may have written
+        rows after it): ``history``, and ``lr.csv``'s first ``updates`` rows, returned."""
+        rates = [r for r in self.read_learning_rates() if r["update"] < updates]
+        self.write_learning_rates(rates)
+        self.write_history(history)
+        return rates
 
     def read_learning_rates(self) -> list[dict[str, Any]]:
         """The rows of ``lr.csv`` (numbers parsed), or none when the run has no such file."""

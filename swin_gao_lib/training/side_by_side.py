@@ -120,10 +120,8 @@ def _initial_state(run: GroupRun, model: keras.Model, fresh: Any, cfg: RunConfig
     if run.state is not None:
         Checkpoint(run.checked.folder.checkpoint).restore(model, run.state)
         state = jax.tree_util.tree_map(np.asarray, model_state(model))
-        done = optimizer_updates(model.optimizer)  # a row written after the checkpoint goes
-        run.rates = [r for r in run.checked.folder.read_learning_rates() if r["update"] < done]
-        run.checked.folder.write_learning_rates(run.rates)
-        run.checked.folder.write_history(run.rows)
+        run.rates = run.checked.folder.trim_to_checkpoint(run.rows,
+                                                          optimizer_updates(model.optimizer))
         log(f"resuming {run.checked.folder.name} after epoch {run.first_epoch} of {cfg.epochs}")
         return state
     if run.cfg.seed == cfg.seed:  # the model was built for this seed

@@ -230,11 +230,9 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
         rates = LearningRateRecorder(folder, steps=recorder.steps)
         if state is not None:
             checkpoint.restore(model, state)
-            done = optimizer_updates(model.optimizer)  # a row written after the checkpoint goes
-            rates.rows = [r for r in folder.read_learning_rates() if r["update"] < done]
-            folder.write_learning_rates(rates.rows)
+            rates.rows = folder.trim_to_checkpoint(recorder.rows,
+                                                   optimizer_updates(model.optimizer))
             resumed_at.append(initial_epoch)
-            folder.write_history(recorder.rows)  # drop a row written after the checkpoint
             log(f"resuming {run_dir.name} after epoch {initial_epoch} of {cfg.epochs}")
         elif checked.action == "resume":
             log(f"resuming {run_dir.name}: no epoch had finished, starting at epoch 1")
