@@ -180,41 +180,26 @@ def _run_all(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(dask_only)}: only with --executor dask")
     if args.group_size is not None and args.executor != "side-by-side":
         raise InputError("--group-size: only with --executor side-by-side")
-    if args.executor == "side-by-side":
-        return _side_by_side(args)
-    result = run_all(args.params_dir, args.output, force=args.force,
-                     notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
-                     cpus_per_run=args.cpus_per_run if dask is None else None, wait=args.wait)
-    print(f"ran {len(result.ran)}, skipped {len(result.skipped)} complete, "
-          f"failed {len(result.failed)}")
-    for f in result.failed:
-        print(f"FAILED {f.run} ({f.params}): {f.error}\n  executed notebook: {f.notebook}",
-              file=sys.stderr)
-    if result.report_error:
-        print(f"report failed: {result.report_error}\n  executed notebook: "
-              f"{result.report_notebook}", file=sys.stderr)
-    elif result.report_notebook is not None:
-        print(f"report: figures and tables in {result.report_notebook.parent}; all of it in one "
-              f"page: {result.report_html}")
-    return EXIT_OK if result.ok else EXIT_FAILED
-
-
-def _side_by_side(args: argparse.Namespace) -> int:
-    from swin_gao_lib.runs.side_by_side import run_side_by_side
-
-    if args.notebooks or args.kernel or args.cpus_per_run:
+    if args.executor == "side-by-side" and (args.notebooks or args.kernel or args.cpus_per_run):
         raise InputError("--notebooks, --kernel, --cpus-per-run: not with --executor "
                          "side-by-side (it runs no notebooks, in this process)")
-    result = run_side_by_side(args.params_dir, args.output, force=args.force,
-                              group_size=args.group_size, wait=args.wait)
-    print(f"ran {len(result.ran)} in {len(result.groups)} group(s), skipped "
-          f"{len(result.skipped)} complete, failed {len(result.failed)}")
-    for name, error in result.failed:
-        print(f"FAILED {name}: {error}", file=sys.stderr)
+    result = run_all(args.params_dir, args.output, force=args.force, executor=args.executor,
+                     notebooks_dir=args.notebooks, kernel_name=args.kernel, dask=dask,
+                     cpus_per_run=args.cpus_per_run if dask is None else None,
+                     group_size=args.group_size, wait=args.wait)
+    groups = f" in {len(result.groups)} group(s)" if args.executor == "side-by-side" else ""
+    print(f"ran {len(result.ran)}{groups}, skipped {len(result.skipped)} complete, "
+          f"failed {len(result.failed)}")
+    for f in result.failed:
+        print(f"FAILED {f.run} ({f.params}): {f.error}"
+              + (f"\n  executed notebook: {f.notebook}" if f.notebook else ""), file=sys.stderr)
     if result.report_error:
-        print(f"report failed: {result.report_error}", file=sys.stderr)
+        print(f"report failed: {result.report_error}" + (
+            f"\n  executed notebook: {result.report_notebook}" if result.report_notebook else ""),
+            file=sys.stderr)
     elif result.report_dir is not None:
-        print(f"report: figures and tables in {result.report_dir}")
+        print(f"report: figures and tables in {result.report_dir}" + (
+            f"; all of it in one page: {result.report_html}" if result.report_html else ""))
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -439,7 +439,6 @@ def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
     import socket
 
     from swin_gao_lib.runs.runner import run_all
-    from swin_gao_lib.runs.side_by_side import run_side_by_side
     from swin_gao_lib.runs.suite_lock import SuiteBusy
 
     params = tmp_path / "params"
@@ -453,7 +452,7 @@ def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
                               timeout=120)
         # the side-by-side executor is a driver too: refused before it plans anything
         with pytest.raises(SuiteBusy, match=f"is being run by run-all pid {holder.pid}"):
-            run_side_by_side(params, out)
+            run_all(params, out, executor="side-by-side")
     finally:
         holder.kill()
         holder.wait()

@@ -13,6 +13,12 @@ run's records (``<output>/<run>/train.ipynb``), so a failure can be read in
 place. A failing configuration does not stop the others. A complete run
 (:attr:`swin_gao_lib.records.RunFolder.complete`) is skipped unless ``force``;
 an unfinished one (killed, kernel died) resumes from its last finished epoch.
+
+One driver, three executors: one run after another (the default), on Dask
+(:mod:`swin_gao_lib.runs.dask_runner`), or each configuration's seeds side by side
+in one JAX program in this process, without notebooks
+(:mod:`swin_gao_lib.training.side_by_side`). Planning, the design, the lock, the
+skip filter and the report are the driver's, the same for all three.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from swin_gao_lib.config import to_yaml
 from swin_gao_lib.config.design import write_design
+from swin_gao_lib.errors import InputError
 from swin_gao_lib.records import REPORT_DIR, RunFolder
 from swin_gao_lib.runs import scratch
 from swin_gao_lib.runs.execute import error_text, execute_notebook, execute_report, find_notebook
@@ -34,7 +41,11 @@ from swin_gao_lib.runs.suite_lock import SuiteLock
 if TYPE_CHECKING:
     from swin_gao_lib.runs.dask_runner import DaskOptions
 
-__all__ = ["Failure", "Plan", "SuiteProblems", "SuiteResult", "plan_suite", "run_all"]
+__all__ = ["EXECUTORS", "Failure", "Plan", "SuiteProblems", "SuiteResult", "plan_suite", "run_all"]
+
+
+#: The executors ``run-all`` drives a suite with.
+EXECUTORS = ("sequential", "dask", "side-by-side")
 
 
 @dataclass
@@ -42,7 +53,7 @@ class Failure:
     params: Path
     run: str
     error: str
-    notebook: Path
+    notebook: Path | None = None  # the run's executed notebook (none side by side)
 
 
 @dataclass
@@ -52,6 +63,8 @@ class SuiteResult:
     ran: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)  # side by side: each program's runs
+    report_dir: Path | None = None
     report_notebook: Path | None = None
     report_html: Path | None = None
     report_error: str | None = None
@@ -61,11 +74,11 @@ class SuiteResult:
         return not self.failed and self.report_error is None
 
 
-def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
-                 options, kernel_name: str | None, progress: SuiteProgress,
-                 lock: SuiteLock, token: str) -> None:
-    from swin_gao_lib.runs.dask_runner import run_on_dask
-
+def to_run(plans: list[Plan], result: SuiteResult, progress: SuiteProgress,
+           force: bool) -> list[Plan]:
+    """The runs an executor trains: not the complete ones (``result.skipped``), nor those
+    that diverged before (listed in ``result.failed``: they would diverge again), unless
+    ``force``; an unfinished one is in, and resumes from its checkpoint."""
     todo = []
     for plan in plans:
         folder = RunFolder(plan.run_dir)
@@ -77,6 +90,14 @@ def _run_on_dask(plans: list[Plan], train_nb: Path, result: SuiteResult, *, forc
             progress.skip(plan)
         else:
             todo.append(plan)
+    return todo
+
+
+def _run_on_dask(todo: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
+                 options, kernel_name: str | None, progress: SuiteProgress,
+                 lock: SuiteLock, token: str) -> None:
+    from swin_gao_lib.runs.dask_runner import run_on_dask
+
     previous = lock.previous or {}
     dead = [previous["dask_token"]] if previous.get("dask_token") else []
     if not todo and not dead:  # nothing to run, no dead driver's scratch to clear: no cluster
@@ -101,23 +122,15 @@ def _diverged(plan: Plan) -> Failure:
                    folder.notebook)
 
 
-def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
+def _run_sequentially(todo: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
                       kernel_name: str | None, progress: SuiteProgress, scratch_dir) -> None:
     """The default executor: one run after another, each in its own kernel.
 
     ``scratch_dir()`` gives the driver's scratch folder (its kernels' connection files).
     """
-    for plan in plans:
+    for plan in todo:
         params, folder = plan.params, RunFolder(plan.run_dir)
         run_dir = folder.path
-        if folder.complete and not force:
-            result.skipped.append(run_dir)
-            progress.skip(plan)
-            continue
-        if folder.diverged and not force:
-            result.failed.append(_diverged(plan))
-            progress.skip(plan)
-            continue
         run_dir.mkdir(parents=True, exist_ok=True)
         notebook = folder.notebook
         progress.start(plan)
@@ -138,42 +151,105 @@ def _run_sequentially(plans: list[Plan], train_nb: Path, result: SuiteResult, *,
 
 
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
-            notebooks_dir: str | Path | None = None, kernel_name: str | None = None,
-            report: bool = True, progress: bool = True, dask: "DaskOptions | None" = None,
-            cpus_per_run: int | None = None, wait: bool = False) -> SuiteResult:
-    """Run every run of ``params_dir`` through the train notebook, then the report.
+            executor: str = "sequential", notebooks_dir: str | Path | None = None,
+            kernel_name: str | None = None, report: bool = True, progress: bool = True,
+            dask: "DaskOptions | None" = None, cpus_per_run: int | None = None,
+            group_size: int | None = None, wait: bool = False, verbose: int = 2,
+            log=print) -> SuiteResult:
+    """Run every run of ``params_dir`` with ``executor`` (:data:`EXECUTORS`), then the report.
 
     ``params_dir`` is a folder of ``*.yaml`` files or one file; a file with a
     ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.config.params`).
     One driver at a time holds the suite (:mod:`swin_gao_lib.runs.suite_lock`): a
     second one raises :class:`swin_gao_lib.runs.suite_lock.SuiteBusy` naming the
     first, or waits for it (``wait``). Every run is validated and its input
-    checked before the first one starts (:func:`plan_suite`). Runs go one after
-    another, or on Dask when ``dask`` options are given
-    (:mod:`swin_gao_lib.runs.dask_runner`). ``cpus_per_run`` holds each sequential
-    run's backend to that many threads (the Dask executor's option of that name).
+    checked before the first one starts (:func:`plan_suite`). ``dask`` options
+    mean the Dask executor; ``cpus_per_run`` holds each sequential run's backend
+    to that many threads; ``group_size`` caps the seeds of one program side by
+    side, whose runs log with ``log`` at Keras's ``verbose``.
+
+    Raises:
+        InputError: bad params, run folders or data, or (side by side) runs that
+            cannot train together, before any run starts.
     """
+    executor = "dask" if dask is not None else executor
     files, output, suite_name = suite_inputs(params_dir, output)
-    train_nb = find_notebook("train.ipynb", notebooks_dir)
-    report_nb = find_notebook("report.ipynb", notebooks_dir)
-    lock = SuiteLock(output, executor="sequential" if dask is None else "dask")
+    notebooks = executor != "side-by-side"  # side by side runs in this process, no Jupyter
+    train_nb = find_notebook("train.ipynb", notebooks_dir) if notebooks else None
+    report_nb = find_notebook("report.ipynb", notebooks_dir) if notebooks else None
+    lock = SuiteLock(output, executor=executor)
     with lock.hold(wait=wait, log=lambda line: print(line, file=sys.stderr, flush=True)):
         # Absolute, because each notebook runs in the notebooks' folder.
         plans = plan_suite(files, output.resolve(), force=force,
                            check_data=dask is None or dask.scheduler is None)
         write_design(files, output, force=force)  # the study's declared design, before any run
-        scratch.clean_dead()  # scratch of drivers of this machine that were killed
         result = SuiteResult()
-        bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress)
+        # side by side, the runs log their own lines: a bar would be torn by them
+        bar = SuiteProgress(plans, f"run-all {suite_name}", enabled=progress and notebooks)
+        todo = to_run(plans, result, bar, force)
+        if not notebooks:
+            try:
+                _run_side_by_side(todo, result, force=force, group_size=group_size,
+                                  verbose=verbose, log=log)
+            finally:
+                bar.close()
+            if report:
+                _report_alone(output, result)
+            return result
+        scratch.clean_dead()  # scratch of drivers of this machine that were killed
         token = scratch.new_token()  # this start's scratch: its kernels' and Dask's files
         try:
-            _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, force=force,
+            _execute_suite(todo, train_nb, report_nb, output, result, bar, lock, force=force,
                            kernel_name=kernel_name, dask=dask, cpus_per_run=cpus_per_run,
                            report=report, token=token)
         finally:
             bar.close()
             scratch.remove(token)
     return result
+
+
+def _run_side_by_side(todo: list[Plan], result: SuiteResult, *, force: bool,
+                      group_size: int | None, verbose: int, log) -> None:
+    """Each configuration's seeds as one program on the JAX device, one group after another
+    (:func:`swin_gao_lib.training.side_by_side.train_side_by_side`); every group is checked
+    before the first trains."""
+    from swin_gao_lib.training.groups import check_group, group_runs
+
+    groups = group_runs(todo, lambda p: p.config, group_size)
+    for group in groups:
+        try:
+            check_group([p.config for p in group])
+        except InputError as exc:
+            raise type(exc)(f"{group[0].params}: {exc}") from None
+    result.groups = [[p.run_dir.name for p in g] for g in groups]
+    if not groups:
+        return
+    from swin_gao_lib.runtime.backend import use_backend
+
+    use_backend(groups[0][0].config.backend)  # preflight refuses anything but JAX
+    from swin_gao_lib.training.side_by_side import train_side_by_side
+
+    for i, group in enumerate(groups, 1):
+        log(f"group {i}/{len(groups)}: {len(group)} run(s) side by side: "
+            f"{', '.join(p.run_dir.name for p in group)}")
+        outcomes = train_side_by_side([p.config for p in group], overwrite=force,
+                                      verbose=verbose, log=log)
+        for plan, outcome in zip(group, outcomes):
+            if hasattr(outcome, "metrics"):
+                result.ran.append(plan.run_dir)
+            else:
+                result.failed.append(Failure(plan.params, plan.run_dir.name, str(outcome)))
+
+
+def _report_alone(output: Path, result: SuiteResult) -> None:
+    """The report's figures and tables without its notebook (no Jupyter: side by side)."""
+    from swin_gao_lib.analysis.report import build_report
+
+    result.report_dir = output / REPORT_DIR
+    try:
+        build_report(output)
+    except Exception as exc:  # the runs' records stay; the report can be drawn again
+        result.report_error = f"{type(exc).__name__}: {exc}"
 
 
 def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, force, kernel_name,
@@ -207,7 +283,7 @@ def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, for
         bar.report_start()
         report_dir = output / REPORT_DIR
         report_dir.mkdir(parents=True, exist_ok=True)
-        result.report_notebook = report_dir / "report.ipynb"
+        result.report_dir, result.report_notebook = report_dir, report_dir / "report.ipynb"
         try:
             # one offline page beside the figures and tables: <suite>/report/report.html
             result.report_html = execute_report(report_nb, result.report_notebook,
