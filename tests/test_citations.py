@@ -47,7 +47,7 @@ def test_citations_that_agree_with_the_records_pass(tmp_path, examples):
                              "+0.30 pp/epoch @4]; target >= 97% test; [cost quick: 2.41 h];\n"
                              "seeds 0-1: [trial lr0.004: mean-val 97.3% @4], over epochs 3-4:\n"
                              "[trial lr0.002: val 97.55% @3-4], their spread [trial lr0.004: "
-                             "sd-test 0.0%]")
+                             "sd-test 0.0%]; a 95% interval is a confidence level")
     found, bare = citations(path)
     assert len(found) == 8 and bare == []  # the % after the header is not the header's
     assert check([path], examples) == []

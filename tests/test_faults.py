@@ -395,7 +395,8 @@ def test_a_full_disk_under_seeds_side_by_side_names_each_runs_own_file(tmp_path)
         assert len(failed) == 2, proc.stderr[-3000:]
         for seed, line in zip((1, 2), failed):
             run = fs / "suite" / f"p-s{seed}"
-            assert line.startswith(f"FAILED p-s{seed}: cannot write {run}/history.csv: No space "
+            assert line.startswith(f"FAILED p-s{seed} ({params}): cannot write {run}/history.csv: "
+                                   "No space "
                                    f"left on device; the checkpoint of epoch 1 is kept in {run}"), \
                 line
             assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \

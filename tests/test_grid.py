@@ -153,8 +153,8 @@ def test_every_shipped_params_file_plans(suite, tmp_path):
     assert len({p.run_dir.name for p in plans}) == len(plans)
     if suite.startswith("study"):
         # MNIST: 3 (paper) + 5 (SGD) + 3 (momentum) + 3 (updates) configurations x 10 seeds;
-        # CIFAR-10: 2 x 10 (paper) + 1 x 3 (controls)
-        assert len(plans) == 140 + 20 + 3
+        # CIFAR-10: 2 x 10 (paper) + 1 x 10 (controls)
+        assert len(plans) == 140 + 20 + 10
 
 
 def test_study_quick_has_the_design_of_the_full_study():

@@ -51,8 +51,9 @@ CITED_SLOPE_EPOCHS = 3
 CITATION = re.compile(r"\[([A-Za-z0-9_.-]+)((?:\s+[^\s:\]]+)*)\s*:\s*([a-z-]+)\s+"
                       r"([+-]?\d+(?:\.\d+)?)\s*(%|pp/epoch|h)?\s*(?:@(\d+)(?:-(\d+))?)?\]")
 COST = re.compile(r"\[cost\s+([A-Za-z0-9_.-]+)\s*:\s*(\d+(?:\.\d+)?)\s*h\]")
-#: A quoted accuracy; one after a comparison (">= 97%", "< 15%") is a stated target, not a record.
-PERCENT = re.compile(r"(?<![<>=≥≤\d.])(?<![<>=≥≤]\s)\d+(?:\.\d+)?\s*%")
+#: A quoted accuracy; one after a comparison (">= 97%", "< 15%") is a stated target, and one
+#: before "interval"/"CI" ("a 95% interval") a confidence level, not a record.
+PERCENT = re.compile(r"(?<![<>=≥≤\d.])(?<![<>=≥≤]\s)\d+(?:\.\d+)?\s*%(?!\s*(?:interval|CI)\b)")
 STUDY_FOLDERS = ("study-quick", "study", "study-deterministic", "study-tuning")
 HISTORY_METRICS = {"val": "val_accuracy", "train": RUNNING_ACCURACY, "val-loss": "val_loss"}
 FINAL_METRICS = {"test": "test_accuracy", "train-eval": "train_eval_accuracy"}
