@@ -15,6 +15,7 @@ from typing import Sequence
 from swin_gao_lib.bench.command import add_arguments as bench_arguments
 from swin_gao_lib.bench.command import at_least
 from swin_gao_lib.errors import InputError, RunError
+from swin_gao_lib.runs.runner import EXECUTORS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "same suite, wait for it to finish instead of stopping (exit 2)")
     ra.add_argument("--notebooks", default=None, help="folder holding train.ipynb and report.ipynb")
     ra.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
-    ra.add_argument("--executor", choices=("sequential", "dask", "side-by-side"),
+    ra.add_argument("--executor", choices=EXECUTORS,
                     default="sequential",
                     help="run one run after another (default), spread them on Dask "
                     "(docs/distributed.md), or train each configuration's seeds side by side "

@@ -309,3 +309,22 @@ def test_the_kits_kernels_start_without_the_tcp_warning(tmp_path, capfd):
     execute_notebook(tmp_path / "one.ipynb", tmp_path / "kit.ipynb", cwd=tmp_path, parameters={})
     assert "without encryption" not in capfd.readouterr().err
     assert "ran" in (tmp_path / "kit.ipynb").read_text()
+
+
+def test_run_all_names_its_executor_and_dask_without_options_gets_the_defaults(tmp_path,
+                                                                                monkeypatch):
+    """A misspelt executor ran the notebooks one after another, and executor='dask' without
+    options ran them sequentially under a lock that said Dask."""
+    from swin_gao_lib.runs import runner
+    from swin_gao_lib.runs.dask_runner import DaskOptions
+
+    params = tmp_path / "a.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    for executor, dask in (("side_by_side", None), ("side-by-side", DaskOptions())):
+        with pytest.raises(ValueError, match="name one of sequential, dask, side-by-side"):
+            run_all(params, tmp_path / "out", executor=executor, dask=dask, progress=False)
+    assert not (tmp_path / "out").exists()
+    seen = []
+    monkeypatch.setattr(runner, "_run_on_dask", lambda todo, *a, options, **k: seen.append(options))
+    run_all(params, tmp_path / "out", executor="dask", progress=False, report=False)
+    assert seen == [DaskOptions()]

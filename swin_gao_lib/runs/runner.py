@@ -172,7 +172,13 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
         InputError: bad params, run folders or data, or (side by side) runs that
             cannot train together, before any run starts.
     """
-    executor = "dask" if dask is not None else executor
+    if executor not in EXECUTORS or (dask is not None and executor not in ("sequential", "dask")):
+        raise ValueError(f"executor: {executor!r} with dask options {dask!r}: name one of "
+                         f"{', '.join(EXECUTORS)}; dask options go with 'dask' only")
+    if dask is not None or executor == "dask":  # the options decide how the Dask runs go
+        from swin_gao_lib.runs.dask_runner import DaskOptions
+
+        executor, dask = "dask", dask or DaskOptions()
     files, output, suite_name = suite_inputs(params_dir, output)
     notebooks = executor != "side-by-side"  # side by side runs in this process, no Jupyter
     train_nb = find_notebook("train.ipynb", notebooks_dir) if notebooks else None

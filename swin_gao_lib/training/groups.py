@@ -15,6 +15,7 @@ from swin_gao_lib.errors import ConfigError
 
 T = TypeVar("T")
 
+
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can train side by side (everything but the seed and folder)."""
     return tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items()
