@@ -3,7 +3,7 @@ committed file is that file's number.
 
 The convention (docs/testing.md): a quoted number is a Markdown link to the file and line it
 comes from, ``[−0.45 pp [−1.23, +0.33]](../examples/study-quick/report/comparisons.csv#L2)``,
-optionally titled with the CSV columns it reads, ``(...comparisons.csv#L2 "difference ci_low
+optionally titled with the CSV columns it reads, ``(...comparisons.csv#L2 "difference; ci_low;
 ci_high")``. Each number of the link's text must be a number of those lines (or columns) at the
 precision quoted; one quoted in % or pp may be the file's fraction times 100.
 """
@@ -53,11 +53,12 @@ def target_values(path: Path, first: int, last: int, columns: str | None) -> lis
     chosen = lines[first - 1:last]
     if columns:
         header = next(csv.reader([lines[0]]))
-        missing = [c for c in columns.split() if c not in header]
+        names = [c.strip() for c in columns.split(";")]
+        missing = [c for c in names if c not in header]
         if missing:
             raise LookupError(f"{path.name} has no column {missing}")
         rows = list(csv.reader(io.StringIO("\n".join(chosen))))
-        chosen = [row[header.index(c)] for row in rows for c in columns.split()]
+        chosen = [row[header.index(c)] for row in rows for c in names]
     text = " ".join(chosen).replace("−", "-")
     values = [v for v, _, _ in numbers(text)]
     # a CSV or JSON line separates numbers with commas: read them without thousands too
@@ -106,15 +107,15 @@ def test_the_checker_catches_a_changed_number_and_a_dead_link(tmp_path):
                                     "mnist,-0.4523,-1.2315,0.3269,10\ncifar,0.8123,1.25e-05,2,13312\n")
     (tmp_path / "p.md").write_text("# A page: its `heading`\n")
     page = tmp_path / "x.md"
-    good = ("[−0.45 pp [−1.23, +0.33]](r.csv#L2 \"difference ci_low ci_high\"), [81.2%](r.csv#L3), "
+    good = ("[−0.45 pp [−1.23, +0.33]](r.csv#L2 \"difference; ci_low; ci_high\"), [81.2%](r.csv#L3), "
             "[1.3·10⁻⁵](r.csv#L2-L3), [13,312](r.csv#L3), [the heading](p.md#a-page-its-heading), "
             "[web](https://x.y/a#L9), [text](r.csv)")
     assert problems(page, good) == ([], 6)
     assert numbers("CIFAR-10 −0.41 pp, 0.88× and 2.5·10⁻⁷") == [
         (-0.41, 0.005, True), (0.88, 0.005, False), (2.5e-7, 0.5e-8, False)]
     for bad, says in [("[−0.46 pp](r.csv#L2)", "-0.46 is not"), ("[+0.34](r.csv#L2)", "0.34 is not"),
-                      ("[81.3%](r.csv#L3)", "81.3 is not"), ("[10](r.csv#L2 \"ci_low n\")", ""),
-                      ("[2](r.csv#L2 \"ci_low n\")", "2 is not"), ("[x](r.csv#L4)", "has 3 lines"),
+                      ("[81.3%](r.csv#L3)", "81.3 is not"), ("[10](r.csv#L2 \"ci_low; n\")", ""),
+                      ("[2](r.csv#L2 \"ci_low; n\")", "2 is not"), ("[x](r.csv#L4)", "has 3 lines"),
                       ("[x](r.csv#L2 \"p\")", "no column"), ("[x](gone.csv#L1)", "no such file"),
                       ("[x](p.md#another)", "no such heading")]:
         wrong, _ = problems(page, bad)
