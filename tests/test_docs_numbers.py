@@ -47,13 +47,14 @@ def slug(heading: str) -> str:
 
 
 def target_values(path: Path, first: int, last: int, columns: str | None) -> list[float]:
+    """The numbers of lines ``first``..``last`` of ``path``, or of their ``columns`` (a CSV's)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     if not 1 <= first <= last <= len(lines):
         raise LookupError(f"{path.name} has {len(lines)} lines, not L{first}-L{last}")
     chosen = lines[first - 1:last]
     if columns:
         header = next(csv.reader([lines[0]]))
-        names = [c.strip() for c in columns.split(";")]
+        names = [" ".join(c.split()) for c in columns.split(";")]  # a title may wrap
         missing = [c for c in names if c not in header]
         if missing:
             raise LookupError(f"{path.name} has no column {missing}")
@@ -67,6 +68,7 @@ def target_values(path: Path, first: int, last: int, columns: str | None) -> lis
 
 
 def quoted(value: float, half: float, percent: bool, candidates: list[float]) -> bool:
+    """Whether a candidate rounds to the quoted value (times 100 for a fraction quoted in % or pp)."""
     scales = (1.0, 100.0) if percent else (1.0,)
     return any(abs(c * s - value) <= half * (1 + 1e-9) + 1e-12 for c in candidates for s in scales)
 
@@ -129,5 +131,5 @@ def test_every_link_leads_somewhere_and_every_quoted_number_matches(page):
 
 
 def test_the_pages_quote_their_numbers_by_link():
-    # the convention is in use, so a page cannot drop it unnoticed
-    assert sum(problems(page)[1] for page in PAGES) >= 100
+    # the convention is in use (317 numbers when written), so the pages cannot drop it unnoticed
+    assert sum(problems(page)[1] for page in PAGES) >= 250
