@@ -271,10 +271,8 @@ def validate(cfg: RunConfig) -> RunConfig:
 # ---------------------------------------------------------------- building
 def make_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> RunConfig:
     """Build and validate a :class:`RunConfig` from a mapping plus keyword overrides."""
-    merged = dict(values or {})
-    merged.update(overrides)
     kwargs = {}
-    for key, value in merged.items():
+    for key, value in {**(values or {}), **overrides}.items():
         if key not in _FIELDS:
             raise unknown_key_error(key)
         kwargs[key] = _coerce(key, value)

@@ -21,11 +21,9 @@ EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
 #: without accumulation.
 EQUAL_UPDATES, PLAIN_BATCH = "equal updates", "plain large batch"
 #: Short tags for the keys grids vary most; other keys use their full name.
-TAGS = {
-    "accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
-    "epochs": "e", "seed": "s", "accumulation_mode": "", "reduction": "", "optimizer": "",
-    "dataset": "",
-}
+TAGS = {"accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
+        "epochs": "e", "seed": "s", "accumulation_mode": "", "reduction": "", "optimizer": "",
+        "dataset": ""}
 _DEFAULTS = RunConfig()
 
 
@@ -71,28 +69,20 @@ def configuration_label(row: Mapping[str, Any]) -> str:
     opt = training_title(row)
     if row["family"] == BASELINE:
         return f"{opt} baseline, B={row['batch']}"
+    lr = "" if row["lr_scaling"] == "none" else f", {LR_SCALING_TITLES[row['lr_scaling']]}"
     if row["family"] == PLAIN_BATCH:
-        text = f"{opt} plain B={row['batch']}, no accumulation"
-        if row["lr_scaling"] != "none":
-            text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
-        return text
+        return f"{opt} plain B={row['batch']}, no accumulation{lr}"
     text = (f"{opt} N={row['N']}: {row['N']}x{row['micro_batch']}={row['batch']}, "
-            f"{mode_title(row['mode'])} {row['reduction']}")
-    if row["lr_scaling"] != "none":
-        text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
+            f"{mode_title(row['mode'])} {row['reduction']}{lr}")
     if row["family"] == EQUAL_UPDATES:
         text += f", {row['epochs']} epochs"
     return text
 
 
-#: What a control says about its updates when the records show they differ from its partner's.
-UPDATES_DIFFER = "updates differ"
-
-
-def _updates(same: Any, promised: str = "same updates") -> str:
-    """``same updates`` only when the recorded update counts are the partner's."""
+def _updates(same: Any) -> str:
+    """``same updates`` unless the recorded update counts differ from the partner's."""
     # == rather than `is`: numpy's False counts; None and NaN (no partner) do not
-    return UPDATES_DIFFER if same == False else promised  # noqa: E712
+    return "updates differ" if same == False else "same updates"  # noqa: E712
 
 
 def control_label(row: Mapping[str, Any]) -> str:

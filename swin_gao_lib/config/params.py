@@ -33,11 +33,9 @@ STUDY_KEY = "study"
 #: Keys of a params file that are not config keys.
 _NOT_CONFIG = (GRID_KEY, SEEDS_KEY, STUDY_KEY)
 #: Keys a grid may not vary: each has its own mechanism.
-_NOT_IN_GRID = {
-    "seed": "list the seeds under 'seeds:' instead",
-    "run_name": "run names are derived from the varied values",
-    "output_dir": "a suite lands in one folder; use run-all --output",
-}
+_NOT_IN_GRID = {"seed": "list the seeds under 'seeds:' instead",
+                "run_name": "run names are derived from the varied values",
+                "output_dir": "a suite lands in one folder; use run-all --output"}
 _DEFAULTS = RunConfig()
 
 
@@ -224,10 +222,8 @@ def resolve(path: str | os.PathLike, overrides: Sequence[str] | Mapping[str, Any
         for point in expand(values, Path(path).stem)]
 
 
-def load_config(
-    path: str | os.PathLike | None = None,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
-) -> RunConfig:
+def load_config(path: str | os.PathLike | None = None,
+                overrides: Sequence[str] | Mapping[str, Any] = ()) -> RunConfig:
     """The one run a params file (``None``: the defaults) plus overrides describes, validated.
 
     ``overrides``: ``["key=value", ...]`` as from ``--set``, or a mapping. The run

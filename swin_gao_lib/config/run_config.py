@@ -140,8 +140,7 @@ class RunConfig:
     pipeline: str = _knob("host", "training", "`host`: batches made on the host (tf.data; NumPy "
                           "on JAX), one train step per call; `device` (JAX only): the split's "
                           "uint8 images on the device, each epoch's order, crops, flips and "
-                          "scaling and all its updates in one compiled program "
-                          "(docs/backends.md)")
+                          "scaling and all its updates in one compiled program (docs/backends.md)")
     # --- records
     output_dir: str = _knob("outputs", "records", "the run lands in `<output_dir>/<run_name>/`")
     run_name: str | None = _knob(None, "records", "the run's folder name; null: the params "

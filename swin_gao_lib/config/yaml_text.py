@@ -37,9 +37,7 @@ class BoundedLoader(yaml.SafeLoader):
 
     def __init__(self, stream: str):
         super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-        self._chars = 0
+        self._depth = self._nodes = self._chars = 0
         self._sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (nodes, characters)
 
     def _count(self, nodes: int, chars: int, mark: Any, alias: str | None = None) -> None:

@@ -1,11 +1,8 @@
 """Where the images come from: ``keras``, ``dir:<path>`` or the bundled ``sample``.
 
-The source is always chosen explicitly and never swapped for another: a user
-who asked for full CIFAR-10 must never silently get the sample.
-
-Each loader returns uint8 arrays ``x_train (N, H, W, C)``, ``y_train (N,)``,
-``x_test``, ``y_test`` exactly as published (28x28x1 for the digits, 32x32x3
-for CIFAR-10). Padding to 32x32 happens later, in :mod:`pipeline`.
+The source is the one asked for, never swapped for another (full CIFAR-10 must never
+silently become the sample). Loaders return uint8 arrays ``x (N, H, W, C)``, ``y (N,)``
+exactly as published; padding to 32x32 happens in :mod:`swin_gao_lib.data.splits`.
 """
 
 from __future__ import annotations
@@ -47,6 +44,14 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def _folder(folder: str | Path) -> Path:
+    """A ``dir:`` source's folder, which must exist."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    return folder
+
+
 # ------------------------------------------------------------------ dir:<path>
 def _find(folder: Path, stem: str, spec: DatasetSpec) -> Path:
     for name in (stem + ".gz", stem):
@@ -61,9 +66,7 @@ def _find(folder: Path, stem: str, spec: DatasetSpec) -> Path:
 def load_idx_dir(folder: str | Path, dataset: str = "mnist") -> RawData:
     """Load MNIST or Fashion-MNIST from a folder holding the four published IDX files."""
     spec = datasets.get(dataset)
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    folder = _folder(folder)
     layout = spec.layout
     xtr, ytr = read_idx_pair(*(_find(folder, f, spec) for f in layout.train), spec.num_classes)
     xte, yte = read_idx_pair(*(_find(folder, f, spec) for f in layout.test), spec.num_classes)
@@ -82,18 +85,12 @@ def cifar_folder(folder: str | Path, dataset: str = "cifar10") -> Path:
 
 
 def load_cifar_dir(folder: str | Path, dataset: str = "cifar10") -> RawData:
-    """Load CIFAR-10 or CIFAR-100 from their python-version files.
-
-    ``folder`` is the unpacked archive (``cifar-10-batches-py``,
-    ``cifar-100-python``) or the folder that contains it. The ``meta`` file,
-    when present, must name as many classes as the registry says.
+    """Load CIFAR-10 or CIFAR-100 from their python-version files: ``folder`` is the unpacked
+    archive or the folder holding it; a ``meta`` file must name the registry's class count.
     """
     spec = datasets.get(dataset)
     layout = spec.layout
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (source dir:{folder})")
-    folder = cifar_folder(folder, dataset)
+    folder = cifar_folder(_folder(folder), dataset)
     for name in layout.files():
         if not (folder / name).is_file():
             raise DataError(f"{folder}: missing {name}; expected the {spec.title} python-version "
@@ -133,10 +130,8 @@ def expected_train_images(dataset: str, source: str, validation_split: float,
                           max_train_samples: int | None) -> int:
     """How many images one epoch of a run will train on, without loading the data.
 
-    Exact for ``source: sample`` (the manifest counts its rows) and for the full
-    published data set (``keras``); for ``dir:`` folders, which may hold a subset,
-    the published size is the estimate. The batch runner weighs its progress bar
-    with it (images x epochs per run), so its ETA follows each run's cost.
+    Exact for ``sample`` (the manifest counts its rows) and ``keras``; for ``dir:``
+    the published size is the estimate (the batch runner weighs its progress with it).
     """
     spec = datasets.get(dataset)
     n = spec.train_images
@@ -183,10 +178,8 @@ def load_keras(dataset: str) -> RawData:
 
 
 def check_source(dataset: str, source: str) -> None:
-    """Look at a source without reading it: a ``dir:`` folder must hold the published files.
-
-    Cheap enough to run for every source of a suite before its first run.
-    """
+    """Look at a source without reading it (cheap, for every run of a suite before the first):
+    a ``dir:`` folder must hold the published files."""
     spec = datasets.get(dataset)
     if source == "sample":
         if spec.sample and not sample_path(dataset).is_file():
@@ -195,9 +188,7 @@ def check_source(dataset: str, source: str) -> None:
         return
     if not source.startswith("dir:"):
         return
-    folder = Path(source[4:]).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    folder = _folder(source[4:])
     if spec.layout.format == CIFAR_PYTHON:
         folder = cifar_folder(folder, dataset)
         missing = [n for n in spec.layout.files() if not (folder / n).is_file()]
