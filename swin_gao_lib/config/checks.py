@@ -200,15 +200,13 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"crop_padding: {cfg.crop_padding} is more than {min(h, w) // 2}, half "
                           f"the side of the {h}x{w} images it pads; use at most {min(h, w) // 2}, "
                           "which keeps half of each image in every crop (keras-io pads 4)")
-    _rate(cfg, "dropout", "attention_dropout", "drop_path_rate", "label_smoothing")
-    if not (0.0 <= cfg.validation_split < 1.0):
-        raise ConfigError(f"validation_split: must be in [0, 1), got {cfg.validation_split}")
+    _rate(cfg, "dropout", "attention_dropout", "drop_path_rate", "label_smoothing",
+          "validation_split")
     if not cfg.learning_rate > 0:
         raise ConfigError(f"learning_rate: must be > 0, got {cfg.learning_rate}")
     if cfg.weight_decay < 0:
         raise ConfigError(f"weight_decay: must be >= 0, got {cfg.weight_decay}")
-    if not (0.0 <= cfg.momentum < 1.0):
-        raise ConfigError(f"momentum: must be in [0, 1), got {cfg.momentum}")
+    _rate(cfg, "momentum")
     if not 0 <= cfg.seed <= MAX_SEED:
         raise ConfigError(f"seed: must be in [0, 2^32 - 1] = [0, {MAX_SEED}], got {cfg.seed}")
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from swin_gao_lib.config import datasets
-from swin_gao_lib.data.formats import read_cifar_batch, read_cifar_meta, read_idx_pair
 from swin_gao_lib.config.datasets import CIFAR_PYTHON, DatasetSpec
+from swin_gao_lib.data.formats import read_cifar_batch, read_cifar_meta, read_idx_pair
 from swin_gao_lib.errors import DataError
 
+_SAMPLES = Path(str(resources.files("swin_gao_lib.data") / "sample"))
 OFFLINE_HINT = ("offline sources: 'sample' (real subset bundled with the kit) or "
                 "'dir:<path>' (the published files on disk)")
 
@@ -110,14 +111,16 @@ def load_cifar_dir(folder: str | Path, dataset: str = "cifar10") -> RawData:
 
 # ------------------------------------------------------------------ sample
 def sample_path(dataset: str) -> Path:
-    """Path of the bundled sample file of ``dataset``."""
-    return Path(str(resources.files("swin_gao_lib.data") / "sample" / f"{dataset}.npz"))
+    """Path of the bundled sample file of ``dataset``, which must be there."""
+    path = _SAMPLES / f"{dataset}.npz"
+    if not path.is_file():
+        raise DataError(f"{path}: the bundled sample of {dataset} is missing; reinstall the kit")
+    return path
 
 
 def sample_manifest() -> dict:
     """Provenance of the bundled samples (source files, their SHA-256, row selection)."""
-    path = Path(str(resources.files("swin_gao_lib.data") / "sample" / "manifest.json"))
-    return json.loads(path.read_text())
+    return json.loads((_SAMPLES / "manifest.json").read_text())
 
 
 @functools.lru_cache(maxsize=None)
@@ -147,8 +150,6 @@ def load_sample(dataset: str) -> RawData:
         raise DataError(f"source sample: no sample of {dataset} ships with the kit (samples: "
                         f"{', '.join(datasets.with_sample())}); use source: keras or dir:<path>")
     path = sample_path(dataset)
-    if not path.is_file():
-        raise DataError(f"{path}: the bundled sample of {dataset} is missing; reinstall the kit")
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -181,11 +182,8 @@ def check_source(dataset: str, source: str) -> None:
     """Look at a source without reading it (cheap, for every run of a suite before the first):
     a ``dir:`` folder must hold the published files."""
     spec = datasets.get(dataset)
-    if source == "sample":
-        if spec.sample and not sample_path(dataset).is_file():
-            raise DataError(f"{sample_path(dataset)}: the bundled sample of {dataset} is missing; "
-                            "reinstall the kit")
-        return
+    if source == "sample" and spec.sample:
+        sample_path(dataset)
     if not source.startswith("dir:"):
         return
     folder = _folder(source[4:])
