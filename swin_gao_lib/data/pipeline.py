@@ -44,11 +44,6 @@ class Datasets:
     train_eval: Any | None = None  # train images, un-augmented, in file order
 
 
-def _numpy_pipeline() -> bool:
-    """Whether this process feeds NumPy batches (JAX backend: TensorFlow may be absent)."""
-    return keras.backend.backend() != "tensorflow"
-
-
 def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: bool) -> tf.Tensor:
     """Per-image random crop (after zero padding) and optional left-right flip.
 
@@ -148,7 +143,8 @@ def make_datasets(cfg: RunConfig, raw: RawData | None = None, splits: Splits | N
     s = splits if splits is not None else (split(raw, cfg) if raw is not None else load_splits(cfg))
     # Evaluation runs at the micro-batch size so it never needs more memory than training.
     eval_bs, k = cfg.micro_batch_size, cfg.num_classes
-    train, evaluate = ((TrainBatches, EvalBatches) if _numpy_pipeline()
+    # NumPy batches off TensorFlow (JAX: TensorFlow may be absent)
+    train, evaluate = ((TrainBatches, EvalBatches) if keras.backend.backend() != "tensorflow"
                        else (train_pipeline, eval_pipeline))
     return Datasets(
         train=train(s.x_train, s.y_train, cfg, cfg.fit_batch_size, first_epoch, cfg.epochs),
