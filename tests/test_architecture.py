@@ -199,13 +199,13 @@ def test_no_scattered_facts(pattern):
 
 
 def test_registry_is_the_source_of_dataset_choices():
-    from swin_gao_lib.config import datasets, labels
+    from swin_gao_lib.config import datasets
     from swin_gao_lib.bench.command import add_arguments
     from swin_gao_lib.config import make_config
     import argparse
 
     for name, spec in datasets.DATASETS.items():
-        assert labels.dataset_title(name) == spec.title
+        assert datasets.title(name) == spec.title
         source = "sample" if spec.sample else "keras"
         cfg = make_config(dataset=name, source=source)
         assert cfg.num_classes == spec.num_classes

@@ -140,9 +140,9 @@ def _margins(dataset_title: str, declared: Any, design: StudyDesign | None,
 
 
 def _title(dataset: str) -> str:
-    from swin_gao_lib.config.labels import dataset_title
+    from swin_gao_lib.config.datasets import title
 
-    return dataset_title(dataset)
+    return title(dataset)
 
 
 def _collapses(rows: pd.DataFrame) -> tuple[int, int]:

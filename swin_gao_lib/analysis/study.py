@@ -54,7 +54,8 @@ import pandas as pd
 
 from swin_gao_lib.config.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES,
                                  LR_SCALING_TITLES, PLAIN_BATCH, configuration_label,
-                                 control_label, dataset_title, series_label, training_title)
+                                 control_label, series_label, training_title)
+from swin_gao_lib.config.datasets import title as dataset_title
 from swin_gao_lib.config.design import configuration_key
 from swin_gao_lib.config.run_config import NOT_CONFIGURATION
 from swin_gao_lib.records import Run, Suite

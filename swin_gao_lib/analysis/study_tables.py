@@ -17,7 +17,7 @@ import pandas as pd
 from swin_gao_lib.analysis import comparisons as compare, convergence, findings, study
 from swin_gao_lib.analysis import rates, sensitivity, tracking
 from swin_gao_lib.config.design import StudyDesign, load_design
-from swin_gao_lib.config.labels import dataset_title
+from swin_gao_lib.config.datasets import title as dataset_title
 from swin_gao_lib.records import Suite
 
 

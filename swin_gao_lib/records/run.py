@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swin_gao_lib.config import labels
-from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config import RunConfig, datasets, labels
 
 from swin_gao_lib.records.layout import (LEARNING_RATES)
 
@@ -38,7 +37,7 @@ class Run:
 
     @property
     def dataset_title(self) -> str:
-        return labels.dataset_title(self.dataset)
+        return datasets.title(self.dataset)
 
     @property
     def variant(self) -> str:
