@@ -68,9 +68,6 @@ def markdown_table(report: dict[str, Any]) -> str:
                  f"last-third over first-third step time (⚠: beyond ±{TREND_LIMIT:.0%}).")
     text += fit_table(report)
     text += "\n\nMemory: " + "; ".join(kinds) + ".\n"
-    from swin_gao_lib.bench.targets import judge, markdown
-
-    text += "\nTargets:\n\n" + markdown(judge(report["summary"], report.get("device")))
     return text
 
 
