@@ -94,13 +94,10 @@ def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
          variants=VARIANTS) -> list[Spec]:
     """Every spec of a benchmark; N=1 has only ``plain_full`` (the others coincide).
 
-    ``jit_modes`` apply to TensorFlow; JAX is always XLA-compiled (one mode).
-    ``precisions``: Keras dtype policies, e.g. ``["float32", "mixed_bfloat16"]``.
-    ``levels``: ``step`` (the train step under ``fit``) and/or ``fit`` (``train()``
-    end to end); ``pipelines`` and ``seeds`` apply to the fit level: ``device``
-    runs on JAX only, ``seeds`` > 1 (side by side) on the device pipeline only.
-    ``variants`` keeps only those of :data:`VARIANTS` (``plain_full`` at N = 1 is
-    the reference of every ratio: leave it in).
+    ``jit_modes`` apply to TensorFlow (JAX always compiles); ``pipelines`` and
+    ``seeds`` to the fit level (``device`` on JAX only, ``seeds`` > 1 on the device
+    pipeline only); ``variants`` keeps only those (``plain_full``, every ratio's
+    reference, should stay).
     """
     from swin_gao_lib.errors import InputError
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from swin_gao_lib.bench.specs import VARIANTS
 from swin_gao_lib.bench.summary import TREND_LIMIT
 

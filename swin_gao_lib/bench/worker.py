@@ -86,13 +86,8 @@ def _record(spec: Spec, times: list[float], warmup: list[float], samples: int,
 
 
 def measure_fit(spec: Spec) -> dict[str, Any]:
-    """The fit level: the kit's ``train()`` (or ``seeds`` side by side), records and all.
-
-    Timed units are whole epochs after the first (which compiles): from the end
-    of one epoch's last checkpoint to the end of the next's, so validation,
-    ``history.csv``, ``lr.csv`` and checkpoints count. The checkpoints' writer is
-    wrapped to note when each epoch's records are all on disk.
-    """
+    """The fit level: the kit's ``train()`` (or ``seeds`` side by side), records and all,
+    timed per epoch after the first (which compiles), from checkpoint to checkpoint."""
     import dataclasses
     import tempfile
 
