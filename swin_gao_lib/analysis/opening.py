@@ -1,11 +1,5 @@
-"""What a report page says before its first figure: which suite, how many runs, and how far to trust it.
-
-* :func:`opening` — the suite's name, its complete, diverged, failed and
-  unfinished runs counted, and — where every configuration has one seed —
-  the warning that such a suite tests nothing, with the way to the study's page;
-* :func:`failures` — the diverged and failed runs as one collapsible list
-  (a count in its summary line), for the end of the page;
-"""
+"""What a report page says first (the suite, its run counts, a one-seed warning) and, at its end,
+the runs that did not finish as one collapsible list."""
 
 from __future__ import annotations
 

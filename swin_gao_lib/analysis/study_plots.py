@@ -1,15 +1,6 @@
-"""The study's figures, drawn from :mod:`study`'s tables (mean ± std over seeds).
+"""The study's figures (mean ± std over seeds): accuracy vs updates, metrics vs N, differences.
 
-* :func:`accuracy_vs_updates` — test accuracy against the number of optimizer
-  updates, one column per update count; not drawn where every configuration
-  made the same number (:func:`updates_note` says so instead).
-* :func:`metric_vs_n` — accuracy, train–test gap, time per image and memory
-  against N, one line per arm from its baseline.
-* :func:`differences` — each configuration minus its baseline, with its 95%
-  confidence interval, the equivalence margin and the decision.
-
-Arms keep the report's colours and markers (:class:`~swin_gao_lib.analysis.arms.ArmStyles`);
-legends sit below the panels (:func:`swin_gao_lib.analysis.plots.legend_below`).
+Arms keep the report's colours and markers (:class:`~swin_gao_lib.analysis.arms.ArmStyles`).
 """
 
 from __future__ import annotations
@@ -27,6 +18,7 @@ from matplotlib.transforms import blended_transform_factory
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.plots import (FONT, accuracy_range, arm_handle, legend_below,
                                          new_figure, style_axes)
+from swin_gao_lib.analysis import study
 from swin_gao_lib.config.labels import BASELINE
 
 
@@ -69,15 +61,6 @@ def _dodge(k: int, width: float = 0.4) -> np.ndarray:
     return np.linspace(-width / 2, width / 2, k) if k > 1 else np.zeros(1)
 
 
-def _collapsed(r: pd.Series) -> bool:
-    """A configuration whose mean test accuracy sits at chance (its runs collapsed)."""
-    from swin_gao_lib.analysis.resampling import COLLAPSE_MARGIN
-
-    chance = r.get("chance")
-    return chance == chance and chance is not None and \
-        float(r["test_accuracy_mean"]) <= float(chance) + COLLAPSE_MARGIN
-
-
 def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | None:
     """Test accuracy (mean +- std over seeds) against the number of optimizer updates.
 
@@ -108,8 +91,9 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
         for col, count in enumerate(counts):
             members = sub[sub["optimizer_updates_mean"].round() == count]
             members = members.assign(_r=[a._rank() for a in members["arm"]]).sort_values(["_r", "N"])
-            for dx, (_, r) in zip(_dodge(len(members)), members.iterrows()):
-                if _collapsed(r):  # drawn on the axis' floor below, not on a 0-100% axis
+            for dx, (_, r), low in zip(_dodge(len(members)), members.iterrows(),
+                                       study.at_chance(members)):
+                if low:  # drawn on the axis' floor below, not on a 0-100% axis
                     at_chance.append((col + dx, r))
                     continue
                 s = styles[r["arm"]]
@@ -271,10 +255,8 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
     panel_margins: dict[str, float] = {}
     for ax, ds in zip(axes[:, 0], datasets):
         g = sub[sub["dataset"] == ds].reset_index(drop=True)
-        # each data set's own margin: a study states one per data set (MNIST's +-0.5 pp was
-        # drawn at CIFAR-10's +-2 when one band served every panel)
-        # no band where nothing was tested (one seed): a point beside a margin line reads as
-        # a decision that was never made
+        # each data set's own margin; none where nothing was tested (one seed): a point beside
+        # a margin line reads as a decision
         margin = (float(g["margin"].max()) if tested and "margin" in g and g["margin"].notna().any()
                   else 0.0)
         if margin > 0:
