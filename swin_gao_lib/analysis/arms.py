@@ -120,11 +120,5 @@ class ArmStyles:
     def __getitem__(self, arm: Arm) -> Style:
         return self._styles[arm]
 
-    def __contains__(self, arm: object) -> bool:
-        return arm in self._styles
-
-    def __len__(self) -> int:
-        return len(self._styles)
-
     def items(self):
         return self._styles.items()

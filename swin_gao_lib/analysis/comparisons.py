@@ -101,8 +101,10 @@ def not_made(configs: pd.DataFrame, design: StudyDesign | None) -> pd.DataFrame:
                                        "missing"])
 
 
-def _margins(title: str, declared: Any, design: StudyDesign | None,
-             margins: dict[str, float]) -> dict[str, float]:
+def margins_for(title: str, declared: Any, design: StudyDesign | None,
+                margins: dict[str, float]) -> dict[str, float]:
+    """Each metric's margin in a data set (by title): the suite's, the design's, the declared
+    comparison's, the later overriding."""
     out = dict(margins)
     if design is not None:
         for dataset, m in design.margins.items():
@@ -236,7 +238,7 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
                 else PRIMARY if is_paper_comparison(arm_cfg, partner_cfg) else SECONDARY)
         k_a, n_a = _collapses(mine)
         k_b, n_b = _collapses(base)
-        row_margins = _margins(c["dataset"], declared, design, base_margins)
+        row_margins = margins_for(c["dataset"], declared, design, base_margins)
         for metric in METRICS:
             a, b = per_seed(mine, metric), per_seed(base, metric)
             if not a or not b:

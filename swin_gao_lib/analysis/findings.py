@@ -150,14 +150,14 @@ def _budget(g: pd.DataFrame) -> str:
 def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     """Verdict and evidence for one claim within one control of one data set."""
     by_metric = {m: g.sort_values(["N", "batch"]) for m, g in comp.groupby("metric")}
+    acc = by_metric.get("test_accuracy")
+    if claim != "time" and acc is None:
+        return "untestable (these records lack test accuracy)", ""
     if claim == "accuracy":
-        g = by_metric.get("test_accuracy")
-        if g is None:
-            return "untestable (these records lack test accuracy)", ""
-        margin = margin_text(claim, margin=g["margin"].iloc[0])
-        evidence = "; ".join(_fmt(r, claim) for _, r in g.iterrows())
-        tail = _tail(g)
-        return (_verdict(list(g["decision"]), LOWER, margin) + _budget(g),
+        margin = margin_text(claim, margin=acc["margin"].iloc[0])
+        evidence = "; ".join(_fmt(r, claim) for _, r in acc.iterrows())
+        tail = _tail(acc)
+        return (_verdict(list(acc["decision"]), LOWER, margin) + _budget(acc),
                 evidence + (f" — {tail}" if tail else ""))
     if claim == "time":
         g = by_metric.get("time_per_image_ms")
@@ -170,9 +170,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
             return "no verdict (runs not timed interleaved, no noise floor)", ev
         return _verdict(list(g["decision"]), HIGHER, margin_text(claim, margin=g["margin"].iloc[0])), ev
     # overfitting: only where accuracy drops (after Holm) while the arm still learns
-    acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")
-    if acc is None:
-        return "untestable (these records lack test accuracy)", ""
+    gap = by_metric.get("generalization_gap")
     if (acc["test"] == "none").all():
         return "untestable (one seed per configuration)", ""
     drops = acc[acc["decision"] == LOWER]

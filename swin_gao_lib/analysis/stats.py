@@ -184,7 +184,6 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-# ---------------------------------------------------------------- equivalence and power
 @dataclass(frozen=True)
 class Equivalence:
     """TOST of ``-margin < difference < +margin`` (see the module docstring)."""
@@ -203,12 +202,8 @@ class Equivalence:
 
 
 def tost(estimate: float, se: float, df: float, margin: float) -> Equivalence:
-    """Two one-sided t-tests of ``|difference| < margin`` (as statsmodels' ``ttost_paired``).
-
-    ``se == 0`` (every seed gave the same difference) decides without noise:
-    p = 0 on the side the estimate is on, 1 otherwise. NaN ``se`` (one seed)
-    gives NaN p-values.
-    """
+    """Two one-sided t-tests of ``|difference| < margin`` (as statsmodels' ``ttost_paired``);
+    ``se == 0`` decides without noise (p 0 or 1 per side), NaN ``se`` gives NaN."""
     if not margin > 0:
         raise ValueError(f"an equivalence margin must be > 0, got {margin}")
     nan = math.nan
@@ -241,11 +236,8 @@ def t_test_power(noncentrality: float, df: float, alpha: float = 0.05) -> float:
 
 def minimum_detectable_effect(se: float, df: float, alpha: float = 0.05,
                               power: float = 0.8) -> float:
-    """The true difference a two-sided t-test with this ``se`` and ``df`` finds with ``power``.
-
-    ``lambda* * se``, where the noncentral-t power at noncentrality ``lambda*``
-    equals ``power`` (module docstring). 0 when ``se`` is 0, NaN when unknown.
-    """
+    """The true difference a two-sided t-test with this ``se`` and ``df`` finds with ``power``
+    (module docstring): 0 when ``se`` is 0, NaN when unknown."""
     if math.isnan(se) or math.isnan(df) or df <= 0:
         return math.nan
     if se == 0:

@@ -27,11 +27,8 @@ def _counts(sub: pd.DataFrame) -> list[int]:
 
 
 def updates_note(configs: pd.DataFrame) -> str | None:
-    """The sentence that stands in for accuracy vs updates when no panel would carry information.
-
-    ``None`` when some data set's configurations made different numbers of
-    updates (the figure is drawn; its title names the data sets left out).
-    """
+    """The sentence that stands in for accuracy vs updates when every configuration of each
+    data set made the same number of updates (None: the figure is drawn)."""
     counts = {ds: _counts(g) for ds, g in configs.groupby("dataset", sort=False)}
     if any(len(c) >= 2 for c in counts.values()):
         return None
@@ -62,15 +59,9 @@ def _dodge(k: int, width: float = 0.4) -> np.ndarray:
 
 
 def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | None:
-    """Test accuracy (mean +- std over seeds) against the number of optimizer updates.
-
-    One panel per data set whose configurations made at least two different
-    numbers of updates (``None`` when none did): each update count a column,
-    its configurations side by side in it, in the arms' colours and markers.
-    An arm with several configurations in a panel (an N sweep) has each
-    point labelled with its N. With one seed per configuration there is no
-    spread to draw, and the axis label says so.
-    """
+    """Test accuracy (mean +- std over seeds) against the number of optimizer updates: a panel
+    per data set with at least two update counts (None: none has), a column per count, an N
+    sweep's points labelled with N, collapsed configurations on a strip at the floor."""
     configs = _with_arms(configs)
     panels = [ds for ds in dict.fromkeys(configs["dataset"])
               if len(_counts(configs[configs["dataset"] == ds])) >= 2]
@@ -144,13 +135,8 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
 
 def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title: str,
                 styles: ArmStyles, scale: dict[str, float] | None = None) -> Figure:
-    """One row per metric, one column per data set: mean +- std against N, one line per arm.
-
-    ``sweeps`` maps a metric to its :func:`swin_gao_lib.analysis.study.n_sweep` table
-    (in-step accumulation with a mean loss). Each line starts at its arm's
-    baseline (N = 1, drawn in the baseline's style); N is a column per value,
-    arms side by side in it.
-    """
+    """One row per metric (``sweeps``: each metric's :func:`.study.n_sweep`), one column per
+    data set: mean +- std against N, one line per arm from its baseline (N = 1)."""
     scale = scale or {}
     metrics = [m for m, t in sweeps.items() if not t.empty]
     datasets = list(dict.fromkeys(pd.concat([sweeps[m] for m in metrics])["dataset"]))
@@ -236,14 +222,9 @@ def _row_label(r: pd.Series) -> str:
 
 def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float = 100.0,
                 xlabel: str = "difference from the baseline (percentage points)") -> Figure:
-    """Forest plot: each configuration's difference from its baseline, with its 95% CI.
-
-    One panel per data set, stacked. The colour is the comparison's decision
-    (:mod:`study`: after Holm's correction, against the metric's margin, the
-    shaded band with dashed edges drawn over the points): red lower, green
-    higher, blue equivalent, grey inconclusive or not judged; the difference,
-    interval and decision are also written at the right of each row.
-    """
+    """Forest plot: each comparison's difference with its 95% CI, one panel per data set; the
+    colour is its decision (red lower, green higher, blue equivalent, grey otherwise), the
+    band its margin, the numbers written at the right."""
     sub = comp[comp["metric"] == metric]
     datasets = list(dict.fromkeys(sub["dataset"])) or [""]
     tested = bool(len(sub)) and (sub["test"] != "none").any()

@@ -14,7 +14,6 @@ import pandas as pd
 from swin_gao_lib.analysis import comparisons as compare, convergence, findings, study
 from swin_gao_lib.analysis import rates, sensitivity, tracking
 from swin_gao_lib.config.design import StudyDesign, load_design
-from swin_gao_lib.config.labels import dataset_title
 from swin_gao_lib.records import Suite
 
 
@@ -80,10 +79,9 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
 def accuracy_margins(configs: pd.DataFrame, margins: dict[str, float] | None,
                      design: StudyDesign | None) -> dict[str, float]:
     """Each data set's (title's) test-accuracy margin: declared, else the suite's default."""
-    default = (study.MARGINS if margins is None else margins).get("test_accuracy", float("nan"))
-    declared = {dataset_title(d): m["test_accuracy"]
-                for d, m in (design.margins.items() if design else []) if "test_accuracy" in m}
-    return {t: declared.get(t, default) for t in configs["dataset"].unique()}
+    margins = study.MARGINS if margins is None else margins
+    return {t: compare.margins_for(t, None, design, margins).get("test_accuracy", float("nan"))
+            for t in configs["dataset"].unique()}
 
 
 def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:
