@@ -3,21 +3,12 @@
 Runs that differ only in their seed are one *configuration*; configurations
 that differ only in how a batch is accumulated (:data:`ACCUMULATION_KEYS`)
 share a *baseline*: the one with N = 1 (at ``lr_base_batch`` if several). With
-``B0`` its batch, an accumulating configuration's *family* is
-
-* **equal effective batch** -- ``B = B0`` in N micro-batches of ``B0/N``;
-* **equal micro-batch** -- micro-batches of ``B0``, ``B = N B0``, N times fewer
-  updates; its *plain partner* is the N = 1 configuration at ``N B0`` with the
-  same rate scaling and warm-up (control 2a);
-* **equal updates** -- micro-batches of ``B0`` for N times the epochs (control 2b);
-* **plain large batch** -- N = 1 at a multiple of ``B0``, without accumulation.
-
-Where a family promises its partner's update count, the records are checked
-(``same_updates``, control 2d: Keras's optimizer mode carries micro-steps
-across epochs). A run *collapsed* when its final validation accuracy is within
-:data:`~swin_gao_lib.analysis.resampling.COLLAPSE_MARGIN` of chance; a diverged
-run (NaN loss) is read back without measurements (:func:`diverged_runs`) and
-counts as collapsed.
+``B0`` its batch, an accumulating configuration's *family* is *equal effective
+batch* (``B = B0`` in N micro-batches), *equal micro-batch* (micro-batches of
+``B0``, ``B = N B0``; its *plain partner*: N = 1 at ``N B0``, control 2a), *equal
+updates* (micro-batches of ``B0`` for N times the epochs, control 2b) or *plain
+large batch* (N = 1 at a multiple of ``B0``). Where a family promises its
+partner's update count, the records are checked (``same_updates``, control 2d).
 """
 
 from __future__ import annotations
