@@ -447,7 +447,7 @@ def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
 
 def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
     """Relative loss differences per epoch, by hand: a run that coincides, one that parts."""
-    from swin_gao_lib.analysis.study_tables import loss_tracking_summary
+    from swin_gao_lib.analysis.tracking import loss_tracking_summary
 
     for seed in (0, 1):
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0, 1.5])
