@@ -1,42 +1,23 @@
 r"""The linear reference: multinomial softmax regression on raw pixels, on a run's own split.
 
-A study's baselines should learn clearly more than a linear classifier on the
-same data; this module gives that reference row. For a
-:class:`~swin_gao_lib.config.RunConfig` it loads the run's train, validation
-and test splits (:func:`swin_gao_lib.data.splits.load_splits`, no TensorFlow:
-the same images, padding and seeded validation carve-out as the run), scales
-the pixels to [0, 1] and flattens them, and fits
+On the run's splits (:func:`swin_gao_lib.data.splits.load_splits`, no
+TensorFlow), pixels scaled to [0, 1] and flattened, L-BFGS
+(``scipy.optimize.minimize``) fits, with ``P`` the softmax probabilities and
+``Y`` the one-hot labels (the bias is not penalised):
 
 .. math::
 
     L(W, b) = -\frac{1}{n} \sum_i \log \operatorname{softmax}(x_i W + b)_{y_i}
-              + \frac{\lambda}{2} \lVert W \rVert_2^2
-
-(the bias is not penalised) by L-BFGS (``scipy.optimize.minimize``) on the
-exact loss and gradient:
-
-.. math::
-
+              + \frac{\lambda}{2} \lVert W \rVert_2^2, \qquad
     \nabla_W L = \frac{1}{n} X^\top (P - Y) + \lambda W, \qquad
     \nabla_b L = \frac{1}{n} \mathbf{1}^\top (P - Y)
 
-with ``P`` the softmax probabilities and ``Y`` the one-hot labels. The L2
-strength ``lambda`` is chosen by validation accuracy alone (ties go to the
-stronger penalty) from :data:`L2_GRID`, which grows by factors of 10 past
-whichever end holds the best value until the choice is *interior* -- a weaker
-and a stronger penalty were both tried and did worse -- or the grid reaches
-:data:`L2_LIMITS`. The fits run from the strongest penalty to the weakest,
-each starting from its neighbour's solution (a warm start: the path is
-smooth, and weak penalties converge slowly from zero). The reference records
-how the choice came out (``choice``: interior, or which edge and why) and
-whether its L-BFGS fit converged (``converged``, ``iterations``,
-``gradient_norm``), so a number that is only a bound says so beside it. The
-test split is scored once, with the chosen model, and never informs a choice.
-The model is fitted on the train split only (validation is not folded back
-in).
-
-The result is written as ``linear.json`` in ``<output_dir>/<run_name>-linear/``
-(:func:`reference_dir`); a suite's report lists it as a reference row.
+``lambda`` is chosen by validation accuracy alone (ties: the stronger) from
+:data:`L2_GRID`, grown x10 past the end holding the best until the choice is
+interior or reaches :data:`L2_LIMITS`; fits run strongest first, each
+warm-started from its neighbour. ``choice`` and ``converged`` say when the
+number is only a bound. Train split only; the test split is scored once, with
+the chosen model. Written as ``<output_dir>/<run_name>-linear/linear.json``.
 """
 
 from __future__ import annotations

@@ -2,31 +2,18 @@
 
 :func:`train_side_by_side` trains runs that differ only in their seed as one
 program: the epoch programs of :mod:`swin_gao_lib.training.epoch_program`,
-``jax.vmap``-ed over the seeds' weights, optimizer states, dropout states,
-splits and data orders. Each run still gets its own folder with the records a
-run trained alone gets (``config.yaml``, ``history.csv``, ``lr.csv``,
-``checkpoint/``, ``metrics.json`` or ``failure.json``; docs/records.md), and
-resumes from its checkpoint like any run. One run (``train(cfg)`` with
-``pipeline: device``) is the same loop without the seed axis.
+``jax.vmap``-ed over the seeds' states, splits and data orders. Each run gets
+the folder and records a run trained alone gets, and resumes like any run; one
+run alone is the same loop without the seed axis. The host calls the device
+once per epoch and once per evaluation. ``compile_s`` is the train program's
+measured compile time (in each process's first epoch). Side by side, every run
+records the group's times and peak memory, and ``side_by_side`` in
+``metrics.json`` says with whom.
 
-The host calls the device once per epoch (train) and once per evaluation, and
-reads back per-step numbers (running loss and accuracy, the learning rate
-applied, whether the step updated) once per epoch, from which it writes the
-same rows ``fit``'s callbacks write. Timing: ``compile_s`` is the measured
-compile time of the train program (ahead of its first call, in each process's
-first epoch); ``train_s`` includes it, ``train_s_steady`` does not. Side by
-side, every run of the group records the group's times and peak memory (it
-shared them), and ``metrics.json`` says with whom under ``side_by_side``.
-
-Equality. Alone, a device run is a pure function of its config: the same
-seed gives bit-identical weights, and a resumed run the weights of an
-uninterrupted one. Side by side, each seed's arithmetic is that of the seed
-alone up to float32 rounding (XLA batches the seeds' matrix products), which
-``tests/test_device.py`` bounds; a seed resumed from a program side by side
-trains in that program again, so it too ends bit for bit as uninterrupted,
-even when the group's checkpoints stand at different epochs (a kill between
-two of their saves: the seeds behind catch up while the others wait), see
-:mod:`swin_gao_lib.training.device_runs`.
+Equality: alone, a device run is a pure function of its config (a resumed run
+ends bit for bit as an uninterrupted one). Side by side, each seed matches the
+seed alone up to float32 rounding (``tests/test_device.py`` bounds it), and a
+resumed group is bit for bit as uninterrupted (:mod:`swin_gao_lib.training.device_runs`).
 """
 
 from __future__ import annotations
@@ -44,13 +31,11 @@ from swin_gao_lib.data.device import DeviceSplits
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.runtime.machine import PeakMemory
-from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
-from swin_gao_lib.training.checkpoint import Checkpoint
+from swin_gao_lib.training.accumulation import build_trainer, planned_updates
+from swin_gao_lib.training.device_runs import GroupRun, print_epoch, program_slots, record_epoch
+from swin_gao_lib.training.epoch_program import EpochPrograms, assign_state, model_state, values
 from swin_gao_lib.training.groups import check_group
-from swin_gao_lib.training.device_runs import (GroupRun, fail, print_epoch, program_slots,
-                                               record_epoch, start_records)
-from swin_gao_lib.training.epoch_program import EpochPrograms, assign_state, model_state
-from swin_gao_lib.training.outcome import Diverged, RunResult, run_metrics, summary
+from swin_gao_lib.training.outcome import Diverged, RunResult, epoch_times, resume_state
 from swin_gao_lib.training.preflight import Preflight, preflight
 
 
@@ -60,25 +45,21 @@ def train_side_by_side(cfgs: list[RunConfig], *, overwrite: bool = False,
                        raise_errors: bool = False) -> list[RunResult | RunError]:
     """Train ``cfgs`` (one configuration at several seeds) together on the JAX device.
 
-    Every run is checked first (:func:`preflight`: folder, resume or refuse,
-    data) and its folder locked for the whole group. Runs resumed from a
-    program side by side train in that program again
-    (:func:`~swin_gao_lib.training.device_runs.program_slots`), those whose
-    checkpoints stand at earlier epochs catching up first. Returns one entry
-    per run, in order: its :class:`RunResult`, or the :class:`RunError` it
-    failed with (its ``failure.json`` is written); with ``raise_errors`` the
-    first error is raised instead, after every run's records are written.
+    Every run is checked first (:func:`preflight`) and its folder locked for
+    the whole group. Returns one entry per run, in order: its
+    :class:`RunResult`, or the :class:`RunError` it failed with (its
+    ``failure.json`` written); with ``raise_errors`` the first error is raised
+    instead, after every run's records are written.
 
     Raises:
         InputError: bad input in any run, before anything is written.
     """
     check_group(cfgs)
     checked = checked or [preflight(c, overwrite=overwrite, log=log) for c in cfgs]
-    runs = [GroupRun(c, k, Checkpoint(k.folder.checkpoint).load() if k.action == "resume" else None)
-            for c, k in zip(cfgs, checked)]
+    runs = [GroupRun(c, k, resume_state(k)) for c, k in zip(cfgs, checked)]
     with contextlib.ExitStack() as locks:
         for run in runs:  # one writer per run folder
-            locks.enter_context(run.checked.folder.lock())
+            locks.enter_context(run.folder.lock())
         _train_group(program_slots(runs), verbose, log)
     results = [run.outcome for run in runs]
     errors = [r for r in results if isinstance(r, RunError)]
@@ -118,17 +99,13 @@ def _initial_state(run: GroupRun, model: keras.Model, fresh: Any, cfg: RunConfig
     import jax
 
     if run.state is not None:
-        Checkpoint(run.checked.folder.checkpoint).restore(model, run.state)
-        state = jax.tree_util.tree_map(np.asarray, model_state(model))
-        run.rates = run.checked.folder.trim_to_checkpoint(run.rows,
-                                                          optimizer_updates(model.optimizer))
-        log(f"resuming {run.checked.folder.name} after epoch {run.first_epoch} of {cfg.epochs}")
-        return state
+        run.restore(model, log)
+        return jax.tree_util.tree_map(np.asarray, model_state(model))
     if run.cfg.seed == cfg.seed:  # the model was built for this seed
         return fresh
     keras.utils.set_random_seed(run.cfg.seed)
     net = build_swin(run.cfg)
-    return (*(jax.tree_util.tree_map(np.asarray, [v.value for v in vs])
+    return (*(jax.tree_util.tree_map(np.asarray, values(vs))
               for vs in (net.trainable_variables, net.non_trainable_variables)), fresh[2])
 
 
@@ -141,8 +118,8 @@ def _train_group(slots: list[GroupRun], verbose, log) -> None:
     cfg, side = real[0].cfg, len(slots) > 1
     program_seeds = [r.seed for r in slots] if side else None
     for run in real:
-        start_records(run)
-    n_train = len(real[0].checked.splits.y_train)
+        run.open()
+    n_train = real[0].n_train
     memory = PeakMemory()
     try:
         keras.utils.set_random_seed(cfg.seed)
@@ -179,16 +156,15 @@ def _train_group(slots: list[GroupRun], verbose, log) -> None:
                    if data.n_val else None)
             t2 = time.perf_counter()
             compile_s = 0.0 if compiled else programs.compile_s["train"]
-            times = {"epoch_s": t2 - t0, "train_s": t1 - t0, "compile_s": compile_s,
-                     "train_s_steady": t1 - t0 - compile_s, "val_s": t2 - t1}
+            times = epoch_times(t0, t1, t2, compile_s)
             together = [slots[i].seed for i in live] if side else None
             for i in live:
                 try:
                     record_epoch(slots[i], model, epoch, _seed_of(per_step, i, side),
                                  _seed_of(val, i, side) if val is not None else None, times,
-                                 n_train, _seed_of(state, i, side), together, program_seeds)
+                                 _seed_of(state, i, side), together, program_seeds)
                 except OSError as exc:  # this run's folder failed; the others go on
-                    slots[i].outcome = fail(slots[i], exc)
+                    slots[i].outcome = slots[i].fail(exc)
             if verbose:
                 print_epoch(slots, epoch, cfg.epochs, times, live)
         fit_s = time.perf_counter() - t_fit
@@ -199,12 +175,12 @@ def _train_group(slots: list[GroupRun], verbose, log) -> None:
         mem = memory.describe()
         for i in ending:
             _finish(slots[i], model, network, _seed_of(test, i, side),
-                    _seed_of(train_eval, i, side), _seed_of(state, i, side), n_train,
-                    fit_s, mem, side, log)
+                    _seed_of(train_eval, i, side), _seed_of(state, i, side), fit_s, mem, side,
+                    log)
     except BaseException as exc:
         for run in real:
             if run.alive:
-                run.outcome = fail(run, exc)
+                run.outcome = run.fail(exc)
         if isinstance(exc, KeyboardInterrupt):
             log("interrupted; partial outputs kept; run the same command again to resume")
             raise
@@ -213,34 +189,22 @@ def _train_group(slots: list[GroupRun], verbose, log) -> None:
             try:
                 raise Diverged(run.diverged)
             except Diverged as exc:
-                run.outcome = fail(run, exc)
+                run.outcome = run.fail(exc)
 
 
 def _finish(run: GroupRun, model: keras.Model, network: keras.Model, test: dict,
-            train_eval: dict, state: Any, n_train: int, fit_s: float, memory: dict,
-            side: bool, log) -> None:
+            train_eval: dict, state: Any, fit_s: float, memory: dict, side: bool, log) -> None:
     """Write the run's ``metrics.json`` (its outcome), then drop its checkpoint."""
     assign_state(model, state)
-    earlier = sum(r["epoch_s"] for r in run.rows[:run.first_epoch])
-    metrics = run_metrics(
-        run.cfg, run.checked.folder.path, test=test, train_eval=train_eval,
-        run_summary=summary(run.rows, n_train), fit_s=fit_s + earlier,
-        updates=optimizer_updates(model.optimizer), micro_steps=run.steps,
-        splits=run.checked.splits, network=network, resumed_at=run.resumed_at,
-        memory=memory, extra={"side_by_side": run.segments} if run.segments else None)
+    metrics = run.metrics(test=test, train_eval=train_eval, fit_s=fit_s, model=model,
+                          network=network, memory=memory,
+                          extra={"side_by_side": run.segments} if run.segments else None)
     try:
-        run.checked.folder.write_metrics(metrics)
+        run.finish(metrics, log, named=True)
     except OSError as exc:  # this run's folder failed; the others still finish
-        run.outcome = fail(run, exc)
+        run.outcome = run.fail(exc)
         return
-    try:
-        run.checked.folder.clear_checkpoint()
-    except OSError:  # the run is complete: a checkpoint left behind only takes space
-        pass
-    log(f"done: {run.checked.folder.name}: test accuracy {metrics['test_accuracy']:.4f}, "
-        f"{metrics['optimizer_updates']} optimizer updates, records in "
-        f"{run.checked.folder.path}")
-    run.outcome = RunResult(run.cfg, run.checked.folder.path, run.rows, metrics,
+    run.outcome = RunResult(run.cfg, run.folder.path, run.rows, metrics,
                             _own_network(network, side))
 
 
