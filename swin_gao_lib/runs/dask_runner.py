@@ -1,46 +1,15 @@
 """Run a suite on Dask distributed: a local cluster on 127.0.0.1, or any existing cluster.
 
-Each run is one Dask task that executes ``notebooks/train.ipynb`` through
-papermill exactly as the sequential runner does (its own kernel process, the
-same resolved config and seed). Records need no shared filesystem: the task
-works in a scratch folder on its worker and sends the run folder's files back
-(they are small); the driver writes them atomically under the suite's output
-folder as each run finishes, so an interrupted driver loses no finished run.
-
-Checkpoints come back as they are made. While a run executes, its task
-watches the run's ``checkpoint/state.json`` and, after every epoch, sends the
-new checkpoint with ``history.csv`` and ``lr.csv`` to the driver (a Dask
-``Queue``), which writes them into the run's folder under the suite's output
-folder. So the driver's folder always holds each unfinished run's last
-checkpoint: a driver that is killed loses at most the epoch in progress, and
-the next ``run-all`` of the suite (either executor) resumes the run from there,
-bit for bit as an uninterrupted run. The progress bar reads the same
-``history.csv`` (:mod:`swin_gao_lib.runs.progress`).
-
-Faults. A run whose kernel or worker dies (killed, out of memory, node lost)
-is tried again, up to ``retries`` times: from its scratch folder when the
-retry lands on the same machine (a kernel left from the try before is stopped
-first, so one process writes a run at a time), else from what the task was
-sent at the start (a retry's arguments cannot change). A run that
-fails on its own (divergence, a full disk) is not retried: its
-``failure.json`` and executed notebook come back like any record and it is
-listed at the end. Scratch folders are marked with their driver and removed
-when the suite ends, or by the next start after a driver was killed
-(:mod:`swin_gao_lib.runs.scratch`).
-
-Scheduling. Runs are handed to Dask only as the cluster's slots (worker
-threads, or GPU shares) free up: submitted all at once, runs of unknown and
-uneven length were queued behind one busy worker while another sat idle
-(seen on the quick suite: each run is its own task group, so Dask's own
-queuing does not apply).
-
-Resources. Workers advertise ``GPU`` and runs ask for ``gpus_per_run`` of one
-(0.25 lets four small runs share a card); each run's kernel sees only its
-worker's card (``CUDA_VISIBLE_DEVICES``) and grows its GPU memory on demand
-(TensorFlow's ``TF_FORCE_GPU_ALLOW_GROWTH``; JAX without preallocation). On
-CPU each run gets ``cpus_per_run`` cores: the backends' intra-op threads (and
-OpenMP's) are set to match, inter-op threads to 1, so runs do not
-oversubscribe the machine.
+Each run is one Dask task (:mod:`swin_gao_lib.runs.dask_task`) that executes
+``notebooks/train.ipynb`` as the sequential runner does, in a scratch folder on
+its worker. The driver writes into the suite's folder each run's checkpoint as
+it is made (so a killed driver's runs resume on the next start) and its files
+when it ends, ``metrics.json`` last: no shared filesystem is needed. A run whose
+kernel or worker dies is retried (``retries``); one that fails on its own is
+not. Runs are handed out only as slots (worker threads, or GPU shares) free up,
+since Dask would queue runs of uneven length behind one busy worker. Each run
+gets ``gpus_per_run`` of a card (its kernel sees only its worker's card, memory
+grown on demand) or ``cpus_per_run`` backend threads. docs/distributed.md tells more.
 """
 
 from __future__ import annotations

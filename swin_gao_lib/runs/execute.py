@@ -1,11 +1,8 @@
 """Executing the kit's notebooks with papermill: where they are, one quiet call, the error.
 
-The sequential runner, each Dask task and the report all run notebooks the
-same way: in their own kernel, from the notebook's folder (or a scratch
-folder), with papermill's parameters, and without the kernel's start-up
-warning ("running over TCP without encryption": it listens on 127.0.0.1
-only), which would break up the progress bar. A failing notebook raises, and
-:func:`error_text` gives its error as one line.
+The sequential runner, each Dask task and the report run notebooks the same
+way: each in its own kernel, with papermill's parameters, without the kernel's
+start-up warning (it listens on 127.0.0.1 only), which would break the progress bar.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """Planning a suite: every run resolved, and every run's input checked, before any kernel starts.
 
-:func:`plan_suite` resolves every run of every params file once
-(:func:`swin_gao_lib.config.params.resolve`), then makes for each run the
-checks ``swin-gao train`` makes before it starts
-(:mod:`swin_gao_lib.training.preflight`): its output folder (an unfinished
-run of another config, files the kit did not write, a folder another process
-is writing), its data (every ``dir:`` or ``sample`` source is read and
-parsed once, each distinct split made once), a training split smaller than a
-batch, and the free space of the suite's file system. It reports every
-problem it finds at once (:class:`SuiteProblems`), before anything is
-written, and imports no TensorFlow.
+:func:`plan_suite` resolves every run of every params file once, then makes
+the checks ``swin-gao train`` makes (:mod:`swin_gao_lib.training.preflight`):
+the output folder, the data (each source read once, each distinct split made
+once), a split smaller than a batch, the free space. Every problem is
+reported at once (:class:`SuiteProblems`), before anything is written; no
+TensorFlow is imported.
 """
 
 from __future__ import annotations

@@ -1,24 +1,15 @@
-"""Batch runs: execute ``notebooks/train.ipynb`` once per run of a suite, then the report.
+"""Batch runs: ``run-all``, the one suite driver.
 
-One driver holds a suite at a time (:mod:`swin_gao_lib.runs.suite_lock`).
-Planning (:func:`plan_suite`, :mod:`swin_gao_lib.runs.plan`) resolves every run
-of every params file once and checks every run's data and output folder, all
-problems reported at once, before the first kernel starts; it imports no
-TensorFlow. The progress bar and its time left follow each run's epochs
-(:mod:`swin_gao_lib.runs.progress`). Each run then
-executes through papermill's Python API in its own kernel, handed its resolved
-config as the YAML text of its ``config.yaml``, so the notebook loads it once
-and never re-reads the params file. The executed notebook is saved beside that
-run's records (``<output>/<run>/train.ipynb``), so a failure can be read in
-place. A failing configuration does not stop the others. A complete run
-(:attr:`swin_gao_lib.records.RunFolder.complete`) is skipped unless ``force``;
-an unfinished one (killed, kernel died) resumes from its last finished epoch.
-
-One driver, three executors: one run after another (the default), on Dask
-(:mod:`swin_gao_lib.runs.dask_runner`), or each configuration's seeds side by side
-in one JAX program in this process, without notebooks
-(:mod:`swin_gao_lib.training.side_by_side`). Planning, the design, the lock, the
-skip filter and the report are the driver's, the same for all three.
+One driver holds a suite at a time (:mod:`swin_gao_lib.runs.suite_lock`). It
+plans every run first (:mod:`swin_gao_lib.runs.plan`: resolved and checked, no
+TensorFlow), writes the study's design, skips complete runs (unless ``force``)
+and resumes unfinished ones, then runs them with one of :data:`EXECUTORS`: one
+after another, each ``notebooks/train.ipynb`` in its own kernel through
+papermill, its executed notebook saved in its run folder; on Dask
+(:mod:`swin_gao_lib.runs.dask_runner`); or each configuration's seeds side by
+side in one JAX program in this process, without notebooks
+(:mod:`swin_gao_lib.training.side_by_side`). A failing run does not stop the
+others. Then the report.
 """
 
 from __future__ import annotations

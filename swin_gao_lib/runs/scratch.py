@@ -1,27 +1,15 @@
 """A driver's scratch folders: what its kernels and Dask keep, marked, and cleaned up.
 
-Each start of a ``run-all`` driver has a token; on its own machine, and on
-every machine where its runs execute on Dask, what the suite needs only while
-it runs lives under ``$TMPDIR/swin-gao-dask-<uid>/<token>/`` (the name is from
-when only Dask used it): a Dask run's folder on its worker, the connection
-files of the notebooks' kernels (which jupyter_client would otherwise leave
-in ``$TMPDIR``, :func:`swin_gao_lib.runs.execute.execute_notebook`), and a
-local cluster's worker space (:data:`DASK_DIR`: Dask's spill and lock files).
-The folder holds a marker, ``driver.json``: the driver's pid, host and process
-start time. It is removed when the suite ends, however it ends (success,
-failure, an exception in the driver). A driver that is killed cannot remove it, so every
-start of ``run-all`` removes the scratch of drivers that are dead: on its own
-machine any whose marker names a pid of this host that no longer runs (or runs
-a process started at another time: the pid was reused), and on every worker
-the tokens the suite's lock names as its dead driver's
-(:mod:`swin_gao_lib.runs.suite_lock`). A kernel of a dead driver's run that is
-still running (it holds its run folder's ``.lock``) is stopped first. Folders
-without a marker (being created, or left by an earlier version of the kit) are
-never touched.
-
-Nothing of value is lost with them: the driver already holds each run's last
-checkpoint (tasks send it back after every epoch), and the sequential
-executor's runs write straight into the suite's folder.
+Each start of a ``run-all`` driver has a token; its scratch, on its machine and
+on every Dask worker, is ``$TMPDIR/swin-gao-dask-<uid>/<token>/``: Dask runs'
+folders, the kernels' connection files (which jupyter_client would leave in
+``$TMPDIR``) and a local cluster's worker space (:data:`DASK_DIR`). Its marker,
+``driver.json``, names the driver's pid, host and process start time. The
+folder is removed when the suite ends; a killed driver's is removed by the next
+start: on its machine when the marker names a pid of this host that no longer
+runs (or was reused), on workers when the suite's lock names its token
+(:mod:`swin_gao_lib.runs.suite_lock`). A kernel still holding a run's ``.lock``
+there is stopped first. Folders without a marker are never touched.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """One suite, one driver: the lock a ``run-all`` holds on its output folder.
 
-Two ``run-all`` on the same suite at once would run the same runs twice and
-each list as failed the runs the other one holds. The first one to start takes
-an exclusive ``flock`` on ``<output>/.swin-gao-run-all.lock`` and writes who
-it is (pid, host, start time, executor) into it; a second one exits with one
-line naming the first, or waits for it with ``--wait``. The kernel releases a
-``flock`` however its holder ends (``kill -9`` included), so a driver that died
-never blocks the next one, which reads the dead one's entry (:attr:`previous`)
-to clean up after it (its Dask scratch folders, :mod:`swin_gao_lib.runs.scratch`).
+The first driver takes an exclusive ``flock`` on
+``<output>/.swin-gao-run-all.lock`` and writes who it is into it; a second one
+exits with one line naming the first, or waits (``--wait``). The kernel
+releases a ``flock`` however its holder ends, so a dead driver never blocks
+the next one, which reads its entry (:attr:`SuiteLock.previous`) to clean up
+after it (:mod:`swin_gao_lib.runs.scratch`).
 """
 
 from __future__ import annotations

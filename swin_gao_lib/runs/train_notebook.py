@@ -1,23 +1,12 @@
 """The train notebook's parameters resolved to one run: what a hand-run trains, and when it stops.
 
-``notebooks/train.ipynb`` run by hand (JupyterLab, Colab, ``papermill -p``)
-says which run it makes with ``params_file``, ``demo``, ``overrides``,
-``output_dir`` and ``run_name``. Their precedence, lowest first:
-
-1. the params file, or, when there is none, the ``demo`` values (never both:
-   a params file alone runs exactly that file);
-2. ``overrides``, key by key (a key left out keeps the file's or the demo's value);
-3. ``output_dir`` and ``run_name`` (``run_name`` None: the params file's name, or
-   :data:`DEMO_RUN_NAME` for the demo).
-
-A hand-run never replaces a complete run without being asked: unless
-``overwrite``, a complete run already in the folder stops it, before anything
-is built or written, with one line naming the folder and the two ways out. An
-unfinished run of the same config is resumed by ``train()`` as anywhere else.
-
-``swin-gao run-all`` passes ``config_yaml`` instead, a config it resolved when
-it planned the suite (and it decides itself which complete runs to skip): that
-config is loaded as it is, and nothing of the above applies.
+``notebooks/train.ipynb`` run by hand says which run it makes with
+``params_file``, ``demo``, ``overrides``, ``output_dir`` and ``run_name``;
+lowest first: the params file, or else the ``demo`` values (never both); then
+``overrides``, key by key; then ``output_dir`` and ``run_name`` (None: the
+params file's name, or :data:`DEMO_RUN_NAME`). Unless ``overwrite``, a complete
+run in the folder stops a hand-run before anything is written. ``run-all``
+passes ``config_yaml`` instead, a resolved config used as it is.
 """
 
 from __future__ import annotations
