@@ -30,6 +30,7 @@ from swin_gao_lib.records import (CHECKPOINT, CHECKPOINT_FILE, CONFIG, LOCK, MET
 from swin_gao_lib.runs import scratch
 from swin_gao_lib.runs.dask_task import queue_name, read_tree, run_task
 
+
 @dataclass(frozen=True)
 class DaskOptions:
     """How ``run-all --executor dask`` spreads a suite."""
@@ -95,8 +96,6 @@ def _visible_gpus() -> list[str]:
         return []
 
 
-
-
 def _shipped(folder: RunFolder, force: bool) -> dict[str, bytes]:
     """The files of an unfinished run the driver holds, for the task to resume from."""
     if force or not folder.path.is_dir() or folder.complete:
@@ -121,18 +120,13 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
                 kernel_name: str | None = None, progress=None, dead_tokens=(),
                 on_token: Callable[[str], Any] | None = None,
                 token: str | None = None) -> list[tuple[Any, str | None]]:
-    """Run ``plans`` (the runs still to do) on Dask; write each run's files as it finishes.
+    """Run ``plans`` on Dask; write each run's checkpoints and, at its end, its files.
 
-    Each run's checkpoint comes back after every epoch and is written into its
-    folder (:func:`write_checkpoint`), so a killed driver's runs resume on the
-    next start. ``progress`` (a :class:`swin_gao_lib.runs.progress.SuiteProgress`)
-    is told when runs start and end; ``dead_tokens`` name scratch folders of a
-    driver of this suite that died, removed from every worker first;
+    ``progress``: a ``SuiteProgress`` told when runs start and end;
+    ``dead_tokens``: a dead driver's scratch, removed from every worker first;
     ``on_token`` gets this start's token (the suite's lock records it);
-    ``token``: the driver's, when it has one already (its scratch folder holds
-    a local cluster's worker space too).
-
-    Returns ``(plan, error)`` per run, ``error`` None on success.
+    ``token``: the driver's own, if any. Returns ``(plan, error)`` per run,
+    ``error`` None on success.
     """
     from distributed import Queue, as_completed
 
@@ -155,8 +149,6 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
         pending = as_completed(loop=client.loop)
 
         def submit_while_free() -> None:
-            """Hand out runs only as slots free up (see the module docstring: Dask would
-            otherwise queue several long runs behind one worker while another idles)."""
             free = slots(client, options) - (len(futures) - len(ended))
             while waiting and free > 0:
                 plan = waiting.pop(0)
@@ -243,26 +235,17 @@ def _task_on_worker(notebook, config_yaml, run_name, shipped, token, key, driver
 
 
 def write_checkpoint(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
-    """Keep a running run's newest checkpoint (and history) in the driver's run folder.
-
-    Written as the run itself writes it: the records, the variables file, then
-    ``state.json`` (the commit point), then the superseded files go; so the
-    folder always holds one usable checkpoint, from which the next start of the
-    suite resumes if this driver dies.
-    """
+    """Keep a running run's newest checkpoint (and history) in the driver's run folder,
+    written as the run writes it, so the folder always holds one usable checkpoint."""
     if folder.complete:  # --force re-runs it: its old records go first, as train() does
         folder.clear()
     folder.path.mkdir(parents=True, exist_ok=True)
     if not (folder.path / CONFIG).is_file():
         atomic_write_bytes(folder.path / CONFIG, to_yaml(plan.config).encode())
     state = f"{CHECKPOINT}/state.json"
-    for rel, data in sorted(files.items()):
-        if not rel.startswith(f"{CHECKPOINT}/"):
-            atomic_write_bytes(folder.path / rel, data)
-    for rel, data in sorted(files.items()):
-        if rel.startswith(f"{CHECKPOINT}/") and rel != state:
-            atomic_write_bytes(folder.path / rel, data)
-    atomic_write_bytes(folder.path / state, files[state])
+    # the records, the variables file, then state.json (the commit point)
+    for rel in sorted(files, key=lambda r: (r.startswith(f"{CHECKPOINT}/"), r == state, r)):
+        atomic_write_bytes(folder.path / rel, files[rel])
     keep = {rel.split("/", 1)[1] for rel in files if rel.startswith(f"{CHECKPOINT}/")}
     for old in folder.checkpoint.iterdir():
         if old.name not in keep and CHECKPOINT_FILE.fullmatch(old.name):
@@ -273,10 +256,6 @@ def _write_back(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
     """Write a finished run's files under the driver's output folder, atomically, marker last."""
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.clear()  # the run's own records (and checkpoint) are replaced by what came back
-    files = dict(files)
-    files[CONFIG] = to_yaml(plan.config).encode()  # the driver's paths, as the sequential runner
-    marker = files.pop(METRICS, None)
-    for rel, data in sorted(files.items()):
-        atomic_write_bytes(folder.path / rel, data)
-    if marker is not None:  # written last: its presence marks the run complete
-        atomic_write_bytes(folder.path / METRICS, marker)
+    files = {**files, CONFIG: to_yaml(plan.config).encode()}  # the driver's paths
+    for rel in sorted(files, key=lambda r: (r == METRICS, r)):  # metrics.json, the marker, last
+        atomic_write_bytes(folder.path / rel, files[rel])

@@ -95,35 +95,39 @@ def mark(token: str, driver: dict[str, Any]) -> Path:
     return folder
 
 
-def stop_holder(run_dir: Path, timeout: float = 60.0) -> bool:
-    """Stop the process that holds ``run_dir``'s lock (a kernel whose driver or worker died).
-
-    Returns whether the folder is free. Only a process that really holds the
-    ``flock`` is signalled, so a stale pid in the file is never killed.
-    """
+def held_by(run_dir: Path) -> str | None:
+    """The pid of another process writing ``run_dir`` right now (it holds its lock), or None."""
     import fcntl
 
-    lock = run_dir / LOCK
-    if not lock.is_file():
-        return True
-    deadline = time.monotonic() + timeout
-    with open(lock, "a+") as handle:
-        while True:
+    path = run_dir / LOCK
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "r") as handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                return True
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
-                handle.seek(0)
-                pid = handle.read().strip()
-                if pid.isdigit():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except OSError:
-                        pass
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.5)
+                return handle.read().strip() or "?"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
+
+
+def stop_holder(run_dir: Path, timeout: float = 60.0) -> bool:
+    """Stop the process that holds ``run_dir``'s lock (a kernel whose driver or worker died);
+    whether the folder is free. A stale pid in a lock file nobody holds is never killed."""
+    deadline = time.monotonic() + timeout
+    while (pid := held_by(run_dir)) is not None:
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _run_folders(folder: Path) -> Iterable[Path]:
