@@ -3,7 +3,7 @@
 Keras reads ``KERAS_BACKEND`` once, when first imported, so :func:`use_backend`
 sets it before that import (and afterwards only checks it). Nothing here
 imports Keras or a backend at import time; the run-time questions (version,
-GPUs, device memory) import only the backend asked about.
+GPUs) import only the backend asked about.
 """
 
 from __future__ import annotations
@@ -88,28 +88,3 @@ def gpu_names(name: str | None = None) -> list[str]:
         details = tf.config.experimental.get_device_details(dev)
         names.append(details.get("device_name", dev.name))
     return names
-
-
-# ------------------------------------------------------------------ device memory
-def reset_device_peak(name: str) -> bool:
-    """Reset the GPU allocator's peak of backend ``name``; False where it cannot."""
-    if name == "jax":
-        return False  # JAX keeps its allocator's peak for the process's lifetime
-    import tensorflow as tf
-
-    tf.config.experimental.reset_memory_stats("GPU:0")
-    return True
-
-
-def device_memory_mib(name: str) -> dict[str, float]:
-    """The first GPU's allocator numbers of backend ``name``: ``current`` and ``peak`` MiB."""
-    if name == "jax":
-        import jax
-
-        stats = jax.devices()[0].memory_stats() or {}
-        return {"current": stats.get("bytes_in_use", 0) / 2**20,
-                "peak": stats.get("peak_bytes_in_use", 0) / 2**20}
-    import tensorflow as tf
-
-    info = tf.config.experimental.get_memory_info("GPU:0")
-    return {"current": info["current"] / 2**20, "peak": info["peak"] / 2**20}

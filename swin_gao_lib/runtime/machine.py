@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swin_gao_lib.runtime.backend import (backend_version, device_memory_mib, gpu_names,
-                                          reset_device_peak)
+from swin_gao_lib.runtime.backend import backend_version, gpu_names
 
 # ------------------------------------------------------------------ environment
 #: The commit a copy of the tree was made from, where its ``.git`` is absent or stale (the
@@ -262,8 +261,12 @@ class PeakMemory:
     def reset(self) -> None:
         """Start measuring here (and note the idle level)."""
         if self.kind == "gpu":
-            self.reset_ok = reset_device_peak(self.backend)
-            self.idle_mib = device_memory_mib(self.backend)["current"]
+            if self.backend == "tensorflow":  # JAX keeps its peak for the process's lifetime
+                import tensorflow as tf
+
+                tf.config.experimental.reset_memory_stats("GPU:0")
+            self.reset_ok = self.backend == "tensorflow"
+            self.idle_mib = self._device_mib()["current"]
             return
         self.idle_mib = _status_mib("VmRSS:")
         try:
@@ -275,13 +278,26 @@ class PeakMemory:
     def peak_mib(self) -> float:
         """The peak since :meth:`reset` (see the class doc for what it is)."""
         if self.kind == "gpu":
-            return device_memory_mib(self.backend)["peak"]
+            return self._device_mib()["peak"]
         peak = _status_mib("VmHWM:")
         if peak is not None:
             return peak
         # ru_maxrss is KiB on Linux, bytes on macOS.
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+    def _device_mib(self) -> dict[str, float]:
+        """The first GPU's allocator numbers: ``current`` and ``peak`` MiB."""
+        if self.backend == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            return {"current": stats.get("bytes_in_use", 0) / 2**20,
+                    "peak": stats.get("peak_bytes_in_use", 0) / 2**20}
+        import tensorflow as tf
+
+        info = tf.config.experimental.get_memory_info("GPU:0")
+        return {"current": info["current"] / 2**20, "peak": info["peak"] / 2**20}
 
     def label(self) -> str:
         """What :meth:`peak_mib` measures, in words, naming the backend."""
