@@ -115,11 +115,8 @@ class SuiteLock:
                     told = True
                 time.sleep(poll_s)
         self.previous = _read(handle)  # a driver that ended without cleaning up (killed)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(self.me))
-        handle.flush()
         self._handle = handle
+        self.record()
 
     def record(self, **extra: Any) -> None:
         """Add to this driver's entry (e.g. its Dask token, so a next start can clean up)."""

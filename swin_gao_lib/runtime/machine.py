@@ -108,7 +108,8 @@ def quiet_tensorflow() -> None:
 #: ``2026-01-01 12:00:00.000000: I tensorflow/...``; the letter is the severity.
 _TF_LOG = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\]"
                      r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) \S+:\d+\])")
-_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_ABSL_PREAMBLE = ("WARNING: All log messages before absl::InitializeLog() is called are "
+                  "written to STDERR")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 
 
@@ -141,24 +142,15 @@ class _QuietTensorFlowImport:
         import importlib.util
 
         spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _FilteredLoader(spec.loader, self.level)
+        if spec is not None and spec.loader is not None:  # a loader made for this import
+            exec_module, level = spec.loader.exec_module, self.level
+
+            def filtered(module):
+                with _stderr_filtered(level):
+                    exec_module(module)
+
+            spec.loader.exec_module = filtered
         return spec
-
-
-class _FilteredLoader:
-    def __init__(self, loader, level: int):
-        self.loader, self.level = loader, level
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        with _stderr_filtered(self.level):
-            self.loader.exec_module(module)
-
-    def __getattr__(self, name):  # get_source, is_package, ... as the real loader has them
-        return getattr(self.loader, name)
 
 
 @contextlib.contextmanager
