@@ -14,6 +14,7 @@ grown on demand) or ``cpus_per_run`` backend threads. docs/distributed.md tells 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -213,10 +214,8 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
 
 def _on_workers(client, function, *args) -> None:
     """Run a clean-up on every worker (best effort: a worker that is gone has nothing left)."""
-    try:
+    with contextlib.suppress(Exception):
         client.run(function, *args)
-    except Exception:
-        pass
 
 
 def _task_on_worker(notebook, config_yaml, run_name, shipped, token, key, driver, cpus, gpus,

@@ -70,11 +70,9 @@ def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
 
 def execute_report(notebook: Path, executed: Path, suite: Path, out: Path | None = None, *,
                    scratch: Path, kernel_name: str | None = None) -> Path:
-    """Execute ``report.ipynb`` on ``suite`` into ``executed``; return its offline page.
-
-    ``run-all``'s last step and ``swin-gao report`` both make ``report.html`` here,
-    so the page is the same whichever made it. ``out``: the report folder, when
-    not ``<suite>/report``; the page lands in it (else beside ``executed``).
+    """Execute ``report.ipynb`` on ``suite`` into ``executed``; return its offline page
+    (``run-all`` and ``swin-gao report`` alike). ``out``: the report folder, when not
+    ``<suite>/report``; the page lands in it (else beside ``executed``).
 
     Raises:
         Exception: the notebook's own error, as :func:`execute_notebook`.

@@ -16,6 +16,7 @@ elsewhere it writes a line per run start or end and per epoch at most every
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 import threading
@@ -192,10 +193,8 @@ class SuiteProgress:
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
-            try:
+            with contextlib.suppress(Exception):  # progress must never break a suite
                 self.poll()
-            except Exception:  # progress must never break a suite
-                pass
 
     # ------------------------------------------------------------ the estimate
     def images(self) -> tuple[int, int]:

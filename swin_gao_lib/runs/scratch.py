@@ -14,6 +14,7 @@ there is stopped first. Folders without a marker are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -120,10 +121,8 @@ def stop_holder(run_dir: Path, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while (pid := held_by(run_dir)) is not None:
         if pid.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
         if time.monotonic() > deadline:
             return False
         time.sleep(0.5)
@@ -141,10 +140,8 @@ def remove(token: str) -> None:
         for run_dir in list(_run_folders(folder)):
             stop_holder(run_dir, timeout=10.0)
         shutil.rmtree(folder, ignore_errors=True)
-    try:
+    with contextlib.suppress(OSError):
         root().rmdir()  # the user's root too, once nothing else is in it
-    except OSError:
-        pass
 
 
 def clean_dead(dead_tokens: Iterable[str] = ()) -> list[str]:

@@ -130,10 +130,8 @@ class SuiteLock:
     def release(self) -> None:
         if self._handle is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)  # removed while held: no window for a mix-up
-        except OSError:
-            pass
         self._handle.close()
         self._handle = None
         self._remove_created()

@@ -46,12 +46,10 @@ def git_commit(start: str | os.PathLike | None = None) -> str | None:
 
 
 def _cpu_name() -> str:
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine()
 
 
@@ -214,10 +212,8 @@ def die_with_parent() -> None:
 
     if not sys.platform.startswith("linux"):
         return
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 # ------------------------------------------------------------------ threads
@@ -309,10 +305,8 @@ class PeakMemory:
 
 def _status_mib(field: str) -> float | None:
     """A ``/proc/self/status`` line in MiB (``VmRSS:``, ``VmHWM:``), None where there is none."""
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(field):
                 return int(line.split()[1]) / 1024
-    except OSError:
-        pass
     return None

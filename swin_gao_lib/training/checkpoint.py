@@ -14,6 +14,7 @@ order needs no file: epoch ``e``'s order is a stateless draw keyed by ``(seed, e
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -59,17 +60,13 @@ class Checkpoint:
             write_json(self.folder / STATE, {"epoch": epoch, "variables": name, **extra})
         except OSError:
             if self._committed() != name:  # state.json still names the epoch before
-                try:
+                with contextlib.suppress(OSError):
                     (self.folder / name).unlink(missing_ok=True)
-                except OSError:
-                    pass
             raise
         for old in self.folder.iterdir():  # earlier epochs' files, now superseded
             if old.name not in (name, STATE) and CHECKPOINT_FILE.fullmatch(old.name):
-                try:
+                with contextlib.suppress(OSError):  # a read-only folder: they are never read again
                     old.unlink()
-                except OSError:  # a read-only folder: they are never read again
-                    pass
 
     def saved_epoch(self) -> int | None:
         """The epoch of the last committed checkpoint, or None (none, or unreadable)."""

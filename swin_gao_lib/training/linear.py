@@ -124,11 +124,9 @@ def select_l2(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
               ) -> tuple[SoftmaxModel, dict[float, float], str]:
     """Fit every L2 of ``grid`` on train; keep the best on validation (ties: stronger L2).
 
-    While the best value is the weakest or the strongest tried, the grid grows
-    by a factor of 10 that way, up to ``limits``. Returns the chosen model,
-    each L2's validation accuracy and how the choice came out: ``interior``,
-    or the edge it sits at and why. The test split is not an argument: it
-    cannot inform the choice.
+    The grid grows x10 past the end holding the best, up to ``limits``. Returns
+    the chosen model, each L2's validation accuracy and how the choice came out
+    (``interior``, or the edge and why). The test split cannot inform the choice.
     """
     if not grid:
         raise ValueError("the L2 grid is empty")
@@ -187,10 +185,7 @@ class LinearReference:
 
     @property
     def caveat(self) -> str:
-        """Why the number may be only a bound: an L2 at the grid's edge, or no convergence.
-
-        Empty when the choice is interior and the fit converged.
-        """
+        """Why the number may be only a bound (an L2 at the grid's edge, no convergence), or ""."""
         parts = [] if self.choice == INTERIOR else [f"L2 at {self.choice}"]
         if not self.converged:
             parts.append(f"the fit stopped after {self.iterations} iterations, before "

@@ -4,11 +4,12 @@
 (:mod:`swin_gao_lib.training.side_by_side`) both write through
 :class:`RunRecords`, so their run folders are the same: ``history.csv``,
 ``lr.csv``, the checkpoint, ``metrics.json`` or ``failure.json``, and the
-same one-line error (:func:`run_error`).
+same one-line error (:meth:`RunRecords.fail`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import traceback
@@ -48,10 +49,6 @@ class Diverged(RuntimeError):
                          f"{where['step']}; training stopped there (a smaller learning_rate, or "
                          "reduction: mean instead of sum, usually helps)")
         self.where = where
-
-
-def finite(value: Any) -> bool:
-    return value is not None and math.isfinite(float(value))
 
 
 def epoch_times(start: float, trained: float, end: float, compile_s: float) -> dict[str, float]:
@@ -110,7 +107,7 @@ class RunRecords:
         self.checkpoint = Checkpoint(checked.folder.checkpoint)
         self.rows: list[dict[str, Any]] = list(state["history"]) if state else []
         self.rates: list[dict[str, Any]] = []
-        self.steps: int = state["steps"] if state else 0  # train steps (micro-steps), all processes
+        self.steps: int = state["steps"] if state else 0  # train steps (micro-steps), in all
         self.resumed_at: list[int] = list(state.get("resumed_at_epochs", [])) if state else []
         # the epochs trained on a seed axis: [{"epochs": [first, last], "seeds": [...]}, ...]
         self.segments: list[dict[str, list[int]]] = [
@@ -209,10 +206,8 @@ class RunRecords:
             OSError: ``metrics.json`` could not be written.
         """
         self.folder.write_metrics(metrics)
-        try:
+        with contextlib.suppress(OSError):  # complete: a checkpoint left behind only takes space
             self.folder.clear_checkpoint()
-        except OSError:  # the run is complete: a checkpoint left behind only takes space
-            pass
         log(f"done: {f'{self.folder.name}: ' if named else ''}test accuracy "
             f"{metrics['test_accuracy']:.4f}, {metrics['optimizer_updates']} optimizer updates, "
             f"records in {self.folder.path}")
@@ -230,7 +225,8 @@ class RunRecords:
             "diverged": diverged is not None,
             **(diverged or {}),
             "traceback": traceback.format_exc(),
-            "epochs_completed": len([r for r in self.rows if finite(r["loss"])]),
+            "epochs_completed": len([r for r in self.rows if r["loss"] is not None
+                                     and math.isfinite(float(r["loss"]))]),
         }
         try:  # best effort: the failure may be that nothing can be written
             failure["partial_outputs"] = sorted(p.name for p in folder.path.iterdir())

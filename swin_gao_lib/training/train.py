@@ -96,18 +96,14 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
           log=print, checked: Preflight | None = None) -> RunResult:
     """Train one configuration (or resume it) and write its records (see module docstring).
 
-    Args:
-        overwrite: replace the records of a run already in the folder instead
-            of resuming it (or refusing a complete or different one).
-        checked: the result of :func:`swin_gao_lib.training.preflight.preflight` for
-            ``cfg`` when the caller already ran it (the CLI does, before the
-            backend is imported).
+    ``overwrite``: replace a run already in the folder instead of resuming it (or
+    refusing a complete or different one); ``checked``: :func:`preflight` of
+    ``cfg`` when the caller already ran it (the CLI does, before Keras is imported).
 
     Raises:
         InputError: bad output folder or data, before anything is written.
-        RunError: the run failed or diverged; ``failure.json``, the finished
-            epochs' ``history.csv`` and the last checkpoint stay in
-            ``RunError.run_dir``, and a new start resumes from there.
+        RunError: the run failed or diverged; its records and last checkpoint
+            stay in ``RunError.run_dir``, and a new start resumes from there.
     """
     checked = checked or preflight(cfg, overwrite=overwrite, log=log)
     if os.environ.get(DIE_WITH_PARENT):  # a Dask task's kernel: never outlive the task
