@@ -218,18 +218,15 @@ def planned_updates(cfg: RunConfig, steps_per_epoch: int) -> int:
     return steps
 
 
-def learning_rate(cfg: RunConfig, total_updates: int | None = None) -> float | UpdateSchedule:
-    """What the optimizer of ``cfg`` gets: a number, or an :class:`UpdateSchedule`."""
-    if cfg.lr_schedule == "constant" and not cfg.warmup_updates:
-        return cfg.effective_learning_rate
-    return UpdateSchedule(cfg.effective_learning_rate, cfg.lr_schedule, cfg.warmup_updates,
-                          total_updates, cfg.lr_step_updates, cfg.lr_step_factor)
-
-
-def build_optimizer(cfg: RunConfig, total_updates: int | None = None) -> keras.optimizers.Optimizer:
+def build_optimizer(cfg: RunConfig,
+                    total_updates: int | None = None) -> keras.optimizers.Optimizer:
     """The optimizer of ``cfg`` (in optimizer mode it accumulates); ``total_updates``
     (:func:`planned_updates`) is needed by a cosine schedule."""
-    kwargs = {"learning_rate": learning_rate(cfg, total_updates)}
+    rate: float | UpdateSchedule = cfg.effective_learning_rate
+    if cfg.lr_schedule != "constant" or cfg.warmup_updates:
+        rate = UpdateSchedule(rate, cfg.lr_schedule, cfg.warmup_updates, total_updates,
+                              cfg.lr_step_updates, cfg.lr_step_factor)
+    kwargs = {"learning_rate": rate}
     if cfg.accumulation_mode == "optimizer" and cfg.accumulation_steps > 1:
         kwargs["gradient_accumulation_steps"] = cfg.accumulation_steps
     if cfg.optimizer == "adamw":
