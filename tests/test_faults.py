@@ -228,7 +228,7 @@ FAULT_DRIVER = textwrap.dedent("""
     from swin_gao_lib.training import train
 
     FS, FAULT, AFTER = os.environ["FAULT_FS"], os.environ["FAULT"], int(os.environ["FAULT_AFTER"])
-    original = train.EpochCheckpoint.on_epoch_end
+    original = train.Recorder.on_epoch_end
 
     def on_epoch_end(self, epoch, logs=None):
         original(self, epoch, logs)
@@ -246,7 +246,7 @@ FAULT_DRIVER = textwrap.dedent("""
                 subprocess.run(["mount", "--bind", run, run], check=True)
                 subprocess.run(["mount", "-o", "remount,ro,bind", run], check=True)
 
-    train.EpochCheckpoint.on_epoch_end = on_epoch_end
+    train.Recorder.on_epoch_end = on_epoch_end
     sys.exit(cli.main(sys.argv[1:]))
 """)
 

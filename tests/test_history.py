@@ -59,8 +59,10 @@ def test_a_resumed_older_run_writes_one_schema(tmp_path):
     """A checkpoint's copy of older rows says ``accuracy``: the rewritten file has one header.
 
     Both training loops take the rows from ``Checkpoint.load``, which renames them."""
-    from swin_gao_lib.training.checkpoint import Checkpoint
-    from swin_gao_lib.training.train import EpochRecorder
+    from types import SimpleNamespace
+
+    from swin_gao_lib.training.outcome import RunRecords, resume_state
+    from swin_gao_lib.training.preflight import Preflight
 
     folder = RunFolder(tmp_path / "run")
     folder.checkpoint.mkdir(parents=True)
@@ -70,13 +72,9 @@ def test_a_resumed_older_run_writes_one_schema(tmp_path):
     (folder.checkpoint / "epoch-00001.variables.npz").write_bytes(b"")
     (folder.checkpoint / "state.json").write_text(json.dumps(
         {"epoch": 1, "variables": "epoch-00001.variables.npz", "history": older, "steps": 3}))
-    state = Checkpoint(folder.checkpoint).load()
-    recorder = EpochRecorder(folder, n_train=1000, rows=state["history"])
-    recorder.on_epoch_begin(1)
-    for step in range(3):
-        recorder.on_train_batch_end(step)
-    recorder.on_epoch_end(1, {"loss": 0.8, "accuracy": 0.72, "val_loss": 0.7,
-                              "val_accuracy": 0.75})
+    checked = Preflight(folder, "resume", SimpleNamespace(y_train=[0] * 1000))
+    records = RunRecords(None, checked, resume_state(checked))
+    records.end_epoch(2, 0.8, 0.72, 0.7, 0.75, TIMES_OF_AN_EPOCH)
     with (folder.path / "history.csv").open(newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)

@@ -43,8 +43,8 @@ DRIVER = textwrap.dedent("""
     from swin_gao_lib.training import train
 
     epoch_box = {}
-    original_begin = train.EpochRecorder.on_epoch_begin
-    original_end = train.EpochRecorder.on_train_batch_end
+    original_begin = train.Recorder.on_epoch_begin
+    original_end = train.Recorder.on_train_batch_end
 
     def on_epoch_begin(self, epoch, logs=None):
         epoch_box["epoch"] = epoch
@@ -55,8 +55,8 @@ DRIVER = textwrap.dedent("""
         if epoch_box["epoch"] == KILL_EPOCH and batch + 1 == KILL_STEP:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    train.EpochRecorder.on_epoch_begin = on_epoch_begin
-    train.EpochRecorder.on_train_batch_end = on_train_batch_end
+    train.Recorder.on_epoch_begin = on_epoch_begin
+    train.Recorder.on_train_batch_end = on_train_batch_end
     sys.exit(cli.main(sys.argv[1:]))
 """).replace("KILL_EPOCH", str(KILL_EPOCH)).replace("KILL_STEP", str(KILL_STEP))
 

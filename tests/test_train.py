@@ -128,8 +128,8 @@ def test_failed_run_keeps_partial_outputs(tmp_path, monkeypatch):
     # Fail after the last epoch, while the final metrics are collected.
     def broken(*a, **k):
         raise RuntimeError("disk on fire")
-    # (_summary runs once, after fit: the per-update recorders call optimizer_updates)
-    monkeypatch.setattr("swin_gao_lib.training.train._summary", broken)
+    # (summary runs once, after fit: the per-update recorder calls optimizer_updates)
+    monkeypatch.setattr("swin_gao_lib.training.outcome.summary", broken)
     with pytest.raises(RunError, match=r"after 2 epoch\(s\): RuntimeError: disk on fire; partial outputs kept in") as info:
         train(tiny(tmp_path), **QUIET)
     run = tmp_path / "tiny"

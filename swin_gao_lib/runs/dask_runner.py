@@ -1,50 +1,20 @@
 """Run a suite on Dask distributed: a local cluster on 127.0.0.1, or any existing cluster.
 
-Each run is one Dask task that executes ``notebooks/train.ipynb`` through
-papermill exactly as the sequential runner does (its own kernel process, the
-same resolved config and seed). Records need no shared filesystem: the task
-works in a scratch folder on its worker and sends the run folder's files back
-(they are small); the driver writes them atomically under the suite's output
-folder as each run finishes, so an interrupted driver loses no finished run.
-
-Checkpoints come back as they are made. While a run executes, its task
-watches the run's ``checkpoint/state.json`` and, after every epoch, sends the
-new checkpoint with ``history.csv`` and ``lr.csv`` to the driver (a Dask
-``Queue``), which writes them into the run's folder under the suite's output
-folder. So the driver's folder always holds each unfinished run's last
-checkpoint: a driver that is killed loses at most the epoch in progress, and
-the next ``run-all`` of the suite (either executor) resumes the run from there,
-bit for bit as an uninterrupted run. The progress bar reads the same
-``history.csv`` (:mod:`swin_gao_lib.runs.progress`).
-
-Faults. A run whose kernel or worker dies (killed, out of memory, node lost)
-is tried again, up to ``retries`` times: from its scratch folder when the
-retry lands on the same machine (a kernel left from the try before is stopped
-first, so one process writes a run at a time), else from what the task was
-sent at the start (a retry's arguments cannot change). A run that
-fails on its own (divergence, a full disk) is not retried: its
-``failure.json`` and executed notebook come back like any record and it is
-listed at the end. Scratch folders are marked with their driver and removed
-when the suite ends, or by the next start after a driver was killed
-(:mod:`swin_gao_lib.runs.scratch`).
-
-Scheduling. Runs are handed to Dask only as the cluster's slots (worker
-threads, or GPU shares) free up: submitted all at once, runs of unknown and
-uneven length were queued behind one busy worker while another sat idle
-(seen on the quick suite: each run is its own task group, so Dask's own
-queuing does not apply).
-
-Resources. Workers advertise ``GPU`` and runs ask for ``gpus_per_run`` of one
-(0.25 lets four small runs share a card); each run's kernel sees only its
-worker's card (``CUDA_VISIBLE_DEVICES``) and grows its GPU memory on demand
-(TensorFlow's ``TF_FORCE_GPU_ALLOW_GROWTH``; JAX without preallocation). On
-CPU each run gets ``cpus_per_run`` cores: the backends' intra-op threads (and
-OpenMP's) are set to match, inter-op threads to 1, so runs do not
-oversubscribe the machine.
+Each run is one Dask task (:mod:`swin_gao_lib.runs.dask_task`) that executes
+``notebooks/train.ipynb`` as the sequential runner does, in a scratch folder on
+its worker. The driver writes into the suite's folder each run's checkpoint as
+it is made (so a killed driver's runs resume on the next start) and its files
+when it ends, ``metrics.json`` last: no shared filesystem is needed. A run whose
+kernel or worker dies is retried (``retries``); one that fails on its own is
+not. Runs are handed out only as slots (worker threads, or GPU shares) free up,
+since Dask would queue runs of uneven length behind one busy worker. Each run
+gets ``gpus_per_run`` of a card (its kernel sees only its worker's card, memory
+grown on demand) or ``cpus_per_run`` backend threads. docs/distributed.md tells more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -60,6 +30,7 @@ from swin_gao_lib.records import (CHECKPOINT, CHECKPOINT_FILE, CONFIG, LOCK, MET
                                   RunFolder)
 from swin_gao_lib.runs import scratch
 from swin_gao_lib.runs.dask_task import queue_name, read_tree, run_task
+
 
 @dataclass(frozen=True)
 class DaskOptions:
@@ -126,8 +97,6 @@ def _visible_gpus() -> list[str]:
         return []
 
 
-
-
 def _shipped(folder: RunFolder, force: bool) -> dict[str, bytes]:
     """The files of an unfinished run the driver holds, for the task to resume from."""
     if force or not folder.path.is_dir() or folder.complete:
@@ -152,18 +121,13 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
                 kernel_name: str | None = None, progress=None, dead_tokens=(),
                 on_token: Callable[[str], Any] | None = None,
                 token: str | None = None) -> list[tuple[Any, str | None]]:
-    """Run ``plans`` (the runs still to do) on Dask; write each run's files as it finishes.
+    """Run ``plans`` on Dask; write each run's checkpoints and, at its end, its files.
 
-    Each run's checkpoint comes back after every epoch and is written into its
-    folder (:func:`write_checkpoint`), so a killed driver's runs resume on the
-    next start. ``progress`` (a :class:`swin_gao_lib.runs.progress.SuiteProgress`)
-    is told when runs start and end; ``dead_tokens`` name scratch folders of a
-    driver of this suite that died, removed from every worker first;
+    ``progress``: a ``SuiteProgress`` told when runs start and end;
+    ``dead_tokens``: a dead driver's scratch, removed from every worker first;
     ``on_token`` gets this start's token (the suite's lock records it);
-    ``token``: the driver's, when it has one already (its scratch folder holds
-    a local cluster's worker space too).
-
-    Returns ``(plan, error)`` per run, ``error`` None on success.
+    ``token``: the driver's own, if any. Returns ``(plan, error)`` per run,
+    ``error`` None on success.
     """
     from distributed import Queue, as_completed
 
@@ -186,8 +150,6 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
         pending = as_completed(loop=client.loop)
 
         def submit_while_free() -> None:
-            """Hand out runs only as slots free up (see the module docstring: Dask would
-            otherwise queue several long runs behind one worker while another idles)."""
             free = slots(client, options) - (len(futures) - len(ended))
             while waiting and free > 0:
                 plan = waiting.pop(0)
@@ -252,10 +214,8 @@ def run_on_dask(plans: list, train_nb: Path, *, force: bool, options: DaskOption
 
 def _on_workers(client, function, *args) -> None:
     """Run a clean-up on every worker (best effort: a worker that is gone has nothing left)."""
-    try:
+    with contextlib.suppress(Exception):
         client.run(function, *args)
-    except Exception:
-        pass
 
 
 def _task_on_worker(notebook, config_yaml, run_name, shipped, token, key, driver, cpus, gpus,
@@ -274,26 +234,17 @@ def _task_on_worker(notebook, config_yaml, run_name, shipped, token, key, driver
 
 
 def write_checkpoint(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
-    """Keep a running run's newest checkpoint (and history) in the driver's run folder.
-
-    Written as the run itself writes it: the records, the variables file, then
-    ``state.json`` (the commit point), then the superseded files go; so the
-    folder always holds one usable checkpoint, from which the next start of the
-    suite resumes if this driver dies.
-    """
+    """Keep a running run's newest checkpoint (and history) in the driver's run folder,
+    written as the run writes it, so the folder always holds one usable checkpoint."""
     if folder.complete:  # --force re-runs it: its old records go first, as train() does
         folder.clear()
     folder.path.mkdir(parents=True, exist_ok=True)
     if not (folder.path / CONFIG).is_file():
         atomic_write_bytes(folder.path / CONFIG, to_yaml(plan.config).encode())
     state = f"{CHECKPOINT}/state.json"
-    for rel, data in sorted(files.items()):
-        if not rel.startswith(f"{CHECKPOINT}/"):
-            atomic_write_bytes(folder.path / rel, data)
-    for rel, data in sorted(files.items()):
-        if rel.startswith(f"{CHECKPOINT}/") and rel != state:
-            atomic_write_bytes(folder.path / rel, data)
-    atomic_write_bytes(folder.path / state, files[state])
+    # the records, the variables file, then state.json (the commit point)
+    for rel in sorted(files, key=lambda r: (r.startswith(f"{CHECKPOINT}/"), r == state, r)):
+        atomic_write_bytes(folder.path / rel, files[rel])
     keep = {rel.split("/", 1)[1] for rel in files if rel.startswith(f"{CHECKPOINT}/")}
     for old in folder.checkpoint.iterdir():
         if old.name not in keep and CHECKPOINT_FILE.fullmatch(old.name):
@@ -304,10 +255,6 @@ def _write_back(folder: RunFolder, plan, files: dict[str, bytes]) -> None:
     """Write a finished run's files under the driver's output folder, atomically, marker last."""
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.clear()  # the run's own records (and checkpoint) are replaced by what came back
-    files = dict(files)
-    files[CONFIG] = to_yaml(plan.config).encode()  # the driver's paths, as the sequential runner
-    marker = files.pop(METRICS, None)
-    for rel, data in sorted(files.items()):
-        atomic_write_bytes(folder.path / rel, data)
-    if marker is not None:  # written last: its presence marks the run complete
-        atomic_write_bytes(folder.path / METRICS, marker)
+    files = {**files, CONFIG: to_yaml(plan.config).encode()}  # the driver's paths
+    for rel in sorted(files, key=lambda r: (r == METRICS, r)):  # metrics.json, the marker, last
+        atomic_write_bytes(folder.path / rel, files[rel])

@@ -45,14 +45,10 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
              kernel_name: str | None) -> dict[str, Any]:
     """Execute one run on a worker; return its run folder's files (the Dask task).
 
-    ``shipped`` holds the files of an unfinished run from the driver's output
-    folder (config, history, checkpoint), so the run resumes. A retry of this
-    task on the same machine finds the scratch folder of the try before and
-    resumes from it. After every epoch the new checkpoint is sent to the
-    driver (:func:`_send`), which keeps it in the suite's output folder.
-
-    ``gpu`` is the ``CUDA_VISIBLE_DEVICES`` of the run's kernel ("" for none);
-    None keeps the worker's.
+    ``shipped``: the files of an unfinished run the driver holds, to resume
+    from (a retry on the same machine resumes from the try before's scratch
+    instead). Each new checkpoint is sent to the driver. ``gpu``: the kernel's
+    ``CUDA_VISIBLE_DEVICES`` ("" for none; None keeps the worker's).
 
     Raises:
         KernelDied: the kernel died; Dask tries the task again (``retries``).
@@ -109,13 +105,9 @@ def run_task(notebook: bytes, config_yaml: str, run_name: str, shipped: dict[str
 
 
 def failure_line(root: Path, stderr: str, returncode: int) -> str:
-    """The one line that says why the helper failed.
-
-    The helper writes the notebook's error to ``root/ERROR_FILE`` itself: the
-    last line of its stderr is not reliable, since libraries may still log
-    there while the interpreter shuts down (a loaded machine showed it).
-    Stderr's last line stands in only when the helper died before writing.
-    """
+    """The one line that says why the helper failed: the error it wrote to
+    ``root/ERROR_FILE`` (libraries may still log to stderr as the interpreter shuts
+    down), else stderr's last line."""
     try:
         written = (root / ERROR_FILE).read_text().strip()
     except OSError:
@@ -141,11 +133,10 @@ def _send(token: str, message: dict[str, Any]) -> None:
 
 
 def _send_checkpoint(token: str, run_name: str, run_dir: Path, sent: tuple | None) -> tuple | None:
-    """Send the run's newest checkpoint, history and learning rates if they changed since ``sent``.
+    """Send the run's newest checkpoint, history and learning rates if changed since ``sent``.
 
-    Read in the order the run writes: ``state.json`` (the commit point), then
-    the file it names. A checkpoint superseded while it is read is skipped;
-    the next look sends the newer one.
+    ``state.json`` (the commit point) is read first, then the file it names; one
+    superseded while it is read is skipped (the next look sends the newer one).
     """
     state_path = run_dir / CHECKPOINT / "state.json"
     try:

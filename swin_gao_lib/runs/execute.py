@@ -1,17 +1,14 @@
 """Executing the kit's notebooks with papermill: where they are, one quiet call, the error.
 
-The sequential runner, each Dask task and the report all run notebooks the
-same way: in their own kernel, from the notebook's folder (or a scratch
-folder), with papermill's parameters, and without the kernel's start-up
-warning ("running over TCP without encryption": it listens on 127.0.0.1
-only), which would break up the progress bar. A failing notebook raises, and
-:func:`error_text` gives its error as one line.
+The sequential runner, each Dask task and the report run notebooks the same
+way: each in its own kernel, with papermill's parameters, without the kernel's
+start-up warning (it listens on 127.0.0.1 only), which would break the progress bar.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +37,20 @@ def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
                      scratch: str | Path | None = None) -> None:
     """Execute ``source`` into ``target`` with papermill, quietly.
 
-    ``scratch``: the folder for the kernel's connection file and its
-    ``$TMPDIR`` (``tmp/``; TensorFlow's autograph files, say): its driver's
-    scratch (:mod:`swin_gao_lib.runs.scratch`). Without one, jupyter_client
-    makes the connection file with ``mkstemp`` in ``$TMPDIR``, where it stays,
-    like the kernel's own temporary files, when the kernel or this process is
-    killed.
+    ``scratch``: the driver's scratch folder (:mod:`swin_gao_lib.runs.scratch`)
+    for the kernel's connection file and its ``$TMPDIR`` (``tmp/``), which would
+    otherwise stay in ``$TMPDIR`` when the kernel or this process is killed.
 
     Raises:
         Exception: the notebook's own error (papermill's ``PapermillExecutionError``,
             or nbclient's ``DeadKernelError`` when the kernel died).
     """
+    from unittest import mock
+
     import papermill as pm
 
     extra: dict[str, Any] = {}
-    kernel_tmp = None
+    kernel_env: dict[str, str] = {}
     if scratch is not None:
         import uuid
 
@@ -64,7 +60,9 @@ def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
         extra["config"] = Config({"KernelManager": {"connection_file": str(connection)}})
         kernel_tmp = Path(scratch) / "tmp"
         kernel_tmp.mkdir(parents=True, exist_ok=True)
-    with _kernel_tmpdir(kernel_tmp):
+        kernel_env["TMPDIR"] = str(kernel_tmp)
+        tempfile.gettempdir()  # this process keeps its own: the choice is made on first use
+    with mock.patch.dict(os.environ, kernel_env):  # the kernel inherits it
         pm.execute_notebook(str(source), str(target), cwd=str(cwd), parameters=parameters,
                             kernel_name=kernel_name, progress_bar=False, log_output=False,
                             extra_arguments=QUIET_KERNEL, **extra)
@@ -72,11 +70,9 @@ def execute_notebook(source: str | Path, target: str | Path, *, cwd: str | Path,
 
 def execute_report(notebook: Path, executed: Path, suite: Path, out: Path | None = None, *,
                    scratch: Path, kernel_name: str | None = None) -> Path:
-    """Execute ``report.ipynb`` on ``suite`` into ``executed``; return its offline page.
-
-    ``run-all``'s last step and ``swin-gao report`` both make ``report.html`` here,
-    so the page is the same whichever made it. ``out``: the report folder, when
-    not ``<suite>/report``; the page lands in it (else beside ``executed``).
+    """Execute ``report.ipynb`` on ``suite`` into ``executed``; return its offline page
+    (``run-all`` and ``swin-gao report`` alike). ``out``: the report folder, when not
+    ``<suite>/report``; the page lands in it (else beside ``executed``).
 
     Raises:
         Exception: the notebook's own error, as :func:`execute_notebook`.
@@ -87,26 +83,6 @@ def execute_report(notebook: Path, executed: Path, suite: Path, out: Path | None
     execute_notebook(notebook, executed, cwd=notebook.parent, parameters=parameters,
                      kernel_name=kernel_name, scratch=scratch)
     return export_html(executed, Path(out) / "report.html" if out else None)
-
-
-@contextlib.contextmanager
-def _kernel_tmpdir(folder: Path | None):
-    """``$TMPDIR`` set to ``folder`` while a kernel starts (it inherits this environment)."""
-    if folder is None:
-        yield
-        return
-    import tempfile
-
-    tempfile.gettempdir()  # this process keeps its own: the choice is made once, on first use
-    saved = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = str(folder)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved
 
 
 def error_text(exc: BaseException) -> str:

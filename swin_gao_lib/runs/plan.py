@@ -1,15 +1,11 @@
 """Planning a suite: every run resolved, and every run's input checked, before any kernel starts.
 
-:func:`plan_suite` resolves every run of every params file once
-(:func:`swin_gao_lib.config.params.resolve`), then makes for each run the
-checks ``swin-gao train`` makes before it starts
-(:mod:`swin_gao_lib.training.preflight`): its output folder (an unfinished
-run of another config, files the kit did not write, a folder another process
-is writing), its data (every ``dir:`` or ``sample`` source is read and
-parsed once, each distinct split made once), a training split smaller than a
-batch, and the free space of the suite's file system. It reports every
-problem it finds at once (:class:`SuiteProblems`), before anything is
-written, and imports no TensorFlow.
+:func:`plan_suite` resolves every run of every params file once, then makes
+the checks ``swin-gao train`` makes (:mod:`swin_gao_lib.training.preflight`):
+the output folder, the data (each source read once, each distinct split made
+once), a split smaller than a batch, the free space. Every problem is
+reported at once (:class:`SuiteProblems`), before anything is written; no
+TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -23,7 +19,8 @@ from swin_gao_lib.config.params import resolve
 from swin_gao_lib.config.paths import check_path, what_is
 from swin_gao_lib.data.sources import check_source, expected_train_images
 from swin_gao_lib.errors import InputError, shown_path
-from swin_gao_lib.records import LOCK, RunFolder, config_differences, run_dir_of
+from swin_gao_lib.records import RunFolder, config_differences, run_dir_of
+from swin_gao_lib.runs.scratch import held_by
 from swin_gao_lib.training.preflight import check_train_split
 from swin_gao_lib.training.space import check_space, run_bytes, used_bytes
 
@@ -74,35 +71,14 @@ def _named(where: Path, exc: InputError) -> InputError:
     return type(exc)(f"{where}: {exc}")
 
 
-def held_by(folder: RunFolder) -> str | None:
-    """The pid of another process writing ``folder`` right now (it holds its lock), or None."""
-    import fcntl
-
-    path = folder.path / LOCK
-    if not path.is_file():
-        return None
-    try:
-        with open(path, "r") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
-                return handle.read().strip() or "?"
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except OSError:
-        return None
-    return None
-
-
 def suite_inputs(params: str | Path, output: str | Path | None = None
                  ) -> tuple[list[Path], Path, str]:
     """A suite's params files, its output folder and its name, from ``run-all``'s arguments.
 
-    Every executor starts here, before it takes the suite's lock (which makes
-    the output folder). ``params`` is a params file or a folder of ``*.yaml``
-    files; ``output`` defaults to ``outputs/<its name>``. An empty value (an
-    unset shell variable, which would mean the current folder), a control
-    character, a name or path too long, or a path that is neither file nor
-    folder (a symbolic link loop, a FIFO) is refused in one line.
+    ``params``: a params file or a folder of ``*.yaml`` files; ``output``
+    defaults to ``outputs/<its name>``. Checked before the suite's lock makes
+    the folder: an empty value, a control character, a name or path too long,
+    or a path neither file nor folder is refused in one line.
 
     Raises:
         InputError: naming ``params`` or ``--output`` and the fix.
@@ -136,16 +112,11 @@ def plan_suite(files: list[Path], output: Path, force: bool = False,
                check_data: bool = True) -> list[Plan]:
     """Expand and validate every run of ``files``, and check its input, before any starts.
 
-    A typo in the last file stops the batch at once instead of after hours:
-    every point is resolved, every run folder is checked (an unfinished run of
-    another config, files the kit did not write, or a folder another process
-    is writing are refused; :meth:`RunFolder.plan`), every data source is read
-    (``check_data``: not for a cluster of your own, whose workers read the
-    data, nor for ``source: keras``, which would import Keras), every training
-    split is checked against its batch, and the free space against what the
-    runs will write. Runs are ordered seed by seed (all configurations at the
-    first seed, then at the second...), so a study stopped early still holds
-    whole replicates.
+    Every run folder is checked (:meth:`RunFolder.plan`, or another process
+    writing it); with ``check_data`` (not for a cluster of your own, whose
+    workers read the data) every source but ``keras`` is read, and every split
+    checked against its batch; then the free space. Runs are ordered seed by
+    seed, so a study stopped early still holds whole replicates.
 
     Raises:
         InputError: the one problem found, or :class:`SuiteProblems` listing
@@ -179,7 +150,7 @@ def plan_suite(files: list[Path], output: Path, force: bool = False,
 
 def _check_folder(p: Plan, force: bool) -> None:
     folder = RunFolder(p.run_dir)
-    holder = held_by(folder)
+    holder = held_by(folder.path)
     if holder is not None:
         raise InputError(f"output: {folder.path} is being written by another process (pid "
                          f"{holder}); wait for it to finish, or stop it")
@@ -195,12 +166,8 @@ def _check_folder(p: Plan, force: bool) -> None:
 
 
 def _check_data(plans: list[Plan]) -> list[InputError]:
-    """Read every source the suite uses once and make every distinct split once.
-
-    A corrupt or truncated file is found here, not in a kernel minutes later.
-    ``keras`` sources are left to the runs: reading them imports Keras and may
-    download.
-    """
+    """Read every source the suite uses once and make every distinct split once (``keras``
+    sources are left to the runs: reading them imports Keras and may download)."""
     from swin_gao_lib.data.sources import load_raw
     from swin_gao_lib.data.splits import split
 

@@ -1,32 +1,22 @@
 """A suite's progress and its time left: a tqdm bar over the training images.
 
-Every run rewrites its ``history.csv`` after each epoch (the Dask driver
-writes the copy its tasks send back), so the driver sees each epoch end
-without asking the kernels anything. :class:`SuiteProgress` counts the
-training images of the epochs that ended since the suite started and
-estimates the time left from the average rate so far, as tqdm does with
-``smoothing=0``::
+Every run rewrites its ``history.csv`` after each epoch, so the driver sees
+epochs end without asking the kernels. :class:`SuiteProgress` counts the
+training images of the epochs ended since the suite started (not those of
+skipped runs, of a resumed run's earlier epochs, or of a failed run's missing
+ones) and estimates, as tqdm with ``smoothing=0``::
 
     left = elapsed x (images still to train) / (images trained so far)
 
-A run skipped as complete is in neither count, nor are the epochs a resumed
-run had trained before, nor the epochs a failed run will never train. The
-report is not counted in images: the status says when it runs.
-
-Why the average rate and no model of each run's costs: replayed on the main
-job's records (``benchmarks/eta_replay.py``, docs/running.md) it is within
-±8% of the true time left at half-way, inside the ±15% asked of it. It runs
-short near the end, where the report and the last runs' evaluation are
-still to come.
-
-On a terminal it draws one tqdm bar (the share of images trained) with the
-run, epoch and images beside it, redrawn every second; otherwise (a log file,
-CI, a notebook cell) it writes plain lines: one when a run starts or ends or
-the report starts, and one per epoch at most every ``log_every`` seconds.
+(replayed on the main job's records it is within ±8% at half-way,
+docs/running.md). On a terminal it draws one tqdm bar, redrawn every second;
+elsewhere it writes a line per run start or end and per epoch at most every
+``log_every`` seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 import threading
@@ -203,10 +193,8 @@ class SuiteProgress:
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
-            try:
+            with contextlib.suppress(Exception):  # progress must never break a suite
                 self.poll()
-            except Exception:  # progress must never break a suite
-                pass
 
     # ------------------------------------------------------------ the estimate
     def images(self) -> tuple[int, int]:

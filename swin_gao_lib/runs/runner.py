@@ -1,28 +1,20 @@
-"""Batch runs: execute ``notebooks/train.ipynb`` once per run of a suite, then the report.
+"""Batch runs: ``run-all``, the one suite driver.
 
-One driver holds a suite at a time (:mod:`swin_gao_lib.runs.suite_lock`).
-Planning (:func:`plan_suite`, :mod:`swin_gao_lib.runs.plan`) resolves every run
-of every params file once and checks every run's data and output folder, all
-problems reported at once, before the first kernel starts; it imports no
-TensorFlow. The progress bar and its time left follow each run's epochs
-(:mod:`swin_gao_lib.runs.progress`). Each run then
-executes through papermill's Python API in its own kernel, handed its resolved
-config as the YAML text of its ``config.yaml``, so the notebook loads it once
-and never re-reads the params file. The executed notebook is saved beside that
-run's records (``<output>/<run>/train.ipynb``), so a failure can be read in
-place. A failing configuration does not stop the others. A complete run
-(:attr:`swin_gao_lib.records.RunFolder.complete`) is skipped unless ``force``;
-an unfinished one (killed, kernel died) resumes from its last finished epoch.
-
-One driver, three executors: one run after another (the default), on Dask
-(:mod:`swin_gao_lib.runs.dask_runner`), or each configuration's seeds side by side
-in one JAX program in this process, without notebooks
-(:mod:`swin_gao_lib.training.side_by_side`). Planning, the design, the lock, the
-skip filter and the report are the driver's, the same for all three.
+One driver holds a suite at a time (:mod:`swin_gao_lib.runs.suite_lock`). It
+plans every run first (:mod:`swin_gao_lib.runs.plan`: resolved and checked, no
+TensorFlow), writes the study's design, skips complete runs (unless ``force``)
+and resumes unfinished ones, then runs them with one of :data:`EXECUTORS`: one
+after another, each ``notebooks/train.ipynb`` in its own kernel through
+papermill, its executed notebook saved in its run folder; on Dask
+(:mod:`swin_gao_lib.runs.dask_runner`); or each configuration's seeds side by
+side in one JAX program in this process, without notebooks
+(:mod:`swin_gao_lib.training.side_by_side`). A failing run does not stop the
+others. Then the report.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +85,16 @@ def to_run(plans: list[Plan], result: SuiteResult, progress: SuiteProgress,
     return todo
 
 
+def _diverged(plan: Plan) -> Failure:
+    """A run that diverged before: listed again, not re-run (it would diverge again)."""
+    folder = RunFolder(plan.run_dir)
+    where = folder.failure() or {}
+    return Failure(plan.params, folder.name,
+                   f"diverged earlier (loss {where.get('loss')} at epoch {where.get('epoch')}, "
+                   f"step {where.get('step')}); not re-run: change its config, or --force",
+                   folder.notebook)
+
+
 def _run_on_dask(todo: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
                  options, kernel_name: str | None, progress: SuiteProgress,
                  lock: SuiteLock, token: str) -> None:
@@ -112,42 +114,32 @@ def _run_on_dask(todo: list[Plan], train_nb: Path, result: SuiteResult, *, force
                                          RunFolder(plan.run_dir).notebook))
 
 
-def _diverged(plan: Plan) -> Failure:
-    """A run that diverged before: listed again, not re-run (it would diverge again)."""
-    folder = RunFolder(plan.run_dir)
-    where = folder.failure() or {}
-    return Failure(plan.params, folder.name,
-                   f"diverged earlier (loss {where.get('loss')} at epoch {where.get('epoch')}, "
-                   f"step {where.get('step')}); not re-run: change its config, or --force",
-                   folder.notebook)
-
-
 def _run_sequentially(todo: list[Plan], train_nb: Path, result: SuiteResult, *, force: bool,
-                      kernel_name: str | None, progress: SuiteProgress, scratch_dir) -> None:
-    """The default executor: one run after another, each in its own kernel.
+                      kernel_name: str | None, progress: SuiteProgress, scratch_dir,
+                      cpus_per_run: int | None) -> None:
+    """The default executor: one run after another, each in its own kernel (with
+    ``cpus_per_run`` backend threads); ``scratch_dir()``: the driver's scratch folder."""
+    from unittest import mock
 
-    ``scratch_dir()`` gives the driver's scratch folder (its kernels' connection files).
-    """
-    for plan in todo:
-        params, folder = plan.params, RunFolder(plan.run_dir)
-        run_dir = folder.path
-        run_dir.mkdir(parents=True, exist_ok=True)
-        notebook = folder.notebook
-        progress.start(plan)
-        try:
-            execute_notebook(
-                train_nb, notebook, cwd=train_nb.parent, kernel_name=kernel_name,
-                scratch=scratch_dir(),
-                parameters={"config_yaml": to_yaml(plan.config),
-                            # an unfinished run resumes from its last finished epoch;
-                            # complete ones were skipped above unless force
-                            "overwrite": force})
-            result.ran.append(run_dir)
-            progress.finish(plan, ok=True)
-        except Exception as exc:  # papermill re-raises the notebook's error
-            # listed once, at the end (the CLI prints each with its notebook)
-            result.failed.append(Failure(params, run_dir.name, error_text(exc), notebook))
-            progress.finish(plan, ok=False)
+    from swin_gao_lib.runtime.machine import thread_environment
+
+    threads = thread_environment(cpus_per_run) if cpus_per_run is not None else {}
+    with mock.patch.dict(os.environ, threads):  # the kernels inherit it
+        for plan in todo:
+            folder = RunFolder(plan.run_dir)
+            folder.path.mkdir(parents=True, exist_ok=True)
+            progress.start(plan)
+            try:  # an unfinished run resumes; complete ones were skipped unless force
+                execute_notebook(train_nb, folder.notebook, cwd=train_nb.parent,
+                                 kernel_name=kernel_name, scratch=scratch_dir(),
+                                 parameters={"config_yaml": to_yaml(plan.config),
+                                             "overwrite": force})
+                result.ran.append(folder.path)
+                progress.finish(plan, ok=True)
+            except Exception as exc:  # papermill re-raises the notebook's error
+                result.failed.append(Failure(plan.params, folder.name, error_text(exc),
+                                             folder.notebook))
+                progress.finish(plan, ok=False)
 
 
 def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: bool = False,
@@ -158,15 +150,11 @@ def run_all(params_dir: str | Path, output: str | Path | None = None, *, force: 
             log=print) -> SuiteResult:
     """Run every run of ``params_dir`` with ``executor`` (:data:`EXECUTORS`), then the report.
 
-    ``params_dir`` is a folder of ``*.yaml`` files or one file; a file with a
-    ``grid:``/``seeds:`` block gives one run per point (:mod:`swin_gao_lib.config.params`).
-    One driver at a time holds the suite (:mod:`swin_gao_lib.runs.suite_lock`): a
-    second one raises :class:`swin_gao_lib.runs.suite_lock.SuiteBusy` naming the
-    first, or waits for it (``wait``). Every run is validated and its input
-    checked before the first one starts (:func:`plan_suite`). ``dask`` options
-    mean the Dask executor; ``cpus_per_run`` holds each sequential run's backend
-    to that many threads; ``group_size`` caps the seeds of one program side by
-    side, whose runs log with ``log`` at Keras's ``verbose``.
+    ``params_dir``: a folder of ``*.yaml`` params files, or one. ``wait``: wait for
+    another driver of the suite instead of raising ``SuiteBusy``. ``dask``
+    options mean the Dask executor; ``cpus_per_run`` holds each sequential run's
+    backend to that many threads; ``group_size`` caps the seeds of one program
+    side by side, whose runs log with ``log`` at Keras's ``verbose``.
 
     Raises:
         InputError: bad params, run folders or data, or (side by side) runs that
@@ -260,8 +248,6 @@ def _report_alone(output: Path, result: SuiteResult) -> None:
 
 def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, force, kernel_name,
                    dask, cpus_per_run, report, token) -> None:
-    import os
-
     from swin_gao_lib.runtime.machine import quiet_tensorflow
 
     quiet_tensorflow()  # the kernels inherit it: no start-up noise between progress lines
@@ -274,24 +260,14 @@ def _execute_suite(plans, train_nb, report_nb, output, result, bar, lock, *, for
         _run_on_dask(plans, train_nb, result, force=force, options=dask,
                      kernel_name=kernel_name, progress=bar, lock=lock, token=token)
     else:
-        saved_env = dict(os.environ)
-        if cpus_per_run is not None:
-            from swin_gao_lib.runtime.machine import thread_environment
-
-            os.environ.update(thread_environment(cpus_per_run))  # the kernels inherit it
-        try:
-            _run_sequentially(plans, train_nb, result, force=force, kernel_name=kernel_name,
-                              progress=bar, scratch_dir=scratch_dir)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved_env)
+        _run_sequentially(plans, train_nb, result, force=force, kernel_name=kernel_name,
+                          progress=bar, scratch_dir=scratch_dir, cpus_per_run=cpus_per_run)
     if report:
         bar.report_start()
         report_dir = output / REPORT_DIR
         report_dir.mkdir(parents=True, exist_ok=True)
         result.report_dir, result.report_notebook = report_dir, report_dir / "report.ipynb"
-        try:
-            # one offline page beside the figures and tables: <suite>/report/report.html
+        try:  # one offline page beside the figures and tables: <suite>/report/report.html
             result.report_html = execute_report(report_nb, result.report_notebook,
                                                 output.resolve(), kernel_name=kernel_name,
                                                 scratch=scratch_dir())

@@ -1,31 +1,20 @@
 """A driver's scratch folders: what its kernels and Dask keep, marked, and cleaned up.
 
-Each start of a ``run-all`` driver has a token; on its own machine, and on
-every machine where its runs execute on Dask, what the suite needs only while
-it runs lives under ``$TMPDIR/swin-gao-dask-<uid>/<token>/`` (the name is from
-when only Dask used it): a Dask run's folder on its worker, the connection
-files of the notebooks' kernels (which jupyter_client would otherwise leave
-in ``$TMPDIR``, :func:`swin_gao_lib.runs.execute.execute_notebook`), and a
-local cluster's worker space (:data:`DASK_DIR`: Dask's spill and lock files).
-The folder holds a marker, ``driver.json``: the driver's pid, host and process
-start time. It is removed when the suite ends, however it ends (success,
-failure, an exception in the driver). A driver that is killed cannot remove it, so every
-start of ``run-all`` removes the scratch of drivers that are dead: on its own
-machine any whose marker names a pid of this host that no longer runs (or runs
-a process started at another time: the pid was reused), and on every worker
-the tokens the suite's lock names as its dead driver's
-(:mod:`swin_gao_lib.runs.suite_lock`). A kernel of a dead driver's run that is
-still running (it holds its run folder's ``.lock``) is stopped first. Folders
-without a marker (being created, or left by an earlier version of the kit) are
-never touched.
-
-Nothing of value is lost with them: the driver already holds each run's last
-checkpoint (tasks send it back after every epoch), and the sequential
-executor's runs write straight into the suite's folder.
+Each start of a ``run-all`` driver has a token; its scratch, on its machine and
+on every Dask worker, is ``$TMPDIR/swin-gao-dask-<uid>/<token>/``: Dask runs'
+folders, the kernels' connection files (which jupyter_client would leave in
+``$TMPDIR``) and a local cluster's worker space (:data:`DASK_DIR`). Its marker,
+``driver.json``, names the driver's pid, host and process start time. The
+folder is removed when the suite ends; a killed driver's is removed by the next
+start: on its machine when the marker names a pid of this host that no longer
+runs (or was reused), on workers when the suite's lock names its token
+(:mod:`swin_gao_lib.runs.suite_lock`). A kernel still holding a run's ``.lock``
+there is stopped first. Folders without a marker are never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,35 +96,37 @@ def mark(token: str, driver: dict[str, Any]) -> Path:
     return folder
 
 
-def stop_holder(run_dir: Path, timeout: float = 60.0) -> bool:
-    """Stop the process that holds ``run_dir``'s lock (a kernel whose driver or worker died).
-
-    Returns whether the folder is free. Only a process that really holds the
-    ``flock`` is signalled, so a stale pid in the file is never killed.
-    """
+def held_by(run_dir: Path) -> str | None:
+    """The pid of another process writing ``run_dir`` right now (it holds its lock), or None."""
     import fcntl
 
-    lock = run_dir / LOCK
-    if not lock.is_file():
-        return True
-    deadline = time.monotonic() + timeout
-    with open(lock, "a+") as handle:
-        while True:
+    path = run_dir / LOCK
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "r") as handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                return True
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
-                handle.seek(0)
-                pid = handle.read().strip()
-                if pid.isdigit():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except OSError:
-                        pass
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.5)
+                return handle.read().strip() or "?"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
+
+
+def stop_holder(run_dir: Path, timeout: float = 60.0) -> bool:
+    """Stop the process that holds ``run_dir``'s lock (a kernel whose driver or worker died);
+    whether the folder is free. A stale pid in a lock file nobody holds is never killed."""
+    deadline = time.monotonic() + timeout
+    while (pid := held_by(run_dir)) is not None:
+        if pid.isdigit():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _run_folders(folder: Path) -> Iterable[Path]:
@@ -149,10 +140,8 @@ def remove(token: str) -> None:
         for run_dir in list(_run_folders(folder)):
             stop_holder(run_dir, timeout=10.0)
         shutil.rmtree(folder, ignore_errors=True)
-    try:
+    with contextlib.suppress(OSError):
         root().rmdir()  # the user's root too, once nothing else is in it
-    except OSError:
-        pass
 
 
 def clean_dead(dead_tokens: Iterable[str] = ()) -> list[str]:

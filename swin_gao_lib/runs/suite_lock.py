@@ -1,13 +1,11 @@
 """One suite, one driver: the lock a ``run-all`` holds on its output folder.
 
-Two ``run-all`` on the same suite at once would run the same runs twice and
-each list as failed the runs the other one holds. The first one to start takes
-an exclusive ``flock`` on ``<output>/.swin-gao-run-all.lock`` and writes who
-it is (pid, host, start time, executor) into it; a second one exits with one
-line naming the first, or waits for it with ``--wait``. The kernel releases a
-``flock`` however its holder ends (``kill -9`` included), so a driver that died
-never blocks the next one, which reads the dead one's entry (:attr:`previous`)
-to clean up after it (its Dask scratch folders, :mod:`swin_gao_lib.runs.scratch`).
+The first driver takes an exclusive ``flock`` on
+``<output>/.swin-gao-run-all.lock`` and writes who it is into it; a second one
+exits with one line naming the first, or waits (``--wait``). The kernel
+releases a ``flock`` however its holder ends, so a dead driver never blocks
+the next one, which reads its entry (:attr:`SuiteLock.previous`) to clean up
+after it (:mod:`swin_gao_lib.runs.scratch`).
 """
 
 from __future__ import annotations
@@ -117,11 +115,8 @@ class SuiteLock:
                     told = True
                 time.sleep(poll_s)
         self.previous = _read(handle)  # a driver that ended without cleaning up (killed)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(self.me))
-        handle.flush()
         self._handle = handle
+        self.record()
 
     def record(self, **extra: Any) -> None:
         """Add to this driver's entry (e.g. its Dask token, so a next start can clean up)."""
@@ -135,10 +130,8 @@ class SuiteLock:
     def release(self) -> None:
         if self._handle is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)  # removed while held: no window for a mix-up
-        except OSError:
-            pass
         self._handle.close()
         self._handle = None
         self._remove_created()

@@ -1,23 +1,12 @@
 """The train notebook's parameters resolved to one run: what a hand-run trains, and when it stops.
 
-``notebooks/train.ipynb`` run by hand (JupyterLab, Colab, ``papermill -p``)
-says which run it makes with ``params_file``, ``demo``, ``overrides``,
-``output_dir`` and ``run_name``. Their precedence, lowest first:
-
-1. the params file, or, when there is none, the ``demo`` values (never both:
-   a params file alone runs exactly that file);
-2. ``overrides``, key by key (a key left out keeps the file's or the demo's value);
-3. ``output_dir`` and ``run_name`` (``run_name`` None: the params file's name, or
-   :data:`DEMO_RUN_NAME` for the demo).
-
-A hand-run never replaces a complete run without being asked: unless
-``overwrite``, a complete run already in the folder stops it, before anything
-is built or written, with one line naming the folder and the two ways out. An
-unfinished run of the same config is resumed by ``train()`` as anywhere else.
-
-``swin-gao run-all`` passes ``config_yaml`` instead, a config it resolved when
-it planned the suite (and it decides itself which complete runs to skip): that
-config is loaded as it is, and nothing of the above applies.
+``notebooks/train.ipynb`` run by hand says which run it makes with
+``params_file``, ``demo``, ``overrides``, ``output_dir`` and ``run_name``;
+lowest first: the params file, or else the ``demo`` values (never both); then
+``overrides``, key by key; then ``output_dir`` and ``run_name`` (None: the
+params file's name, or :data:`DEMO_RUN_NAME`). Unless ``overwrite``, a complete
+run in the folder stops a hand-run before anything is written. ``run-all``
+passes ``config_yaml`` instead, a resolved config used as it is.
 """
 
 from __future__ import annotations
@@ -76,41 +65,22 @@ def notebook_values(params_file: str | os.PathLike | None, demo: Any, overrides:
     return values
 
 
-def stop_at_complete_run(cfg: RunConfig) -> None:
-    """Stop a hand-run whose folder already holds a complete run (nothing is written).
-
-    Raises:
-        CompleteRunExists: the folder's run is complete.
-    """
-    folder = RunFolder.of(cfg)
-    if folder.complete:
-        raise CompleteRunExists(
-            f"output: {folder.path} already holds a complete run; set overwrite = True to "
-            "replace it, or choose another run_name")
-
-
 def notebook_config(*, params_file: str | os.PathLike | None = None, demo: Any = None,
                     overrides: Any = None, output_dir: str | os.PathLike | None = None,
                     run_name: str | None = None, overwrite: bool = False,
                     config_yaml: str | None = None) -> RunConfig:
-    """The run the train notebook makes from its parameters, validated.
-
-    Args:
-        params_file: a params YAML; None (or empty): the ``demo`` values.
-        demo: config keys used only without a params file.
-        overrides: config keys set on top, key by key.
-        output_dir, run_name: where the run lands; they win over both.
-        overwrite: replace a complete run of the same name instead of stopping.
-        config_yaml: a resolved config (``run-all``): returned as it is, nothing else used.
+    """The run the train notebook makes from its parameters, validated (module docstring).
 
     Raises:
         ConfigError: a bad parameter or config value (one line naming it), or
-            :class:`CompleteRunExists`.
+            :class:`CompleteRunExists` (unless ``overwrite``).
     """
     if config_yaml is not None:  # resolved by run-all when it planned the suite: as it is
         return from_yaml(config_yaml, "config_yaml")
     values = notebook_values(params_file, demo, overrides, output_dir, run_name)
     cfg = load_config(params_file or None, values)
-    if not overwrite:
-        stop_at_complete_run(cfg)
+    if not overwrite and RunFolder.of(cfg).complete:  # stop before anything is written
+        raise CompleteRunExists(
+            f"output: {RunFolder.of(cfg).path} already holds a complete run; set overwrite = "
+            "True to replace it, or choose another run_name")
     return cfg

@@ -1,21 +1,15 @@
 """The Keras backend of a run: TensorFlow (the paper's, the default) or JAX.
 
-Keras reads its backend once, when it is first imported, from ``KERAS_BACKEND``.
-So the backend is chosen *before* that import: :func:`use_backend` sets the
-variable (from the config's ``backend`` key, else the variable already set,
-else TensorFlow) and, when Keras is already imported in the process, checks
-that it runs the backend asked for and otherwise raises one clear error.
-
-This module imports neither Keras nor a backend at import time (planning a
-suite must stay light); the run-time questions (versions, the device) import
-only the backend in use, so a JAX run never imports TensorFlow.
+Keras reads ``KERAS_BACKEND`` once, when first imported, so :func:`use_backend`
+sets it before that import (and afterwards only checks it). Nothing here
+imports Keras or a backend at import time; the run-time questions (version,
+GPUs) import only the backend asked about.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from swin_gao_lib.errors import ConfigError
 
@@ -53,9 +47,7 @@ def active_backend() -> str | None:
 def use_backend(requested: str | None = None) -> str:
     """Make ``requested`` (resolved by :func:`resolve_backend`) Keras's backend in this process.
 
-    Call it before Keras is imported; afterwards it only checks. Child processes
-    (notebook kernels, benchmark workers) inherit the choice through the
-    environment.
+    Child processes (notebook kernels, benchmark workers) inherit the choice.
 
     Raises:
         ConfigError: Keras is already imported with another backend.
@@ -96,35 +88,3 @@ def gpu_names(name: str | None = None) -> list[str]:
         details = tf.config.experimental.get_device_details(dev)
         names.append(details.get("device_name", dev.name))
     return names
-
-
-def describe_backend(name: str | None = None) -> dict[str, Any]:
-    """Backend, its version and the GPUs it sees: what a record states about them."""
-    name = name or active_backend() or resolve_backend()
-    return {"keras_backend": name, "backend_version": backend_version(name),
-            "gpus": gpu_names(name)}
-
-
-# ------------------------------------------------------------------ device memory
-def reset_device_peak(name: str) -> bool:
-    """Reset the GPU allocator's peak of backend ``name``; False where it cannot."""
-    if name == "jax":
-        return False  # JAX keeps its allocator's peak for the process's lifetime
-    import tensorflow as tf
-
-    tf.config.experimental.reset_memory_stats("GPU:0")
-    return True
-
-
-def device_memory_mib(name: str) -> dict[str, float]:
-    """The first GPU's allocator numbers of backend ``name``: ``current`` and ``peak`` MiB."""
-    if name == "jax":
-        import jax
-
-        stats = jax.devices()[0].memory_stats() or {}
-        return {"current": stats.get("bytes_in_use", 0) / 2**20,
-                "peak": stats.get("peak_bytes_in_use", 0) / 2**20}
-    import tensorflow as tf
-
-    info = tf.config.experimental.get_memory_info("GPU:0")
-    return {"current": info["current"] / 2**20, "peak": info["peak"] / 2**20}

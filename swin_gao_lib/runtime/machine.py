@@ -1,7 +1,7 @@
-"""The machine a run ran on: versions, device, commit, and peak memory.
+"""The machine a run ran on: versions, device, commit, peak memory; quiet start-up, threads.
 
-Keras and its backend are imported inside the functions that need them, so
-importing this module stays cheap (and a JAX run never imports TensorFlow).
+Keras and its backend are imported inside the functions that need them (a JAX
+run never imports TensorFlow).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from swin_gao_lib.runtime.backend import backend_version, gpu_names
 
 # ------------------------------------------------------------------ environment
 #: The commit a copy of the tree was made from, where its ``.git`` is absent or stale (the
@@ -45,20 +46,11 @@ def git_commit(start: str | os.PathLike | None = None) -> str | None:
 
 
 def _cpu_name() -> str:
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine()
-
-
-def gpu_names() -> list[str]:
-    """Names of the visible GPUs, as the Keras backend in use reports them."""
-    from swin_gao_lib.runtime.backend import gpu_names as backend_gpus
-
-    return backend_gpus()
 
 
 def environment() -> dict[str, Any]:
@@ -69,17 +61,14 @@ def environment() -> dict[str, Any]:
     import keras
     import numpy
 
-    from swin_gao_lib.runtime.backend import describe_backend
-
-    backend = describe_backend(keras.backend.backend())
-    gpus = backend["gpus"]
+    name = keras.backend.backend()
+    version, gpus = backend_version(name), gpu_names(name)
     return {
         "python": platform.python_version(),
-        # the backend's version under its own name, as before (records of TF runs)
-        backend["keras_backend"]: backend["backend_version"],
+        name: version,  # the backend's version under its own name too (records of TF runs)
         "keras": keras.__version__,
         "numpy": numpy.__version__,
-        **backend,
+        "keras_backend": name, "backend_version": version, "gpus": gpus,
         "device": gpus[0] if gpus else f"CPU: {_cpu_name()}",
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
@@ -100,20 +89,12 @@ def has_nvidia_device() -> bool:
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's start-up chatter, which reads like failure, out of the output.
 
-    Its C++ INFO and WARNING lines always; on a machine without an NVIDIA GPU also
-    its C++ ERROR lines, the first of which is a certain and harmless "failed call
-    to cuInit ... CUDA error" (TensorFlow logs nothing finer to filter on). Python
-    exceptions and warnings are untouched, and an explicit ``TF_CPP_MIN_LOG_LEVEL``
-    wins. Call it before TensorFlow is imported (kernels started afterwards
-    inherit the level).
-
-    TensorFlow up to 2.20 honours ``TF_CPP_MIN_LOG_LEVEL`` from the start; from
-    2.21 its libraries log through absl while they load, before that variable is
-    read ("All log messages before absl::InitializeLog() is called are written to
-    STDERR", oneDNN, "Could not find cuda drivers"). So the import of
-    ``tensorflow`` itself runs with the process's stderr (file descriptor 2)
-    captured, and only the lines the level lets through are written back
-    (:func:`tensorflow_log_filter`).
+    Sets ``TF_CPP_MIN_LOG_LEVEL`` (unless set): C++ INFO and WARNING lines go, and
+    without an NVIDIA GPU the ERROR lines too (a harmless "failed call to cuInit").
+    Call it before TensorFlow is imported; kernels started later inherit it. From
+    TensorFlow 2.21 its libraries log through absl before reading that variable,
+    so ``import tensorflow`` runs with file descriptor 2 captured and only the
+    lines the level keeps are written back (:func:`tensorflow_log_filter`).
     """
     level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
     if ("tensorflow" not in sys.modules and level.strip() in ("1", "2", "3")
@@ -125,7 +106,8 @@ def quiet_tensorflow() -> None:
 #: ``2026-01-01 12:00:00.000000: I tensorflow/...``; the letter is the severity.
 _TF_LOG = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\]"
                      r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) \S+:\d+\])")
-_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_ABSL_PREAMBLE = ("WARNING: All log messages before absl::InitializeLog() is called are "
+                  "written to STDERR")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 
 
@@ -158,24 +140,15 @@ class _QuietTensorFlowImport:
         import importlib.util
 
         spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _FilteredLoader(spec.loader, self.level)
+        if spec is not None and spec.loader is not None:  # a loader made for this import
+            exec_module, level = spec.loader.exec_module, self.level
+
+            def filtered(module):
+                with _stderr_filtered(level):
+                    exec_module(module)
+
+            spec.loader.exec_module = filtered
         return spec
-
-
-class _FilteredLoader:
-    def __init__(self, loader, level: int):
-        self.loader, self.level = loader, level
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        with _stderr_filtered(self.level):
-            self.loader.exec_module(module)
-
-    def __getattr__(self, name):  # get_source, is_package, ... as the real loader has them
-        return getattr(self.loader, name)
 
 
 @contextlib.contextmanager
@@ -202,14 +175,9 @@ def _stderr_filtered(level: int):
 class _KernelShutdownFilter(logging.Filter):
     """Drops the kernel's "KeyboardInterrupt caught in kernel" record.
 
-    At the end of a run papermill asks the kernel for its info and, as soon as
-    the reply arrives, jupyter_client interrupts the kernel (SIGINT) before asking
-    it to shut down; when the signal lands in the instant after the kernel sent
-    the reply and before it ignores SIGINT again, ipykernel logs this line at
-    ERROR level (papermill clientwrap.py ``kernel_info``, jupyter_client
-    manager.py ``_async_shutdown_kernel``, ipykernel kernelbase.py
-    ``dispatch_shell``). A user's interrupt inside a cell is raised in the cell and
-    shown there, never as this line, so nothing else is lost.
+    jupyter_client interrupts the kernel (SIGINT) before shutting it down at the
+    end of a papermill run; a signal landing in the wrong instant makes ipykernel
+    log this line. A user's interrupt inside a cell is shown in the cell instead.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -236,33 +204,27 @@ DIE_WITH_PARENT = "SWIN_GAO_DIE_WITH_PARENT"
 def die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (``PR_SET_PDEATHSIG``).
 
-    A Dask task runs a notebook in a helper process whose kernel trains; if the
-    worker is killed, neither may go on writing the run's scratch folder behind
-    a retry's back. Elsewhere (macOS, Windows) it does nothing.
+    A Dask task's helper and kernel must not outlive a killed worker (a retry
+    writes the same scratch folder). Elsewhere (macOS, Windows) it does nothing.
     """
     import ctypes
     import signal
 
     if not sys.platform.startswith("linux"):
         return
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 # ------------------------------------------------------------------ threads
 def thread_environment(cpus: int) -> dict[str, str]:
-    """Environment variables that hold TensorFlow and OpenMP to ``cpus`` threads.
-
-    TensorFlow reads ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS`` when
-    it starts; with one thread, XLA's CPU backend is kept single-threaded too
-    (appended to any ``XLA_FLAGS`` already set).
-    """
+    """Environment variables that hold TensorFlow and OpenMP (and, at one thread, XLA's
+    CPU backend, added to ``XLA_FLAGS``) to ``cpus`` threads."""
     env = {"TF_NUM_INTRAOP_THREADS": str(cpus), "TF_NUM_INTEROP_THREADS": "1",
            "OMP_NUM_THREADS": str(cpus)}
     if cpus == 1:
-        env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+        flags = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        env["XLA_FLAGS"] = flags.strip()
     return env
 
 
@@ -270,14 +232,10 @@ def thread_environment(cpus: int) -> dict[str, str]:
 class PeakMemory:
     """Peak memory of the part of the process that follows :meth:`reset`.
 
-    On a GPU: the backend's device allocator peak (TensorFlow's
-    ``get_memory_info``, reset at the start; JAX's ``memory_stats()``
-    ``peak_bytes_in_use``, which JAX cannot reset: its peak is the process's).
-    On CPU: the process's resident-set high-water mark (VmHWM); Linux lets a
-    process reset it by writing ``5`` to ``/proc/self/clear_refs``, otherwise
-    the lifetime peak (``ru_maxrss``) is reported and ``reset`` says so.
-    :meth:`reset` also notes the idle level (allocator in use, or RSS) so
-    that :meth:`describe` can give the increase over it.
+    On a GPU the backend allocator's peak (JAX's cannot be reset: the process's);
+    on CPU the resident-set high-water mark (VmHWM, reset through
+    ``/proc/self/clear_refs``, else the lifetime ``ru_maxrss``). :meth:`reset`
+    notes the idle level, so :meth:`describe` gives the increase over it too.
     """
 
     def __init__(self):
@@ -291,10 +249,12 @@ class PeakMemory:
     def reset(self) -> None:
         """Start measuring here (and note the idle level)."""
         if self.kind == "gpu":
-            from swin_gao_lib.runtime.backend import device_memory_mib, reset_device_peak
+            if self.backend == "tensorflow":  # JAX keeps its peak for the process's lifetime
+                import tensorflow as tf
 
-            self.reset_ok = reset_device_peak(self.backend)
-            self.idle_mib = device_memory_mib(self.backend)["current"]
+                tf.config.experimental.reset_memory_stats("GPU:0")
+            self.reset_ok = self.backend == "tensorflow"
+            self.idle_mib = self._device_mib()["current"]
             return
         self.idle_mib = _status_mib("VmRSS:")
         try:
@@ -306,15 +266,26 @@ class PeakMemory:
     def peak_mib(self) -> float:
         """The peak since :meth:`reset` (see the class doc for what it is)."""
         if self.kind == "gpu":
-            from swin_gao_lib.runtime.backend import device_memory_mib
-
-            return device_memory_mib(self.backend)["peak"]
+            return self._device_mib()["peak"]
         peak = _status_mib("VmHWM:")
         if peak is not None:
             return peak
         # ru_maxrss is KiB on Linux, bytes on macOS.
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+    def _device_mib(self) -> dict[str, float]:
+        """The first GPU's allocator numbers: ``current`` and ``peak`` MiB."""
+        if self.backend == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            return {"current": stats.get("bytes_in_use", 0) / 2**20,
+                    "peak": stats.get("peak_bytes_in_use", 0) / 2**20}
+        import tensorflow as tf
+
+        info = tf.config.experimental.get_memory_info("GPU:0")
+        return {"current": info["current"] / 2**20, "peak": info["peak"] / 2**20}
 
     def label(self) -> str:
         """What :meth:`peak_mib` measures, in words, naming the backend."""
@@ -334,10 +305,8 @@ class PeakMemory:
 
 def _status_mib(field: str) -> float | None:
     """A ``/proc/self/status`` line in MiB (``VmRSS:``, ``VmHWM:``), None where there is none."""
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(field):
                 return int(line.split()[1]) / 1024
-    except OSError:
-        pass
     return None

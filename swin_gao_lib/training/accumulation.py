@@ -1,57 +1,23 @@
 r"""Gradient accumulation: one optimizer update from several micro-batches.
 
-Two modes (``accumulation_mode``):
+``in_step`` (the paper's Eq. 9-10, inside one train step): a batch of ``b``
+rows is cut into ``K`` micro-batches of ``m = ceil(B/N)`` rows (the last may
+be shorter); micro-batch ``k`` has ``n_k`` rows and mean loss ``L_k``::
 
-``in_step`` — the paper's Eq. 9–10, inside one train step.
-    A batch of ``b`` samples is cut into micro-batches of ``m = ceil(B/N)``
-    (the last may be shorter). For each micro-batch ``k`` with ``n_k`` samples
-    and mean loss ``L_k``, forward and backward run, and the gradients are
-    combined into ONE update::
+    reduction: mean   g = sum_k (n_k / b) * grad L_k  = grad (1/b) sum_i l_i
+    reduction: sum    g = K * (mean g above)
 
-        reduction: mean   g = sum_k (n_k / b) * grad L_k  = grad (1/b) sum_i l_i
-        reduction: sum    g = K * (mean g above)            (K = micro-batches run)
+so ``mean`` is the exact full-batch gradient, also for a short batch, and
+``sum`` is Eq. 9 for equal micro-batches. The batch is zero-padded to ``K m``
+rows weighted 0/1 (static shapes for XLA), and the micro-batches run one after
+another (``tf.while_loop`` with ``parallel_iterations=1``; on JAX
+:mod:`swin_gao_lib.training.accumulation_jax`), so one micro-batch's
+activations are alive at a time.
 
-    ``mean`` is exactly the full-batch gradient of the mean loss, also for a
-    short micro-batch or a short final batch, because each micro-batch is
-    weighted by its sample count. ``sum`` is the paper's Eq. 9: with K equal
-    micro-batches it is literally ``sum_k grad L_k``. With unequal ones (a batch
-    of 10 as 4+4+2, or an epoch's short last batch) the literal sum of each
-    micro-batch's own mean would over-weight the short micro-batch's samples;
-    here every sample keeps the same weight and the sum is K times the exact
-    mean, so "sum = (number of micro-batches) x mean" holds for every batch. The micro-batches run in a ``tf.while_loop``
-    with ``parallel_iterations=1``: the gradient of one micro-batch is added to
-    the running sum before the next forward pass starts, so peak activation
-    memory is that of one micro-batch (an unrolled Python loop would let the
-    graph keep all N sets of activations alive). The batch is zero-padded to a
-    whole number of micro-batches, each row weighted 1 (real) or 0 (padding),
-    so every micro-batch has the static shape ``m`` that XLA needs.
-
-``optimizer`` — Keras's own ``gradient_accumulation_steps``.
-    ``fit`` is fed batches of ``B/N``; the optimizer sums N gradients and
-    applies their plain average every N-th step. Caveats: every micro-batch
-    gets weight ``1/N`` whatever its size (inexact for a short final batch),
-    accumulation crosses epoch boundaries when an epoch's step count is not a
-    multiple of N, and a learning-rate *schedule* is evaluated at the
-    micro-step counter, so it runs N times faster than the update count.
-
-Loss and accuracy are always reported over all samples (weighted by counts).
-
-Learning-rate schedules (``lr_schedule``, ``warmup_updates``; :class:`UpdateSchedule`)
-are defined per optimizer *update* ``k = 0, 1, ...``. Keras evaluates a schedule
-at the optimizer's own step counter before it increments it. In ``in_step``
-mode that counter counts updates, so update ``k`` gets ``schedule(k)``. In
-``optimizer`` mode it counts micro-steps (Keras 3's ``BaseOptimizer``
-evaluates ``learning_rate`` at ``_iterations``, which its
-``gradient_accumulation_steps`` docstring calls the "real" iterations value),
-and update ``k`` happens at micro-step ``N k + N - 1``: it gets
-``schedule(N k + N - 1)``, a schedule N times too fast. ``train`` records the
-rate every update actually got in ``lr.csv`` (:mod:`swin_gao_lib.records`).
-
-Backends. The step above is written for TensorFlow (``tf.while_loop``,
-``tf.GradientTape``); on JAX, :mod:`swin_gao_lib.training.accumulation_jax` runs the
-same step as a pure function (``jax.lax.scan`` over the same padded
-micro-batches). :class:`AccumulatingModel` picks the one of the backend Keras
-runs on, and imports only that backend. Optimizer mode is Keras's own on both.
+``optimizer``: Keras's ``gradient_accumulation_steps`` (every micro-batch
+weighs 1/N; a schedule is evaluated at the micro-step counter, so update ``k``
+gets ``schedule(N k + N - 1)``). :class:`UpdateSchedule` is defined per update.
+The narrative and measurements: docs/accumulation.md.
 """
 
 from __future__ import annotations
@@ -65,17 +31,11 @@ from swin_gao_lib.config import RunConfig
 
 
 class AccumulatingModel(keras.Model):
-    """Train ``network`` with in-step gradient accumulation.
+    """Train ``network`` (``call`` delegates to it: save and serve it) with in-step accumulation.
 
-    Args:
-        network: the model to train; ``call`` delegates to it, so save and
-            serve ``network`` itself.
-        accumulation_steps: N; 1 gives Keras's ordinary train step.
-        micro_batch_size: samples per forward/backward pass; defaults to
-            ``ceil(batch / N)`` of the batch seen, but a fixed size keeps the
-            graph's memory bound static.
-        reduction: ``"mean"`` (exact mean-loss gradient) or ``"sum"`` (Eq. 9:
-            the number of micro-batches times the exact mean).
+    ``accumulation_steps``: N (1: Keras's ordinary step); ``micro_batch_size``:
+    rows per forward/backward pass (default ``ceil(batch / N)``; fixed, it keeps
+    the memory bound static); ``reduction``: ``"mean"`` or ``"sum"`` (module doc).
     """
 
     def __init__(self, network: keras.Model, accumulation_steps: int = 1,
@@ -115,26 +75,21 @@ class AccumulatingModel(keras.Model):
         return self.get_metrics_result()
 
     def accumulated_gradients(self, x, y) -> list:
-        """Combined gradient of one batch, one micro-batch at a time (see module doc).
+        """One tensor per trainable variable: the batch's combined gradient (module doc).
 
-        Also updates the loss and metric trackers with every micro-batch,
-        weighted by its sample count. Returns one tensor per trainable variable.
+        The loss and metric trackers see every micro-batch, weighted by its rows.
         """
         import tensorflow as tf
+
+        from swin_gao_lib.training.accumulation_jax import micro_batching
 
         variables = self.trainable_variables
         self._check_loss_reduction()
         batch = tf.shape(x)[0]
-        if self.micro_batch_size is not None:
-            m = self.micro_batch_size
-        else:
-            m = (batch + self.accumulation_steps - 1) // self.accumulation_steps
-        n_micro = (batch + m - 1) // m
-        # Pad the batch to n_micro * m rows and view it as (n_micro, m, ...), with
-        # a 0/1 weight per row. Every micro-batch then has the static shape m: XLA
-        # needs that (a slice with a data-dependent end is padded to the whole
-        # batch, so each micro-batch cost as much as the full batch under
-        # jit_compile), and a short last micro-batch is just one with zero weights.
+        m, n_micro = micro_batching(batch, self.accumulation_steps, self.micro_batch_size)
+        # Padded to n_micro * m rows seen as (n_micro, m, ...), a 0/1 weight per row: the
+        # static shape m XLA needs (a slice with a data-dependent end costs the whole batch
+        # under jit_compile); a short last micro-batch is one with zero weights.
         pad = n_micro * m - batch
 
         def split(t):
@@ -182,7 +137,7 @@ class AccumulatingModel(keras.Model):
         return grads
 
     def _check_loss_reduction(self) -> None:
-        """The 0/1 row weights rely on a loss that divides by the micro-batch's row count."""
+        """The 0/1 row weights need a loss that divides by the micro-batch's row count."""
         reduction = getattr(self.loss, "reduction", "sum_over_batch_size")
         if reduction != "sum_over_batch_size":
             raise ValueError("in_step accumulation needs a loss with reduction "
@@ -255,31 +210,23 @@ class UpdateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def planned_updates(cfg: RunConfig, steps_per_epoch: int) -> int:
-    """The optimizer updates of a whole run of ``steps_per_epoch`` train steps per epoch.
-
-    In optimizer mode a train step is a micro-step, and an update happens
-    every N of them, across epoch boundaries.
-    """
+    """The optimizer updates of a whole run of ``steps_per_epoch`` train steps per epoch
+    (in optimizer mode a step is a micro-step, N of them an update, across epochs)."""
     steps = steps_per_epoch * cfg.epochs
     if cfg.accumulation_mode == "optimizer":
         return steps // cfg.accumulation_steps
     return steps
 
 
-def learning_rate(cfg: RunConfig, total_updates: int | None = None) -> float | UpdateSchedule:
-    """What the optimizer of ``cfg`` gets: a number, or an :class:`UpdateSchedule`."""
-    if cfg.lr_schedule == "constant" and not cfg.warmup_updates:
-        return cfg.effective_learning_rate
-    return UpdateSchedule(cfg.effective_learning_rate, cfg.lr_schedule, cfg.warmup_updates,
-                          total_updates, cfg.lr_step_updates, cfg.lr_step_factor)
-
-
-def build_optimizer(cfg: RunConfig, total_updates: int | None = None) -> keras.optimizers.Optimizer:
-    """The optimizer of ``cfg``; in optimizer mode it carries the accumulation.
-
-    ``total_updates`` (:func:`planned_updates`) is needed by a cosine schedule.
-    """
-    kwargs = {"learning_rate": learning_rate(cfg, total_updates)}
+def build_optimizer(cfg: RunConfig,
+                    total_updates: int | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer of ``cfg`` (in optimizer mode it accumulates); ``total_updates``
+    (:func:`planned_updates`) is needed by a cosine schedule."""
+    rate: float | UpdateSchedule = cfg.effective_learning_rate
+    if cfg.lr_schedule != "constant" or cfg.warmup_updates:
+        rate = UpdateSchedule(rate, cfg.lr_schedule, cfg.warmup_updates, total_updates,
+                              cfg.lr_step_updates, cfg.lr_step_factor)
+    kwargs = {"learning_rate": rate}
     if cfg.accumulation_mode == "optimizer" and cfg.accumulation_steps > 1:
         kwargs["gradient_accumulation_steps"] = cfg.accumulation_steps
     if cfg.optimizer == "adamw":
@@ -292,11 +239,8 @@ def build_optimizer(cfg: RunConfig, total_updates: int | None = None) -> keras.o
 
 
 def optimizer_updates(optimizer: keras.optimizers.Optimizer) -> int:
-    """How many times the optimizer has changed the weights.
-
-    ``optimizer.iterations`` already divides Keras's micro-step counter by
-    ``gradient_accumulation_steps`` in optimizer mode.
-    """
+    """How many times the optimizer has changed the weights (``iterations`` counts updates,
+    not micro-steps, in optimizer mode)."""
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
@@ -327,14 +271,9 @@ def build_trainer(cfg: RunConfig, network: keras.Model,
 def build_variables(model: keras.Model, cfg: RunConfig) -> None:
     """Create every variable training uses: model, optimizer, loss and metrics.
 
-    Keras's ``fit`` on TensorFlow defers this to the trace of its first train step
-    (``_symbolic_build`` runs at once only under a distribution strategy), and a
-    ``tf.function`` that creates variables while it traces is traced a second time,
-    which costs every run about 1.5 s of start-up on two cores. Built here instead (by
-    :func:`build_trainer`), the step is traced once; the compiled programs of
-    ``pipeline: device`` need the variables before their first trace too. Keras's
-    ``_symbolic_build`` traces shapes only and draws no random numbers, so the run's
-    numbers do not change; a checkpoint restores into the built variables.
+    Otherwise ``fit`` creates them while tracing its first step, which traces it
+    twice (about 1.5 s per run); the device programs need them before their first
+    trace. ``_symbolic_build`` draws no random numbers: the run's numbers are unchanged.
     """
     import numpy as np
 

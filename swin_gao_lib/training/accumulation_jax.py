@@ -1,21 +1,12 @@
-r"""In-step gradient accumulation on the JAX backend: the same step as on TensorFlow.
+r"""In-step gradient accumulation on JAX: the step of :mod:`swin_gao_lib.training.accumulation`.
 
-The semantics are those of :mod:`swin_gao_lib.training.accumulation` (read its module
-doc): a batch of ``b`` rows is zero-padded to ``K`` micro-batches of ``m`` rows
-with a 0/1 weight per row, each micro-batch's gradient is weighted by ``m / b``
-(``mean``, the exact full-batch gradient of the mean loss) or ``K m / b``
-(``sum``), and ONE optimizer update applies the total.
-
-On JAX the step is a pure function of the model's state, as in the Keras guide
-"Customizing what happens in fit() with JAX": the micro-batches run in a
-``jax.lax.scan`` whose body takes one micro-batch's ``value_and_grad`` of the
-model's ``compute_loss_and_updates`` (``stateless_call`` + the compiled loss)
-and adds it to the running sum before the next micro-batch starts, so one
-micro-batch of activations is alive at a time and the traced program has one
-copy of the body whatever ``K`` is (not a Python unroll). The non-trainable
-state (dropout's seed generators) is carried from one micro-batch to the next,
-so every micro-batch draws its own masks. Loss and metrics are computed over
-the ``b`` real rows only.
+Each micro-batch's gradient is weighted by ``m / b`` (``mean``) or ``K m / b``
+(``sum``), and one optimizer update applies the total. The step is a pure
+function of the model's state: a ``jax.lax.scan`` over the padded
+micro-batches (one copy of the body whatever ``K`` is; one micro-batch's
+activations alive at a time), carrying the non-trainable state (dropout's seed
+generators) so each micro-batch draws its own masks. Loss and metrics count the
+``b`` real rows only.
 """
 
 from __future__ import annotations
@@ -37,18 +28,11 @@ def accumulated_gradients(model: keras.Model, trainable: list, non_trainable: li
                           ) -> tuple[list, list, Any, Any]:
     """One batch's combined gradient, one micro-batch at a time (pure; jit-able).
 
-    Args:
-        model: an :class:`~swin_gao_lib.training.accumulation.AccumulatingModel`, compiled.
-        trainable, non_trainable, metrics_variables, optimizer_variables: the
-            values of the model's (and its optimizer's) variables, as the JAX
-            trainer passes them to ``train_step``.
-        x, y: the batch; its row count is static (a shape).
-
-    Returns:
-        ``(grads, non_trainable, mean_loss, y_pred)``: one gradient per
-        trainable variable (of the *scaled* loss where the optimizer scales it),
-        the updated non-trainable values, the mean loss over the real rows and
-        the predictions of the real rows.
+    ``model`` is a compiled ``AccumulatingModel``; the variable values are those
+    the JAX trainer passes to ``train_step``; the batch's row count is static.
+    Returns ``(grads, non_trainable, mean_loss, y_pred)``: one gradient per
+    trainable variable (of the optimizer's scaled loss), the new non-trainable
+    values, the mean loss and the predictions of the real rows.
     """
     import jax
     import jax.numpy as jnp

@@ -1,36 +1,20 @@
 """Checkpoints at the end of every epoch, so an interrupted run resumes where it stopped.
 
-A run folder's ``checkpoint/`` holds the state after the last finished epoch:
-
-* ``epoch-NNNNN.variables.npz`` — every variable of the model, in order: the
-  weights, the state of every ``SeedGenerator`` (dropout, attention dropout,
-  drop path), and the optimizer's (its iteration counter, learning rate,
-  moments, and in optimizer mode the gradient accumulators);
-* ``state.json`` — written last, and atomically: the epoch the file belongs
-  to, the history rows so far, the train steps taken, how often the run was
-  resumed. It is the commit point: a crash or a failed write while the file
-  above is written leaves it pointing at the previous epoch's file, which is
-  deleted only after it moved on.
-
-Why not Keras's weights file. ``model.save_weights`` writes through h5py
-straight to the disk, and on a full disk h5py can crash the process (a
-segfault) instead of raising; it also leaves out the seed generators, which
-needed a second file. Here the whole state is serialised in memory first and
-written with one ordinary write to a temporary name, flushed and renamed
-(:func:`swin_gao_lib.files.atomic_write_bytes`): a full or read-only disk is
-a Python ``OSError`` naming the file, the temporary file is removed, and the
-previous checkpoint stays whole. Keras's own weights file saves the same
-variables in the same order (it stores them by index), so the restored state
-is the same; checkpoints written by earlier versions of the kit (a
-``.weights.h5`` and a ``.rng.npz``) are still restored.
-
-The data order needs no file: epoch ``e``'s order and crops are stateless
-draws keyed by ``(seed, e)`` (:func:`swin_gao_lib.data.pipeline.train_pipeline`),
-so the resumed run builds its pipeline from the saved epoch on.
+``checkpoint/`` holds ``epoch-NNNNN.variables.npz`` (every variable of the
+model and its optimizer, in order: weights, seed generators' states, iteration
+counter, moments, accumulators) and ``state.json`` (the epoch, the history
+rows, the train steps, the resumes), written last and atomically: the commit
+point; the previous epoch's file is deleted only after it. The whole state is
+serialised in memory and written with one atomic write, so a full or read-only
+disk is an ``OSError`` naming the file and the previous checkpoint stays whole
+(``model.save_weights`` through h5py can segfault on a full disk). Checkpoints
+of earlier kits (``.weights.h5`` + ``.rng.npz``) are still restored. The data
+order needs no file: epoch ``e``'s order is a stateless draw keyed by ``(seed, e)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -46,11 +30,6 @@ from swin_gao_lib.records import CHECKPOINT_FILE
 from swin_gao_lib.records.history import current_rows
 
 STATE = "state.json"
-
-
-def _random_state_variables(model: keras.Model) -> list:
-    """Variables Keras's weights file does not hold: the seed generators' states."""
-    return list(model.non_trainable_variables)
 
 
 def _variables(model: keras.Model) -> list:
@@ -75,10 +54,6 @@ class Checkpoint:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
 
-    @staticmethod
-    def file_name(epoch: int) -> str:
-        return f"epoch-{epoch:05d}.variables.npz"
-
     def save(self, model: keras.Model, epoch: int, extra: dict[str, Any]) -> None:
         """Save the state after ``epoch`` finished epochs (the variables, then ``state.json``).
 
@@ -89,24 +64,20 @@ class Checkpoint:
         """
         buffer = io.BytesIO()
         np.savez(buffer, *[keras.ops.convert_to_numpy(v) for v in _variables(model)])
-        name = self.file_name(epoch)
+        name = f"epoch-{epoch:05d}.variables.npz"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.folder / name, buffer.getvalue())
             write_json(self.folder / STATE, {"epoch": epoch, "variables": name, **extra})
         except OSError:
             if self._committed() != name:  # state.json still names the epoch before
-                try:
+                with contextlib.suppress(OSError):
                     (self.folder / name).unlink(missing_ok=True)
-                except OSError:
-                    pass
             raise
         for old in self.folder.iterdir():  # earlier epochs' files, now superseded
             if old.name not in (name, STATE) and CHECKPOINT_FILE.fullmatch(old.name):
-                try:
+                with contextlib.suppress(OSError):  # a read-only folder: they are never read again
                     old.unlink()
-                except OSError:  # a read-only folder: they are never read again
-                    pass
 
     def saved_epoch(self) -> int | None:
         """The epoch of the last committed checkpoint, or None (none, or unreadable)."""
@@ -125,9 +96,8 @@ class Checkpoint:
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when no epoch has finished yet.
 
-        Its copy of the history rows comes with older column names renamed
-        (:func:`swin_gao_lib.records.history.current_rows`), so a resumed older run
-        writes ``history.csv`` in one schema whichever loop resumes it.
+        Its history rows come with older column names renamed (``current_rows``),
+        so a resumed older run writes ``history.csv`` in one schema.
         """
         path = self.folder / STATE
         if not path.is_file():
@@ -158,8 +128,8 @@ class Checkpoint:
 
     def _restore_keras_weights(self, model: keras.Model, state: dict[str, Any]) -> None:
         """A checkpoint of an earlier kit: Keras's weights file plus the seed generators."""
-        model.load_weights(self.folder / state["weights"])
-        self._assign(_random_state_variables(model), state["rng"], "random-state variables")
+        model.load_weights(self.folder / state["weights"])  # without the seed generators:
+        self._assign(list(model.non_trainable_variables), state["rng"], "random-state variables")
 
     def _assign(self, variables: list, file: str, what: str) -> None:
         """Assign the arrays of ``file`` (an ``.npz`` in the checkpoint folder) in order."""

@@ -1,26 +1,14 @@
-r"""Whole epochs as compiled programs (JAX): ``pipeline: device``.
+r"""Whole epochs as compiled JAX programs (``pipeline: device``).
 
-One call into the device trains a whole epoch: the epoch's order, every
-batch (:mod:`swin_gao_lib.data.device`), every update and the running loss and
-accuracy run inside one XLA program, a ``jax.lax.scan`` over the epoch's full
-batches followed by its short last batch (a program of its own, static, size).
-The step in the scan is the kit's own train step — Keras's JAX
-``train_step(state, data)`` for plain training and optimizer mode, the in-step
-accumulating step (:mod:`swin_gao_lib.training.accumulation_jax`) otherwise —
-so an update is the same function of its batch as under ``fit``.
-
-The program returns, besides the new state, per train step: the running loss
-and accuracy (what ``fit``'s callbacks see after each batch), the learning
-rate the optimizer was about to apply, whether the step updated the weights
-and the norm of that update (what ``lr.csv`` records), so the host reads them
-once per epoch and
-never waits for the device inside one. Evaluation is a program too: a scan of
-Keras's ``test_step`` over the split in file order.
-
-Seeds side by side: the same programs, ``jax.vmap``-ed over a leading seed axis
-of the state (weights, optimizer state, dropout's seed-generator states), of
-the training and validation images (each seed's own split) and of the seed
-itself (its data order and crops).
+One call trains a whole epoch: its order, every batch
+(:mod:`swin_gao_lib.data.device`) and every update, as a ``jax.lax.scan`` of
+the kit's own train step over the epoch's full batches, then its short last
+batch at its own static size; so an update is the same function of its batch
+as under ``fit``. Per step the program returns the running loss and accuracy,
+the learning rate about to be applied, whether the step updated and the
+update's norm (``lr.csv``), read by the host once per epoch. Evaluation is a
+scan of Keras's ``test_step`` over a split in file order. Side by side, both
+are ``jax.vmap``-ed over a leading seed axis of the state, the data and the seed.
 """
 
 from __future__ import annotations
@@ -33,7 +21,6 @@ import keras
 
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data import device as dd
-from swin_gao_lib.data.arrays import steps_per_epoch
 
 #: Train state without the metrics (reset every epoch): trainable, non-trainable, optimizer.
 State = tuple
@@ -74,7 +61,6 @@ class EpochPrograms:
         cfg = self.cfg
         self.rules = dd.BatchRules.of(cfg)
         self.batch = cfg.fit_batch_size
-        self.steps = steps_per_epoch(self.n_train, self.batch)
         self.eval_batch = cfg.micro_batch_size
         self.metrics0 = values(self.model.metrics_variables)  # after reset_metrics
         self._compiled: dict[str, Any] = {}

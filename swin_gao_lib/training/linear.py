@@ -1,42 +1,23 @@
 r"""The linear reference: multinomial softmax regression on raw pixels, on a run's own split.
 
-A study's baselines should learn clearly more than a linear classifier on the
-same data; this module gives that reference row. For a
-:class:`~swin_gao_lib.config.RunConfig` it loads the run's train, validation
-and test splits (:func:`swin_gao_lib.data.splits.load_splits`, no TensorFlow:
-the same images, padding and seeded validation carve-out as the run), scales
-the pixels to [0, 1] and flattens them, and fits
+On the run's splits (:func:`swin_gao_lib.data.splits.load_splits`, no
+TensorFlow), pixels scaled to [0, 1] and flattened, L-BFGS
+(``scipy.optimize.minimize``) fits, with ``P`` the softmax probabilities and
+``Y`` the one-hot labels (the bias is not penalised):
 
 .. math::
 
     L(W, b) = -\frac{1}{n} \sum_i \log \operatorname{softmax}(x_i W + b)_{y_i}
-              + \frac{\lambda}{2} \lVert W \rVert_2^2
-
-(the bias is not penalised) by L-BFGS (``scipy.optimize.minimize``) on the
-exact loss and gradient:
-
-.. math::
-
+              + \frac{\lambda}{2} \lVert W \rVert_2^2, \qquad
     \nabla_W L = \frac{1}{n} X^\top (P - Y) + \lambda W, \qquad
     \nabla_b L = \frac{1}{n} \mathbf{1}^\top (P - Y)
 
-with ``P`` the softmax probabilities and ``Y`` the one-hot labels. The L2
-strength ``lambda`` is chosen by validation accuracy alone (ties go to the
-stronger penalty) from :data:`L2_GRID`, which grows by factors of 10 past
-whichever end holds the best value until the choice is *interior* -- a weaker
-and a stronger penalty were both tried and did worse -- or the grid reaches
-:data:`L2_LIMITS`. The fits run from the strongest penalty to the weakest,
-each starting from its neighbour's solution (a warm start: the path is
-smooth, and weak penalties converge slowly from zero). The reference records
-how the choice came out (``choice``: interior, or which edge and why) and
-whether its L-BFGS fit converged (``converged``, ``iterations``,
-``gradient_norm``), so a number that is only a bound says so beside it. The
-test split is scored once, with the chosen model, and never informs a choice.
-The model is fitted on the train split only (validation is not folded back
-in).
-
-The result is written as ``linear.json`` in ``<output_dir>/<run_name>-linear/``
-(:func:`reference_dir`); a suite's report lists it as a reference row.
+``lambda`` is chosen by validation accuracy alone (ties: the stronger) from
+:data:`L2_GRID`, grown x10 past the end holding the best until the choice is
+interior or reaches :data:`L2_LIMITS`; fits run strongest first, each
+warm-started from its neighbour. ``choice`` and ``converged`` say when the
+number is only a bound. Train split only; the test split is scored once, with
+the chosen model. Written as ``<output_dir>/<run_name>-linear/linear.json``.
 """
 
 from __future__ import annotations
@@ -143,11 +124,9 @@ def select_l2(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
               ) -> tuple[SoftmaxModel, dict[float, float], str]:
     """Fit every L2 of ``grid`` on train; keep the best on validation (ties: stronger L2).
 
-    While the best value is the weakest or the strongest tried, the grid grows
-    by a factor of 10 that way, up to ``limits``. Returns the chosen model,
-    each L2's validation accuracy and how the choice came out: ``interior``,
-    or the edge it sits at and why. The test split is not an argument: it
-    cannot inform the choice.
+    The grid grows x10 past the end holding the best, up to ``limits``. Returns
+    the chosen model, each L2's validation accuracy and how the choice came out
+    (``interior``, or the edge and why). The test split cannot inform the choice.
     """
     if not grid:
         raise ValueError("the L2 grid is empty")
@@ -206,10 +185,7 @@ class LinearReference:
 
     @property
     def caveat(self) -> str:
-        """Why the number may be only a bound: an L2 at the grid's edge, or no convergence.
-
-        Empty when the choice is interior and the fit converged.
-        """
+        """Why the number may be only a bound (an L2 at the grid's edge, no convergence), or ""."""
         parts = [] if self.choice == INTERIOR else [f"L2 at {self.choice}"]
         if not self.converged:
             parts.append(f"the fit stopped after {self.iterations} iterations, before "

@@ -2,31 +2,23 @@
 
 :func:`train_side_by_side` trains runs that differ only in their seed as one
 program: the epoch programs of :mod:`swin_gao_lib.training.epoch_program`,
-``jax.vmap``-ed over the seeds' weights, optimizer states, dropout states,
-splits and data orders. Each run still gets its own folder with the records a
-run trained alone gets (``config.yaml``, ``history.csv``, ``lr.csv``,
-``checkpoint/``, ``metrics.json`` or ``failure.json``; docs/records.md), and
-resumes from its checkpoint like any run. One run (``train(cfg)`` with
-``pipeline: device``) is the same loop without the seed axis.
+``jax.vmap``-ed over the seeds' states, splits and data orders, one slot each
+on a leading seed axis. Each run gets the folder and records a run trained
+alone gets, and resumes like any run; one run alone is the same loop without
+the seed axis. The host calls the device once per epoch and once per
+evaluation; ``compile_s`` is the train program's measured compile time. Side
+by side, every run records the group's times and peak memory, and its
+``side_by_side`` record (in the checkpoint and ``metrics.json``) lists the
+segments of its epochs on the seed axis: ``{"epochs": [first, last], "seeds": [...]}``.
 
-The host calls the device once per epoch (train) and once per evaluation, and
-reads back per-step numbers (running loss and accuracy, the learning rate
-applied, whether the step updated) once per epoch, from which it writes the
-same rows ``fit``'s callbacks write. Timing: ``compile_s`` is the measured
-compile time of the train program (ahead of its first call, in each process's
-first epoch); ``train_s`` includes it, ``train_s_steady`` does not. Side by
-side, every run of the group records the group's times and peak memory (it
-shared them), and ``metrics.json`` says with whom under ``side_by_side``.
-
-Equality. Alone, a device run is a pure function of its config: the same
-seed gives bit-identical weights, and a resumed run the weights of an
-uninterrupted one. Side by side, each seed's arithmetic is that of the seed
-alone up to float32 rounding (XLA batches the seeds' matrix products), which
-``tests/test_device.py`` bounds; a seed resumed from a program side by side
-trains in that program again, so it too ends bit for bit as uninterrupted,
-even when the group's checkpoints stand at different epochs (a kill between
-two of their saves: the seeds behind catch up while the others wait), see
-:mod:`swin_gao_lib.training.device_runs`.
+Equality: alone, a device run is a pure function of its config. Side by side,
+each seed matches the seed alone up to float32 rounding (``tests/test_device.py``
+bounds it): XLA batches the seeds' matrix products, and their rounding can
+differ with the program's shape. So a run records its program's seeds
+(``program_seeds``) and resumes in a program of those seeds, in that order:
+seeds whose checkpoints stand at an earlier epoch catch up while the others
+wait (state kept), and a seed not resumed here is held by a stand-in whose
+outputs are dropped; every seed ends bit for bit as in the uninterrupted program.
 """
 
 from __future__ import annotations
@@ -43,15 +35,120 @@ from swin_gao_lib.data.arrays import steps_per_epoch
 from swin_gao_lib.data.device import DeviceSplits
 from swin_gao_lib.errors import RunError
 from swin_gao_lib.model import build_swin
+from swin_gao_lib.records.history import RUNNING_ACCURACY
 from swin_gao_lib.runtime.machine import PeakMemory
-from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates, planned_updates
-from swin_gao_lib.training.checkpoint import Checkpoint
+from swin_gao_lib.training.accumulation import build_trainer, planned_updates
+from swin_gao_lib.training.epoch_program import EpochPrograms, assign_state, model_state, values
 from swin_gao_lib.training.groups import check_group
-from swin_gao_lib.training.device_runs import (GroupRun, fail, print_epoch, program_slots,
-                                               record_epoch, start_records)
-from swin_gao_lib.training.epoch_program import EpochPrograms, assign_state, model_state
-from swin_gao_lib.training.outcome import Diverged, RunResult, run_metrics, summary
+from swin_gao_lib.training.outcome import (Diverged, RunRecords, RunResult, epoch_times,
+                                           resume_state)
 from swin_gao_lib.training.preflight import Preflight, preflight
+
+
+class GroupRun(RunRecords):
+    """One slot of a program: a run and its records.
+
+    A stand-in (``slot_seed`` given) holds the slot of that seed, not trained
+    here, with another run's config, data and state; it records nothing.
+    """
+
+    def __init__(self, cfg: RunConfig, checked: Preflight, state: dict[str, Any] | None,
+                 slot_seed: int | None = None):
+        super().__init__(cfg, checked, state)
+        self.stand_in = slot_seed is not None
+        self.seed = cfg.seed if slot_seed is None else slot_seed
+        self.diverged: dict[str, Any] | None = None
+        self.outcome: RunResult | RunError | None = None
+
+    @property
+    def alive(self) -> bool:
+        """A run still to be trained or finished here (not a stand-in, diverged or ended)."""
+        return not self.stand_in and self.diverged is None and self.outcome is None
+
+    def trains_at(self, epoch: int) -> bool:
+        return self.alive and self.first_epoch <= epoch
+
+    def waits_at(self, epoch: int) -> bool:
+        """Whether the run's checkpoint is past ``epoch``: its slot must keep its state."""
+        return not self.stand_in and self.first_epoch > epoch
+
+
+def program_slots(runs: list[GroupRun]) -> list[GroupRun]:
+    """The slots of the program that trains ``runs``: the program they last trained in.
+
+    When every resumed run names the same ``program_seeds`` and those hold all
+    of ``runs``, the program has those seeds, in that order, with a stand-in
+    for each seed not among ``runs``; otherwise the slots are ``runs``.
+    """
+    recorded = {tuple(r.state.get("program_seeds") or ()) for r in runs if r.state is not None}
+    by_seed = {r.cfg.seed: r for r in runs}
+    if len(recorded) != 1:
+        return runs
+    seeds = list(recorded.pop())
+    if not seeds or not set(by_seed) <= set(seeds):
+        return runs
+    donor = runs[0]
+    return [by_seed.get(s) or GroupRun(donor.cfg, donor.checked, donor.state, slot_seed=s)
+            for s in seeds]
+
+
+def add_segment(segments: list[dict[str, list[int]]], epoch: int, seeds: list[int]) -> None:
+    """Epoch ``epoch`` (from 1) trained with ``seeds``: the last segment grows, or one starts."""
+    last = segments[-1] if segments else None
+    if last is not None and last["seeds"] == seeds and last["epochs"][1] == epoch - 1:
+        last["epochs"][1] = epoch
+    else:
+        segments.append({"epochs": [epoch, epoch], "seeds": list(seeds)})
+
+
+def record_epoch(run: GroupRun, model: keras.Model, epoch: int, per_step: dict,
+                 val: dict | None, times: dict[str, float], state: Any,
+                 together: list[int] | None, program_seeds: list[int] | None) -> None:
+    """The epoch's history row, ``lr.csv`` rows and checkpoint, as ``fit``'s callbacks write.
+
+    ``together``: the seeds whose epoch this was, side by side (None alone);
+    ``program_seeds``: the program's slots, kept in the checkpoint.
+
+    Raises:
+        OSError: a record could not be written (the earlier checkpoint is kept).
+    """
+    loss = np.asarray(per_step["loss"], np.float64)
+    bad = np.flatnonzero(~np.isfinite(loss))
+    last = int(bad[0]) if bad.size else len(loss) - 1  # fit stops after a non-finite step
+    for k in range(last + 1):
+        run.steps += 1
+        if per_step["updated"][k]:
+            run.add_update(int(per_step["updates"][k]), epoch + 1, float(per_step["rate"][k]),
+                           float(per_step["loss"][k]), float(per_step["update_norm"][k]))
+    if together is not None:
+        add_segment(run.segments, epoch + 1, together)
+    run.end_epoch(epoch + 1, float(per_step["loss"][last]), float(per_step["accuracy"][last]),
+                  None if val is None else float(val["loss"]),
+                  None if val is None else float(val["accuracy"]), times)
+    if bad.size:  # never save a diverged state
+        run.diverged = {"epoch": epoch + 1, "step": last + 1, "loss": str(float(loss[last]))}
+        return
+    assign_state(model, state)
+    run.save(model, epoch + 1, program_seeds)
+
+
+def print_epoch(runs: list[GroupRun], epoch: int, epochs: int, times: dict,
+                live: list[int]) -> None:
+    """One line per epoch, as ``fit`` prints it; side by side, each value's range."""
+    rows = [runs[i].rows[-1] for i in live]
+
+    def span(key: str) -> str:
+        vals = [r[key] for r in rows if r[key] is not None]
+        if not vals:
+            return "-"
+        lo, hi = min(vals), max(vals)
+        return f"{lo:.4f}" if lo == hi else f"{lo:.4f}..{hi:.4f}"
+
+    who = f" - {len(live)} seeds side by side" if len(runs) > 1 else ""
+    compile_note = f" ({times['compile_s']:.1f}s compile)" if times["compile_s"] else ""
+    print(f"Epoch {epoch + 1}/{epochs}{who} - {times['epoch_s']:.2f}s{compile_note} - loss: "
+          f"{span('loss')} - accuracy: {span(RUNNING_ACCURACY)} - val_loss: {span('val_loss')} - "
+          f"val_accuracy: {span('val_accuracy')}", flush=True)
 
 
 def train_side_by_side(cfgs: list[RunConfig], *, overwrite: bool = False,
@@ -60,34 +157,30 @@ def train_side_by_side(cfgs: list[RunConfig], *, overwrite: bool = False,
                        raise_errors: bool = False) -> list[RunResult | RunError]:
     """Train ``cfgs`` (one configuration at several seeds) together on the JAX device.
 
-    Every run is checked first (:func:`preflight`: folder, resume or refuse,
-    data) and its folder locked for the whole group. Runs resumed from a
-    program side by side train in that program again
-    (:func:`~swin_gao_lib.training.device_runs.program_slots`), those whose
-    checkpoints stand at earlier epochs catching up first. Returns one entry
-    per run, in order: its :class:`RunResult`, or the :class:`RunError` it
-    failed with (its ``failure.json`` is written); with ``raise_errors`` the
-    first error is raised instead, after every run's records are written.
+    Every run is checked first (:func:`preflight`) and its folder locked for
+    the whole group. Returns one entry per run, in order: its
+    :class:`RunResult`, or the :class:`RunError` it failed with (its
+    ``failure.json`` written); with ``raise_errors`` the first error is raised
+    instead, after every run's records are written.
 
     Raises:
         InputError: bad input in any run, before anything is written.
     """
     check_group(cfgs)
     checked = checked or [preflight(c, overwrite=overwrite, log=log) for c in cfgs]
-    runs = [GroupRun(c, k, Checkpoint(k.folder.checkpoint).load() if k.action == "resume" else None)
-            for c, k in zip(cfgs, checked)]
+    runs = [GroupRun(c, k, resume_state(k)) for c, k in zip(cfgs, checked)]
     slots = program_slots(runs)
     first = next(r for r in slots if not r.stand_in)  # the program is built for its seed
-    cfg, n_train = first.cfg, len(first.checked.splits.y_train)
+    cfg = first.cfg
     keras.utils.set_random_seed(cfg.seed)
     network = build_swin(cfg)
-    model = build_trainer(cfg, network,
-                          planned_updates(cfg, steps_per_epoch(n_train, cfg.fit_batch_size)))
+    model = build_trainer(cfg, network, planned_updates(
+        cfg, steps_per_epoch(first.n_train, cfg.fit_batch_size)))
     for k in checked:  # the last input check: nothing is written before it
         k.check_checkpoint_room(model)
     with contextlib.ExitStack() as locks:
         for run in runs:  # one writer per run folder
-            locks.enter_context(run.checked.folder.lock())
+            locks.enter_context(run.folder.lock())
         _train_group(slots, network, model, verbose, log)
     results = [run.outcome for run in runs]
     errors = [r for r in results if isinstance(r, RunError)]
@@ -127,17 +220,13 @@ def _initial_state(run: GroupRun, model: keras.Model, fresh: Any, cfg: RunConfig
     import jax
 
     if run.state is not None:
-        Checkpoint(run.checked.folder.checkpoint).restore(model, run.state)
-        state = jax.tree_util.tree_map(np.asarray, model_state(model))
-        run.rates = run.checked.folder.trim_to_checkpoint(run.rows,
-                                                          optimizer_updates(model.optimizer))
-        log(f"resuming {run.checked.folder.name} after epoch {run.first_epoch} of {cfg.epochs}")
-        return state
+        run.restore(model, log)
+        return jax.tree_util.tree_map(np.asarray, model_state(model))
     if run.cfg.seed == cfg.seed:  # the model was built for this seed
         return fresh
     keras.utils.set_random_seed(run.cfg.seed)
     net = build_swin(run.cfg)
-    return (*(jax.tree_util.tree_map(np.asarray, [v.value for v in vs])
+    return (*(jax.tree_util.tree_map(np.asarray, values(vs))
               for vs in (net.trainable_variables, net.non_trainable_variables)), fresh[2])
 
 
@@ -150,9 +239,9 @@ def _train_group(slots: list[GroupRun], network: keras.Model, model: keras.Model
     real = [r for r in slots if not r.stand_in]
     cfg, side = real[0].cfg, len(slots) > 1
     program_seeds = [r.seed for r in slots] if side else None
-    n_train = len(real[0].checked.splits.y_train)
     for run in real:
-        start_records(run)
+        run.open()
+    n_train = real[0].n_train
     memory = PeakMemory()
     try:
         fresh = jax.tree_util.tree_map(np.asarray, model_state(model))
@@ -185,16 +274,15 @@ def _train_group(slots: list[GroupRun], network: keras.Model, model: keras.Model
                    if data.n_val else None)
             t2 = time.perf_counter()
             compile_s = 0.0 if compiled else programs.compile_s["train"]
-            times = {"epoch_s": t2 - t0, "train_s": t1 - t0, "compile_s": compile_s,
-                     "train_s_steady": t1 - t0 - compile_s, "val_s": t2 - t1}
+            times = epoch_times(t0, t1, t2, compile_s)
             together = [slots[i].seed for i in live] if side else None
             for i in live:
                 try:
                     record_epoch(slots[i], model, epoch, _seed_of(per_step, i, side),
                                  _seed_of(val, i, side) if val is not None else None, times,
-                                 n_train, _seed_of(state, i, side), together, program_seeds)
+                                 _seed_of(state, i, side), together, program_seeds)
                 except OSError as exc:  # this run's folder failed; the others go on
-                    slots[i].outcome = fail(slots[i], exc)
+                    slots[i].outcome = slots[i].fail(exc)
             if verbose:
                 print_epoch(slots, epoch, cfg.epochs, times, live)
         fit_s = time.perf_counter() - t_fit
@@ -205,12 +293,12 @@ def _train_group(slots: list[GroupRun], network: keras.Model, model: keras.Model
         mem = memory.describe()
         for i in ending:
             _finish(slots[i], model, network, _seed_of(test, i, side),
-                    _seed_of(train_eval, i, side), _seed_of(state, i, side), n_train,
-                    fit_s, mem, side, log)
+                    _seed_of(train_eval, i, side), _seed_of(state, i, side), fit_s, mem, side,
+                    log)
     except BaseException as exc:
         for run in real:
             if run.alive:
-                run.outcome = fail(run, exc)
+                run.outcome = run.fail(exc)
         if isinstance(exc, KeyboardInterrupt):
             log("interrupted; partial outputs kept; run the same command again to resume")
             raise
@@ -219,34 +307,22 @@ def _train_group(slots: list[GroupRun], network: keras.Model, model: keras.Model
             try:
                 raise Diverged(run.diverged)
             except Diverged as exc:
-                run.outcome = fail(run, exc)
+                run.outcome = run.fail(exc)
 
 
 def _finish(run: GroupRun, model: keras.Model, network: keras.Model, test: dict,
-            train_eval: dict, state: Any, n_train: int, fit_s: float, memory: dict,
-            side: bool, log) -> None:
+            train_eval: dict, state: Any, fit_s: float, memory: dict, side: bool, log) -> None:
     """Write the run's ``metrics.json`` (its outcome), then drop its checkpoint."""
     assign_state(model, state)
-    earlier = sum(r["epoch_s"] for r in run.rows[:run.first_epoch])
-    metrics = run_metrics(
-        run.cfg, run.checked.folder.path, test=test, train_eval=train_eval,
-        run_summary=summary(run.rows, n_train), fit_s=fit_s + earlier,
-        updates=optimizer_updates(model.optimizer), micro_steps=run.steps,
-        splits=run.checked.splits, network=network, resumed_at=run.resumed_at,
-        memory=memory, extra={"side_by_side": run.segments} if run.segments else None)
+    metrics = run.metrics(test=test, train_eval=train_eval, fit_s=fit_s, model=model,
+                          network=network, memory=memory,
+                          extra={"side_by_side": run.segments} if run.segments else None)
     try:
-        run.checked.folder.write_metrics(metrics)
+        run.finish(metrics, log, named=True)
     except OSError as exc:  # this run's folder failed; the others still finish
-        run.outcome = fail(run, exc)
+        run.outcome = run.fail(exc)
         return
-    try:
-        run.checked.folder.clear_checkpoint()
-    except OSError:  # the run is complete: a checkpoint left behind only takes space
-        pass
-    log(f"done: {run.checked.folder.name}: test accuracy {metrics['test_accuracy']:.4f}, "
-        f"{metrics['optimizer_updates']} optimizer updates, records in "
-        f"{run.checked.folder.path}")
-    run.outcome = RunResult(run.cfg, run.checked.folder.path, run.rows, metrics,
+    run.outcome = RunResult(run.cfg, run.folder.path, run.rows, metrics,
                             _own_network(network, side))
 
 
