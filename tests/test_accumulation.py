@@ -245,3 +245,45 @@ def test_micro_batches_have_a_static_shape_for_xla(setup):
                      input_signature=[tf.TensorSpec((None, 32, 32, 3)), tf.TensorSpec((None, 10))])
     fn.get_concrete_function()
     assert seen and all(s == (4, 32, 32, 3) for s in seen), seen
+
+
+# ------------------------------------------------ what each micro-batch sees (BatchNorm, Dropout)
+BN_ROWS = np.random.default_rng(2).normal(size=(4, 3)).astype("float32")
+
+
+def _moving_mean_after_one_step(x):
+    """BatchNormalization(momentum 0.5)'s moving mean after one in-step update of N = 2."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=0.5),
+                            keras.layers.Dense(1)])
+    model = AccumulatingModel(net, accumulation_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.train_on_batch(x, np.zeros((len(x), 1), "float32"))
+    return net.layers[0].moving_mean.numpy()
+
+
+def test_in_step_batchnorm_runs_once_per_micro_batch():
+    got = _moving_mean_after_one_step(BN_ROWS)  # micro-batches of 2 and 2 rows
+    per_micro_batch = 0.25 * BN_ROWS[:2].mean(0) + 0.5 * BN_ROWS[2:].mean(0)
+    np.testing.assert_allclose(got, per_micro_batch, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got, 0.5 * BN_ROWS.mean(0), atol=1e-3)  # not the whole batch once
+
+
+def test_in_step_batchnorm_counts_the_padded_row_of_a_short_micro_batch():
+    # a documented limit (docs/accumulation.md): 2 rows, then 1 row and 1 zero row of padding
+    got = _moving_mean_after_one_step(BN_ROWS[:3])
+    with_padding = 0.25 * BN_ROWS[:2].mean(0) + 0.5 * BN_ROWS[2] / 2
+    np.testing.assert_allclose(got, with_padding, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got, 0.25 * BN_ROWS[:2].mean(0) + 0.5 * BN_ROWS[2], atol=1e-3)
+
+
+def test_in_step_draws_a_dropout_mask_per_micro_batch():
+    # two equal rows, one per micro-batch: one shared mask would move the kernel by one value
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.5),
+                            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model = AccumulatingModel(net, accumulation_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+    model.train_on_batch(np.ones((2, 64), "float32"), np.zeros((2, 1), "float32"))
+    move = 1.0 - net.layers[-1].kernel.numpy().ravel()
+    assert len(np.unique(np.round(move[move != 0], 5))) > 1
