@@ -1,9 +1,7 @@
 """Both Keras backends: the backend knob, exact accumulation, training without TensorFlow.
 
-Keras picks its backend once per process, so every check of a backend runs in
-a fresh process (``tests/backend_checks.py``); the JAX one with ``import
-tensorflow`` made impossible. Across backends the losses are reported, not
-asserted (different kernels, different random streams).
+Keras picks its backend once per process: each backend's checks run in one fresh process
+(``tests/backend_checks.py``), the JAX one with ``import tensorflow`` made impossible.
 """
 
 import json
@@ -16,7 +14,6 @@ import pytest
 
 from conftest import quick_xla_compile
 from swin_gao_lib.runtime.backend import BACKENDS, resolve_backend, use_backend
-from swin_gao_lib.config import make_config
 from swin_gao_lib.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,13 +55,6 @@ def checks(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ the knob
-def test_backend_key_is_validated():
-    assert make_config().backend is None
-    assert make_config(backend="jax").backend == "jax"
-    with pytest.raises(ConfigError, match=r"backend: 'torch' is not one of tensorflow, jax"):
-        make_config(backend="torch")
-
-
 def test_backend_resolution_order(monkeypatch):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     assert resolve_backend(None) == "tensorflow" == BACKENDS[0]
@@ -83,16 +73,6 @@ def test_mismatch_with_an_imported_keras_is_a_clear_error(monkeypatch):
     assert use_backend("tensorflow") == "tensorflow"
     with pytest.raises(ConfigError, match="already running on 'tensorflow'.*KERAS_BACKEND=jax"):
         use_backend("jax")
-
-
-def test_cli_rejects_a_backend_other_than_the_imported_one(tmp_path):
-    # A fresh process: the CLI sets the backend before Keras; a bad name is exit 2, one line.
-    params = tmp_path / "p.yaml"
-    params.write_text("backend: theano\n")
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "train", str(params)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("swin-gao: error: backend: 'theano'")
 
 
 # ------------------------------------------------------------------ exactness, per backend
@@ -172,14 +152,3 @@ def test_jax_fit_reads_the_batches_in_order(trained):
     for run in (0, 1):
         part = fetched[len(fetched) // 2 * run:len(fetched) // 2 * (run + 1)]
         assert part[-per_run:] == list(range(per_run)), part
-
-
-@needs_jax
-def test_cross_backend_drift_is_reported(trained, record_property):
-    # Reported, not asserted: the kernels and the random streams (data order,
-    # augmentation, dropout) differ between the backends.
-    tf_run, jax_run = trained["tensorflow"]["runs"][0], trained["jax"]["runs"][0]
-    drift = [abs(a - b) for a, b in zip(tf_run["losses"], jax_run["losses"])]
-    record_property("cross_backend_loss_drift", drift)
-    print(f"\ncross-backend train-loss drift per epoch: {drift}; test loss "
-          f"{tf_run['test_loss']:.4f} (tensorflow) vs {jax_run['test_loss']:.4f} (jax)")

@@ -1,11 +1,7 @@
 """Faults the kit must survive, made real: a full disk, a folder turned read-only, a dead driver.
 
-The disk faults use a small tmpfs mounted for the test (``mount -t tmpfs -o
-size=...``), filled with a real file until the kernel answers ENOSPC, and a
-run folder made read-only under the running process by a read-only bind mount
-of it over itself (EROFS; root ignores file modes, and a file system with
-files open for writing cannot be remounted read-only). Mounting needs root (or
-CAP_SYS_ADMIN); where it is not allowed those tests are skipped and say so.
+A full disk is a small tmpfs filled until ENOSPC; a read-only folder, a read-only bind mount of
+it over itself (EROFS: root ignores file modes). Where mounting is not allowed they skip.
 """
 
 import contextlib
@@ -62,45 +58,8 @@ def fill(fs: Path) -> Path:
     return filler
 
 
-# ---------------------------------------------------------------- numbers and folders
-@pytest.mark.parametrize("key,value,message", [
-    ("learning_rate", "inf", "learning_rate: must be a finite number, got inf"),
-    ("learning_rate", "-Infinity", "learning_rate: must be a finite number, got -Infinity"),
-    ("weight_decay", "nan", "weight_decay: must be a finite number, got nan"),
-    ("learning_rate", "1e400", "got 1e400 (too large for a float: it reads as inf)"),
-    ("learning_rate", 10 ** 400, "(401 characters) (too large for a float"),
-    ("learning_rate", float("inf"), "learning_rate: must be a finite number, got inf"),
-    ("learning_rate", np.float32("nan"), "learning_rate: must be a finite number, got nan"),
-    ("learning_rate", "0x10", "learning_rate: expected a number, got '0x10' (str)"),
-    ("epochs", "0x10", "epochs: expected an integer, got '0x10' (str)"),
-    ("epochs", 2.0, "epochs: expected an integer, got 2.0 (float)"),
-    ("dropout", True, "dropout: expected a number, got True (bool)"),
-])
-def test_every_number_is_converted_first_and_checked_after(key, value, message):
-    # the notebook's parameters and Python callers pass values like these directly
-    with pytest.raises(ConfigError) as err:
-        make_config({key: value})
-    assert message in str(err.value)
-    assert "\n" not in str(err.value)
-
-
-def test_numbers_that_are_fine_still_convert():
-    cfg = make_config({"learning_rate": "3e-4", "weight_decay": " 1e-5 ", "epochs": np.int64(4)})
-    assert (cfg.learning_rate, cfg.weight_decay, cfg.epochs) == (3e-4, 1e-5, 4)
-    assert type(cfg.epochs) is int
-
-
-def test_a_grid_value_meets_the_same_rule(tmp_path):
-    from swin_gao_lib.config.params import resolve
-
-    path = tmp_path / "g.yaml"
-    path.write_text("dataset: mnist\ngrid: {learning_rate: [0.001, 3e400]}\n")
-    with pytest.raises(ConfigError, match=r"learning_rate: must be a finite number, got 3e400"):
-        resolve(path)
-
-
+# ---------------------------------------------------------------- folders
 def test_the_kit_recognises_its_own_folder_after_a_failed_run(tmp_path):
-    """A config.yaml the kit wrote stays the kit's even when this version refuses a value."""
     from swin_gao_lib.records import RunFolder
     from swin_gao_lib.records.folder import UnusableConfig
 
@@ -401,20 +360,6 @@ def test_a_full_disk_under_seeds_side_by_side_names_each_runs_own_file(tmp_path)
                 line
             assert sorted(p.name for p in (run / "checkpoint").iterdir()) == \
                 ["epoch-00001.variables.npz", "state.json"]
-
-
-def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(tmp_path):
-    params = tmp_path / "p.yaml"
-    params.write_text(yaml.safe_dump(TINY))
-    with tmpfs(tmp_path / "fs", "64k") as fs:
-        proc = _train(["train", str(params), "--set", f"output_dir={fs}"], tmp_path)
-        assert proc.returncode == 2
-        line = _one_line(proc.stderr)
-        assert line.startswith(f"swin-gao: error: output_dir: {fs} has 64 KiB free, but this "
-                               "needs about "), line
-        assert "per checkpoint, two at once while one is saved" in line
-        assert list(fs.iterdir()) == []
-        assert "tensorflow" not in proc.stdout.lower()
 
 
 # ---------------------------------------------------------------- one driver per suite

@@ -179,25 +179,6 @@ def test_cli_success(tmp_path, capsys):
     assert "accumulation_steps: 2" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--set", "embed_dimm=32"], "unknown config key 'embed_dimm'; did you mean 'embed_dim'?"),
-    (["--set", "window_size=3"], "window_size: 3 does not divide stage 1's 16x16 patch grid"),
-    (["--set", "source=dir:/nonexistent"], "/nonexistent: folder not found"),
-    (["--set", "epochs"], "--set 'epochs': expected key=value"),
-])
-def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
-    code = cli.main(["train", _params(tmp_path), *args])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.strip().count("\n") == 0 and "Traceback" not in err
-    assert message in err
-
-
-def test_cli_missing_params_file_exits_2(tmp_path, capsys):
-    assert cli.main(["train", str(tmp_path / "none.yaml")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-
-
 def test_cli_failed_run_exits_1(tmp_path, capsys, monkeypatch):
     def broken_fit(self, *a, **k):
         raise RuntimeError("out of memory")
