@@ -1,20 +1,10 @@
-"""The device pipeline's checks (JAX, ``pipeline: device``), run in a fresh process.
+"""The device pipeline's checks (JAX), run in a fresh process for tests/test_device.py.
 
-``python tests/no_tensorflow.py tests/device_checks.py PART OUT.json WORKDIR`` runs
-the checks of PART with TensorFlow made impossible and writes their numbers as
-JSON; ``tests/test_device.py`` asserts. Programs compile once per process; the
-test module shares a JAX compilation cache between its processes, so the
-programs every part shares (one configuration, below) compile once.
-
-PART ``data``: the device batches against NumPy brute force (crop windows,
-flips, scaling, one-hot), and their keys (pure functions of seed, epoch, batch).
-PART ``train``: the same run twice, another seed, both seeds side by side,
-a run that diverges. PART ``kill``: the run killed the instant its second
-history row is on disk, while ``lr.csv`` is written (after the first epoch's
-checkpoint, before the second's); PART ``resume``: the same command again.
-PART ``kill-side``: ``run-all --executor side-by-side`` of seeds 1 and 2
-(PARAMS, a fourth argument) killed between the two seeds' epoch-2
-checkpoints; PART ``resume-alone``: seed 1 of such a suite resumed alone.
+``python tests/no_tensorflow.py tests/device_checks.py PART OUT.json WORKDIR [ARGS]`` writes
+PART's numbers as JSON. ``data``: device batches against NumPy brute force; ``train``: a run
+twice, another seed, both seeds side by side, a diverging run; ``kill`` / ``resume``: a run killed
+while lr.csv is written, then resumed; ``kill-side`` / ``resume-alone``: a side-by-side suite
+killed between its seeds' epoch-2 checkpoints, and one seed of it resumed alone.
 """
 
 from __future__ import annotations
@@ -28,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-#: One configuration for every part: 200 training images in batches of 32 (6 full and a
-#: short one of 8, which in-step splits 4+4), dropout, drop path and augmentation on.
+#: Every part's configuration: 200 images in batches of 32 (the last of 8, split 4+4),
+#: dropout, drop path and augmentation on.
 BASE = dict(dataset="mnist", source="sample", max_train_samples=200, max_test_samples=64,
             validation_split=0.01, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8,
             dropout=0.1, attention_dropout=0.1, drop_path_rate=0.1, augment=True, epochs=3,
@@ -131,8 +121,7 @@ def train_checks(workdir: str) -> dict:
 
 
 def side_vs_alone(out: dict) -> dict:
-    """The largest differences between each seed side by side and the seed alone (both seeds):
-    what docs/backends.md quotes."""
+    """The largest differences between each seed side by side and alone (docs/backends.md)."""
     import numpy as np
 
     def lr_column(run: dict, k: int) -> np.ndarray:

@@ -1,19 +1,10 @@
 """The device pipeline (JAX): batches on the device, epoch programs, seeds side by side.
 
-Every check runs in a fresh process with TensorFlow made impossible
-(``tests/device_checks.py``); the processes share one JAX compilation cache,
-so the configuration they all train compiles once.
-
-Tolerances. Alone, a device run is a pure function of its config: the same
-seed gives bit-identical records and weights, and a run killed and resumed the
-records and weights of an uninterrupted one. Side by side, XLA batches the
-seeds' matrix products, which may round differently from one seed's: each
-seed's history and its ``lr.csv`` losses and update norms must stay within 1e-5
-(absolute) of the seed trained alone, with the same updates at the same
-learning rates, and its weights within 5e-5 after its 21 updates (AdamW at
-1e-3 moves a weight by up to 1e-3 per update); what was measured is in
-docs/backends.md (the ``side_vs_alone`` numbers of the ``train`` part).
-A seed resumed side by side is held to bit for bit, as a run alone is.
+Each check runs in a fresh process without TensorFlow (``tests/device_checks.py``), sharing one
+JAX compilation cache. Alone, a device run is a pure function of its config (bit for bit, killed
+and resumed too). Side by side, XLA batches the seeds' products, which may round differently:
+each seed's history and lr.csv stay within 1e-5 of the seed alone, its weights within 5e-5
+after 21 AdamW updates (docs/backends.md); a seed resumed side by side is held to bit for bit.
 """
 
 import importlib.util
@@ -200,7 +191,6 @@ def test_side_by_side_executor_refuses_runs_off_the_device(tmp_path, capsys):
 
 
 def _same_run(got: dict, want: dict) -> None:
-    """Bit for bit the same run: history values, lr.csv, weights, test and train-eval numbers."""
     keys = ("epoch", "loss", "running_accuracy", "val_loss", "val_accuracy")
     assert [[row[x] for x in keys] for row in got["history"]] == \
            [[row[x] for x in keys] for row in want["history"]]
@@ -212,10 +202,8 @@ def _same_run(got: dict, want: dict) -> None:
 
 def test_side_by_side_executor_writes_the_suite_and_resumes_a_kill_bit_for_bit(
         trained, cache, tmp_path):
-    # The same configuration and seeds as the `train` part's group: the same program
-    # (from the shared cache), so the same numbers, bit for bit. Killed between the two
-    # seeds' epoch-2 checkpoints, the suite stands at epochs 2 and 1; run again, seed 2
-    # catches up in the group's program while seed 1 waits in its slot.
+    # the `train` part's group again (its program from the cache): killed between the seeds'
+    # epoch-2 checkpoints, then run again, seed 2 catches up while seed 1 waits in its slot
     sys.path.insert(0, str(TESTS))
     from device_checks import _digest_run
 
@@ -253,8 +241,7 @@ def test_side_by_side_executor_writes_the_suite_and_resumes_a_kill_bit_for_bit(
                            env=_env(cache))
     assert again.returncode == 0 and "skipped 2 complete" in again.stdout
 
-    # One seed of the killed suite resumed alone trains in its group's program still (the
-    # other seed's slot held by a stand-in): the same numbers again.
+    # one seed resumed alone trains in its group's program still (a stand-in in the other slot)
     alone = _result("resume-alone", tmp_path, cache, tmp_path / "copy", "suite-s1", "1")
     assert "resuming suite-s1 after epoch 2 of 3" in alone["log"]
     _same_run(alone["run"], r["side1"])

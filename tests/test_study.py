@@ -21,12 +21,8 @@ NOISE = (0.004, -0.003, 0.001)  # per-seed noise shared by every configuration (
 
 def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None, loss=None,
               val_curve=None, **kw):
-    """One run's records as train() writes them: config.yaml, history.csv, metrics.json.
-
-    ``updates``: the recorded optimizer updates (default: 2 epochs' worth at its batch);
-    ``loss``: the training loss of the two epochs (default 2.0, 1.5; val_loss 0.1 above);
-    ``val_curve``: the validation accuracy of every epoch (default 0.5, then ``acc``).
-    """
+    """One run's records as train() writes them; by default 2 epochs (loss 2.0, 1.5; val
+    accuracy 0.5, then ``acc``) and their updates at its batch."""
     cfg = make_config(dataset=kw.pop("dataset", "mnist"), seed=seed, **kw)
     name = (f"{cfg.dataset}-{cfg.optimizer}-m{cfg.momentum:g}-lr{cfg.learning_rate:g}-"
             f"n{cfg.accumulation_steps}-b{cfg.batch_size}-{cfg.accumulation_mode}-"
@@ -56,11 +52,8 @@ def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None
 
 
 def study_suite(root, *, micro_drop, micro_gap, batch_time, seeds=SEEDS):
-    """A baseline, an equal-batch family (N=2, 4) and an equal-micro family (N=4).
-
-    micro_drop / micro_gap: how the equal-micro-batch runs' accuracy and gap differ
-    from the baseline's; batch_time: the equal-batch runs' time per epoch (baseline 2.0 s).
-    """
+    """A baseline, equal batch at N=2, 4 (``batch_time`` s/epoch against 2.0) and equal
+    micro-batch at N=4 (``micro_drop`` lower, its gap ``micro_gap`` larger)."""
     for seed, noise in zip(seeds, NOISE):
         write_run(root, seed=seed, acc=0.80 + noise, gap=0.01)
         for n in (2, 4):
@@ -291,16 +284,9 @@ def test_the_report_notebook_renders_a_study(tmp_path):
 
 # ---------------------------------------------------------------- the update-count controls
 def controls_suite(root, *, accumulation_drop=0.0, warmup=0):
-    """A baseline (B=128, 2 epochs) and, at N=4 with micro-batches of 128:
-
-    * equal micro-batch (B=512, 2 epochs): 10 pp lower than the baseline;
-    * its plain partner (N=1, B=512): 10 pp lower too, plus ``accumulation_drop``
-      for the accumulating run -- so the drop is the larger batch's, not accumulation's;
-    * equal updates (B=512, 8 epochs, 16 updates like the baseline): as accurate;
-    * Keras optimizer mode at B=128: 15 recorded updates where the baseline made 16.
-
-    ``warmup``: the B=512 runs' warm-up updates (the baseline has none).
-    """
+    """A baseline (B=128) and at N=4: equal micro-batch (B=512, 10 pp lower), its plain
+    partner (as low, ``accumulation_drop`` above it), equal updates (8 epochs, as accurate),
+    Keras optimizer mode (15 updates to the baseline's 16); ``warmup`` for the B=512 runs."""
     for seed, noise in zip(SEEDS, NOISE):
         big = dict(batch_size=512, warmup_updates=warmup)
         write_run(root, seed=seed, acc=0.80 + noise, epochs=2)
@@ -409,12 +395,8 @@ def test_the_report_lists_a_linear_reference(tmp_path):
 
 
 def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
-    """Arms that differ only in schedule or momentum get their own baseline and labels.
-
-    A cosine arm whose Keras-optimizer-mode run is 10 pp lower (its schedule ran N x too
-    fast) must be compared with the cosine baseline, not the constant one, and read lower;
-    SGD without momentum is named so.
-    """
+    """A cosine arm is compared with the cosine baseline (and reads 10 pp lower: Keras's mode
+    ran its schedule N x too fast); SGD without momentum is named so."""
     for seed, noise in zip(SEEDS, NOISE):
         write_run(tmp_path, seed=seed, acc=0.80 + noise)
         write_run(tmp_path, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed,
@@ -446,7 +428,6 @@ def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
 
 
 def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
-    """Relative loss differences per epoch, by hand: a run that coincides, one that parts."""
     from swin_gao_lib.analysis.study_tables import loss_tracking_summary
 
     for seed in (0, 1):

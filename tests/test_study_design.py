@@ -1,6 +1,5 @@
-"""A study's declared design: comparisons with roles and predictions written before
-the runs, the paper's comparison in its own Holm family, the method each comparison gets, the
-smallest margin at which it would be equivalent, and the settling rule."""
+"""A study's declared design (roles, predictions, margins written before the runs), the Holm
+families, the method each comparison gets, the margin needed, and the settling rule."""
 
 import json
 
@@ -133,7 +132,6 @@ def test_a_margin_needs_a_reason_and_a_fraction(tmp_path, margin, message):
 
 
 def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
-    """SGD's sum at lr/4 must not read like the sum at lr when every run of that one diverged."""
     designed_suite(tmp_path / "suite")
     _diverge(tmp_path / "suite", "sgd", 0.1, 4)
     labels = set(build_report(tmp_path / "suite").study.configurations["label"])
@@ -142,8 +140,7 @@ def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
 
 
 def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool = False) -> None:
-    """Make every run of one configuration a diverged one (failure.json, no metrics), or
-    (``remove``) take its folders away, as if the suite had never run it."""
+    """Every run of one configuration diverged (failure.json, no metrics), or ``remove``d."""
     import shutil
 
     for config in suite.glob("*/config.yaml"):
@@ -159,8 +156,8 @@ def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool =
 
 
 def test_an_arm_whose_every_run_diverged_is_compared_at_chance(tmp_path):
-    """The quick study's re-run: all 10 runs of SGD's sum at lr diverged, and the report said
-    "not made: this suite has no run of its arm" for the comparison the arm exists for."""
+    # the quick study's re-run: all 10 runs of SGD's sum at lr diverged, and the comparison
+    # the arm exists for read "not made: this suite has no run of its arm"
     designed_suite(tmp_path / "suite")
     _diverge(tmp_path / "suite", "sgd", 0.1, 4)
     st_ = study_tables(load_suite(tmp_path / "suite"))
@@ -184,8 +181,7 @@ def test_an_arm_whose_every_run_diverged_is_compared_at_chance(tmp_path):
 
 
 def test_the_paper_comparison_leads_each_claim_of_the_findings_table(tmp_path):
-    """Primary first in every claim: before the comparisons no run made (they are listed
-    first by findings()) and whatever its label sorts as."""
+    # primary first in every claim, before comparisons no run made, whatever its label
     comparisons = [dict(c) for c in PARAMS["study"]["comparisons"]]
     comparisons[0]["label"] = "the paper's GAO"  # sorts after "SGD ..."
     params = {**PARAMS, "study": {**PARAMS["study"], "comparisons": comparisons}}
@@ -378,8 +374,7 @@ def test_a_verdict_between_two_settled_arms_has_no_budget_mark(tmp_path):
 
 
 def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
-    """SGD's baseline at lr and its N=1 arm at 4 lr were one arm in the re-run's figures:
-    one black square, one legend entry for two configurations 86 pp apart."""
+    # the re-run drew SGD at lr and at 4 lr as one arm: one legend entry, 86 pp apart
     from swin_gao_lib.analysis.arms import ArmStyles, arm_of
 
     designed_suite(tmp_path / "suite")
@@ -436,8 +431,8 @@ def test_the_holm_family_size_is_in_each_finding(tmp_path):
 
 
 def test_an_identity_gives_one_result_not_two(tmp_path):
-    """SGD's sum at lr/4 is the mean at lr, bit for bit: its row and the mean's hold the same
-    numbers, and the later one says so instead of reading as a second, independent result."""
+    # SGD's sum at lr/4 is the mean at lr bit for bit: the later row says so, rather than
+    # reading as a second, independent result
     designed_suite(tmp_path)
     for seed, noise in zip(SEEDS, NOISE):  # the mean at lr 0.1 with the sum-at-lr/4's values
         write_run(tmp_path, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed,

@@ -13,7 +13,7 @@ from conftest import TINY_DETERMINISTIC
 from swin_gao_lib import cli
 from swin_gao_lib.config import make_config
 from swin_gao_lib.config.params import load_config
-from swin_gao_lib.errors import ConfigError, DataError, RunError
+from swin_gao_lib.errors import ConfigError, RunError
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.training.train import train
 
@@ -64,17 +64,10 @@ def test_records_are_complete_and_consistent(tiny_run):
     assert "resident-set" in m["peak_memory_kind"] or "GPU" in m["peak_memory_kind"]
     env = m["environment"]
     assert env["tensorflow"] and env["keras"] == keras.__version__ and env["cpu_count"] >= 1
+    assert env["keras_backend"] == "tensorflow" and env["backend_version"]
     assert env["device"]
     assert 0.0 <= m["test_accuracy"] <= 1.0 and m["samples"]["test"] == 64
     assert m["images_per_s"] > 0 and m["seed"] == 42
-
-
-@pytest.mark.slow(15)
-def test_optimizer_mode_counts_updates_not_micro_steps(tmp_path):
-    result = train(tiny(tmp_path, accumulation_steps=4, accumulation_mode="optimizer"), **QUIET)
-    # 96 samples in batches of 8 -> 12 micro-steps per epoch -> 3 updates per epoch
-    assert result.metrics["optimizer_micro_steps"] == 24
-    assert result.metrics["optimizer_updates"] == 6
 
 
 @pytest.mark.parametrize("mode", ["in_step", "optimizer"])
@@ -97,10 +90,13 @@ def test_fit_creates_no_variable_so_its_step_is_traced_once(tmp_path, monkeypatc
         return history
 
     monkeypatch.setattr(AccumulatingModel, "fit", fit)
-    train(tiny(tmp_path, epochs=1, max_train_samples=32, accumulation_steps=2,
-               accumulation_mode=mode), **QUIET)
+    result = train(tiny(tmp_path, epochs=1, max_train_samples=64, accumulation_steps=2,
+                        accumulation_mode=mode), **QUIET)
     assert seen["after"] == seen["before"]
     assert len(seen["before"]) > 0
+    # 64 images in batches of 32: 2 updates; Keras's optimizer mode counts 4 micro-steps
+    assert result.metrics["optimizer_updates"] == 2
+    assert result.metrics["optimizer_micro_steps"] == (4 if mode == "optimizer" else 2)
 
 
 @pytest.mark.slow(10)
@@ -110,6 +106,7 @@ def test_seeded_runs_repeat_exactly(tmp_path, tiny_run):
     b = train(tiny(tmp_path, accumulation_steps=4, run_name="b"), **QUIET)
     assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
+    assert a.metrics["final_weights_sha256"] == b.metrics["final_weights_sha256"]
 
 
 @pytest.mark.slow(10)
@@ -141,13 +138,6 @@ def test_failed_run_keeps_partial_outputs(tmp_path, monkeypatch):
     assert "history.csv" in failure["partial_outputs"]
 
 
-def test_bad_data_fails_before_any_output(tmp_path):
-    cfg = tiny(tmp_path, source=f"dir:{tmp_path / 'missing'}")
-    with pytest.raises(DataError, match="folder not found"):
-        train(cfg, **QUIET)
-    assert not (tmp_path / "tiny").exists()
-
-
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     target = tmp_path / "metrics.json"
     atomic_write_text(target, "old")
@@ -169,14 +159,6 @@ def _params(tmp_path, **kw):
     p = tmp_path / "p.yaml"
     p.write_text(yaml.safe_dump(values))
     return str(p)
-
-
-@pytest.mark.slow(10)
-def test_cli_success(tmp_path, capsys):
-    code = cli.main(["train", _params(tmp_path), "--set", "accumulation_steps=2", "--verbose", "0"])
-    assert code == 0
-    assert (tmp_path / "p" / "metrics.json").is_file()
-    assert "accumulation_steps: 2" in capsys.readouterr().out
 
 
 def test_cli_failed_run_exits_1(tmp_path, capsys, monkeypatch):
