@@ -4,8 +4,6 @@ that hide nothing and promise only what the data holds, and the bundled example 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +107,8 @@ def test_differences_figure_of_one_seed_promises_no_intervals(one_seed_report):
         assert not bars  # no interval drawn: one seed has none
 
 
-def test_the_bundled_example_is_examples_quick():
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "bundle_example.py"), "--check"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+def test_the_bundled_example_is_the_quick_suite():
+    # that it is examples/quick, file for file: tools/bundle_example.py --check (tools/tests)
     suite = load_suite(EXAMPLE_SUITE)
     assert sorted(r.name for r in suite.runs) == ["cifar10-baseline", "cifar10-gao",
                                                   "mnist-baseline", "mnist-gao"]

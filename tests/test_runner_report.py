@@ -20,11 +20,6 @@ TINY = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 64, "max_
         "batch_size": 32, "epochs": 1}
 
 
-def write_params(folder, name, **kw):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump({**TINY, **kw}))
-
-
 GRID_RUNS = ["grid-n1-s0", "grid-n1-s1", "grid-n2-s0", "grid-n2-s1"]
 
 
@@ -38,7 +33,8 @@ def test_run_all_runs_a_grid_keeps_going_past_a_failure_and_reports_the_seeds(tm
                                                       "grid": {"accumulation_steps": [1, 2]}}))
     # a run that fails while it trains (bad data is found before any run starts): its loss
     # becomes NaN at its second step
-    write_params(params, "b-broken", learning_rate=1e30, optimizer="sgd", momentum=0.0)
+    (params / "b-broken.yaml").write_text(yaml.safe_dump({**TINY, "learning_rate": 1e30,
+                                                          "optimizer": "sgd", "momentum": 0.0}))
     code = cli.main(["run-all", str(params), "--output", str(out)])
     captured = capfd.readouterr()  # the kernels' output too
     assert "without encryption" not in captured.err  # the kernels' start-up warning
@@ -98,20 +94,6 @@ def test_run_all_runs_a_grid_keeps_going_past_a_failure_and_reports_the_seeds(tm
     assert cli.main(["run-all", str(params / "grid.yaml"), "--output", str(out)]) == 0
     assert "ran 0, skipped 4 complete, failed 0" in capfd.readouterr().out
     assert (out / "grid-n1-s0" / "metrics.json").read_text() == before
-
-
-def test_run_all_validates_every_file_first(tmp_path):
-    params = tmp_path / "params"
-    write_params(params, "good")
-    write_params(params, "typo", batch_szie=3)
-    with pytest.raises(InputError, match=r"typo.yaml: unknown config key 'batch_szie'"):
-        run_all(params, tmp_path / "out", progress=False)
-    assert not (tmp_path / "out").exists()
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no \\*.yaml"):
-        run_all(tmp_path / "empty", tmp_path / "out", progress=False)
-    with pytest.raises(InputError, match="no such params folder or file"):
-        run_all(tmp_path / "missing", tmp_path / "out", progress=False)
 
 
 # ---------------------------------------------------------------- report on generated records
@@ -222,57 +204,12 @@ def test_report_data_behind_the_figures(tmp_path):
     assert "| dataset" in (tmp_path / "suite" / "report" / "summary.md").read_text()
 
 
-@pytest.mark.slow(8)
-def test_report_notebook_runs_on_generated_records(tmp_path):
-    import papermill as pm
-    from swin_gao_lib.runs.execute import find_notebook
-
-    fake_suite(tmp_path / "suite")
-    pm.execute_notebook(str(find_notebook("report.ipynb")), str(tmp_path / "report.ipynb"),
-                        parameters={"suite_dir": str(tmp_path / "suite")}, progress_bar=False,
-                        cwd=str(find_notebook("report.ipynb").parent))
-    for name in ("training_time.png", "training_time.svg", "accuracy_curves.png",
-                 "accuracy_curves.svg", "summary.csv", "summary.md"):
-        assert (tmp_path / "suite" / "report" / name).stat().st_size > 0
-
-
 def test_report_errors(tmp_path):
     with pytest.raises(InputError, match="no such suite folder"):
         load_suite(tmp_path / "nothing")
     (tmp_path / "empty" / "run").mkdir(parents=True)
     with pytest.raises(InputError, match="holds no complete run"):
         load_suite(tmp_path / "empty")
-
-
-@pytest.mark.slow(30)
-def test_run_all_resumes_an_interrupted_run_and_refuses_a_changed_one(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from test_resume import DRIVER, KILL_EPOCH
-
-    params, out = tmp_path / "params", tmp_path / "out"
-    write_params(params, "r", epochs=KILL_EPOCH + 1, max_train_samples=160)
-    killed = subprocess.run(
-        [sys.executable, "-c", DRIVER, "train", str(params / "r.yaml"), "--verbose", "0",
-         "--set", f"output_dir={out}"], capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    assert not (out / "r" / "metrics.json").exists()
-
-    # the params file changed since: planning refuses before anything runs
-    write_params(params, "r", epochs=KILL_EPOCH + 1, max_train_samples=160, learning_rate=0.01)
-    with pytest.raises(InputError, match=r"r.yaml: output: .*holds an unfinished run of a "
-                                         r"different config \(it differs in learning_rate\)"):
-        run_all(params, out, progress=False, report=False)
-
-    write_params(params, "r", epochs=KILL_EPOCH + 1, max_train_samples=160)
-    result = run_all(params, out, progress=False, report=False)
-    assert [p.name for p in result.ran] == ["r"] and not result.failed
-    metrics = json.loads((out / "r" / "metrics.json").read_text())
-    assert metrics["resumed"] == 1 and metrics["resumed_at_epochs"] == [KILL_EPOCH]
-    assert metrics["epochs_completed"] == KILL_EPOCH + 1
 
 
 def test_plans_count_images_times_epochs(tmp_path):

@@ -255,8 +255,4 @@ def test_rows_with_one_set_of_values_are_the_identities_the_records_show(quick):
         "AdamW N=4: 4x32=128, in-step mean":
             "the paper's GAO (AdamW, B=128 as 4 summed micro-batches of 32)",
         "SGD: 4 summed micro-batches at lr/4 vs the baseline": "SGD: 4 averaged micro-batches of 32"}
-    for seed in range(10):
-        assert (_metrics(f"mnist-paper-n4-mean-s{seed}")["test_accuracy"]
-                == _metrics(f"mnist-paper-n4-sum-s{seed}")["test_accuracy"])
-        assert (_metrics(f"mnist-sgd-lr0.1-n4-sum-s{seed}")["test_accuracy"]
-                == _metrics(f"mnist-sgd-lr0.4-n4-mean-s{seed}")["test_accuracy"])
+    # the records hold those identities seed by seed: the two tests above

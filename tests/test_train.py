@@ -245,16 +245,13 @@ def test_clearing_a_checkpoint_keeps_files_the_kit_did_not_write(tmp_path):
     assert [p.name for p in folder.checkpoint.iterdir()] == ["mine.keras"]
 
 
-@pytest.mark.slow(35)
+@pytest.mark.slow(25)
 def test_deterministic_arm_follows_the_baseline_loss_curve(tmp_path):
-    # Dropout, drop path and augmentation off (the arm of params/study-deterministic/): in-step
-    # accumulation with a mean loss computes the baseline's gradient up to float32 rounding,
-    # so over 3 epochs (9 AdamW updates) every epoch's losses match the baseline's to ~1e-5.
+    # dropout, drop path and augmentation off (params/study-deterministic/): in-step mean
+    # accumulation computes the baseline's gradient to float32 rounding, epoch after epoch
     runs = {n: train(tiny(tmp_path, accumulation_steps=n, augment=False, epochs=3,
-                          run_name=f"n{n}"), **QUIET) for n in (1, 2, 4)}
-    base = runs[1].history
-    for n in (2, 4):
-        for key in ("loss", "val_loss", "running_accuracy", "val_accuracy"):
-            got, want = [r[key] for r in runs[n].history], [r[key] for r in base]
-            assert got == pytest.approx(want, rel=2e-5, abs=1e-6), (n, key)
-        assert runs[n].metrics["optimizer_updates"] == runs[1].metrics["optimizer_updates"] == 9
+                          run_name=f"n{n}"), **QUIET) for n in (1, 4)}
+    for key in ("loss", "val_loss", "running_accuracy", "val_accuracy"):
+        got, want = [r[key] for r in runs[4].history], [r[key] for r in runs[1].history]
+        assert got == pytest.approx(want, rel=2e-5, abs=1e-6), key
+    assert runs[4].metrics["optimizer_updates"] == runs[1].metrics["optimizer_updates"] == 9

@@ -101,19 +101,6 @@ def papermill_cli(*args: str) -> subprocess.CompletedProcess:
                           cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow(12)
-def test_a_params_file_alone_runs_that_file_under_its_name(tmp_path):
-    import papermill as pm
-
-    out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(config_notebook(tmp_path)), str(out), cwd=str(NOTEBOOKS),
-                        parameters={"params_file": QUICK, "output_dir": str(tmp_path / "runs")},
-                        progress_bar=False)
-    expected = load_config(NOTEBOOKS / QUICK, {"output_dir": str(tmp_path / "runs")})
-    assert printed_config(out) == yaml.safe_load(to_yaml(expected))
-    assert printed_config(out)["run_name"] == "mnist-gao"
-
-
 @pytest.mark.slow(14)
 def test_partial_overrides_change_only_their_keys_of_the_demo(tmp_path):
     out = tmp_path / "out.ipynb"

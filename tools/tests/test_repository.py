@@ -223,3 +223,8 @@ def test_code_names_no_issue_numbers():
              for i, line in enumerate(p.read_text().splitlines(), 1)
              if re.search(r"\bissues? #\d+", line)]
     assert not found, f"say what the code does instead: {found}"
+
+
+def test_the_bundled_example_is_examples_quick_file_for_file():
+    proc = _tool("tools/bundle_example.py", "--check")
+    assert proc.returncode == 0, proc.stderr
