@@ -1,10 +1,5 @@
-"""CIFAR-100, added as one registry entry: its published python layout, keras, a real run.
-
-The files are built here in the published format (pickled dicts, protocol 2,
-``b'data'`` uint8 (N, 3072) channels-first, ``b'fine_labels'`` and
-``b'coarse_labels'`` lists; ``meta`` with ``b'fine_label_names'``), and read
-back through ``source: dir:`` as a user's download would be.
-"""
+"""CIFAR-100 as one registry entry: files in its published python layout (pickled dicts of
+channels-first uint8 rows, fine and coarse labels, a ``meta``) read through ``dir:``, keras, a run."""
 
 import pickle
 

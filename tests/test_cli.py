@@ -30,17 +30,24 @@ def test_version_names_the_release_and_the_commit_in_a_clone(capsys):
         assert f"(commit {sha[:12]}" in out
 
 
-def test_train_help_points_to_the_configuration_reference_with_two_examples():
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "train", "--help"],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0
-    assert "docs/configuration.md" in proc.stdout
-    examples = [line.strip() for line in proc.stdout.splitlines()
-                if line.strip().startswith("swin-gao train params/")]
-    assert len(examples) == 2
-    for example in examples:  # the examples name params files that exist
-        assert (REPO / example.split()[2]).is_file()
-    assert (REPO / "docs" / "configuration.md").is_file()
+@pytest.mark.parametrize("command,examples,also", [
+    ("train", None, "docs/configuration.md"),
+    ("run-all", ["swin-gao run-all params/quick",
+                 "swin-gao run-all params/study-quick --executor dask --workers 2"],
+     "swin-gao examples params"),  # the way out without a clone
+])
+def test_help_shows_two_examples_that_parse_and_name_shipped_params(capsys, command, examples,
+                                                                   also):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and also in out
+    shown = [line.strip() for line in out.splitlines()
+             if line.strip().startswith(f"swin-gao {command} params/")]
+    assert len(shown) == 2 and shown == (examples or shown)
+    for example in shown:
+        args = vars(cli.build_parser().parse_args(example.split()[1:]))
+        assert (REPO / args.get("params", args.get("params_dir"))).exists()
 
 
 def test_an_uneven_split_is_named_in_one_line():
@@ -98,20 +105,6 @@ def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, cap
                      str(tmp_path / "plain")]) == 0
     assert len(executed) == 1 and (tmp_path / "plain" / "summary.csv").is_file()
     assert cli.main(["report", str(tmp_path / "missing")]) == 2  # bad input, before a kernel
-
-
-def test_run_all_help_shows_two_examples_that_parse():
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", "--help"],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0
-    examples = [line.strip() for line in proc.stdout.splitlines()
-                if line.strip().startswith("swin-gao run-all params/")]
-    assert examples == ["swin-gao run-all params/quick",
-                        "swin-gao run-all params/study-quick --executor dask --workers 2"]
-    for example in examples:  # each names a shipped folder and parses as written
-        args = cli.build_parser().parse_args(example.split()[1:])
-        assert (REPO / args.params_dir).is_dir()
-    assert "swin-gao examples params" in proc.stdout  # the way out without a clone
 
 
 def _files(folder: Path) -> dict[str, bytes]:

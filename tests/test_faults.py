@@ -199,39 +199,49 @@ FAULT_DRIVER = textwrap.dedent("""
     import os, subprocess, sys
     from pathlib import Path
     from swin_gao_lib import cli
-    from swin_gao_lib.training import train
+    from swin_gao_lib.training import side_by_side, train
 
-    FS, FAULT, AFTER = os.environ["FAULT_FS"], os.environ["FAULT"], int(os.environ["FAULT_AFTER"])
-    original = train.EpochCheckpoint.on_epoch_end
+    FS, FAULT = Path(os.environ["FAULT_FS"]), os.environ.get("FAULT", "full")
+    AFTER, SEED = int(os.environ.get("FAULT_AFTER", "1")), int(os.environ.get("FAULT_SEED", "-1"))
 
-    def on_epoch_end(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch + 1 == AFTER:  # right after this epoch's checkpoint: the fault, for real
-            if FAULT == "full":
-                with open(Path(FS) / "filler", "wb", buffering=0) as f:
-                    try:
-                        while True:
-                            f.write(bytes(4096))
-                            f.flush()
-                    except OSError:
-                        pass
-            else:  # the run folder turns read-only under the running process
-                run = str(Path(FS) / "r")
-                subprocess.run(["mount", "--bind", run, run], check=True)
-                subprocess.run(["mount", "-o", "remount,ro,bind", run], check=True)
+    def fault():  # for real: a file until the disk is full, or the run folder made read-only
+        if FAULT == "full":
+            with open(FS / "filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(bytes(4096))
+                except OSError:
+                    pass
+        else:
+            run = str(FS / "r")
+            subprocess.run(["mount", "--bind", run, run], check=True)
+            subprocess.run(["mount", "-o", "remount,ro,bind", run], check=True)
 
-    train.EpochCheckpoint.on_epoch_end = on_epoch_end
+    on_epoch_end, record_epoch = train.EpochCheckpoint.on_epoch_end, side_by_side.record_epoch
+
+    def after_checkpoint(self, epoch, logs=None):  # fit's epoch loop
+        on_epoch_end(self, epoch, logs)
+        if epoch + 1 == AFTER:
+            fault()
+
+    def after_record(run, *args, **kwargs):  # the device's, for each seed side by side
+        record_epoch(run, *args, **kwargs)
+        if len(run.rows) == AFTER and SEED in (-1, run.cfg.seed):
+            fault()
+
+    train.EpochCheckpoint.on_epoch_end = after_checkpoint
+    side_by_side.record_epoch = after_record
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
 
-def _train(args, cwd, fault=None):
+def _train(args, cwd, **fault):
+    """The real CLI; with ``fault`` (FAULT_FS, ...) under the driver above."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    cmd = [sys.executable, "-m", "swin_gao_lib.cli", *args]
-    if fault is not None:
-        env.update(fault)
-        cmd = [sys.executable, "-c", FAULT_DRIVER, *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    env.update(fault)
+    cmd = ["-c", FAULT_DRIVER] if "FAULT_FS" in fault else ["-m", "swin_gao_lib.cli"]
+    return subprocess.run([sys.executable, *cmd, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env)
 
 
 def _one_line(stderr: str) -> str:
@@ -255,7 +265,7 @@ def _full_disk_after_epoch_1(stderr: str, run: Path) -> None:
 
 
 def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
-    """Each write failure ends the run with exit 1 and one line; the next start resumes."""
+    # each write failure ends the run with exit 1 and one line; the next start resumes
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump(TINY))
     with tmpfs(tmp_path / "fs", "2m") as fs:
@@ -263,14 +273,13 @@ def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
         common = ["train", str(params), "--verbose", "0", "--set", f"output_dir={fs}",
                   "--set", "run_name=r"]
 
-        full = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "full",
-                                          "FAULT_AFTER": "1"})
+        full = _train(common, tmp_path, FAULT_FS=str(fs))
         assert full.returncode == 1, full.stderr[-3000:]
         _full_disk_after_epoch_1(full.stderr, run)
         (fs / "filler").unlink()
 
-        readonly = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "read-only",
-                                              "FAULT_AFTER": "2"})
+        readonly = _train(common, tmp_path, FAULT_FS=str(fs), FAULT="read-only",
+                          FAULT_AFTER="2")
         assert readonly.returncode == 1, readonly.stderr[-3000:]
         assert "resuming r after epoch 1 of 3" in readonly.stdout
         line = _one_line(readonly.stderr)
@@ -294,46 +303,16 @@ def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
     assert got["test_loss"] == want["test_loss"]
 
 
-DEVICE_FAULT_DRIVER = textwrap.dedent("""
-    import os, sys
-    from pathlib import Path
-    from swin_gao_lib import cli
-    from swin_gao_lib.training import side_by_side
-
-    FS, LAST = Path(os.environ["FAULT_FS"]), int(os.environ.get("FAULT_SEED", "-1"))
-    original = side_by_side.record_epoch
-
-    def record_epoch(run, *args, **kwargs):
-        original(run, *args, **kwargs)
-        # right after epoch 1's checkpoint (of every seed side by side): the disk fills, for real
-        if len(run.rows) == 1 and LAST in (-1, run.cfg.seed):
-            with open(FS / "filler", "wb", buffering=0) as f:
-                try:
-                    while True:
-                        f.write(bytes(4096))
-                except OSError:
-                    pass
-
-    side_by_side.record_epoch = record_epoch
-    sys.exit(cli.main(sys.argv[1:]))
-""")
-
-
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_a_full_disk_mid_run_on_the_device_pipeline_ends_with_the_same_one_line(tmp_path):
     """The device's epoch loop fails a write as fit does: exit 1, one line, the checkpoint kept."""
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump({**TINY, "pipeline": "device"}))
     with tmpfs(tmp_path / "fs", "2m") as fs:
-        run = fs / "r"
-        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        env.update(KERAS_BACKEND="jax", FAULT_FS=str(fs))
-        proc = subprocess.run([sys.executable, "-c", DEVICE_FAULT_DRIVER, "train", str(params),
-                               "--verbose", "0", "--set", f"output_dir={fs}",
-                               "--set", "run_name=r"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        proc = _train(["train", str(params), "--verbose", "0", "--set", f"output_dir={fs}",
+                       "--set", "run_name=r"], tmp_path, KERAS_BACKEND="jax", FAULT_FS=str(fs))
         assert proc.returncode == 1, proc.stderr[-3000:]
-        _full_disk_after_epoch_1(proc.stderr, run)
+        _full_disk_after_epoch_1(proc.stderr, fs / "r")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
@@ -343,11 +322,9 @@ def test_a_full_disk_under_seeds_side_by_side_names_each_runs_own_file(tmp_path)
     params.write_text(yaml.safe_dump({**{k: v for k, v in TINY.items() if k != "seed"},
                                       "pipeline": "device", "backend": "jax", "seeds": [1, 2]}))
     with tmpfs(tmp_path / "fs", "4m") as fs:
-        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        env.update(KERAS_BACKEND="jax", FAULT_FS=str(fs), FAULT_SEED="2")
-        proc = subprocess.run([sys.executable, "-c", DEVICE_FAULT_DRIVER, "run-all", str(params),
-                               "--executor", "side-by-side", "--output", str(fs / "suite")],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        proc = _train(["run-all", str(params), "--executor", "side-by-side", "--output",
+                       str(fs / "suite")], tmp_path, KERAS_BACKEND="jax", FAULT_FS=str(fs),
+                      FAULT_SEED="2")
         assert proc.returncode == 1, proc.stderr[-3000:]
         assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
         failed = sorted(line for line in proc.stderr.splitlines() if line.startswith("FAILED"))

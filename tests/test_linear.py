@@ -140,8 +140,7 @@ def test_a_reference_says_when_its_number_is_only_a_bound():
 
 
 def _cli(*args):
-    """``swin-gao`` in its own process, one BLAS thread (a tiny fit on a shared CPU:
-    OpenBLAS threads spinning for cores other processes hold make it ~50x slower)."""
+    """``swin-gao`` in a process with one BLAS thread (spinning threads make it ~50x slower)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", *args], capture_output=True,
                           text=True, env=env, timeout=300)

@@ -1,10 +1,5 @@
-"""The suite's time left (runs/progress.py), on hand-made histories and a fake clock.
-
-Each expected value is worked out by hand from the average rate: elapsed x
-(images still to train) / (images trained since the suite started), the
-runs skipped as complete, a resumed run's earlier epochs and a failed run's
-untrained epochs in neither count.
-"""
+"""The suite's time left on hand-made histories and a fake clock: elapsed x images left / images
+trained since the start, skipped runs, resumed epochs and a failed run's rest in neither count."""
 
 import io
 from pathlib import Path
@@ -37,7 +32,6 @@ def _plans(tmp_path: Path, **runs) -> dict:
 
 
 def _history(plan, rows) -> None:
-    """Write a run's history.csv with rows of (epoch_s, compile_s)."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     lines = ["epoch,epoch_s,compile_s"] + [f"{i},{e},{c}" for i, (e, c) in enumerate(rows, 1)]
     tmp = plan.run_dir / ".h.tmp"

@@ -1,10 +1,5 @@
-"""The train notebook's parameters, as a user passes them: which run it makes, and when it stops.
-
-Most cases need only the resolved config, so they execute the notebook up to
-its config cell (a copy cut there: papermill cannot stop early), injected by
-papermill exactly as for the whole notebook; one trains a tiny run through the
-whole notebook and runs it again.
-"""
+"""The train notebook's parameters, as a user passes them: which run it makes (the notebook cut
+after its config cell, through papermill), and that a second identical run stops."""
 
 from __future__ import annotations
 

@@ -228,3 +228,13 @@ def test_code_names_no_issue_numbers():
 def test_the_bundled_example_is_examples_quick_file_for_file():
     proc = _tool("tools/bundle_example.py", "--check")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_gpu_benchmark_scripts_parse():
+    # the GPU run itself needs a GPU (or ~5 CPU minutes: benchmarks/gpu/run.sh OUT --smoke)
+    import py_compile
+
+    gpu = ROOT / "benchmarks" / "gpu"
+    for script in ("run.sh", "fetch_wheels.sh"):
+        assert subprocess.run(["bash", "-n", str(gpu / script)]).returncode == 0, script
+    py_compile.compile(str(gpu / "equivalence.py"), doraise=True)
