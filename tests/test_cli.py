@@ -76,7 +76,7 @@ def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, cap
     import shutil
 
     from swin_gao_lib.analysis.page import external_urls
-    from test_runner_report import fake_suite
+    from test_report_display import fake_suite
 
     fake_suite(tmp_path / "suite")
     executed = []

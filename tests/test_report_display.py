@@ -1,8 +1,9 @@
-"""What a person reads in a report: units, one training time, no empty columns, figures
-that hide nothing and promise only what the data holds, and the bundled example suite."""
+"""What a person reads in a report, on generated records: the data behind each figure, units,
+one training time, no empty columns, figures that hide nothing, and the bundled example."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,9 +15,45 @@ from swin_gao_lib.analysis import plots
 from swin_gao_lib.records import EXAMPLE_SUITE, load_suite
 from swin_gao_lib.analysis.report import (EXAMPLE_REPORT, build_report, comparisons_display,
                                  drop_empty_columns, write_table)
-from test_runner_report import fake_suite
+from swin_gao_lib.config import make_config, to_yaml
+from swin_gao_lib.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_suite(root, epochs=4):
+    """Run records as train() writes them, with known numbers."""
+    rng = np.random.default_rng(0)
+    truth = {}
+    for ds in ("mnist", "cifar10"):
+        for n in (1, 4):
+            cfg = make_config(dataset=ds, accumulation_steps=n, reduction="sum" if n > 1 else "mean",
+                              epochs=epochs, run_name=f"{ds}-n{n}")
+            run = root / cfg.run_name
+            run.mkdir(parents=True)
+            (run / "config.yaml").write_text(to_yaml(cfg))
+            hist = pd.DataFrame({
+                "epoch": range(1, epochs + 1),
+                "loss": np.linspace(2, 1, epochs), "running_accuracy": np.linspace(0.2, 0.8, epochs) - 0.01 * n,
+                "val_loss": np.linspace(2.1, 1.2, epochs), "val_accuracy": np.linspace(0.15, 0.7, epochs),
+                "epoch_s": 10.0, "train_s": 9.0, "compile_s": [3.0] + [0.0] * (epochs - 1),
+                "train_s_steady": 5 + n + rng.random(epochs), "val_s": 1.0, "images_per_s": 100.0,
+            })
+            hist.to_csv(run / "history.csv", index=False)
+            metrics = {"test_accuracy": 0.6 + 0.01 * n, "test_loss": 1.0,
+                       "final_train_accuracy": hist["running_accuracy"].iloc[-1],
+                       "final_val_accuracy": hist["val_accuracy"].iloc[-1],
+                       "train_time_per_epoch_s": float(hist["train_s_steady"].median()),
+                       "total_time_s": float(hist["epoch_s"].sum()), "images_per_s": 100.0 / n,
+                       "peak_memory_mib": 1000.0 / n, "optimizer_updates": 100 * epochs,
+                       "micro_batch_size": cfg.micro_batch_size, "epochs_completed": epochs,
+                       "environment": {"device": "CPU: test"}}
+            (run / "metrics.json").write_text(json.dumps(metrics))
+            truth[cfg.run_name] = (hist, metrics)
+    # an incomplete run (no metrics.json) must be listed, not plotted
+    (root / "crashed").mkdir()
+    (root / "crashed" / "history.csv").write_text("epoch,loss\n1,2.0\n")
+    return truth
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +61,83 @@ def one_seed_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("one-seed")
     truth = fake_suite(root / "suite")
     return build_report(root / "suite"), truth, root / "suite" / "report"
+
+
+def test_report_data_behind_the_figures(one_seed_report):
+    report, truth, out = one_seed_report
+    assert [p.name for p in report.suite.incomplete] == ["crashed"]
+    assert sorted(report.table["run"]) == sorted(truth)
+    row = report.table.set_index("run").loc["cifar10-n4"]
+    assert row["test accuracy (%)"] == pytest.approx(64) and row["optimizer updates"] == 400
+    # one training time: the sum of the epochs' steady times, which the figure's dots are
+    for name in ("cifar10-n1", "cifar10-n4"):
+        total = truth[name][0]["train_s_steady"].sum()
+        assert report.table.set_index("run").loc[name, "training time (s)"] == pytest.approx(total)
+        assert any(t.get_text().endswith(f"training {total:.0f} s")
+                   for ax in report.figures["training_time"].axes for t in ax.get_xticklabels())
+    assert row["configuration"] == "AdamW N=4: 4x32=128, in-step sum" and row["micro-batch"] == 32
+
+    # Figs. 3-4: one panel per data set, baseline and GAO, every epoch's time.
+    fig = report.figures["training_time"]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["CIFAR-10: training time per epoch",
+                                                "MNIST: training time per epoch"]
+    for ax in axes:  # the configurations' names (wrapped), then the run's training time
+        names = [" ".join(t.get_text().split("\n")[:-1]) for t in ax.get_xticklabels()]
+        assert names == ["AdamW baseline, B=128", "AdamW N=4: 4x32=128, in-step sum"]
+        assert "(s)" in ax.get_ylabel()
+    times = report.times
+    for name, (hist, _) in truth.items():
+        np.testing.assert_allclose(times.loc[times["run"] == name, "train time (s)"],
+                                   hist["train_s_steady"])
+    # the dots drawn are exactly the per-epoch times
+    drawn = np.sort(np.concatenate([c.get_offsets()[:, 1] for c in axes[0].collections
+                                    if len(c.get_offsets())]))
+    expected = np.sort(np.concatenate([truth[n][0]["train_s_steady"]
+                                       for n in ("cifar10-n1", "cifar10-n4")]))
+    np.testing.assert_allclose(drawn, expected)
+
+    # Figs. 5-6: every run's train and validation curve, and its test line, in the GAO's
+    # colour (blue) beside the baseline's (black); all epochs on 0-100%, and zoomed.
+    fig = report.figures["accuracy_curves"]
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    assert set(panels) == {"MNIST: all epochs, 0–100%", "CIFAR-10: all epochs, 0–100%",
+                           "MNIST: epochs 2–4, zoomed (the box on the left)",
+                           "CIFAR-10: epochs 2–4, zoomed (the box on the left)"}
+    ax = panels["CIFAR-10: all epochs, 0–100%"]
+    hist, metrics = truth["cifar10-n4"]
+    lines = {l.get_linestyle(): l for l in ax.get_lines() if l.get_color() == "#1f77b4"}
+    np.testing.assert_allclose(lines["-"].get_ydata(), 100 * hist["running_accuracy"])
+    np.testing.assert_allclose(lines["--"].get_ydata(), 100 * hist["val_accuracy"])
+    assert lines[":"].get_ydata()[0] == pytest.approx(100 * metrics["test_accuracy"])
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy (%)"
+    assert ax.get_ylim() == (0, 100)
+
+    names = sorted(p.name for p in report.files)
+    assert names == sorted(["accuracy_curves.png", "accuracy_curves.svg", "summary.csv", "summary.md",
+                            "training_time.png", "training_time.svg",
+                            "configurations.csv", "configurations.md", "comparisons.csv",
+                            "comparisons.md", "findings.csv", "findings.md",
+                            "answers.csv", "answers.md",  # the page's opening, in words
+                            "convergence.csv", "convergence.md",  # the plateau rule per config
+                            "accuracy_differences.png", "accuracy_differences.svg",
+                            # the paper's summed arm against N (its baseline at N=1)
+                            "accuracy_vs_n.png", "accuracy_vs_n.svg",
+                            "cost_vs_n.png", "cost_vs_n.svg"])
+    sweep = report.study.sweeps["test_accuracy"]
+    cifar = sweep[sweep["dataset"] == "CIFAR-10"]
+    assert list(cifar["N"]) == [1, 4] and set(cifar["reduction"]) == {"sum"}
+    np.testing.assert_allclose(cifar["mean"], [truth[r][1]["test_accuracy"]
+                                               for r in ("cifar10-n1", "cifar10-n4")])
+    assert "| dataset" in (out / "summary.md").read_text()
+
+
+def test_report_errors(tmp_path):
+    with pytest.raises(InputError, match="no such suite folder"):
+        load_suite(tmp_path / "nothing")
+    (tmp_path / "empty" / "run").mkdir(parents=True)
+    with pytest.raises(InputError, match="holds no complete run"):
+        load_suite(tmp_path / "empty")
 
 
 def test_tables_of_a_one_seed_suite_have_no_empty_columns(one_seed_report):
@@ -74,17 +188,6 @@ def test_comparisons_display_scales_the_interval_with_the_value():
     assert list(shown["unit"]) == ["%", "ms"]
     np.testing.assert_allclose(shown[["difference", "ci_low", "ci_high"]].to_numpy(),
                                [[-2, -5, 1], [0.5, 0.1, 0.9]])
-
-
-def test_one_training_time_in_the_table_and_the_figure(one_seed_report):
-    report, truth, _ = one_seed_report
-    table = report.table.set_index("run")
-    fig = report.figures["training_time"]
-    labels = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
-    for name in ("cifar10-n1", "cifar10-n4"):
-        total = truth[name][0]["train_s_steady"].sum()
-        assert table.loc[name, "training time (s)"] == pytest.approx(total)
-        assert any(label.endswith(f"training {total:.0f} s") for label in labels)
 
 
 def test_accuracy_range_spans_at_least_ten_points():
@@ -286,7 +389,8 @@ def test_one_update_count_gives_a_sentence_not_a_figure(tmp_path):
         (stale / f"accuracy_vs_updates.{ext}").write_text("old")
     report = build_report(tmp_path / "suite")
     assert "accuracy_vs_updates" not in report.figures
-    assert "made the same number of updates" in report.notes["accuracy_vs_updates"]
+    assert "made the same number of updates (CIFAR-10: 400; MNIST: 400)" in \
+        report.notes["accuracy_vs_updates"]
     assert not list(stale.glob("accuracy_vs_updates.*"))
     shown = report.show("accuracy_vs_updates")
     assert repr(shown) == report.notes["accuracy_vs_updates"]  # text, not a Python repr

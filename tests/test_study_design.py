@@ -22,36 +22,31 @@ from test_study import NOISE, SEEDS, write_run
 SGD = dict(optimizer="sgd", momentum=0.0, weight_decay=0.0)
 SEEDS10 = tuple(range(10))
 NOISE10 = (0.004, -0.003, 0.001, 0.002, -0.001, 0.0, 0.003, -0.002, -0.004, 0.001)
+ARMS = {
+    "adamw": {"optimizer": "adamw", "accumulation_steps": 1},
+    "adamw-sum": {"optimizer": "adamw", "accumulation_steps": 4, "reduction": "sum"},
+    "sgd": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
+    "sgd-sum": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
+    "sgd-sum-lr4": {**SGD, "learning_rate": 0.025, "accumulation_steps": 4, "reduction": "sum"},
+    "sgd-lr4": {**SGD, "learning_rate": 0.4, "accumulation_steps": 1},
+}
 #: The params file that declares the suite below (its base holds the defaults write_run uses).
 PARAMS = {
     "dataset": "mnist", "seeds": list(SEEDS),
-    "grid": [{"optimizer": ["adamw"], "accumulation_steps": [1]},
-             {"optimizer": ["adamw"], "accumulation_steps": [4], "reduction": ["sum"]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.1], "accumulation_steps": [1]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.1], "accumulation_steps": [4], "reduction": ["sum"]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.025], "accumulation_steps": [4], "reduction": ["sum"]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.4], "accumulation_steps": [1]}],
+    "grid": [{key: [value] for key, value in arm.items()} for arm in ARMS.values()],
     "study": {
         "margin": {"test_accuracy": 0.01, "generalization_gap": 0.01,
                    "reason": "a third of the baseline's error rate"},
         "comparisons": [
-            {"arm": {"optimizer": "adamw", "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {"optimizer": "adamw", "accumulation_steps": 1}, "role": "primary",
+            {"arm": ARMS["adamw-sum"], "versus": ARMS["adamw"], "role": "primary",
              "prediction": "equivalent", "why": "Adam divides by sqrt(v)"},
-            {"arm": {**SGD, "learning_rate": 0.025, "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
-             "role": "secondary", "prediction": "equivalent", "why": "4 x the mean at lr/4"},
-            {"arm": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {**SGD, "learning_rate": 0.4, "accumulation_steps": 1},
-             "role": "secondary", "prediction": "equivalent", "why": "the sum is lr x 4",
+            {"arm": ARMS["sgd-sum-lr4"], "versus": ARMS["sgd"], "role": "secondary",
+             "prediction": "equivalent", "why": "4 x the mean at lr/4"},
+            {"arm": ARMS["sgd-sum"], "versus": ARMS["sgd-lr4"], "role": "secondary",
+             "prediction": "equivalent", "why": "the sum is lr x 4",
              "label": "SGD sum N=4 vs N=1 at lr x 4"},
-            {"arm": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
-             "role": "secondary", "prediction": "equivalent", "why": "a wrong guess, to test"},
+            {"arm": ARMS["sgd-sum"], "versus": ARMS["sgd"], "role": "secondary",
+             "prediction": "equivalent", "why": "a wrong guess, to test"},
         ]},
 }
 
@@ -63,15 +58,12 @@ def designed_suite(root, params=PARAMS):
     path = root.parent / "params" / "mnist.yaml"
     path.write_text(yaml.safe_dump(params))
     for seed, noise in zip(SEEDS, NOISE):
-        write_run(root, seed=seed, acc=0.90 + noise)
-        write_run(root, seed=seed, acc=0.90 + noise + 0.0005 * (-1) ** seed, accumulation_steps=4,
-                  reduction="sum")
-        write_run(root, seed=seed, acc=0.80 + noise, learning_rate=0.1, **SGD)
-        write_run(root, seed=seed, acc=0.60 + noise + 0.001 * seed, learning_rate=0.1,
-                  accumulation_steps=4, reduction="sum", **SGD)
-        write_run(root, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed, learning_rate=0.025,
-                  accumulation_steps=4, reduction="sum", **SGD)
-        write_run(root, seed=seed, acc=0.60 + noise - 0.001 * seed, learning_rate=0.4, **SGD)
+        wobble = 0.0005 * (-1) ** seed
+        accuracy = {"adamw": 0.90, "adamw-sum": 0.90 + wobble, "sgd": 0.80,
+                    "sgd-sum": 0.60 + 0.001 * seed, "sgd-sum-lr4": 0.80 - wobble,
+                    "sgd-lr4": 0.60 - 0.001 * seed}
+        for name, arm in ARMS.items():
+            write_run(root, seed=seed, acc=accuracy[name] + noise, **arm)
     write_design([path], root)
     return path
 
