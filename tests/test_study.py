@@ -71,7 +71,7 @@ def verdicts(report):
             for row in f.itertuples()}
 
 
-def test_families_baselines_and_labels(tmp_path):
+def test_families_baselines_labels_and_paired_comparisons(tmp_path):
     study_suite(tmp_path, micro_drop=0.1, micro_gap=0.05, batch_time=3.0)
     st_ = study_tables(load_suite(tmp_path))
     c = st_.configurations.set_index("label")
@@ -87,12 +87,8 @@ def test_families_baselines_and_labels(tmp_path):
     assert c.loc["AdamW N=4: 4x128=512, in-step mean", "optimizer_updates_mean"] == 4
     assert base["optimizer_updates_mean"] == 16
     assert base["time_per_image_ms_mean"] == pytest.approx(2.0)  # 2 s / 1000 images
-
-
-def test_comparisons_are_paired_t_tests_over_seeds(tmp_path):
-    study_suite(tmp_path, micro_drop=0.1, micro_gap=0.05, batch_time=3.0)
-    runs = load_suite(tmp_path)
-    comp = study_tables(runs).comparisons
+    # the comparisons are paired t-tests over the seeds
+    comp = st_.comparisons
     row = comp[(comp["label"] == "AdamW N=4: 4x128=512, in-step mean")
                & (comp["metric"] == "test_accuracy")].iloc[0]
     a = [0.80 + n - 0.1 + 0.002 * s for s, n in zip(SEEDS, NOISE)]
@@ -134,8 +130,7 @@ def test_findings_supporting_every_claim(tmp_path):
 
 
 def test_findings_refuting_every_claim(tmp_path):
-    # Accuracy rises with fewer updates? No: it drops, but with a SMALLER gap (underfitting),
-    # and accumulation runs faster than the baseline.
+    # a drop with a SMALLER gap (underfitting), and accumulation faster than the baseline
     study_suite(tmp_path, micro_drop=0.10, micro_gap=-0.04, batch_time=1.5)
     v = verdicts(build_report(tmp_path))
     assert verdicts(study_tables(load_suite(tmp_path), TIMED))[("raises", "batch")] == (
@@ -150,9 +145,7 @@ def test_findings_refuting_every_claim(tmp_path):
 
 
 def test_overfitting_is_asked_at_each_drop_with_a_margin_the_drop_sets(tmp_path):
-    # -10 pp with an unchanged gap: the train accuracy falls by as much as test, so the gap
-    # stays within far less than the drop -- not overfitting, and the model fits its own
-    # images less well (re-scored train accuracy lower)
+    # -10 pp with an unchanged gap: train accuracy falls as much as test -- not overfitting
     study_suite(tmp_path, micro_drop=0.10, micro_gap=0.0, batch_time=3.0)
     found = build_report(tmp_path).study.findings
     row = found[(found["claim"] == "the accuracy drop is due to overfitting")
@@ -169,8 +162,7 @@ def test_overfitting_is_asked_at_each_drop_with_a_margin_the_drop_sets(tmp_path)
 
 
 def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
-    # Per-seed differences +3, -4, +2 pp: the mean is near 0, but the 90% CI is far wider
-    # than +-2 pp, so the data show neither a drop nor equivalence.
+    # per-seed differences +3, -4, +2 pp: a mean near 0, a 90% CI far wider than +-2 pp
     for seed, wobble in zip(SEEDS, (0.03, -0.04, 0.02)):
         write_run(tmp_path, seed=seed, acc=0.80)
         write_run(tmp_path, seed=seed, acc=0.80 + wobble, accumulation_steps=2)
@@ -179,8 +171,7 @@ def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
     assert v[("lowers", "batch")] == ("inconclusive (neither lower nor equivalent within ±2 pp)"
                                      " (at 40 epochs)")
     text = (tmp_path / "report" / "findings.md").read_text()
-    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) = 3.264 x 3.786 pp = 12.4 pp; equivalence
-    # would need the margin to hold the 90% t-interval, [-6.05, +6.72] pp (scipy below)
+    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) 3.786 pp; the margin needed holds the 90% CI
     assert ("N=2: +0.3 pp [-9.1, +9.7] inconclusive; paired t (no run collapsed: one mode, t "
             "fits); MDE 12.4 pp; equivalent from ±6.7 pp") in text
     ci90 = st.ttest_rel([0.83, 0.76, 0.82], [0.8] * 3).confidence_interval(0.90)
@@ -266,20 +257,6 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
                         parameters={"suite_dir": str(tmp_path)}, progress_bar=False)
     assert "no accumulating configuration with a baseline" in (tmp_path / "report.ipynb").read_text()
-
-
-@pytest.mark.slow(12)
-def test_the_report_notebook_renders_a_study(tmp_path):
-    import papermill as pm
-    from swin_gao_lib.runs.execute import find_notebook
-
-    study_suite(tmp_path / "suite", micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
-    nb = find_notebook("report.ipynb")
-    pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
-                        parameters={"suite_dir": str(tmp_path / "suite")}, progress_bar=False)
-    text = (tmp_path / "report.ipynb").read_text()
-    assert "GA lowers test accuracy" in text and "supported (at 40 epochs): N=4: -9.8 pp" in text
-    assert "equal micro-batch" in text
 
 
 # ---------------------------------------------------------------- the update-count controls
