@@ -10,7 +10,7 @@ from conftest import TINY_DETERMINISTIC
 from swin_gao_lib.config import make_config
 from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.data.sources import load_raw
-from swin_gao_lib.errors import ConfigError, DataError
+from swin_gao_lib.errors import DataError
 from swin_gao_lib.model import build_swin
 
 
@@ -83,11 +83,6 @@ def test_keras_source_asks_for_fine_labels(monkeypatch):
     raw = load_raw("cifar100", "keras")
     assert calls == [{"label_mode": "fine"}]
     assert raw.y_train.shape == (8,) and raw.y_train.dtype == np.uint8 and raw.x_test.shape[0] == 4
-
-
-def test_there_is_no_bundled_sample():
-    with pytest.raises(ConfigError, match=r"source: no sample of cifar100 ships with the kit"):
-        make_config(dataset="cifar100", source="sample")
 
 
 def test_pipeline_and_model_take_100_classes_from_the_registry(tmp_path):

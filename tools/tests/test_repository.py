@@ -238,3 +238,14 @@ def test_the_gpu_benchmark_scripts_parse():
     for script in ("run.sh", "fetch_wheels.sh"):
         assert subprocess.run(["bash", "-n", str(gpu / script)]).returncode == 0, script
     py_compile.compile(str(gpu / "equivalence.py"), doraise=True)
+
+
+def test_notebooks_alones_noise_check_sees_tensorflow_start_up_lines():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import notebooks_alone as alone
+
+    nb = {"cells": [{"outputs": [{"name": "stderr", "output_type": "stream", "text": [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"]}]}]}
+    assert len(alone.noise(nb, "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n")) == 3
+    assert not alone.noise({"cells": [{"outputs": [{"text": "epoch 1: loss 0.5\n"}]}]})
