@@ -66,105 +66,75 @@ def _flow_laughs(levels: int) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def _good(**values) -> str:
+    return yaml.safe_dump({**GOOD, **values})
+
+
+#: A study block of one comparison; TYPO misspells its prediction.
+STUDY = {"margin": {"test_accuracy": 0.01, "reason": "a third of the error"},
+         "comparisons": [{"arm": {"accumulation_steps": 2}, "versus": {"accumulation_steps": 1},
+                          "role": "primary", "prediction": "equivalent", "why": "same gradient"}]}
+TYPO = {**STUDY, "comparisons": [{**STUDY["comparisons"][0], "prediction": "equivalnet"}]}
+N12 = {"accumulation_steps": [1, 2]}
+# the folder a run given learning_rate "inf" left before numbers had one parse
+FAILED_INF = to_yaml(make_config({**GOOD, "run_name": "failed_inf"})).replace(
+    "learning_rate: 0.001", "learning_rate: .inf")
+MERGES = "\n".join(["dataset: mnist", "m0: &m0 {a: 1, b: 2, c: 3, d: 4}"]  # 4^9 pairs, merged
+                   + [f"m{i}: &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 4)}]}}" for i in range(1, 9)])
+FILES = {
+    "good.yaml": _good(), "nonutf8.yaml": b"dataset: mnist\nrun_name: caf\xe9\n",
+    "empty.yaml": b"", "comments.yaml": "# only a comment\n",
+    "dup.yaml": "dataset: mnist\nepochs: 2\nepochs: 3\n", "syntax.yaml": "dataset: mnist\nepochs: [2\n",
+    "list.yaml": "- dataset\n- mnist\n", "inf.yaml": "learning_rate: .inf\n",
+    "nul_name.yaml": 'run_name: "a\\0b"\n', "afile": "not a folder\n",
+    "grid.yaml": _good(grid=N12), "grid_unknown.yaml": _good(grid={"acumulation": [1]}),
+    "grid_seeds.yaml": _good(seeds=[0, 0]),
+    "suite_bad/a.yaml": _good(), "suite_bad/z.yaml": _good(batch_sise=8),
+    "suite_missing_data/a.yaml": _good(source="dir:nowhere"),
+    # a complete earlier run, somebody's own folder, somebody else's config.yaml
+    "out/done/config.yaml": to_yaml(make_config({**GOOD, "run_name": "done"})),
+    "out/done/metrics.json": json.dumps({"test_accuracy": 0.5}),
+    "out/project/checkpoint/my_model.keras": "precious\n",
+    "out/foreign/config.yaml": "my_own_tool: {setting: 1}\n",
+    "out/failed_inf/config.yaml": FAILED_INF,
+    "out/failed_inf/failure.json": '{"diverged": true, "epoch": 1, "step": 2}',
+    "suite_changed/done.yaml": _good(learning_rate=0.01),
+    # study blocks: a typo in a prediction; a design that changed since its runs
+    "suite_bad_study/g.yaml": _good(grid=N12, study=TYPO),
+    "suite_moved_study/g.yaml": _good(grid=N12, study=STUDY),
+    "out/study-design.yaml": yaml.safe_dump(
+        {"g.yaml": {"dataset": "mnist", "margin": {}, "reason": "", "comparisons": []}}),
+    # numbers written as text, in a params file and in a grid
+    "big_lr.yaml": "dataset: mnist\nlearning_rate: 3e400\n",
+    "grid_inf.yaml": _good(grid={"learning_rate": [0.001, "inf"]}),
+    # suites whose data are corrupt, or whose training split holds less than a batch
+    "suite_corrupt/a.yaml": _good(), "suite_corrupt/b.yaml": _good(source="dir:idx_trunc"),
+    "suite_tiny/a.yaml": _good(validation_split=0.9999),
+    **{f"cifar_bad/{name}": b"garbage" * 10
+       for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]},
+    # hostile YAML: the billion laughs (8 levels, 9^9 values in 500 bytes) for the real CLI;
+    # 5 levels here, past the bound, so that a regression fails on 4 MB, not gigabytes
+    "laughs8.yaml": _laughs(8), "laughs.yaml": _laughs(5), "suite_laughs/a.yaml": _laughs(5),
+    "laughs_name.yaml": _laughs(5, "run_name"), "merges.yaml": MERGES + "\n",
+    "deep.yaml": "depths: " + "[" * 10_000 + "]" * 10_000 + "\n",
+    "recursive.yaml": "dataset: mnist\ndepths: &d [2, *d]\n",
+    "empty_out.yaml": _good(output_dir=""), "tab_out.yaml": _good(output_dir="out\tx"),
+    "big_pad.yaml": _good(crop_padding=100_000), "suite_pad/a.yaml": _good(crop_padding=100_000),
+    "suite_long/a.yaml": _good(source="dir:" + "d" * 300),
+}
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bad")
-    (root / "good.yaml").write_text(yaml.safe_dump(GOOD))
-    (root / "nonutf8.yaml").write_bytes(b"dataset: mnist\nrun_name: caf\xe9\n")
-    (root / "empty.yaml").write_bytes(b"")
-    (root / "comments.yaml").write_text("# only a comment\n")
-    (root / "dup.yaml").write_text("dataset: mnist\nepochs: 2\nepochs: 3\n")
-    (root / "syntax.yaml").write_text("dataset: mnist\nepochs: [2\n")
-    (root / "list.yaml").write_text("- dataset\n- mnist\n")
-    (root / "inf.yaml").write_text("learning_rate: .inf\n")
-    (root / "nul_name.yaml").write_text('run_name: "a\\0b"\n')
-    (root / "grid.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"accumulation_steps": [1, 2]}}))
-    (root / "grid_unknown.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"acumulation": [1]}}))
-    (root / "grid_seeds.yaml").write_text(yaml.safe_dump({**GOOD, "seeds": [0, 0]}))
-    (root / "a_folder.yaml").mkdir()
-    (root / "afile").write_text("not a folder\n")
-    suite = root / "suite_bad"
-    suite.mkdir()
-    (suite / "a.yaml").write_text(yaml.safe_dump(GOOD))
-    (suite / "z.yaml").write_text(yaml.safe_dump({**GOOD, "batch_sise": 8}))
-    missing_data = root / "suite_missing_data"
-    missing_data.mkdir()
-    (missing_data / "a.yaml").write_text(yaml.safe_dump({**GOOD, "source": "dir:nowhere"}))
-    (root / "suite_empty").mkdir()
+    for name, content in FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for folder in ("a_folder.yaml", "suite_empty"):
+        (root / folder).mkdir()
     _idx_dir(root / "idx_empty", n_train=0)
     _idx_dir(root / "idx_trunc", n_train=8, truncate=True)
-    cifar = root / "cifar_bad"
-    cifar.mkdir()
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        (cifar / name).write_bytes(b"garbage" * 10)
-    # a complete earlier run, and a folder with somebody else's config.yaml
-    done = root / "out" / "done"
-    done.mkdir(parents=True)
-    cfg = make_config({**GOOD, "run_name": "done"})
-    (done / "config.yaml").write_text(to_yaml(cfg))
-    (done / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
-    project = root / "out" / "project" / "checkpoint"  # somebody's own folder of that name
-    project.mkdir(parents=True)
-    (project / "my_model.keras").write_text("precious\n")
-    changed = root / "suite_changed"
-    changed.mkdir()
-    (changed / "done.yaml").write_text(yaml.safe_dump({**GOOD, "learning_rate": 0.01}))
-    # study blocks: a typo in a prediction; a design that changed since its runs
-    study = {"margin": {"test_accuracy": 0.01, "reason": "a third of the error"},
-             "comparisons": [{"arm": {"accumulation_steps": 2}, "versus": {"accumulation_steps": 1},
-                              "role": "primary", "prediction": "equivalent", "why": "same gradient"}]}
-    bad_study = root / "suite_bad_study"
-    bad_study.mkdir()
-    typo = {**study, "comparisons": [{**study["comparisons"][0], "prediction": "equivalnet"}]}
-    (bad_study / "g.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"accumulation_steps": [1, 2]},
-                                                      "study": typo}))
-    moved = root / "suite_moved_study"
-    moved.mkdir()
-    (moved / "g.yaml").write_text(yaml.safe_dump({**GOOD, "grid": {"accumulation_steps": [1, 2]},
-                                                  "study": study}))
-    (root / "out" / "study-design.yaml").write_text(yaml.safe_dump(
-        {"g.yaml": {"dataset": "mnist", "margin": {}, "reason": "", "comparisons": []}}))
-    foreign = root / "out" / "foreign"
-    foreign.mkdir()
-    (foreign / "config.yaml").write_text("my_own_tool: {setting: 1}\n")
-    # numbers written as text, in a params file and in a grid
-    (root / "big_lr.yaml").write_text("dataset: mnist\nlearning_rate: 3e400\n")
-    (root / "grid_inf.yaml").write_text(yaml.safe_dump(
-        {**GOOD, "grid": {"learning_rate": [0.001, "inf"]}}))
-    # the folder a run given learning_rate "inf" left before numbers had one parse
-    failed = root / "out" / "failed_inf"
-    failed.mkdir()
-    (failed / "config.yaml").write_text(
-        to_yaml(make_config({**GOOD, "run_name": "failed_inf"})).replace(
-            "learning_rate: 0.001", "learning_rate: .inf"))
-    (failed / "failure.json").write_text('{"diverged": true, "epoch": 1, "step": 2}')
-    # suites whose data are corrupt, or which hold several problems at once
-    corrupt = root / "suite_corrupt"
-    corrupt.mkdir()
-    (corrupt / "a.yaml").write_text(yaml.safe_dump(GOOD))
-    (corrupt / "b.yaml").write_text(yaml.safe_dump({**GOOD, "source": "dir:idx_trunc"}))
-    tiny = root / "suite_tiny"
-    tiny.mkdir()
-    (tiny / "a.yaml").write_text(yaml.safe_dump({**GOOD, "validation_split": 0.9999}))
-    # hostile YAML: the billion laughs (8 levels, 9^9 values in 500 bytes) for the real CLI;
-    # 5 levels here, past the bound, so that a regression fails on 4 MB, not gigabytes
-    (root / "laughs8.yaml").write_text(_laughs(8))
-    (root / "laughs.yaml").write_text(_laughs(5))
-    (root / "laughs_name.yaml").write_text(_laughs(5, "run_name"))
-    merges = ["dataset: mnist", "m0: &m0 {a: 1, b: 2, c: 3, d: 4}"]  # 4^9 pairs, merged
-    merges += [f"m{i}: &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 4)}]}}" for i in range(1, 9)]
-    (root / "merges.yaml").write_text("\n".join(merges) + "\n")
-    (root / "deep.yaml").write_text("depths: " + "[" * 10_000 + "]" * 10_000 + "\n")
-    (root / "recursive.yaml").write_text("dataset: mnist\ndepths: &d [2, *d]\n")
-    (root / "empty_out.yaml").write_text(yaml.safe_dump({**GOOD, "output_dir": ""}))
-    (root / "tab_out.yaml").write_text(yaml.safe_dump({**GOOD, "output_dir": "out\tx"}))
-    (root / "big_pad.yaml").write_text(yaml.safe_dump({**GOOD, "crop_padding": 100_000}))
-    for name in ("suite_laughs", "suite_pad", "suite_long"):
-        (root / name).mkdir()
-    (root / "suite_laughs" / "a.yaml").write_text(_laughs(5))
-    (root / "suite_pad" / "a.yaml").write_text(yaml.safe_dump({**GOOD, "crop_padding": 100_000}))
-    (root / "suite_long" / "a.yaml").write_text(yaml.safe_dump(
-        {**GOOD, "source": "dir:" + "d" * 300}))
     (root / "loop.yaml").symlink_to("loop.yaml")
     (root / "dangling.yaml").symlink_to("nowhere.yaml")
     (root / "zero.yaml").symlink_to("/dev/zero")
