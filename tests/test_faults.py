@@ -6,21 +6,36 @@ it over itself (EROFS: root ignores file modes). Where mounting is not allowed t
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
+import keras
+import nbformat
 import numpy as np
 import pytest
 import yaml
 
 from swin_gao_lib.config import make_config, to_yaml
-from swin_gao_lib.errors import ConfigError, InputError
+from swin_gao_lib.errors import ConfigError, InputError, RunError
+from swin_gao_lib.model import build_swin
+from swin_gao_lib.records import RunFolder
+from swin_gao_lib.records.folder import UnusableConfig
+from swin_gao_lib.runs import scratch
+from swin_gao_lib.runs.execute import execute_notebook
+from swin_gao_lib.runs.runner import run_all
+from swin_gao_lib.runs.suite_lock import SuiteBusy
+from swin_gao_lib.training.accumulation import build_trainer
+from swin_gao_lib.training.checkpoint import Checkpoint
+from swin_gao_lib.training.space import checkpoint_bytes, parameter_count, parameter_shapes
 
 TINY = dict(dataset="mnist", source="sample", max_train_samples=96, max_test_samples=32,
             validation_split=0.01,  # 150 images: the tests check the machinery
@@ -60,9 +75,6 @@ def fill(fs: Path) -> Path:
 
 # ---------------------------------------------------------------- folders
 def test_the_kit_recognises_its_own_folder_after_a_failed_run(tmp_path):
-    from swin_gao_lib.records import RunFolder
-    from swin_gao_lib.records.folder import UnusableConfig
-
     cfg = make_config({**TINY, "output_dir": str(tmp_path), "run_name": "r"})
     run = tmp_path / "r"
     run.mkdir()
@@ -96,9 +108,6 @@ def test_the_kit_recognises_its_own_folder_after_a_failed_run(tmp_path):
     {"depths": [1, 1, 1], "num_heads": [2, 4, 8], "merge_after_last_stage": False},
 ])
 def test_the_parameter_count_without_keras_is_keras_count(extra):
-    from swin_gao_lib.model import build_swin
-    from swin_gao_lib.training.space import parameter_count, parameter_shapes
-
     cfg = make_config(extra)
     network = build_swin(cfg)
     assert parameter_count(cfg) == network.count_params()
@@ -106,9 +115,6 @@ def test_the_parameter_count_without_keras_is_keras_count(extra):
 
 
 def _trainer(cfg):
-    from swin_gao_lib.model import build_swin
-    from swin_gao_lib.training.accumulation import build_trainer
-
     model = build_trainer(cfg, build_swin(cfg), 10)
     model(np.zeros((1, *cfg.input_shape), "float32"), training=False)
     model.optimizer.build(model.trainable_variables)
@@ -116,17 +122,12 @@ def _trainer(cfg):
 
 
 def _values(model):
-    import keras
-
     return [keras.ops.convert_to_numpy(v) for v in
             list(model.variables) + list(model.optimizer.variables)]
 
 
 @pytest.mark.parametrize("mode", ["in_step", "optimizer"])
 def test_a_checkpoint_is_no_larger_than_its_estimate(tmp_path, mode):
-    from swin_gao_lib.training.checkpoint import Checkpoint
-    from swin_gao_lib.training.space import checkpoint_bytes
-
     cfg = make_config({**TINY, "accumulation_steps": 2, "accumulation_mode": mode})
     Checkpoint(tmp_path).save(_trainer(cfg), 1, {"history": []})
     size = (tmp_path / "epoch-00001.variables.npz").stat().st_size
@@ -134,8 +135,6 @@ def test_a_checkpoint_is_no_larger_than_its_estimate(tmp_path, mode):
 
 
 def test_a_checkpoint_that_meets_a_full_disk_keeps_the_one_before(tmp_path):
-    from swin_gao_lib.training.checkpoint import Checkpoint
-
     cfg = make_config(TINY)
     model = _trainer(cfg)
     with tmpfs(tmp_path / "fs", "1m") as fs:
@@ -160,12 +159,6 @@ def test_a_checkpoint_that_meets_a_full_disk_keeps_the_one_before(tmp_path):
 
 def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
     """Earlier versions wrote Keras's weights file plus the seed generators' states."""
-    import io
-
-    import keras
-
-    from swin_gao_lib.training.checkpoint import Checkpoint
-
     cfg = make_config(TINY)
     model = _trainer(cfg)
     for v in model.trainable_variables:
@@ -183,9 +176,6 @@ def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
 
 
 def test_a_checkpoint_of_another_model_is_refused_with_one_line(tmp_path):
-    from swin_gao_lib.errors import RunError
-    from swin_gao_lib.training.checkpoint import Checkpoint
-
     checkpoint = Checkpoint(tmp_path)
     checkpoint.save(_trainer(make_config(TINY)), 1, {"history": []})
     wider = make_config({**TINY, "embed_dim": 2 * make_config(TINY).embed_dim})
@@ -359,11 +349,6 @@ def _hold(output: Path, seconds: float) -> subprocess.Popen:
 
 
 def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
-    import socket
-
-    from swin_gao_lib.runs.runner import run_all
-    from swin_gao_lib.runs.suite_lock import SuiteBusy
-
     params = tmp_path / "params"
     params.mkdir()
     (params / "a.yaml").write_text(yaml.safe_dump(TINY))
@@ -399,9 +384,6 @@ def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
 
 
 def test_a_run_folder_another_process_writes_stops_the_suite_before_it_starts(tmp_path):
-    from swin_gao_lib.records import RunFolder
-    from swin_gao_lib.runs.runner import run_all
-
     params = tmp_path / "params"
     params.mkdir()
     (params / "a.yaml").write_text(yaml.safe_dump(TINY))
@@ -426,10 +408,6 @@ def test_a_run_folder_another_process_writes_stops_the_suite_before_it_starts(tm
 
 # ---------------------------------------------------------------- scratch of dead drivers
 def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, monkeypatch):
-    import tempfile
-
-    from swin_gao_lib.runs import scratch
-
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -452,13 +430,6 @@ def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, 
 def test_a_notebooks_kernel_keeps_its_files_in_the_drivers_scratch(tmp_path, monkeypatch):
     """Its connection file (jupyter_client would make it in $TMPDIR) and its own temporary
     files: where a killed driver or kernel would leave them, the next start removes them."""
-    import tempfile
-
-    import nbformat
-
-    from swin_gao_lib.runs import scratch
-    from swin_gao_lib.runs.execute import execute_notebook
-
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
