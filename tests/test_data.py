@@ -5,22 +5,20 @@ import hashlib
 import pickle
 import struct
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import FASHION
 from swin_gao_lib.config import make_config
+from swin_gao_lib.data import arrays
+from swin_gao_lib.data.arrays import EvalBatches, TrainBatches
 from swin_gao_lib.data.formats import read_idx
 from swin_gao_lib.data.pipeline import make_datasets, random_crop_flip
-from swin_gao_lib.data.splits import split
-from swin_gao_lib.data.sources import (
-    load_cifar_dir,
-    load_idx_dir,
-    load_raw,
-    load_sample,
-    sample_manifest,
-)
+from swin_gao_lib.data.splits import load_splits, split
+from swin_gao_lib.data.sources import (expected_train_images, load_cifar_dir, load_idx_dir,
+                                       load_raw, load_sample, sample_manifest)
 from swin_gao_lib.errors import DataError
 
 
@@ -312,8 +310,6 @@ def test_an_epoch_does_not_depend_on_the_epochs_before_it():
 
 
 def test_keras_source_failure_names_offline_sources(monkeypatch):
-    import keras
-
     def offline():
         raise OSError("network is unreachable")
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
@@ -322,9 +318,6 @@ def test_keras_source_failure_names_offline_sources(monkeypatch):
 
 
 def test_expected_train_images_without_loading_the_data():
-    from swin_gao_lib.data.sources import expected_train_images
-    from swin_gao_lib.data.splits import load_splits
-
     n_sample = len(sample_manifest()["mnist"]["train_rows"])
     assert n_sample == len(load_raw("mnist", "sample").y_train)
     # the split of splits.py: round(n * validation_split) held out
@@ -338,16 +331,11 @@ def test_expected_train_images_without_loading_the_data():
 
 # ------------------------------------------------------------------ NumPy pipeline (JAX backend)
 def test_numpy_random_crop_flip_against_brute_force():
-    from swin_gao_lib.data import arrays
-
     _check_crops(lambda images, flip: arrays.random_crop_flip(images, [1, 2], 2, flip=flip))
 
 
 def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
-    # What resume relies on, as for tf.data: epoch e's batches do not depend on
-    # the epochs before it; every epoch is a permutation of the training rows.
-    from swin_gao_lib.data.arrays import EvalBatches, TrainBatches
-
+    # what resume relies on, as for tf.data: epoch e's batches do not depend on the ones before
     cfg = make_config(dataset="cifar10", batch_size=64, max_train_samples=200,
                       validation_split=0.0)
     s = split(load_sample("cifar10"), cfg)

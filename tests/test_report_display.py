@@ -11,12 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swin_gao_lib.analysis import plots
-from swin_gao_lib.records import EXAMPLE_SUITE, load_suite
+from matplotlib.collections import PathCollection
+
+from swin_gao_lib.analysis import plots, study_plots
+from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
+from swin_gao_lib.analysis.display import convergence_display
+from swin_gao_lib.analysis.page import export_html, external_urls
 from swin_gao_lib.analysis.report import (EXAMPLE_REPORT, build_report, comparisons_display,
-                                 drop_empty_columns, write_table)
+                                          drop_empty_columns, write_table)
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.errors import InputError
+from swin_gao_lib.records import EXAMPLE_SUITE, load_suite
+from test_study import write_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -229,8 +235,6 @@ def test_report_without_a_suite_shows_the_bundled_example(tmp_path, monkeypatch)
 def many_arms_suite(root):
     """Records of a study with many arms, two seeds each: an N sweep, optimizer mode, SGD,
     a cosine schedule, fewer updates (equal micro-batch, plain large batch), two data sets."""
-    from test_study import write_run
-
     arms = [{}, {"accumulation_steps": 4, "reduction": "sum"},
             {"accumulation_steps": 2}, {"accumulation_steps": 4},
             {"accumulation_steps": 4, "accumulation_mode": "optimizer"},
@@ -261,8 +265,6 @@ def many_arms_report(tmp_path_factory):
 
 def _drawn_points(ax) -> np.ndarray:
     """Every plotted point of ``ax`` in display pixels (lines, markers, scatter dots)."""
-    from matplotlib.collections import PathCollection
-
     points = [np.empty((0, 2))]
     for line in ax.get_lines():
         xy = np.asarray(line.get_xydata(), float)
@@ -324,8 +326,6 @@ def _legend_styles(fig) -> dict[str, tuple[str, str]]:
 
 
 def test_every_arm_has_one_distinct_style_in_every_figure(many_arms_report):
-    from swin_gao_lib.analysis.arms import arm_of
-
     configs = many_arms_report.study.configurations
     arm_by_name = {}
     for _, row in configs.iterrows():
@@ -349,8 +349,6 @@ def test_every_arm_has_one_distinct_style_in_every_figure(many_arms_report):
 
 
 def test_arm_styles_are_fixed_distinct_and_canonical():
-    from swin_gao_lib.analysis.arms import Arm, ArmStyles
-
     arms = [Arm("baseline", "AdamW"), Arm("equal effective batch", "AdamW", "in_step", "sum"),
             Arm("equal effective batch", "AdamW", "in_step", "mean"),
             Arm("baseline", "SGD without momentum"),
@@ -424,8 +422,6 @@ def test_accuracy_curves_zoom_where_the_values_are(one_seed_report):
 
 
 def test_differences_show_the_margin_over_points_and_the_values():
-    from swin_gao_lib.analysis import study_plots
-
     comp = pd.DataFrame({"dataset": ["CIFAR-10", "MNIST"], "metric": "test_accuracy",
                          "label": ["a", "a"], "difference": [-0.019, 0.001],
                          "ci_low": [-0.03, -0.004], "ci_high": [-0.008, 0.006], "margin": 0.02,
@@ -465,8 +461,6 @@ class _Loads(__import__("html.parser").parser.HTMLParser):
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory) -> str:
     """The committed report notebook (its stored outputs) exported as the kit exports it."""
-    from swin_gao_lib.analysis.page import export_html
-
     target = tmp_path_factory.mktemp("page") / "report.html"
     return export_html(REPO / "notebooks" / "report.ipynb", target).read_text()
 
@@ -476,8 +470,6 @@ def test_the_report_page_loads_nothing_from_a_network(report_page):
     parser.feed(report_page)
     assert not parser.external
     assert parser.tags.count("img") >= 3 and "data:image/png;base64," in report_page
-    from swin_gao_lib.analysis.page import external_urls
-
     assert not external_urls(report_page)
     # the detector sees what nbconvert's stock template loads
     stock = ('<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js">'
@@ -509,8 +501,6 @@ def test_points_against_n_sit_on_their_n_unless_they_share_it(many_arms_report):
 
 
 def test_differences_of_tens_of_points_keep_the_margin_readable():
-    from swin_gao_lib.analysis import study_plots
-
     comp = pd.DataFrame({"dataset": "MNIST", "metric": "test_accuracy", "label": ["a", "b"],
                          "difference": [-0.60, -0.001], "ci_low": [-0.75, -0.006],
                          "ci_high": [-0.45, 0.004], "margin": 0.02, "test": "paired t",
@@ -528,8 +518,6 @@ def test_differences_of_tens_of_points_keep_the_margin_readable():
 def test_each_data_set_is_drawn_with_its_own_margin():
     """The quick study decides MNIST at +-0.5 pp and CIFAR-10 at +-2: one band at the
     largest margin drew MNIST's decisions against a margin they were not made at."""
-    from swin_gao_lib.analysis import study_plots
-
     comp = pd.DataFrame({"dataset": ["CIFAR-10", "MNIST"], "metric": "test_accuracy",
                          "label": ["a", "a"], "difference": [-0.004, -0.001],
                          "ci_low": [-0.012, -0.004], "ci_high": [0.004, 0.003],
@@ -546,8 +534,6 @@ def test_each_data_set_is_drawn_with_its_own_margin():
 def test_one_seed_draws_no_margin_band():
     """The quick suite's one-seed CIFAR-10 dot (-1.97 pp) sat on the -2 pp margin line and read
     as a reproduced drop: with no interval there is no decision, so no margin is drawn."""
-    from swin_gao_lib.analysis import study_plots
-
     comp = pd.DataFrame({"dataset": "CIFAR-10", "metric": "test_accuracy", "label": ["a"],
                          "difference": [-0.0197], "ci_low": [float("nan")],
                          "ci_high": [float("nan")], "margin": 0.02, "test": "none",
@@ -560,8 +546,6 @@ def test_one_seed_draws_no_margin_band():
 
 
 def test_the_settling_table_reads_in_percentage_points():
-    from swin_gao_lib.analysis.display import convergence_display
-
     conv = pd.DataFrame({"dataset": ["MNIST"], "configuration": ["AdamW baseline, B=128"],
                          "family": ["baseline"], "seeds": [10], "learning_seeds": [9],
                          "epochs": [12], "val_slope": [0.00123], "val_slope_low": [0.0004],

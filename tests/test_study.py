@@ -4,15 +4,17 @@ import json
 
 import numpy as np
 import pandas as pd
+import papermill as pm
 import pytest
 from scipy import stats as st
 
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.records import load_suite
 from swin_gao_lib.analysis.report import build_report
-from swin_gao_lib.analysis.study_tables import study_tables
+from swin_gao_lib.analysis.study_tables import loss_tracking_summary, study_tables
 from swin_gao_lib.analysis.stats import holm
 from swin_gao_lib.analysis.study import MARGINS
+from swin_gao_lib.runs.execute import find_notebook
 
 N_TRAIN = 1000
 SEEDS = (0, 1, 2)
@@ -250,9 +252,6 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     assert (tmp_path / "report" / "configurations.md").is_file()
     assert not (tmp_path / "report" / "findings.md").exists()
     # and the report notebook says so instead of failing
-    import papermill as pm
-    from swin_gao_lib.runs.execute import find_notebook
-
     nb = find_notebook("report.ipynb")
     pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
                         parameters={"suite_dir": str(tmp_path)}, progress_bar=False)
@@ -306,8 +305,6 @@ def test_controls_families_and_partners(tmp_path, warmup):
 
 
 def test_controls_say_where_the_drop_comes_from(tmp_path):
-    from scipy import stats as sst
-
     controls_suite(tmp_path)
     report = build_report(tmp_path)
     comp = report.study.comparisons
@@ -315,7 +312,7 @@ def test_controls_say_where_the_drop_comes_from(tmp_path):
     vs_plain = acc.loc[("plain", "AdamW N=4: 4x128=512, in-step mean vs plain")]
     a = [0.70 + n - 0.001 * s for s, n in zip(SEEDS, NOISE)]
     p = [0.70 + n + 0.001 * s for s, n in zip(SEEDS, NOISE)]
-    ref = sst.ttest_rel(a, p)
+    ref = st.ttest_rel(a, p)
     assert vs_plain["difference"] == pytest.approx(np.mean(a) - np.mean(p))
     assert vs_plain["p_value"] == pytest.approx(ref.pvalue)
     assert vs_plain["point"] == "N=4" and vs_plain["partner_batch"] == 512
@@ -405,8 +402,6 @@ def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
 
 
 def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
-    from swin_gao_lib.analysis.study_tables import loss_tracking_summary
-
     for seed in (0, 1):
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0, 1.5])
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0 * (1 + 1e-7), 1.5], accumulation_steps=2)

@@ -2,15 +2,19 @@
 families, the method each comparison gets, the margin needed, and the settling rule."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 from scipy import stats as st
 
+from swin_gao_lib.analysis.arms import ArmStyles, arm_of
+from swin_gao_lib.analysis.comparisons import confounds
 from swin_gao_lib.analysis.decisions import margin_needed, outcome
 from swin_gao_lib.analysis.convergence import COLLAPSED, LEARNING, SETTLED, settling, slope
 from swin_gao_lib.analysis.report import build_report
+from swin_gao_lib.analysis.resampling import smallest_p
 from swin_gao_lib.analysis.study_tables import study_tables
 from swin_gao_lib.analysis.stats import holm, tost
 from swin_gao_lib.config import RunConfig
@@ -133,8 +137,6 @@ def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
 
 def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool = False) -> None:
     """Every run of one configuration diverged (failure.json, no metrics), or ``remove``d."""
-    import shutil
-
     for config in suite.glob("*/config.yaml"):
         c = yaml.safe_load(config.read_text())
         if (c["optimizer"], c["learning_rate"], c["accumulation_steps"]) == (optimizer,
@@ -367,8 +369,6 @@ def test_a_verdict_between_two_settled_arms_has_no_budget_mark(tmp_path):
 
 def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
     # the re-run drew SGD at lr and at 4 lr as one arm: one legend entry, 86 pp apart
-    from swin_gao_lib.analysis.arms import ArmStyles, arm_of
-
     designed_suite(tmp_path / "suite")
     report = build_report(tmp_path / "suite")
     configs = report.study.configurations
@@ -384,8 +384,7 @@ def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
 
 
 def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
-    from swin_gao_lib.analysis.comparisons import test_metric
-    from swin_gao_lib.analysis.resampling import smallest_p
+    from swin_gao_lib.analysis.comparisons import test_metric  # not at the top: pytest would collect it
 
     assert smallest_p(8, 8, paired=True) == 2 / 256  # 0.0078: 8 of 8 same-sign pairs
     assert smallest_p(3, 3, paired=False) == pytest.approx(2 / 20)  # C(6, 3) relabellings
@@ -399,8 +398,6 @@ def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
 
 
 def test_confounds_are_stated_beside_the_comparison():
-    from swin_gao_lib.analysis.comparisons import confounds
-
     base = RunConfig().to_dict()
     longer = {**base, "epochs": 4 * base["epochs"], "batch_size": 512, "lr_base_batch": 128,
               "lr_scaling": "sqrt"}
