@@ -2,12 +2,17 @@
 (so the layers have an order, and no layer imports one above it), modules of one job, and
 planning without TensorFlow."""
 
+import argparse
 import ast
 import graphlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from swin_gao_lib.bench.command import add_arguments
+from swin_gao_lib.config import datasets, labels, make_config, params
+from swin_gao_lib.runs.runner import plan_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "swin_gao_lib"
@@ -86,9 +91,6 @@ def test_run_all_plans_without_tensorflow():
 
 
 def test_planning_resolves_each_point_once(monkeypatch):
-    from swin_gao_lib.config import params
-    from swin_gao_lib.runs.runner import plan_suite
-
     reads, expands = [], []
     read, expand = params.read_params, params.expand
     monkeypatch.setattr(params, "read_params", lambda p: reads.append(p) or read(p))
@@ -99,11 +101,6 @@ def test_planning_resolves_each_point_once(monkeypatch):
 
 
 def test_registry_is_the_source_of_dataset_choices():
-    import argparse
-
-    from swin_gao_lib.bench.command import add_arguments
-    from swin_gao_lib.config import datasets, labels, make_config
-
     for name, spec in datasets.DATASETS.items():
         assert labels.dataset_title(name) == spec.title
         cfg = make_config(dataset=name, source="sample" if spec.sample else "keras")

@@ -13,6 +13,7 @@ from conftest import quick_xla_compile
 from swin_gao_lib import cli
 from swin_gao_lib.bench.specs import Spec, plan
 from swin_gao_lib.bench.summary import summarise, trend
+from swin_gao_lib.bench.targets import judge
 
 
 def test_plan_covers_variants():
@@ -180,8 +181,6 @@ def _fit(variant, n, epoch_s, images, seeds=1, pipeline="device", mem=500.0):
 
 
 def test_fit_level_ratios_and_targets_against_hand_numbers():
-    from swin_gao_lib.bench.targets import judge
-
     rows = summarise([_fit("plain_full", 1, 0.1, 4000), _fit("in_step", 4, 0.125, 4000),
                       _fit("plain_full", 1, 0.2, 4000, pipeline="host"),
                       _fit("plain_full", 1, 0.4, 4000, seeds=10)])

@@ -6,11 +6,17 @@ same checks against the newest TensorFlow and Keras)."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import types as pytypes
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from swin_gao_lib.runtime import machine
+from swin_gao_lib.runtime.machine import tensorflow_log_filter
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -44,8 +50,6 @@ def test_the_kit_comes_from_the_wheel(colab):
 @pytest.mark.slow(15)
 def test_the_wheel_ships_the_example_params_and_the_notebooks(kit_wheel):
     # setup.py copies them in when the wheel is built; the repository keeps one copy
-    import zipfile
-
     names = set(zipfile.ZipFile(kit_wheel).namelist())
     params = {f"swin_gao_lib/example_params/{p.relative_to(REPO / 'params').as_posix()}"
               for p in (REPO / "params").rglob("*.yaml")}
@@ -119,8 +123,6 @@ def test_on_colab_the_setup_cell_clones_and_keeps_tensorflow(colab, tmp_path):
 
 # ------------------------------------------------------------------ quiet start-up, fast
 def test_tensorflow_log_filter_keeps_what_the_level_allows():
-    from swin_gao_lib.runtime.machine import tensorflow_log_filter
-
     text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
             "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"
             "W0000 00:00:1795929592.3   27768 cudart_stub.cc:31] a warning\n"
@@ -159,11 +161,6 @@ def test_quiet_tensorflow_filters_what_the_import_writes_to_stderr(tmp_path):
 
 
 def test_quiet_notebook_drops_only_the_kernel_shutdown_race_line(monkeypatch, caplog):
-    import logging
-    import types as pytypes
-
-    from swin_gao_lib.runtime import machine
-
     log = logging.getLogger("IPKernelApp-test")
     shell = pytypes.SimpleNamespace(kernel=pytypes.SimpleNamespace(log=log))
     monkeypatch.setitem(sys.modules, "IPython", pytypes.SimpleNamespace(get_ipython=lambda: shell))

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import stat
 
 import keras
 import pytest
@@ -11,10 +12,13 @@ import yaml
 
 from conftest import TINY_DETERMINISTIC
 from swin_gao_lib import cli
+from swin_gao_lib.analysis.report import build_report
 from swin_gao_lib.config import make_config
 from swin_gao_lib.config.params import load_config
 from swin_gao_lib.errors import ConfigError, RunError
-from swin_gao_lib.files import atomic_write_text
+from swin_gao_lib.files import atomic_write_text, write_json
+from swin_gao_lib.records import RunFolder
+from swin_gao_lib.training.accumulation import AccumulatingModel
 from swin_gao_lib.training.train import train
 
 QUIET = dict(verbose=0, log=lambda *a: None)
@@ -70,11 +74,7 @@ def test_records_are_complete_and_consistent(tiny_run):
 
 @pytest.mark.parametrize("mode", ["in_step", "optimizer"])
 def test_fit_creates_no_variable_so_its_step_is_traced_once(tmp_path, monkeypatch, mode):
-    # A tf.function that creates variables while it traces is traced again: Keras's fit on
-    # TensorFlow builds the optimizer and metrics inside its first train step unless they
-    # exist already (train() builds them first: about 1.5 s less start-up per run).
-    from swin_gao_lib.training.accumulation import AccumulatingModel
-
+    # fit would build the optimizer and metrics inside its first step, tracing it again (1.5 s)
     seen = {}
 
     def every_variable(model):
@@ -180,8 +180,6 @@ def test_a_diverging_run_stops_records_where_and_fails(tmp_path, tiny_run):
         train(cfg, **QUIET)
     assert (run / "failure.json").read_text() == before
     # the report lists it as diverged and plots nothing of it
-    from swin_gao_lib.analysis.report import build_report
-
     tiny_run.copy_to(tmp_path)
     report = build_report(tmp_path)
     assert [r.name for r in report.suite.runs] == ["tiny"]
@@ -189,16 +187,12 @@ def test_a_diverging_run_stops_records_where_and_fails(tmp_path, tiny_run):
 
 
 def test_json_records_are_strict(tmp_path):
-    from swin_gao_lib.files import write_json
-
     path = write_json(tmp_path / "x.json", {"a": float("nan"), "b": [float("inf"), 1.5]})
     assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c)) == \
         {"a": None, "b": [None, 1.5]}
 
 
 def test_record_files_get_the_normal_file_mode(tmp_path):
-    import stat
-
     old = os.umask(0o022)
     try:
         path = atomic_write_text(tmp_path / "r.txt", "x")
@@ -209,8 +203,6 @@ def test_record_files_get_the_normal_file_mode(tmp_path):
 
 @pytest.mark.slow(10)
 def test_one_writer_per_run_folder(tmp_path):
-    from swin_gao_lib.records import RunFolder
-
     cfg = tiny(tmp_path, epochs=1)
     with RunFolder.of(cfg).lock():  # as if another process were training this run
         with pytest.raises(ConfigError, match=rf"tiny is being written by another process "
@@ -222,8 +214,6 @@ def test_one_writer_per_run_folder(tmp_path):
 
 
 def test_clearing_a_checkpoint_keeps_files_the_kit_did_not_write(tmp_path):
-    from swin_gao_lib.records import RunFolder
-
     folder = RunFolder(tmp_path / "r")
     folder.checkpoint.mkdir(parents=True)
     for name in ("epoch-00002.variables.npz", "epoch-00002.weights.h5", "epoch-00002.rng.npz",
