@@ -1,11 +1,5 @@
-"""The JAX backend's accumulation checks and two seeded runs, in a fresh process.
-
-``python tests/no_tensorflow.py tests/backend_checks.py OUT.json WORKDIR`` writes the numbers
-``tests/test_backends.py`` asserts: the in-step gradient against ``jax.grad`` of the network's
-``stateless_call``, 4+4+2 weighting, sum vs mean, five SGD / AdamW updates and optimizer mode
-against Keras's full-batch train step, metrics over every row; two runs of ``train()`` with one
-seed. (TensorFlow's are tests/test_accumulation.py and tests/test_train.py, in the suite's process.)
-"""
+"""The JAX backend's accumulation checks and two seeded runs, in a fresh process without TensorFlow
+(``tests/no_tensorflow.py tests/backend_checks.py OUT.json WORKDIR``), for tests/test_backends.py."""
 
 from __future__ import annotations
 

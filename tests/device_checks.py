@@ -1,10 +1,6 @@
-"""The device pipeline's checks (JAX), run in a fresh process for tests/test_device.py.
-
-``python tests/no_tensorflow.py tests/device_checks.py PART OUT.json WORKDIR [ARGS]`` writes
-PART's numbers as JSON. ``train``: a run twice, another seed, both seeds side by side, a diverging run; ``kill`` / ``resume``: a run killed
-while lr.csv is written, then resumed; ``kill-side`` / ``resume-alone``: a side-by-side suite
-killed between its seeds' epoch-2 checkpoints, and one seed of it resumed alone.
-"""
+"""The device pipeline's checks (JAX) in a fresh process, for tests/test_device.py:
+``tests/no_tensorflow.py tests/device_checks.py PART OUT.json WORKDIR [ARGS]``, PART one of
+``train``, ``kill`` / ``resume``, ``kill-side`` / ``resume-alone`` (see each function)."""
 
 from __future__ import annotations
 
@@ -45,6 +41,7 @@ def _digest_run(run: Path) -> dict:
 
 
 def train_checks(workdir: str) -> dict:
+    """A run twice, another seed, both seeds side by side, a run that diverges."""
     import numpy as np
 
     from swin_gao_lib.training.side_by_side import train_side_by_side
@@ -95,6 +92,7 @@ def side_vs_alone(out: dict) -> dict:
 
 
 def kill_at_second_epoch(workdir: str) -> None:
+    """The run killed the instant its second history row is on disk, while lr.csv is written."""
     from swin_gao_lib import files
     from swin_gao_lib.training.train import train
 
@@ -102,7 +100,6 @@ def kill_at_second_epoch(workdir: str) -> None:
     replace = os.replace
 
     def killing(src, dst):
-        # history row 2 is on disk, lr.csv's new text only in its temporary file, and
         # epoch 1's checkpoint the last one saved; nothing catches SIGKILL
         if Path(dst).name == "lr.csv" and len(history.read_text().splitlines()) == 3:
             os.kill(os.getpid(), signal.SIGKILL)

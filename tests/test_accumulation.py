@@ -1,9 +1,5 @@
-"""Gradient accumulation against full-batch training.
-
-The reference is always the ordinary Keras train step on the whole batch
-(an independent code path: ``keras.Model.train_step``), or a gradient taken
-directly with ``tf.GradientTape`` on the full batch.
-"""
+"""Gradient accumulation against full-batch training: Keras's own train step on the whole batch,
+or ``tf.GradientTape``'s gradient of it."""
 
 import keras
 import numpy as np

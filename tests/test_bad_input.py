@@ -1,12 +1,7 @@
 """Bad input, as a new user types it or as built to hurt: exit 2, one line naming the field or
-file, nothing written.
-
-Each case runs ``cli.main`` in this process, in its own copy of a tree of good and bad params
-files, data, earlier runs, links and special files: exit 2, exactly one line on stderr (no
-traceback), nothing on stdout, TensorFlow, Keras and JAX never imported, every file as it was.
-A few run the real CLI in a process, for what only a process shows: the console script's exit
-status, TensorFlow's C++ log on the file descriptors, a hang or a line of megabytes.
-"""
+file, nothing written. ``cli.main`` runs in this process, in a fresh copy of a tree of good and
+bad files (no traceback, nothing on stdout, no TensorFlow, every file as it was); a few run the
+real CLI, for the console script's exit status, TensorFlow's C++ log, a hang or a huge line."""
 
 import gzip
 import hashlib
