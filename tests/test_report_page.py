@@ -66,8 +66,21 @@ def test_plain_findings_keep_the_papers_rows_first_and_drop_silent_controls():
 
 
 @pytest.fixture(scope="module")
-def study():
-    return study_tables(load_suite(ROOT / "examples" / "study-quick"))
+def regenerated(tmp_path_factory):
+    """Each committed example's report, built once into a fresh folder: (report, folder)."""
+    built: dict = {}
+
+    def of(name: str):
+        if name not in built:
+            out = tmp_path_factory.mktemp(name)
+            built[name] = build_report(ROOT / "examples" / name, out), out
+        return built[name]
+    return of
+
+
+@pytest.fixture(scope="module")
+def study(regenerated):
+    return regenerated("study-quick")[0].study
 
 
 def test_every_plain_row_is_cut_from_its_full_row(study):
@@ -102,13 +115,13 @@ def test_diverged_runs_are_one_collapsible_list_with_a_count():
 
 @pytest.mark.slow(60)
 @pytest.mark.parametrize("suite", EXAMPLES, ids=lambda p: p.name)
-def test_each_committed_report_table_is_what_the_current_code_writes(suite, tmp_path):
-    report = build_report(suite, tmp_path)
+def test_each_committed_report_table_is_what_the_current_code_writes(suite, regenerated):
+    report, out = regenerated(suite.name)
     fresh = {p.name for p in report.files if p.suffix in (".csv", ".md")}
     committed = {p.name for p in (suite / "report").iterdir() if p.suffix in (".csv", ".md")}
     assert fresh == committed
     for name in sorted(fresh):
-        assert (tmp_path / name).read_bytes() == (suite / "report" / name).read_bytes(), name
+        assert (out / name).read_bytes() == (suite / "report" / name).read_bytes(), name
 
 
 def _visible_text(page: str) -> str:
@@ -145,11 +158,11 @@ def test_the_comparisons_table_reads_without_decoding():
     assert set(meanings) <= set(page.columns) and "partner mean" in meanings
 
 
-def test_one_train_accuracy_in_the_tables_and_a_star_for_it_in_figs_5_6(tmp_path):
+def test_one_train_accuracy_in_the_tables_and_a_star_for_it_in_figs_5_6(regenerated):
     # the tables' train accuracy was the running mean under dropout (below validation): it is
     # the re-scored one now, drawn as a star
     suite = ROOT / "examples" / "quick"
-    report = build_report(suite, tmp_path)
+    report = regenerated("quick")[0]
     truth = {p.parent.name: json.loads(p.read_text())["train_eval_accuracy"]
              for p in suite.glob("*/metrics.json")}
     table = report.table.set_index("run")
