@@ -214,17 +214,13 @@ def test_differences_figure_of_one_seed_promises_no_intervals(one_seed_report):
         assert not bars  # no interval drawn: one seed has none
 
 
-def test_the_bundled_example_is_the_quick_suite():
-    # that it is examples/quick, file for file: tools/bundle_example.py --check (tools/tests)
-    suite = load_suite(EXAMPLE_SUITE)
-    assert sorted(r.name for r in suite.runs) == ["cifar10-baseline", "cifar10-gao",
-                                                  "mnist-baseline", "mnist-gao"]
-
-
 def test_report_without_a_suite_shows_the_bundled_example(tmp_path, monkeypatch):
+    # examples/quick, file for file (tools/bundle_example.py --check, in tools/tests)
     monkeypatch.chdir(tmp_path)
     report = build_report(None)
     assert report.suite.path == EXAMPLE_SUITE
+    assert sorted(r.name for r in report.suite.runs) == ["cifar10-baseline", "cifar10-gao",
+                                                         "mnist-baseline", "mnist-gao"]
     assert (tmp_path / EXAMPLE_REPORT / "summary.csv").is_file()
     assert not (EXAMPLE_SUITE / "report").exists()  # never writes into the installed package
 
