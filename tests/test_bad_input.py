@@ -89,6 +89,8 @@ FILES = {
     # a complete earlier run, somebody's own folder, somebody else's config.yaml
     "out/done/config.yaml": to_yaml(make_config({**GOOD, "run_name": "done"})),
     "out/done/metrics.json": json.dumps({"test_accuracy": 0.5}),
+    "out/unfinished/config.yaml": to_yaml(make_config({**GOOD, "run_name": "unfinished"})),
+    "out/unfinished/history.csv": "epoch,loss\n1,2.0\n",
     "out/project/checkpoint/my_model.keras": "precious\n",
     "out/foreign/config.yaml": "my_own_tool: {setting: 1}\n",
     "out/failed_inf/config.yaml": FAILED_INF,
@@ -248,6 +250,8 @@ CASES = [
     (_set("run_name=project"),
      "out/project already holds checkpoint/my_model.keras, which the kit did not write"),
     (_set("run_name=report"), "run_name: 'report' is the name of a suite's report folder"),
+    (_set("run_name=unfinished", "epochs=2"),
+     "out/unfinished holds an unfinished run of a different config (it differs in epochs)"),
     (["run-all", "suite_changed", "--output", "out"],
      "holds a complete run of a different config (it differs in learning_rate)"),
     (["run-all", "grid.yaml", "--output", "o", "--workers", "2"], "--workers: only with --executor dask"),

@@ -30,8 +30,9 @@ from swin_gao_lib.model import build_swin
 from swin_gao_lib.records import RunFolder
 from swin_gao_lib.records.folder import UnusableConfig
 from swin_gao_lib.runs import scratch
+from swin_gao_lib.runs import execute
 from swin_gao_lib.runs.execute import execute_notebook
-from swin_gao_lib.runs.runner import run_all
+from swin_gao_lib.runs.runner import plan_suite, run_all
 from swin_gao_lib.runs.suite_lock import SuiteBusy
 from swin_gao_lib.training.accumulation import build_trainer
 from swin_gao_lib.training.checkpoint import Checkpoint
@@ -404,6 +405,9 @@ def test_a_run_folder_another_process_writes_stops_the_suite_before_it_starts(tm
         writer.wait()
     assert not (tmp_path / "out" / "a").exists()
     assert RunFolder(tmp_path / "out" / "b").foreign_files() == []
+    # the lock the dead writer left behind stops nobody
+    plans = plan_suite(sorted(params.glob("*.yaml")), tmp_path / "out")
+    assert [p.run_dir.name for p in plans] == ["a", "b"]
 
 
 # ---------------------------------------------------------------- scratch of dead drivers
@@ -425,6 +429,12 @@ def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, 
     assert scratch.clean_dead(["remotetoken"]) == ["remotetoken"]
     scratch.remove("livetoken")
     assert sorted(p.name for p in scratch.root().iterdir()) == ["nomarker"]
+
+
+def test_without_a_scratch_folder_a_kernel_starts_in_this_environment(monkeypatch):
+    monkeypatch.setenv("TMPDIR", "/somewhere")
+    with execute._kernel_tmpdir(None):
+        assert os.environ["TMPDIR"] == "/somewhere"
 
 
 def test_a_notebooks_kernel_keeps_its_files_in_the_drivers_scratch(tmp_path, monkeypatch):
