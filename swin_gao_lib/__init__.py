@@ -1,8 +1,5 @@
-"""swin_gao_lib: reproduce and explain gradient accumulation on a small Swin Transformer.
-
-Data flows params (YAML) -> :mod:`config` -> :mod:`data` -> :mod:`model` ->
-:mod:`accumulation` (the train step) -> :mod:`train` (run records).
-"""
+"""swin_gao_lib: reproduce and explain gradient accumulation on a small Swin Transformer
+(layers: docs/architecture.md)."""
 
 import os
 

@@ -18,6 +18,8 @@ from swin_gao_lib.errors import InputError, RunError
 from swin_gao_lib.runs.runner import EXECUTORS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+#: run-all's options that only the Dask executor takes (DaskOptions' fields).
+DASK_ONLY = ("scheduler", "workers", "gpus_per_run", "retries")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,8 +163,7 @@ def _run_all(args: argparse.Namespace) -> int:
 
     _check_paths(("--notebooks", args.notebooks))  # params and --output: suite_inputs
     dask = None
-    dask_only = [f"--{name.replace('_', '-')}" for name in ("scheduler", "workers", "gpus_per_run",
-                                                            "retries")
+    dask_only = [f"--{name.replace('_', '-')}" for name in DASK_ONLY
                  if getattr(args, name) is not None]
     if args.executor == "dask":
         gpus = args.gpus_per_run
@@ -174,9 +175,8 @@ def _run_all(args: argparse.Namespace) -> int:
         from swin_gao_lib.runs.dask_runner import DaskOptions, require_dask
 
         require_dask()
-        dask = DaskOptions(scheduler=args.scheduler, workers=args.workers or 2,
-                           gpus_per_run=gpus or 0.0, cpus_per_run=args.cpus_per_run or 1,
-                           retries=2 if args.retries is None else args.retries)
+        dask = DaskOptions(**{name: getattr(args, name) for name in DASK_ONLY + ("cpus_per_run",)
+                              if getattr(args, name) is not None})  # the rest: its defaults
     elif dask_only:
         raise InputError(f"{', '.join(dask_only)}: only with --executor dask")
     if args.group_size is not None and args.executor != "side-by-side":
@@ -208,8 +208,6 @@ def _report(args: argparse.Namespace) -> int:
     """The report of a suite: executed through notebooks/report.ipynb, as run-all's last step,
     so report.html is the same page; without the notebook (or with --no-html), the figures and
     tables alone."""
-    from pathlib import Path
-
     from swin_gao_lib.analysis.report import build_report
     from swin_gao_lib.records import REPORT_DIR, load_suite
     from swin_gao_lib.runs.execute import find_notebook

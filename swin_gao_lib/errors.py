@@ -1,8 +1,8 @@
 """Exceptions that carry a message meant for the user.
 
-Every error the kit raises because of *input* (a params file, a data file, an
-output folder) derives from :class:`InputError`. The CLI turns those into one
-clear line and exit status 2; anything else is a failed run (status 1).
+Every error raised because of *input* (a params file, a data file, an output
+folder) derives from :class:`InputError`: the CLI prints it as one line and
+exits 2; anything else is a failed run (exit 1).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import numbers
 import reprlib
 from typing import Any
 
-#: The most characters of one value a message shows: a message is one line a person reads,
-#: and a value may be a megabyte string or a list that YAML aliases made huge.
+#: The most characters of one value a message shows (a value may be a megabyte string).
 SHOWN_CHARS = 48
-#: The most characters of a path a message shows: enough for any path a person types, so
-#: that ``file:line:column`` stays whole; a longer one is cut in the middle.
+#: The most characters of a path a message shows (whole for any typed path, so that
+#: ``file:line:column`` stays whole); a longer one is cut in the middle.
 SHOWN_PATH_CHARS = 160
 #: The longest line an input error keeps (a backstop: values go through :func:`shown`).
 MAX_LINE = 1000
@@ -59,8 +58,7 @@ def shown_path(path: Any) -> str:
 
 
 def _bounded(message: str) -> str:
-    """``message`` with every line cut to :data:`MAX_LINE` characters: no input error prints
-    a megabyte, whatever a caller put in it."""
+    """``message`` with every line cut in the middle to :data:`MAX_LINE` characters."""
     lines = message.split("\n")
     for i, line in enumerate(lines):
         if len(line) > MAX_LINE:
@@ -72,8 +70,7 @@ def _bounded(message: str) -> str:
 class InputError(ValueError):
     """Bad input found before (or instead of) training: fix the input.
 
-    Its message is one line (or one per problem) a person reads; a line longer
-    than :data:`MAX_LINE` characters is cut in the middle.
+    Its message is one line (or one per problem), each cut to :data:`MAX_LINE` characters.
     """
 
     def __init__(self, message: Any = "", *args: Any):
@@ -89,11 +86,7 @@ class DataError(InputError):
 
 
 class RunError(RuntimeError):
-    """A run failed after it started; partial outputs were kept.
-
-    Attributes:
-        run_dir: the folder holding the partial records of the failed run.
-    """
+    """A run failed after it started; its partial records are kept in ``run_dir``."""
 
     def __init__(self, message: str, run_dir: str | None = None):
         super().__init__(message)

@@ -1,8 +1,6 @@
-"""Files written atomically, as strict JSON or CSV, with the normal file mode.
+"""Files written atomically (temporary file, fsync, ``os.replace``), as strict JSON or CSV.
 
-Every file is written to a temporary name in the same folder, flushed to disk
-and then renamed over the target (``os.replace`` is atomic on POSIX and
-Windows), so a crash leaves either the old file or the new one, never half.
+A crash leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -26,9 +24,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path.
 
     Raises:
-        OSError: the write failed (a full disk, a read-only folder); its
-            ``filename`` is ``path`` (not the temporary name), and the
-            temporary file is gone.
+        OSError: the write failed; its ``filename`` is ``path`` (not the temporary
+            name), and the temporary file is gone.
     """
     path = Path(path)
     tmp = None
@@ -78,6 +75,7 @@ def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``rows`` as CSV atomically; the columns are every row's keys, first seen first."""
     rows = list(rows)
     buf = io.StringIO()
     if rows:

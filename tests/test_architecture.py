@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from swin_gao_lib.bench.command import add_arguments
-from swin_gao_lib.config import datasets, labels, make_config, params
+from swin_gao_lib.config import datasets, make_config, params
 from swin_gao_lib.runs.runner import plan_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def test_planning_resolves_each_point_once(monkeypatch):
 
 def test_registry_is_the_source_of_dataset_choices():
     for name, spec in datasets.DATASETS.items():
-        assert labels.dataset_title(name) == spec.title
+        assert datasets.title(name) == spec.title
         cfg = make_config(dataset=name, source="sample" if spec.sample else "keras")
         assert cfg.num_classes == spec.num_classes
     bench = add_arguments(argparse.ArgumentParser())

@@ -13,7 +13,6 @@ from conftest import quick_xla_compile
 from swin_gao_lib import cli
 from swin_gao_lib.bench.specs import Spec, plan
 from swin_gao_lib.bench.summary import summarise, trend
-from swin_gao_lib.bench.targets import judge
 
 
 def test_plan_covers_variants():
@@ -176,7 +175,7 @@ def _fit(variant, n, epoch_s, images, seeds=1, pipeline="device", mem=500.0):
             "compile_s": 5.0, "test_accuracy": [0.5] * seeds}
 
 
-def test_fit_level_ratios_and_targets_against_hand_numbers():
+def test_fit_level_ratios_against_hand_numbers():
     rows = summarise([_fit("plain_full", 1, 0.1, 4000), _fit("in_step", 4, 0.125, 4000),
                       _fit("plain_full", 1, 0.2, 4000, pipeline="host"),
                       _fit("plain_full", 1, 0.4, 4000, seeds=10)])
@@ -187,11 +186,6 @@ def test_fit_level_ratios_and_targets_against_hand_numbers():
     ten = by["jax/paper/B128/N1/plain_full+fit+device+seeds10"]
     assert ten["images_per_s"] == pytest.approx(100_000)
     assert ten["throughput_vs_one_seed"] == pytest.approx(2.5)
-    verdicts = [t["verdict"] for t in judge(rows, "NVIDIA H200")]
-    assert verdicts == ["met", "missed: 0.94 of the target", "missed: 0.67 of the target"]
-    elsewhere = judge(rows, "cpu")
-    assert all(v["verdict"].startswith("not judged") for v in elsewhere)
-    assert judge([], "NVIDIA H100")[0]["verdict"] == "not measured"
 
 
 def test_fit_level_smoke_writes_the_fit_table(tmp_path, capsys):
@@ -206,4 +200,4 @@ def test_fit_level_smoke_writes_the_fit_table(tmp_path, capsys):
     assert row["images_per_s"] > 0 and row["train_images_per_s"] > 0 and row["compile_s"] >= 0
     assert len(report["raw"][0]["step_times_s"]) == 1  # epoch 2; epoch 1 compiled
     md = (tmp_path / "bench.md").read_text()
-    assert "Fit level" in md and "Targets" in md and "not measured" in md
+    assert "Fit level" in md and "Targets" not in md

@@ -266,7 +266,7 @@ def test_digits_are_never_flipped_cifar_is():
                           validation_split=0.0)
         data = make_datasets(cfg)
         seen = {hashlib.md5((x * 255).round().astype(np.uint8).tobytes()).hexdigest()
-                for xb, _ in data.epoch(cfg, 0) for x in xb.numpy()}
+                for xb, _ in data.train.take(data.steps_per_epoch) for x in xb.numpy()}
         originals = {hashlib.md5(x.tobytes()).hexdigest() for x in data.splits.x_train}
         return len(seen - originals) > 0
     assert not flipped_any("mnist")
@@ -280,8 +280,8 @@ def test_pipeline_batches_labels_and_reshuffles():
     assert data.steps_per_epoch == 4
     both = [y.numpy().argmax(1) for _, y in data.train]  # the two epochs back to back
     first, second = both[:4], both[4:]
-    assert [y.numpy().argmax(1).tolist() for _, y in data.epoch(cfg, 1)] == \
-        [b.tolist() for b in second]
+    assert [y.numpy().argmax(1).tolist() for _, y in make_datasets(cfg, first_epoch=1).train] \
+        == [b.tolist() for b in second]
     assert [len(b) for b in first] == [32] * 4
     assert sorted(np.concatenate(first)) == sorted(data.splits.y_train.tolist())
     assert not np.array_equal(np.concatenate(first), np.concatenate(second))  # new order per epoch
@@ -289,7 +289,7 @@ def test_pipeline_batches_labels_and_reshuffles():
     assert x.dtype == tf.float32 and 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
     assert y.shape[1] == 10
     # the same seed gives the same first-epoch order in a new pipeline
-    again = [y.numpy().argmax(1) for _, y in make_datasets(cfg).epoch(cfg, 0)]
+    again = [y.numpy().argmax(1) for _, y in make_datasets(cfg).train.take(4)]
     np.testing.assert_array_equal(np.concatenate(again), np.concatenate(first))
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from swin_gao_lib.config import make_config
-from swin_gao_lib.model import DropPath, PatchEmbedding, PatchMerging, SwinBlock, WindowAttention, build_swin
+from swin_gao_lib.model import build_swin
+from swin_gao_lib.model.layers import DropPath, PatchEmbedding, PatchMerging, SwinBlock, WindowAttention
 
 
 def _count_params_by_hand(embed=64, heads=8, window=2, mlp=256, patch=2, channels=3,

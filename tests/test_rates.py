@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from swin_gao_lib.analysis.rates import ONE_BATCH, SUMMED, accuracy_vs_effective_rate, rate_table
+from swin_gao_lib.analysis.comparisons import per_seed
 from swin_gao_lib.analysis.report import build_report
-from swin_gao_lib.analysis.sensitivity import scored
 from swin_gao_lib.analysis.study import diverged_runs, runs_frame
 from swin_gao_lib.analysis.study_tables import study_tables
 from swin_gao_lib.records import load_suite
@@ -94,9 +94,9 @@ def test_the_quick_study_effective_rates_match_its_records():
 def test_diverged_runs_are_scored_at_chance_at_zero_or_dropped():
     rows = pd.DataFrame({"seed": [0, 1, 2], "test_accuracy": [0.9, np.nan, 0.8],
                          "diverged": [False, True, False], "chance": [0.1, 0.1, 0.1]})
-    assert scored(rows, "at chance") == {0: 0.9, 1: 0.1, 2: 0.8}
-    assert scored(rows, "at 0") == {0: 0.9, 1: 0.0, 2: 0.8}
-    assert scored(rows, "dropped") == {0: 0.9, 2: 0.8}
+    assert per_seed(rows, "test_accuracy", "at chance") == {0: 0.9, 1: 0.1, 2: 0.8}
+    assert per_seed(rows, "test_accuracy", "at 0") == {0: 0.9, 1: 0.0, 2: 0.8}
+    assert per_seed(rows, "test_accuracy", "dropped") == {0: 0.9, 2: 0.8}
 
 
 def test_the_report_writes_the_effective_rate_table_and_sensitivity(tmp_path):

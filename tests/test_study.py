@@ -11,7 +11,8 @@ from scipy import stats as st
 from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.records import load_suite
 from swin_gao_lib.analysis.report import build_report
-from swin_gao_lib.analysis.study_tables import loss_tracking_summary, study_tables
+from swin_gao_lib.analysis.study_tables import study_tables
+from swin_gao_lib.analysis.tracking import loss_tracking_summary
 from swin_gao_lib.analysis.stats import holm
 from swin_gao_lib.analysis.study import MARGINS
 from swin_gao_lib.runs.execute import find_notebook

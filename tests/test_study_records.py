@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from swin_gao_lib.analysis.comparisons import BOUNDED
+from swin_gao_lib.analysis.study import ACCURACY_METRICS
 from swin_gao_lib.analysis.study_tables import study_tables
 from swin_gao_lib.config.design import DESIGN_FILE, read_design
 from swin_gao_lib.config.params import resolve
@@ -108,7 +108,8 @@ def test_dropout_parts_the_curves_in_the_study(quick):
 
 
 def test_no_interval_leaves_the_range_of_an_accuracy(quick):
-    acc = quick.comparisons[quick.comparisons["metric"].isin(BOUNDED)].dropna(subset=["ci_low"])
+    acc = quick.comparisons[quick.comparisons["metric"].isin(ACCURACY_METRICS)]
+    acc = acc.dropna(subset=["ci_low"])
     assert not acc.empty
     assert (acc["ci_low"] >= -1).all() and (acc["ci_high"] <= 1).all()
     # and each says which method made it, and why that one

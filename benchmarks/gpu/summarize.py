@@ -30,9 +30,9 @@ STUDY_TARGET_S = 3600
 
 
 def _bench(work: Path) -> tuple[str, dict | None]:
+    from bench_targets import judge, markdown  # tools/, put on sys.path by main()
     from swin_gao_lib.bench.summary import summarise
     from swin_gao_lib.bench.tables import markdown_table
-    from swin_gao_lib.bench.targets import judge
     from swin_gao_lib.files import write_json
 
     reports = [json.loads(p.read_text()) for p in sorted(work.glob("bench-*/bench.json"))
@@ -49,7 +49,7 @@ def _bench(work: Path) -> tuple[str, dict | None]:
     report["targets"] = judge(report["summary"], device)
     (work / "bench-all").mkdir(exist_ok=True)
     write_json(work / "bench-all" / "bench.json", report)
-    table = markdown_table(report)
+    table = markdown_table(report) + "\nTargets:\n\n" + markdown(report["targets"])
     (work / "bench-all" / "bench.md").write_text(f"Device: {device}\n\n{table}")
     return table, report
 
@@ -157,7 +157,7 @@ def _study_estimate(report: dict | None) -> str:
 
 def main(argv: list[str]) -> int:
     work = Path(argv[0])
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
     parts = ["# GPU run (benchmarks/gpu/run.sh)\n\n"]
     env = work / "environment.txt"
     parts.append("```\n" + (env.read_text() if env.exists() else "no environment.txt\n") + "```\n")

@@ -1,13 +1,9 @@
 """A study's arms as the figures show them: one name, one colour and one marker each.
 
-An *arm* is a configuration across N: everything but the seed, N, and the
-batch or epochs N implies (the baseline, "AdamW equal effective batch, in-step
-sum", ...). Every figure of a report takes its colours and markers from one
-:class:`ArmStyles`, made once per report from all the suite's arms, so an arm
-looks the same in every figure of the report, and two arms never look the
-same. The common arms keep one look in every report: a baseline is black, the
-paper's GAO (equal effective batch, in-step, summed) blue; AdamW is a circle,
-SGD a square.
+An *arm* is a configuration across N (everything but the seed, N and the batch
+or epochs N implies). One :class:`ArmStyles` per report gives every figure its
+colours and markers: an arm looks the same in every figure, two arms never
+alike; a baseline is black, the paper's GAO blue, AdamW a circle, SGD a square.
 """
 
 from __future__ import annotations
@@ -63,11 +59,8 @@ class Arm:
 
 
 def arm_of(row: Mapping[str, Any]) -> Arm:
-    """The arm of a study row (a configuration, a run, or a point of an N sweep).
-
-    ``row`` holds ``family`` and ``training`` and, for arms with accumulation,
-    ``mode``, ``reduction`` and ``lr_scaling``.
-    """
+    """The arm of a study row (a configuration, a run, a point of an N sweep): its ``family``,
+    ``training`` and, with accumulation, ``mode``, ``reduction`` and ``lr_scaling``."""
     family = row["family"]
     if family in _SINGLE:
         scaling = "none" if family == BASELINE else row.get("lr_scaling", "none")
@@ -85,24 +78,16 @@ class Style:
 
 
 class ArmStyles:
-    """One colour + marker per arm of a suite, distinct between arms, fixed for the report.
-
-    Made from every arm the report draws (:meth:`for_arms`) before any figure,
-    and handed to each figure: the one owner of the arm -> style mapping.
-    """
+    """One colour + marker per arm of a suite, distinct between arms, fixed for the report."""
 
     def __init__(self, styles: Mapping[Arm, Style]):
         self._styles = dict(styles)
 
     @classmethod
     def for_arms(cls, arms: Iterable[Arm]) -> "ArmStyles":
-        """Styles for ``arms``: the kind's colour and the training's marker, distinct per arm.
-
-        Deterministic: the same set of arms gets the same styles in any order.
-        Where two arms would share colour and marker (e.g. equal micro-batch at
-        two lr scalings), the later one keeps its colour and takes the next free
-        marker, then, if every marker is taken, a spare colour.
-        """
+        """Styles for ``arms``, the same for the same set in any order: the kind's colour and the
+        training's marker; where two would coincide, the later takes the next free marker, then
+        a spare colour."""
         arms = sorted(set(arms), key=Arm._rank)
         markers: dict[str, str] = {}
         for training in sorted({a.training for a in arms}):
@@ -134,12 +119,6 @@ class ArmStyles:
 
     def __getitem__(self, arm: Arm) -> Style:
         return self._styles[arm]
-
-    def __contains__(self, arm: object) -> bool:
-        return arm in self._styles
-
-    def __len__(self) -> int:
-        return len(self._styles)
 
     def items(self):
         return self._styles.items()

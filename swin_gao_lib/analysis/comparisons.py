@@ -1,44 +1,27 @@
 """Every comparison of a study, tested by a method that fits its data, and decided.
 
-The comparisons are those the families imply (:mod:`swin_gao_lib.analysis.study`:
-each accumulating configuration against its baseline, each equal-micro-batch
-one against its plain partner) and those a study declares in its params files
-(:mod:`swin_gao_lib.config.design`: any arm against any partner, with a role and
-a prediction). A declared comparison that the families also imply is one row.
+The comparisons are those the families imply (:mod:`.study`: each accumulating
+configuration against its baseline, each equal-micro-batch one against its
+plain partner) and those a study declares (:mod:`swin_gao_lib.config.design`);
+a declared comparison the families also imply is one row.
 
-**Method**, per comparison, by a rule fixed before the data are seen:
-
-* *t* (paired t over the seeds both ran, else Welch's; :mod:`.stats`) when no
-  run of either configuration collapsed or diverged -- one mode, where a
-  t-interval and its TOST fit -- and the t-interval stays inside the range a
-  difference of two accuracies can take;
-* a *permutation* test otherwise (:mod:`.resampling`: sign-flip when paired,
-  label permutation when not), with its inverted interval, TOST and simulated
-  MDE, and the collapse counts compared by Fisher's exact test: bimodal
-  outcomes (some seeds at chance, some learning), for which a t-interval can
-  leave [-100, +100] pp.
-
-A run that diverged (a NaN loss, no metrics) is a collapsed run, and its
-accuracy is scored at chance (1 / classes) -- what a model that learned nothing
-scores -- so that an arm is compared on all its seeds, even when every one of
-them diverged; ``method_reason`` says how many were scored so.
-
-``test`` names the method and ``method_reason`` says why it was chosen. Time,
+**Method**, by a rule fixed before the data are seen: the *t*-interval
+(:mod:`.stats`: paired over shared seeds, else Welch) when no run of either
+side collapsed and the interval stays inside the range of an accuracy
+difference; else a *permutation* test (:mod:`.resampling`: sign-flip when
+paired, label permutation when not) with its inverted interval, TOST and
+simulated MDE, and the collapse counts by Fisher's exact test. A diverged run
+is a collapsed one, its accuracy scored at chance (:func:`per_seed`). Time,
 memory and update counts always get the t-interval and no decision.
 
-**Families.** Holm's correction runs within a data set, a metric and a *role*:
-the paper's own comparison (AdamW, B=128 as N=4 micro-batches with summed
-gradients, in-step, against its baseline) is *primary*, in a family of its
-own, so that the controls do not dilute it; every other comparison is
-*secondary*. A study declares the roles; a suite without a declared design
-gets the primary role by that rule (:func:`is_paper_comparison`).
-
-**Decision**, Holm's correction, the margin needed and how a prediction reads
-against the decision: :mod:`swin_gao_lib.analysis.decisions`.
+**Roles.** The paper's own comparison (:func:`is_paper_comparison`, unless a
+study declares the roles) is *primary*, in a Holm family of its own; every
+other is *secondary*. Holm, decisions and outcomes: :mod:`.decisions`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Callable
 
@@ -50,29 +33,26 @@ from swin_gao_lib.config.design import PRIMARY, SECONDARY, StudyDesign, configur
 from swin_gao_lib.analysis.resampling import (ACCURACY_RANGE, fisher_collapse_p,
                                               label_permutation, sign_flip, smallest_p)
 from swin_gao_lib.analysis.decisions import decide_table
-from swin_gao_lib.analysis.stats import compare, tost
-from swin_gao_lib.analysis.study import (ALPHA, MARGINS, METRICS, PLAIN_BATCH, POWER,
-                                         SAME_UPDATES, VS_BASELINE, VS_PLAIN)
+from swin_gao_lib.analysis.stats import compare, paired_seeds
+from swin_gao_lib.analysis.study import (ACCURACY_METRICS, ALPHA, MARGINS, METRICS, PLAIN_BATCH,
+                                         POWER, SAME_UPDATES, VS_BASELINE, VS_PLAIN, paper_run)
+from swin_gao_lib.config.datasets import title as dataset_title
 from swin_gao_lib.config.labels import versus_plain_label
 
-#: Metrics that are accuracies (fractions): bounded, possibly bimodal, decided.
-BOUNDED = ("test_accuracy", "generalization_gap", "train_eval_accuracy")
 #: A declared comparison's partner, as the ``partner`` column says.
 VS_DECLARED = "declared"
 
 
 def is_paper_comparison(arm: dict[str, Any], partner: dict[str, Any]) -> bool:
-    """The paper's comparison: its GAO (in-step, summed, N > 1) against its baseline.
+    """The paper's comparison: its GAO (in-step, summed, N > 1) against its baseline (N = 1)."""
+    return (paper_run(arm) and paper_run(partner) and arm["accumulation_steps"] > 1
+            and partner["accumulation_steps"] == 1)
 
-    Both at the default optimizer (AdamW), the reference batch, a constant rate
-    without warm-up; the partner is the same configuration at N = 1.
-    """
-    d = RunConfig()
-    reference = all(c["optimizer"] == d.optimizer and c["lr_scaling"] == "none"
-                    and c["batch_size"] == c["lr_base_batch"] and c["lr_schedule"] == "constant"
-                    and not c["warmup_updates"] for c in (arm, partner))
-    return (reference and arm["accumulation_steps"] > 1 and arm["accumulation_mode"] == "in_step"
-            and arm["reduction"] == "sum" and partner["accumulation_steps"] == 1)
+
+def declared_keys(declared: Any, defaults: dict[str, Any]) -> tuple[str, str]:
+    """A declared comparison's arm and partner as configuration keys."""
+    return (configuration_key({**defaults, **declared.arm}),
+            configuration_key({**defaults, **declared.versus}))
 
 
 def pairs(configs: pd.DataFrame, design: StudyDesign | None) -> list[dict[str, Any]]:
@@ -89,8 +69,7 @@ def pairs(configs: pd.DataFrame, design: StudyDesign | None) -> list[dict[str, A
         return pairs
     defaults = RunConfig().to_dict()
     for d in design.comparisons:
-        arm = configuration_key({**defaults, **d.arm})
-        partner = configuration_key({**defaults, **d.versus})
+        arm, partner = declared_keys(d, defaults)
         if arm not in by_key or partner not in by_key:
             continue  # not in this suite (a file run alone): nothing to compare
         match = next((p for p in pairs if p["arm"]["configuration"] == arm
@@ -103,23 +82,19 @@ def pairs(configs: pd.DataFrame, design: StudyDesign | None) -> list[dict[str, A
 
 
 def not_made(configs: pd.DataFrame, design: StudyDesign | None) -> pd.DataFrame:
-    """Declared comparisons the suite cannot make: no run of their arm or of their partner.
-
-    A params file run alone, or a ``versus`` that names values no file runs,
-    leaves its declared comparison without data; the findings list it rather
-    than drop it.
-    """
+    """Declared comparisons without a run of their arm or of their partner (a file run alone):
+    the findings list them rather than drop them."""
     rows = []
     keys = set(configs["configuration"]) if len(configs) else set()
     defaults = RunConfig().to_dict()
     for d in design.comparisons if design is not None else []:
-        arm, versus = {**defaults, **d.arm}, {**defaults, **d.versus}
-        missing = [what for what, cfg in (("arm", arm), ("partner", versus))
-                   if configuration_key(cfg) not in keys]
+        missing = [what for what, key in zip(("arm", "partner"), declared_keys(d, defaults))
+                   if key not in keys]
         if missing:
+            arm, versus = {**defaults, **d.arm}, {**defaults, **d.versus}
             differ = ", ".join(f"{k} {arm[k]} vs {versus[k]}" for k in sorted(arm)
                                if arm[k] != versus.get(k))
-            rows.append({"dataset": _title(arm["dataset"]), "role": d.role,
+            rows.append({"dataset": dataset_title(arm["dataset"]), "role": d.role,
                          "label": d.label or f"{d.source}: {differ}",
                          "prediction": d.prediction, "why": d.why,
                          "missing": " and ".join(missing)})
@@ -127,22 +102,18 @@ def not_made(configs: pd.DataFrame, design: StudyDesign | None) -> pd.DataFrame:
                                        "missing"])
 
 
-def _margins(dataset_title: str, declared: Any, design: StudyDesign | None,
-             margins: dict[str, float]) -> dict[str, float]:
+def margins_for(title: str, declared: Any, design: StudyDesign | None,
+                margins: dict[str, float]) -> dict[str, float]:
+    """Each metric's margin in a data set (by title): the suite's, the design's, the declared
+    comparison's, the later overriding."""
     out = dict(margins)
     if design is not None:
         for dataset, m in design.margins.items():
-            if _title(dataset) == dataset_title:
+            if dataset_title(dataset) == title:
                 out.update(m)
     if declared is not None:
         out.update(declared.margin)
     return out
-
-
-def _title(dataset: str) -> str:
-    from swin_gao_lib.config.labels import dataset_title
-
-    return dataset_title(dataset)
 
 
 def _collapses(rows: pd.DataFrame) -> tuple[int, int]:
@@ -154,37 +125,27 @@ def _diverged(rows: pd.DataFrame) -> int:
     return int(rows["diverged"].sum())
 
 
-def _per_seed(rows: pd.DataFrame, metric: str) -> tuple[dict, int]:
-    """One configuration's values of ``metric`` by seed, and how many were scored at chance.
+def per_seed(rows: pd.DataFrame, metric: str, scoring: str = "at chance") -> dict[Any, float]:
+    """One configuration's values of ``metric`` by seed.
 
-    A run that diverged has no measurement. Its accuracy is scored at chance
-    (1 / classes), the accuracy of a model that learned nothing: leaving it out
-    would compare only the seeds that survived, and an arm whose every run
-    diverged would not be compared at all. Its other metrics (the train-test
-    gap, time, memory) stay out: there is nothing to measure.
+    A diverged run has no measurement: its test accuracy is scored ``at chance``
+    (1 / classes: a model that learned nothing; leaving it out would compare
+    only the seeds that survived), ``at 0`` or ``dropped``; its other metrics stay out.
     """
-    values, at_chance = {}, 0
+    values = {}
     for seed, value, gone, chance in zip(rows["seed"], rows[metric], rows["diverged"],
                                          rows["chance"]):
         if gone and metric == "test_accuracy":
-            values[seed], at_chance = chance, at_chance + 1
+            if scoring != "dropped":
+                values[seed] = chance if scoring == "at chance" else 0.0
         elif pd.notna(value):
             values[seed] = value
-    return values, at_chance
-
-
-def _paired(a: dict, b: dict) -> list[int] | None:
-    """The seeds to pair on, as :func:`stats.compare` pairs (None: unpaired)."""
-    common = set(a) & set(b)
-    return sorted(common) if len(common) >= 2 and common in (set(a), set(b)) else None
+    return values
 
 
 def confounds(arm: dict[str, Any], partner: dict[str, Any]) -> str | None:
-    """What else differs between two configurations besides what the comparison is about.
-
-    More epochs are more compute; a rate scaled by a rule to a batch it was
-    never tuned at may be the wrong rate for it.
-    """
+    """What else differs between two configurations: more epochs (more compute), a rate
+    scaled by rule to a batch it was never tuned at."""
     found = []
     if arm["epochs"] != partner["epochs"]:
         found.append(f"{arm['epochs'] / partner['epochs']:g}x the epochs and compute")
@@ -203,7 +164,7 @@ def test_metric(a: dict, b: dict, bounded: bool, any_collapse: bool, confidence:
     inside = ACCURACY_RANGE[0] <= t.ci_low and t.ci_high <= ACCURACY_RANGE[1]
     if not any_collapse and inside:
         return t.test, "no run collapsed: one mode, t fits", _t_numbers(t)
-    seeds = _paired(a, b)
+    seeds = paired_seeds(a, b)
     if seeds is not None:
         perm = sign_flip([a[s] for s in seeds], [b[s] for s in seeds])
     else:
@@ -226,8 +187,7 @@ def _t_numbers(t) -> dict[str, Any]:
             "t": t.statistic, "df": t.df, "p_value": t.p_value, "n": t.n_a,
             "n_baseline": t.n_b, "se": t.se, "significant": t.significant(),
             "mde": t.minimum_detectable_effect(ALPHA, POWER),
-            "_tost": (lambda m: tost(t.estimate, t.se, t.df, m).p_value) if t.tested
-            else (lambda m: math.nan)}
+            "_tost": (lambda m: t.equivalence(m).p_value) if t.tested else (lambda m: math.nan)}
 
 
 def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95,
@@ -235,17 +195,14 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
                 design: StudyDesign | None = None) -> pd.DataFrame:
     """Every comparison, metric by metric: difference, interval, test, decision (module doc).
 
-    ``partner`` says whom the arm is compared with (``baseline``, ``plain`` or
-    ``declared``); ``point`` names the comparison within its control (``N=4``,
-    or ``B=512``), with both update counts where they should agree and do
-    not. Columns beyond the difference: ``test`` and ``method_reason``, the
-    MDE, ``margin`` and TOST p-value, both p-values Holm-adjusted within the
-    data set, metric and ``role`` (``p_holm``, ``tost_p_holm``), ``decision``,
-    ``margin_needed``; the collapse counts of both sides and Fisher's exact
-    p-value (``collapse_p``, adjusted as ``collapse_p_holm``); and for declared
-    comparisons ``prediction``, ``why`` and ``outcome``; ``same_values_as``, the label of an
-    earlier row whose two sides held the same values seed by seed (one result under two
-    questions: its verdict may differ only by its Holm family).
+    ``partner``: ``baseline``, ``plain`` or ``declared``; ``point``: the comparison
+    within its control (``N=4``, ``B=512``; with both update counts where they
+    should agree and do not); ``test`` and ``method_reason``; ``mde``; ``margin``
+    and ``tost_p``; Holm-adjusted ``p_holm``, ``tost_p_holm``, ``collapse_p_holm``
+    and the rest of :func:`.decisions.decide_table`; collapse counts and
+    Fisher's ``collapse_p``; declared ``prediction`` and ``why``; ``same_values_as``:
+    the label of an earlier row with the same values seed by seed (one result
+    under two questions).
     """
     base_margins = MARGINS if margins is None else margins
     by_config = {k: g for k, g in runs.groupby("configuration", sort=False)}
@@ -275,22 +232,23 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
         point = f"B={c['batch']}" if c["family"] == PLAIN_BATCH else f"N={c['N']}"
         if same is False or same == False:  # noqa: E712 (numpy bools)
             point += f" ({n_mine:.0f} vs {n_partner:.0f} updates)"
-        arm_cfg = {**defaults, **json_config(c["configuration"])}
-        partner_cfg = {**defaults, **json_config(partner)}
+        arm_cfg = {**defaults, **json.loads(c["configuration"])}
+        partner_cfg = {**defaults, **json.loads(partner)}
         role = (declared.role if declared is not None
                 else SECONDARY if design is not None and design.comparisons
                 else PRIMARY if is_paper_comparison(arm_cfg, partner_cfg) else SECONDARY)
         k_a, n_a = _collapses(mine)
         k_b, n_b = _collapses(base)
-        row_margins = _margins(c["dataset"], declared, design, base_margins)
+        row_margins = margins_for(c["dataset"], declared, design, base_margins)
         for metric in METRICS:
-            (a, chance_a), (b, chance_b) = _per_seed(mine, metric), _per_seed(base, metric)
+            a, b = per_seed(mine, metric), per_seed(base, metric)
             if not a or not b:
                 continue
-            method, reason, numbers = test_metric(a, b, metric in BOUNDED, k_a + k_b > 0, confidence)
-            if chance_a + chance_b:
-                reason += (f"; {chance_a + chance_b} diverged run"
-                           f"{'s' if chance_a + chance_b > 1 else ''} scored at chance")
+            method, reason, numbers = test_metric(a, b, metric in ACCURACY_METRICS, k_a + k_b > 0,
+                                                  confidence)
+            scored = _diverged(mine) + _diverged(base) if metric == "test_accuracy" else 0
+            if scored:
+                reason += f"; {scored} diverged run{'s' if scored > 1 else ''} scored at chance"
             tost_fn = numbers.pop("_tost")
             # the re-scored train accuracy is an accuracy: it is decided at test accuracy's margin
             margin = row_margins.get(metric, row_margins.get("test_accuracy", np.nan)
@@ -330,10 +288,3 @@ def comparisons(runs: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0
         return table
     decide_table(table, tost_of)
     return table
-
-
-def json_config(key: str) -> dict[str, Any]:
-    """A configuration key (:func:`configuration_key`) back as a mapping."""
-    import json
-
-    return json.loads(key)

@@ -1,31 +1,14 @@
-r"""Has an arm settled? The settling rule, on validation accuracy, with its interval.
+r"""Has a configuration settled? The settling rule on validation accuracy, with its interval.
 
-A comparison of two configurations that are still learning measures how fast
-they learn in the budget, not where they end. The rule (written before the
-learning-rate sweep's runs, ``params/study-lr-sweep``), per configuration:
-
-* each seed's validation accuracy over its last :data:`SETTLE_EPOCHS` epochs is
-  fitted by least squares, giving one slope per seed;
-* the configuration's slope is the mean of its seeds' slopes, with a 95%
-  t-interval over the seeds (:func:`scipy.stats.t`);
-* it has **settled** when the interval's upper end is below the threshold:
-  :data:`SETTLE_FRACTION` of the data set's equivalence margin per epoch
-  (0.1 pp on MNIST's 0.5 pp margin) -- at that pace, five more epochs stay
-  inside the margin.
-
-The rule can fail: a rising configuration, or one whose seeds disagree so much
-that the interval reaches the threshold, has not settled. Runs that collapsed
-(at chance, or diverged) are left out of the slope; a configuration with fewer
-than :data:`MIN_SEEDS` learning seeds gets no verdict (``collapsed`` when its
-other seeds collapsed, ``too few seeds`` otherwise), nor one whose runs are
-shorter than the fit. A falling curve settles (it no longer gains). A
-comparison of two settled configurations gets a plain verdict; every other
-verdict is a **fixed-budget** verdict, "at E epochs"
-(:func:`budget_label`).
-
-Beside the slope, :func:`convergence` lists what says *why* a model stops
-where it does: its final accuracy on its own training images (scored like the
-test images, without dropout) beside validation and test.
+Per configuration, over its learning seeds (collapsed and diverged runs are
+counted, not fitted): each seed's least-squares slope of validation accuracy
+over its last :data:`SETTLE_EPOCHS` epochs; their mean with a 95% t-interval
+over seeds; **settled** when the interval's upper end is below
+:data:`SETTLE_FRACTION` x the data set's test-accuracy margin per epoch (five
+more epochs stay inside the margin). Fewer than :data:`MIN_SEEDS` learning
+seeds, or runs shorter than the fit, get no verdict. A comparison of two
+settled configurations gets a plain verdict, any other a fixed-budget one,
+"at E epochs" (:func:`budget_label`).
 """
 
 from __future__ import annotations
@@ -64,12 +47,8 @@ def slope(values: Sequence[float], epochs: int = SETTLE_EPOCHS) -> float:
 
 def settling(slopes: Sequence[float], threshold: float,
              confidence: float = CONFIDENCE) -> tuple[float, float, float, bool]:
-    """(mean slope, interval low, interval high, settled) from the learning seeds' slopes.
-
-    The interval is the t-interval of the mean over seeds; settled when its
-    upper end is below ``threshold``. Fewer than :data:`MIN_SEEDS` finite
-    slopes: NaNs and not settled.
-    """
+    """(mean slope, t-interval low, high, settled: high < ``threshold``) of the seeds' slopes;
+    NaNs and not settled with fewer than :data:`MIN_SEEDS` finite slopes."""
     s = np.asarray([v for v in slopes if np.isfinite(v)], dtype=float)
     if s.size < MIN_SEEDS:
         return float("nan"), float("nan"), float("nan"), False
@@ -85,12 +64,10 @@ def budget_label(arm_settled: bool, partner_settled: bool, epochs: int) -> str:
 
 def convergence(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame,
                 margins: Mapping[str, float]) -> pd.DataFrame:
-    """One row per configuration: its settling verdict and final accuracies.
+    """One row per configuration: its settling verdict and final accuracies (train-set
+    accuracy beside validation and test says why a model stops where it does).
 
-    ``margins`` maps a data set's title to its test-accuracy margin (a
-    fraction); the threshold is :data:`SETTLE_FRACTION` of it per epoch.
-    ``runs`` may hold diverged runs (:func:`study.runs_frame` with ``gone``):
-    like a run that ``collapsed`` at chance, each is counted but not fitted.
+    ``margins``: each data set title's test-accuracy margin (a fraction).
     """
     histories = {r.name: r.history for r in suite.runs}
     rows = []

@@ -1,15 +1,8 @@
 """Each comparison decided: Holm within its family, the margin it needs, its prediction's outcome.
 
-**Families.** Holm's correction runs within a data set, a metric and a *role*
-(:mod:`swin_gao_lib.analysis.comparisons`): the paper's own comparison is
-*primary*, in a family of its own, so that the controls do not dilute it.
-
-**Decision** (:func:`swin_gao_lib.analysis.stats.decide`) from the adjusted
-p-values. Beside it, ``margin_needed``: the smallest equivalence margin at which
-this comparison would be decided *equivalent*, the rest of its family as it is
--- a reader with another margin in mind reads the verdict off it. A declared
-prediction is read against the decision (:func:`outcome`): *as predicted*,
-*contradicted* or *undecided*.
+A Holm family is a data set, a metric and a role (the paper's own comparison,
+*primary*, alone; the controls, *secondary*); ``margin_needed`` lets a reader
+with another margin in mind read the verdict off it.
 """
 
 from __future__ import annotations
@@ -29,13 +22,9 @@ AS_PREDICTED, CONTRADICTED, UNDECIDED = "as predicted", "contradicted", "undecid
 
 
 def outcome(prediction: str | None, decision: str, within_margin: bool = False) -> str | None:
-    """A prediction read against a decision (None where nothing was predicted).
-
-    *As predicted* when the decision is the prediction -- for *equivalent*
-    also a significant difference that its TOST puts inside the margin;
-    *contradicted* when the decision is another definite one; *undecided*
-    when the data decide nothing (inconclusive, or no test).
-    """
+    """A prediction read against a decision (None where nothing was predicted): *as predicted*
+    (for *equivalent*, also a significant difference inside the margin), *contradicted* by
+    another definite decision, else *undecided*."""
     if not prediction:
         return None
     if decision == prediction or (prediction == EQUIVALENT and within_margin):
@@ -72,14 +61,9 @@ def decide_table(table: pd.DataFrame, tost_of: list[Callable[[float], float]]) -
 
 def margin_needed(tost_p: Callable[[float], float], family_tost_p: list[float], position: int,
                   alpha: float = ALPHA, upper: float = ACCURACY_RANGE[1]) -> float:
-    """The smallest margin at which this comparison's Holm-adjusted TOST rejects at ``alpha``.
-
-    The others of its family keep their TOST p-values at their stated margins.
-    Holm's adjusted p-values rise with each raw p-value, and a TOST p-value
-    falls as the margin widens, so the answer is found by bisection. ``inf``
-    when even ``upper`` (the range of an accuracy difference) does not do it,
-    NaN when the comparison has no test.
-    """
+    """The smallest margin at which this comparison's Holm-adjusted TOST rejects at ``alpha``,
+    the rest of its family at their stated margins: by bisection (the adjusted p falls as the
+    margin widens). ``inf`` beyond ``upper``, NaN without a test."""
     def adjusted(m: float) -> float:
         raw = list(family_tost_p)
         raw[position] = tost_p(m)

@@ -1,13 +1,8 @@
 """What a person reads in a report: tables in the report's units, and how a notebook shows them.
 
-* :func:`configurations_display`, :func:`comparisons_display`,
-  :func:`convergence_display` — the study's tables as people read them (mean ±
-  std; accuracy in percent, slopes in percentage points per epoch).
-* :class:`Table` — a table a notebook shows without pandas' index column (in
-  its HTML and in its plain text, which nbval compares).
-* :class:`Sentence` — a sentence a notebook shows as text, where a figure or
-  table would carry no information, instead of a Python repr.
-* :func:`glossary` — the meaning of each column a table shows, and only those.
+:class:`Table` shows a DataFrame without pandas' index column (in HTML and in
+the plain text nbval compares); :class:`Sentence` shows text as Markdown
+instead of a repr; :func:`glossary` explains the columns a table shows.
 """
 
 from __future__ import annotations
@@ -17,6 +12,7 @@ from typing import Mapping
 import pandas as pd
 
 from swin_gao_lib.analysis.convergence import SETTLE_EPOCHS
+from swin_gao_lib.analysis.study import ACCURACY_METRICS, METRICS
 
 
 class Table:
@@ -107,37 +103,25 @@ def configurations_display(configs: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-#: Metrics of the study that are fractions in the records and percent in the report.
-PERCENT_METRICS = ("test_accuracy", "generalization_gap", "train_eval_accuracy")
 #: The comparisons' columns in a metric's units (scaled with it).
 _VALUE_COLUMNS = ("baseline_mean", "mean", "difference", "ci_low", "ci_high", "se", "mde",
                   "margin", "margin_needed")
 
 
 def comparisons_display(comp: pd.DataFrame) -> pd.DataFrame:
-    """The comparisons table in the report's units: accuracy and gap in percent (pp).
-
-    The study computes on fractions, as the records hold them; people read
-    percent everywhere in the report, so the accuracy rows' values, differences,
-    intervals, MDE and margin are scaled by 100 here, and a ``unit`` column says
-    which unit each row's numbers are in.
-    """
+    """The comparisons table in the report's units: the accuracies (fractions in the records) in
+    percent, their differences in pp; a ``unit`` column says each row's unit."""
     out = comp.copy()
-    pct = out["metric"].isin(PERCENT_METRICS)
+    pct = out["metric"].isin(ACCURACY_METRICS)
     for col in _VALUE_COLUMNS:
         if col in out:
             out[col] = out[col].astype(float).where(~pct, out[col].astype(float) * 100)
     units = {"time_per_image_ms": "ms", "peak_memory_mib": "MiB", "optimizer_updates": "updates"}
-    unit = [("%" if m in PERCENT_METRICS else units.get(m, "")) for m in out["metric"]]
+    unit = [("%" if m in ACCURACY_METRICS else units.get(m, "")) for m in out["metric"]]
     out.insert(out.columns.get_loc("metric") + 1, "unit", unit)
     return out
 
 
-#: The comparisons' metrics as the page names them.
-METRIC_WORDS = {"test_accuracy": "test accuracy", "generalization_gap": "train-test gap",
-                "train_eval_accuracy": "train accuracy (re-scored)",
-                "time_per_image_ms": "time per image", "peak_memory_mib": "peak memory",
-                "optimizer_updates": "optimizer updates"}
 #: Digits shown per unit: accuracy to a hundredth of a point, time to a microsecond.
 _DIGITS = {"%": 2, "ms": 3, "MiB": 1, "updates": 0}
 #: The page's headers for the comparisons' columns (``comparisons_page``).
@@ -148,13 +132,8 @@ PAGE_HEADERS = {"label": "configuration", "baseline_mean": "partner mean",
 
 
 def comparisons_page(shown: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    """``comparisons_display`` columns as a page shows them, with their meanings.
-
-    Metric names in words, each value with the digits its unit deserves (no
-    ``432.0000`` updates), margins with their unit (``±2 pp``), and headers a
-    reader does not have to decode; returns the table and the meanings of its
-    columns under their new headers.
-    """
+    """``comparisons_display`` columns as a page shows them (metrics in words, each value with
+    its unit's digits, margins with their unit, plain headers), and their meanings."""
     out = shown.copy()
     units = out["unit"] if "unit" in out else pd.Series("", index=out.index)
     for col in sorted(set(_VALUE_COLUMNS) & set(out.columns) - {"margin"}):
@@ -168,66 +147,62 @@ def comparisons_page(shown: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]
         if col in out:
             out[col] = ["" if pd.isna(v) else f"{v:.3g}" for v in out[col]]
     if "metric" in out:
-        out["metric"] = [METRIC_WORDS.get(m, m) for m in out["metric"]]
+        out["metric"] = [METRICS.get(m, m) for m in out["metric"]]
     meanings = {PAGE_HEADERS.get(c, c): COMPARISON_COLUMNS[c] for c in out.columns
                 if c in COMPARISON_COLUMNS}
     return out.rename(columns=PAGE_HEADERS), meanings
 
 
-def convergence_display(conv: pd.DataFrame) -> pd.DataFrame:
-    """The settling table as people read it: slopes in pp per epoch, accuracies in percent.
+def _pct(column: pd.Series) -> pd.Series:
+    return (100 * column.astype(float)).round(2)
 
-    ``conv`` is :func:`swin_gao_lib.analysis.convergence.convergence`'s table, whose
-    slopes are fractions of accuracy per epoch, as the records hold accuracy.
-    """
+
+def _interval(lows: pd.Series, highs: pd.Series, sign: str = "+") -> list[str]:
+    """``[low, high]`` in percent (points), empty where there is none."""
+    return [f"[{100 * lo:{sign}.2f}, {100 * hi:{sign}.2f}]" if lo == lo else ""
+            for lo, hi in zip(lows.astype(float), highs.astype(float))]
+
+
+def convergence_display(conv: pd.DataFrame) -> pd.DataFrame:
+    """The settling table (:func:`.convergence.convergence`) in pp per epoch and percent."""
     return pd.DataFrame({
         "dataset": conv["dataset"], "configuration": conv["configuration"],
         "family": conv["family"], "seeds": conv["seeds"],
         "learning seeds": conv["learning_seeds"], "epochs": conv["epochs"],
-        f"val slope, last {SETTLE_EPOCHS} epochs (pp/epoch)": (100 * conv["val_slope"]).round(2),
-        "95% interval (pp/epoch)": [
-            f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo == lo else ""
-            for lo, hi in zip(conv["val_slope_low"], conv["val_slope_high"])],
-        "settled below (pp/epoch)": (100 * conv["threshold"]).round(2),
+        f"val slope, last {SETTLE_EPOCHS} epochs (pp/epoch)": _pct(conv["val_slope"]),
+        "95% interval (pp/epoch)": _interval(conv["val_slope_low"], conv["val_slope_high"]),
+        "settled below (pp/epoch)": _pct(conv["threshold"]),
         "state": conv["state"],
-        "final val accuracy (%)": (100 * conv["final_val_accuracy"]).round(2),
-        "train-set accuracy (%)": (100 * conv["train_eval_accuracy"]).round(2),
-        "test accuracy (%)": (100 * conv["test_accuracy"]).round(2),
+        "final val accuracy (%)": _pct(conv["final_val_accuracy"]),
+        "train-set accuracy (%)": _pct(conv["train_eval_accuracy"]),
+        "test accuracy (%)": _pct(conv["test_accuracy"]),
     })
 
 
 def effective_rate_display(rate: pd.DataFrame) -> pd.DataFrame:
     """The effective-rate table (:func:`swin_gao_lib.analysis.rates.rate_table`) in percent."""
-    def pct(column: str) -> pd.Series:
-        return (100 * rate[column]).round(2)
-
     return pd.DataFrame({
         "dataset": rate["dataset"], "momentum": rate["momentum"], "series": rate["series"],
         "lr": rate["learning_rate"], "N": rate["N"], "effective rate": rate["effective_rate"],
         "seeds": rate["seeds"], "collapsed": rate["collapsed"], "diverged": rate["diverged"],
-        "test accuracy of learning seeds (%)": pct("learning_mean"),
-        "bootstrap 95% CI (%)": [f"[{100 * lo:.2f}, {100 * hi:.2f}]" if lo == lo else ""
-                                 for lo, hi in zip(rate["learning_low"], rate["learning_high"])],
-        "all seeds, diverged at chance (%)": pct("mean_at_chance"),
+        "test accuracy of learning seeds (%)": _pct(rate["learning_mean"]),
+        "bootstrap 95% CI (%)": _interval(rate["learning_low"], rate["learning_high"], ""),
+        "all seeds, diverged at chance (%)": _pct(rate["mean_at_chance"]),
     })
 
 
 def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     """The scorings of diverged runs (:mod:`swin_gao_lib.analysis.sensitivity`) in pp."""
-    def pp(column: str) -> pd.Series:
-        return (100 * table[column].astype(float)).round(2)
-
     return pd.DataFrame({
         "dataset": table["dataset"], "comparison": table["label"], "role": table["role"],
         "diverged runs scored": table["scoring"],
         "diverged (arm / partner)": [f"{a} / {b}" for a, b in
                                      zip(table["diverged"], table["partner_diverged"])],
         "seeds (arm / partner)": [f"{a} / {b}" for a, b in zip(table["n"], table["n_baseline"])],
-        "test": table["test"], "difference (pp)": pp("difference"),
-        "95% CI (pp)": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo == lo else ""
-                        for lo, hi in zip(table["ci_low"].astype(float),
-                                          table["ci_high"].astype(float))],
-        "p (Holm)": table["p_holm"], "margin (pp)": pp("margin"), "decision": table["decision"],
+        "test": table["test"], "difference (pp)": _pct(table["difference"]),
+        "95% CI (pp)": _interval(table["ci_low"], table["ci_high"]),
+        "p (Holm)": table["p_holm"], "margin (pp)": _pct(table["margin"]),
+        "decision": table["decision"],
         "collapsed (arm / partner)": [f"{a:.0f}/{n:.0f} / {b:.0f}/{m:.0f}" for a, n, b, m in zip(
             table["collapsed"], table["runs"], table["partner_collapsed"], table["partner_runs"])],
         "Fisher exact p (collapse counts)": table["collapse_p"],

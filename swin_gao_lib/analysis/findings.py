@@ -1,15 +1,9 @@
 """The findings table: what a study's comparisons decide about each of the paper's claims.
 
-For each claim of the paper and each control it states what the suite's data
-decides, from the comparisons of :mod:`swin_gao_lib.analysis.comparisons` alone;
-it never reads *inconclusive* as "no effect". Beside each verdict it shows
-what a reviewer needs to check it: the role of the comparison (the paper's
-own, *primary*, or a control, *secondary*: separate Holm families), the
-prediction written down before the runs and whether the data bore it out, the
-method and why it fits, the difference with its 95% interval, the minimum
-detectable effect, the margin and the smallest margin at which equivalence
-would hold, and whether the partner's validation accuracy had levelled off
-(:mod:`swin_gao_lib.analysis.convergence`).
+Per claim, control and data set: the verdict from the comparisons alone
+(*inconclusive* is never read as "no effect") and the numbers a reviewer needs
+to check it: role, prediction and outcome, method, difference and 95%
+interval, MDE, margin and the margin needed, and the budget behind it.
 """
 
 from __future__ import annotations
@@ -98,12 +92,9 @@ def _method(row: pd.Series) -> str:
 
 
 def _verdict(decisions: list[str], claimed: str, margin: str) -> str:
-    """A claim's verdict from its comparisons' decisions (``claimed``: LOWER or HIGHER).
-
-    Wording rules: *supported* / *contradicted* only from differences that
-    survive Holm's correction; *not supported* only from equivalence within
-    the margin; everything else is *inconclusive*, never "no effect".
-    """
+    """A claim's verdict from its comparisons' decisions (``claimed``: LOWER or HIGHER):
+    *supported* / *contradicted* only from differences that survive Holm's correction, *not
+    supported* only from equivalence within the margin, else *inconclusive*."""
     tested = [d for d in decisions if d != UNTESTED]
     if not tested:
         return "untestable (one seed per configuration)"
@@ -159,14 +150,14 @@ def _budget(g: pd.DataFrame) -> str:
 def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
     """Verdict and evidence for one claim within one control of one data set."""
     by_metric = {m: g.sort_values(["N", "batch"]) for m, g in comp.groupby("metric")}
+    acc = by_metric.get("test_accuracy")
+    if claim != "time" and acc is None:
+        return "untestable (these records lack test accuracy)", ""
     if claim == "accuracy":
-        g = by_metric.get("test_accuracy")
-        if g is None:
-            return "untestable (these records lack test accuracy)", ""
-        margin = margin_text(claim, margin=g["margin"].iloc[0])
-        evidence = "; ".join(_fmt(r, claim) for _, r in g.iterrows())
-        tail = _tail(g)
-        return (_verdict(list(g["decision"]), LOWER, margin) + _budget(g),
+        margin = margin_text(claim, margin=acc["margin"].iloc[0])
+        evidence = "; ".join(_fmt(r, claim) for _, r in acc.iterrows())
+        tail = _tail(acc)
+        return (_verdict(list(acc["decision"]), LOWER, margin) + _budget(acc),
                 evidence + (f" — {tail}" if tail else ""))
     if claim == "time":
         g = by_metric.get("time_per_image_ms")
@@ -179,9 +170,7 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
             return "no verdict (runs not timed interleaved, no noise floor)", ev
         return _verdict(list(g["decision"]), HIGHER, margin_text(claim, margin=g["margin"].iloc[0])), ev
     # overfitting: only where accuracy drops (after Holm) while the arm still learns
-    acc, gap = by_metric.get("test_accuracy"), by_metric.get("generalization_gap")
-    if acc is None:
-        return "untestable (these records lack test accuracy)", ""
+    gap = by_metric.get("generalization_gap")
     if (acc["test"] == "none").all():
         return "untestable (one seed per configuration)", ""
     drops = acc[acc["decision"] == LOWER]
@@ -200,15 +189,10 @@ def _claim_rows(comp: pd.DataFrame, claim: str) -> tuple[str, str]:
 
 
 def _overfitting(drops: pd.DataFrame, gap: pd.DataFrame, train: pd.DataFrame | None) -> tuple[str, str]:
-    """Overfitting, asked at each learning arm's accuracy drop, with a margin the drop sets.
-
-    Overfitting would widen the train-test gap by about the drop. So at each
-    drop: *supported* where the gap grows (after Holm); *not supported* where
-    the gap is equivalent within a margin smaller than the drop itself (its
-    ``margin_needed`` below the drop's size); else *inconclusive*. Beside it,
-    the re-scored train accuracy: where it falls too, the model fits its own
-    images less well -- the opposite of overfitting.
-    """
+    """Overfitting at each learning arm's accuracy drop, which would widen the gap by about
+    the drop: *supported* where the gap grows (after Holm), *not supported* where it is
+    equivalent within less than the drop (``margin_needed``), else *inconclusive*; a re-scored
+    train accuracy that falls too is the opposite of overfitting."""
     decisions, evidence, falls = [], [], []
     train_at = train.set_index("point") if train is not None else None
     drop_at = drops.set_index("point")["difference"].abs()
@@ -255,11 +239,8 @@ def _prediction(g: pd.DataFrame) -> str:
 
 def findings(comp: pd.DataFrame, margins: dict[str, float] | None = None,
              not_made: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim, control and data set: role, prediction, margin, verdict, numbers.
-
-    ``not_made`` (:func:`swin_gao_lib.analysis.comparisons.not_made`): declared
-    comparisons without runs, listed as such.
-    """
+    """One row per claim, control and data set: role, prediction, margin, verdict, numbers;
+    ``not_made`` (:func:`.comparisons.not_made`) adds the declared comparisons without runs."""
     rows = [{"claim": CLAIMS["accuracy"], "role": r["role"], "control": r["label"],
              "prediction": f"{r['prediction']} ({r['why']})", "margin": margin_text("accuracy", margins),
              "dataset": r["dataset"],
@@ -286,10 +267,8 @@ def findings(comp: pd.DataFrame, margins: dict[str, float] | None = None,
 
 
 def findings_table(found: pd.DataFrame) -> pd.DataFrame:
-    """Findings with one column per data set: ``verdict: evidence`` in each cell.
-
-    The margin goes into the cell where data sets' margins differ.
-    """
+    """Findings with one column per data set, ``verdict: evidence`` in each cell (with the
+    margin where data sets' margins differ)."""
     if found.empty:
         return found
     index = ["claim", "role", "control", "prediction", "margin"]

@@ -1,11 +1,5 @@
-"""What a report page says before its first figure: which suite, how many runs, and how far to trust it.
-
-* :func:`opening` — the suite's name, its complete, diverged, failed and
-  unfinished runs counted, and — where every configuration has one seed —
-  the warning that such a suite tests nothing, with the way to the study's page;
-* :func:`failures` — the diverged and failed runs as one collapsible list
-  (a count in its summary line), for the end of the page;
-"""
+"""What a report page says first (the suite, its run counts, a one-seed warning) and, at its end,
+the runs that did not finish as one collapsible list."""
 
 from __future__ import annotations
 
@@ -74,10 +68,9 @@ class Details:
 
 def failures(suite: Suite) -> Details | Sentence:
     """The runs that diverged or failed, as one collapsible list with a count."""
-    failed = suite.failed
+    failed, n = suite.failed, _counts(suite)
     if not failed:
         return Sentence("Every run of this suite finished.")
-    diverged = sum(1 for f in failed.values() if f.get("diverged"))
     items = []
     for name, f in sorted(failed.items()):
         if f.get("diverged"):
@@ -85,7 +78,6 @@ def failures(suite: Suite) -> Details | Sentence:
             items.append(f"{name}: diverged ({where})")
         else:
             items.append(f"{name}: failed: {f.get('error')}")
-    summary = (f"{diverged} diverged" + (f", {len(failed) - diverged} failed" if
-                                         len(failed) > diverged else "")
+    summary = (f"{n['diverged']} diverged" + (f", {n['failed']} failed" if n["failed"] else "")
                + " runs: their records end in a failure (each in failed_runs.csv) — click to list them")
     return Details(summary, items)

@@ -1,12 +1,9 @@
 """The report on one page: the executed report notebook as one offline HTML file.
 
-``report.html`` is the page to open or send: figures embedded as data URIs,
-the notebook's code left out, and nothing fetched from a network when it is
-opened — nbconvert's lab template loads require.js, MathJax and mermaid.js
-from a CDN, so the kit's template (below) leaves those blocks out. The report
-holds no maths that needs MathJax (its text is plain Unicode; a ``$`` stays a
-``$``) and no widgets or diagrams. :func:`external_urls` finds any address the
-page would fetch; a test runs it on every page the kit writes.
+Figures are embedded, code is left out, and nothing is fetched when it opens:
+the kit's template drops the lab template's CDN blocks (require.js, MathJax,
+mermaid.js; the report holds no maths or widgets), and :func:`external_urls`
+finds any address the page would still load.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
-"""The findings in plain words: one verdict word and one sentence per claim, control and data set.
+"""The findings in plain words: a verdict word and one sentence per claim, control and data set.
 
-The full findings (:mod:`swin_gao_lib.analysis.findings`) carry everything a
-reviewer needs to check a verdict — method, Holm family, MDE, smallest
-margin, budget — in cells of a few hundred characters. The report opens
-with this shorter form instead and links the full table; every word here is
-cut from the full row, so the two can never disagree:
-
-* **verdict** — the verdict's leading words (*supported*, *not supported*,
-  *contradicted*, *inconclusive*, *untestable*, ...), with the budget mark
-  ``(at E epochs)`` where a compared arm was still learning;
-* **in one sentence** — the first comparison's difference with its 95%
-  interval (or its collapse counts), why the verdict is what it is where the
-  verdict says so, and whether the prediction written before the runs held.
-
-Rows that decide nothing (*no verdict*, *not applicable*) are left to the
-full table unless they belong to the paper's own comparison.
+Every word is cut from the full findings row (:mod:`.findings`), so the two
+never disagree: the verdict's leading words with its budget mark, and the
+first comparison's numbers, the verdict's reason and the prediction's fate.
 """
 
 from __future__ import annotations
@@ -66,11 +54,8 @@ def sentence(verdict: str, evidence: str, prediction: str) -> str:
 
 
 def plain_findings(found: pd.DataFrame) -> pd.DataFrame:
-    """The long findings (``StudyTables.findings``) as verdict words and sentences.
-
-    The paper's own comparison (role *primary*) comes first and keeps every
-    row; a control's row that decides nothing (``_SILENT``) is left out.
-    """
+    """The long findings (``StudyTables.findings``) as verdict words and sentences: the
+    paper's own comparison first, a control's row that decides nothing (``_SILENT``) left out."""
     if found.empty:
         return pd.DataFrame(columns=COLUMNS)
     rows = []

@@ -1,18 +1,10 @@
-"""The paper's figures of a suite, and what every figure of the kit shares.
+"""The paper's figures of a suite (Figs. 3–6), one run's curves, and what every figure shares.
 
-* :func:`training_time` — the paper's Figs. 3–4: training time per epoch, one
-  panel per data set, one box per configuration (baseline and GAO), every
-  epoch a dot in the configuration's colour and marker.
-* :func:`accuracy_curves` — Figs. 5–6: train and held-out accuracy per epoch,
-  baseline and GAO in one panel per data set, beside the same curves zoomed
-  on the second half of training, where the values compared lie.
-* :func:`run_curves` — one run's accuracy and loss per epoch (the train notebook).
-
-Shared by every figure (:mod:`study_plots` too): sizes and fonts that read at
-100% zoom, legends below the panels (never over data), accuracy axes that
-show the differences compared (:func:`accuracy_range`), and colours and
-markers from the report's one :class:`~swin_gao_lib.analysis.arms.ArmStyles`.
-Accuracy is in percent everywhere, as the tables print it.
+Shared: sizes and fonts that read at 100% zoom, legends below the panels,
+accuracy axes that show the differences compared (:func:`accuracy_range`), the
+report's one :class:`~swin_gao_lib.analysis.arms.ArmStyles`, accuracy in percent.
+Figures use the object-oriented API, not pyplot: no global state, so a notebook
+shows a figure once and a long batch run keeps no figures open.
 """
 
 from __future__ import annotations
@@ -32,10 +24,6 @@ from matplotlib.ticker import MaxNLocator
 
 from swin_gao_lib.analysis.arms import Arm, ArmStyles
 from swin_gao_lib.records.history import RUNNING_ACCURACY, current_columns
-
-# Figures are built with the object-oriented API, not pyplot: nothing is kept
-# in pyplot's global state, so a notebook shows a figure exactly once (when it
-# is the cell's value) and a long batch run does not accumulate open figures.
 
 #: Font sizes in points. Saved at :data:`DPI`, 10 pt is 17 px: readable at 100% zoom.
 FONT = {"suptitle": 12.5, "title": 11.5, "label": 10.5, "tick": 10.0, "legend": 10.0,
@@ -115,12 +103,8 @@ def arm_order(table: pd.DataFrame, key: str = "configuration") -> list[str]:
 
 
 def training_time(times: pd.DataFrame, styles: ArmStyles) -> Figure:
-    """Per-epoch training time of each configuration, one panel per data set.
-
-    ``times``: :func:`swin_gao_lib.analysis.report.epoch_times` (``dataset``,
-    ``configuration``, ``arm``, ``run``, ``train time (s)``). Under each box: the
-    training time of the run, or the mean of the runs when seeds repeat it.
-    """
+    """Per-epoch training time (Figs. 3–4) of each configuration (:func:`.report.epoch_times`),
+    one panel per data set; under each box the run's training time, or the runs' mean."""
     datasets = list(dict.fromkeys(times["dataset"]))
     fig = new_figure(5.4 * len(datasets), 4.9)
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
@@ -162,20 +146,14 @@ _SPLITS = (("train", "-", True), ("validation", "--", False))
 def accuracy_curves(curves: pd.DataFrame, test_accuracy: Mapping[str, float],
                     styles: ArmStyles,
                     train_accuracy: Mapping[str, float | None] | None = None) -> Figure:
-    """Train and validation accuracy per epoch: all epochs on 0-100%, and zoomed.
+    """Train and validation accuracy per epoch (Figs. 5–6): all epochs on 0-100%, and zoomed.
 
-    ``curves``: :func:`swin_gao_lib.analysis.report.accuracy_curves`; ``test_accuracy``:
-    each run's final test accuracy (a fraction). One row per data set: left,
-    every epoch on the full 0-100% axis (the box marks the zoom); right, the
-    second half of training on an axis that spans the values there and the test
-    accuracy (at least :data:`ZOOM_MIN_SPAN` pp). With several seeds, the lines
-    are means over seeds and the bands +- one standard deviation.
-
-    The train curve is the running mean over each epoch's batches, measured
-    with dropout and augmentation on, so it lies *below* validation; the star
-    at the last epoch (``train_accuracy``: each run's final model re-scored on
-    its own training images like the test images) is the train accuracy the
-    paper's Figs. 5-6 set beside test accuracy.
+    ``curves``: :func:`.report.accuracy_curves`; ``test_accuracy`` and
+    ``train_accuracy`` (re-scored like test: the star): each run's final
+    accuracies (fractions). Per data set: left, every epoch (a box marks the
+    zoom); right, the second half on at least :data:`ZOOM_MIN_SPAN` pp. Several
+    seeds: means, bands of ± one std. The train curve is the epoch's running
+    mean under dropout and augmentation, so it lies below validation.
     """
     train_accuracy = train_accuracy or {}
     datasets = list(dict.fromkeys(curves["dataset"]))

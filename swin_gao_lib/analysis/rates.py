@@ -1,25 +1,14 @@
-r"""Accuracy against the step's effective rate: where the paper's Eq. 9 matters.
+r"""Accuracy against the step's effective rate: where the paper's Eq. 9 matters (SGD only).
 
-With SGD (with or without momentum) the update is linear in the gradient. N
-micro-batches of B/N whose *mean* gradients are **summed** (the paper's Eq. 9)
-give N times the mean gradient of the B images, so at base rate ``lr`` the
-update is one batch's at ``N lr``::
+SGD's update is linear in the gradient, so N summed micro-batch means at rate
+``lr`` are one batch's step at ``N lr``::
 
     w <- w - lr * sum_i g_i = w - (N lr) * mean_i g_i          (g_i: micro-batch i's mean gradient)
 
-The **effective rate** of a configuration is therefore ``N lr`` for a summed
-in-step accumulation and ``lr`` otherwise (averaged micro-batches, or one
-batch). Plotted against it, the sum at ``lr`` should land where one batch at
-``N lr`` lands: below the best rate summing *gains* accuracy in a fixed budget,
-above it the step is too large and training collapses. (Adam divides the N
-out; this figure is for SGD only.)
-
-:func:`rate_table` holds one row per configuration: its effective rate, how
-many seeds collapsed (diverged, or stayed at chance), and the mean final test
-accuracy of the seeds that learned, with a percentile-bootstrap 95% interval
-(:func:`scipy.stats.bootstrap`) that never leaves the range of the data.
-:func:`accuracy_vs_effective_rate` draws it: the learning seeds on a zoomed
-accuracy axis, the collapsed ones counted on a strip below it.
+The *effective rate* is ``N lr`` for summed in-step accumulation, else ``lr``
+(Adam divides the N out). :func:`rate_table`: per configuration its effective
+rate, its collapsed seeds and the learning seeds' mean test accuracy with a
+percentile-bootstrap 95% interval (``scipy.stats.bootstrap``, a fixed seed).
 """
 
 from __future__ import annotations
@@ -58,12 +47,9 @@ def _interval(values: np.ndarray) -> tuple[float, float]:
 
 
 def rate_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per SGD configuration of one batch or summed micro-batches (module doc).
-
-    ``runs`` is :func:`swin_gao_lib.analysis.study.runs_frame` with the diverged
-    runs. Empty unless some data set and momentum has at least two effective
-    rates and both series.
-    """
+    """One row per SGD configuration of one batch or summed micro-batches (module doc), from
+    :func:`.study.runs_frame` with the diverged runs; kept where a data set and momentum has
+    both series and at least two effective rates."""
     sgd = runs[runs["optimizer"].isin(LINEAR_OPTIMIZERS)].copy()
     if sgd.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -97,12 +83,8 @@ _STYLE = {ONE_BATCH: ("black", "s", -1), SUMMED: ("#d62728", "o", +1)}
 
 
 def accuracy_vs_effective_rate(table: pd.DataFrame) -> Figure | None:
-    """Final test accuracy against the effective rate, both series on one axis (module doc).
-
-    One column of panels per data set and momentum: above, the learning seeds'
-    mean with its bootstrap interval on an axis zoomed to them; below, a strip
-    that counts the collapsed seeds at each rate. None where ``table`` is empty.
-    """
+    """Final test accuracy against the effective rate, per data set and momentum: the learning
+    seeds' mean and interval above, the collapsed seeds counted on a strip below (None: empty)."""
     if table.empty:
         return None
     groups = list(table.groupby(["dataset", "momentum"], sort=False))

@@ -1,9 +1,7 @@
-"""Read the run records of a suite and turn them into tables and figure data.
+"""A suite's report: its run tables, the figures' tidy data, the files (:func:`build_report`).
 
-A suite is a folder of runs, ``outputs/<suite>/<run>/``, read through
-:mod:`swin_gao_lib.records`; a run counts only when it is complete. The tidy tables
-built here are what the figures in :mod:`plots` draw, so tests can check the
-data behind a figure instead of its pixels.
+The tidy tables here are what the figures draw, so tests check the data
+behind a figure instead of its pixels.
 """
 
 from __future__ import annotations
@@ -16,14 +14,13 @@ from typing import Any
 import pandas as pd
 
 from swin_gao_lib.analysis import plots, rates, study_plots, tracking, tracking_plot
-from swin_gao_lib.analysis.study_tables import (StudyTables, design_table, loss_tracking_summary,
-                                              study_tables)
+from swin_gao_lib.analysis.study import paper_run
+from swin_gao_lib.analysis.study_tables import StudyTables, design_table, study_tables
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.plain import plain_findings
 from swin_gao_lib.analysis.display import (comparisons_display, configurations_display,
                                            convergence_display,
                                            effective_rate_display, sensitivity_display)
-from swin_gao_lib.config import RunConfig
 from swin_gao_lib.files import atomic_write_text
 from swin_gao_lib.records import EXAMPLE_SUITE, REPORT_DIR, Suite, load_suite
 from swin_gao_lib.records.history import RUNNING_ACCURACY
@@ -33,12 +30,8 @@ EXAMPLE_REPORT = Path("example-report")
 
 
 def summary_table(suite: Suite, names: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per run: accuracy, time, throughput, memory, updates.
-
-    ``names``: each run's configuration label (:func:`run_arms`), the name its
-    configuration has in every table and figure of the report; without it, the
-    run's short variant name.
-    """
+    """One row per run: accuracy, time, throughput, memory, updates; ``names``: each run's
+    configuration label (:func:`run_arms`), else its short variant name."""
     rows = []
     for r in suite.runs:
         m, c = r.metrics, r.config
@@ -48,11 +41,8 @@ def summary_table(suite: Suite, names: dict[str, str] | None = None) -> pd.DataF
             "batch": c["batch_size"],
             "micro-batch": m["micro_batch_size"], "N": c["accumulation_steps"],
             "reduction": c["reduction"], "epochs": m["epochs_completed"],
-            # accuracy in percent, as in every table and figure of the report
             "test accuracy (%)": _percent(m["test_accuracy"]),
-            # the final model re-scored on its own training images like the test images
-            # (no dropout, no augmentation), as the paper's Figs. 5-6 compare; the running
-            # mean of the last epoch (dropout on) stays in history.csv as ``accuracy``
+            # the final model re-scored like the test images, as the paper's Figs. 5-6 compare
             "train accuracy, re-scored (%)": _percent(m.get("train_eval_accuracy")),
             "final val accuracy (%)": _percent(m["final_val_accuracy"]),
             "time/epoch (s)": m["train_time_per_epoch_s"],
@@ -83,11 +73,8 @@ def failed_runs(suite: Suite) -> pd.DataFrame:
 
 
 def references_table(suite: Suite) -> pd.DataFrame:
-    """One row per linear reference in the suite (``swin-gao linear``, :mod:`linear`).
-
-    The reference row a study's baselines should beat: softmax regression on
-    the pixels of the same split, its L2 chosen on validation.
-    """
+    """One row per linear reference in the suite (``swin-gao linear``): what baselines should
+    beat."""
     rows = []
     for ref in suite.references:
         s = ref.get("samples", {})
@@ -122,11 +109,8 @@ def _arm_columns(r, arms: pd.DataFrame | None) -> dict[str, Any]:
 
 
 def epoch_times(suite: Suite, arms: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Tidy per-epoch training time (steady, compile excluded) of every run.
-
-    A run's dots sum to its :attr:`~swin_gao_lib.records.Run.training_time_s`.
-    ``arms``: :func:`run_arms` (each run's configuration label and arm).
-    """
+    """Tidy per-epoch training time (steady, compile excluded) of every run: a run's epochs sum
+    to its :attr:`~swin_gao_lib.records.Run.training_time_s` (``arms``: :func:`run_arms`)."""
     frames = []
     for r in suite.runs:
         frames.append(pd.DataFrame({
@@ -152,11 +136,8 @@ def accuracy_curves(suite: Suite, arms: pd.DataFrame | None = None) -> pd.DataFr
 
 
 def write_table(table: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """Write ``stem.csv`` and ``stem.md`` atomically, without columns the suite cannot fill.
-
-    A column that is empty in every row (a one-seed suite has no confidence
-    interval, test statistic or p-value) says nothing and is left out.
-    """
+    """Write ``stem.csv`` and ``stem.md`` atomically, without the columns empty in every row
+    (a one-seed suite has no interval, statistic or p-value)."""
     stem = Path(stem)
     table = drop_empty_columns(table)
     csv_path = atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
@@ -174,27 +155,9 @@ def drop_empty_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_pair(suite: Suite) -> Suite:
-    """The runs the paper compares: its baseline and its GAO (in-step, summed, Eq. 9).
-
-    A study suite holds many more configurations (other N, batch sizes,
-    optimizers, reductions, schedules); Figs. 3–6 stay the paper's figures by
-    drawing only runs with the default optimizer at the reference batch
-    (``batch_size == lr_base_batch``, unscaled, constant lr) that are either the
-    baseline (N=1) or in-step accumulation with summed gradients. A suite of
-    only such runs (the paper and quick suites) is drawn whole.
-    """
-    defaults = RunConfig()
-    keep = []
-    for r in suite.runs:
-        c = r.resolved_config
-        # a schedule arm is its own baseline and GAO: the paper's pair has a constant rate
-        reference = (c["optimizer"] == defaults.optimizer and c["lr_scaling"] == "none"
-                     and c["batch_size"] == c["lr_base_batch"]
-                     and c["lr_schedule"] == defaults.lr_schedule
-                     and c["warmup_updates"] == defaults.warmup_updates)
-        paper_gao = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
-        if reference and (c["accumulation_steps"] == 1 or paper_gao):
-            keep.append(r)
+    """The runs the paper compares (:func:`study.paper_run`), which Figs. 3–6 draw; a suite
+    without one is drawn whole."""
+    keep = [r for r in suite.runs if paper_run(r.resolved_config)]
     return Suite(suite.path, keep or suite.runs, suite.incomplete, suite.failed, suite.references)
 
 
@@ -222,39 +185,13 @@ class Report:
 
 
 def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None) -> Report:
-    """Load a suite, draw Figs. 3–6 equivalents, the study figures and tables, save them.
+    """Load a suite, draw its figures, write its tables: ``<suite_dir>/report/`` or ``out_dir``.
 
-    Files go to ``<suite_dir>/report/`` unless ``out_dir`` is given: figures as
-    PNG and SVG, tables as CSV and Markdown. ``suite_dir=None`` reports on the
-    example records bundled with the kit (:data:`~swin_gao_lib.records.EXAMPLE_SUITE`,
-    the paper's four quick runs), into ``./example-report/`` by default, never
-    into the installed package:
-
-    * ``summary`` — one row per complete run;
-    * ``failed_runs`` — only when some run failed: diverged (NaN loss) or failed,
-      at which epoch and step;
-    * ``training_time``, ``accuracy_curves`` — the paper's Figs. 3–4 and 5–6,
-      on its baseline/GAO pair (:func:`paper_pair`);
-    * ``references`` — only when the suite holds linear references
-      (``swin-gao linear``): softmax regression on the same split's pixels,
-      its L2 chosen on validation, with validation and test accuracy;
-    * ``configurations`` — mean ± std over seeds per configuration;
-    * ``comparisons`` — every configuration minus its baseline, per metric,
-      with a 95% CI, a (paired where possible) t-test, the equivalence test
-      against the metric's margin, both Holm-adjusted, the minimum detectable
-      effect and the decision (:mod:`study`);
-    * ``answers`` — the findings in plain words: a verdict word and one
-      sentence per claim, control and data set (:mod:`.plain`);
-    * ``findings`` — the paper's claims against this suite's data: per claim
-      its margin, per control and data set the verdict and, per N, the
-      difference, CI, decision and minimum detectable effect;
-    * ``accuracy_vs_updates``, ``accuracy_vs_n``, ``cost_vs_n``,
-      ``accuracy_differences`` — the study figures, when the suite has
-      accumulating configurations with baselines;
-    * ``loss_tracking`` (figure and table: the largest relative loss difference
-      per configuration and seed) — when the suite has equal-effective-batch
-      in-step ``mean`` runs with seeds shared with their baseline: how closely
-      each follows the baseline's loss, epoch by epoch (:func:`study.loss_tracking`).
+    Figures as PNG and SVG, tables as CSV and Markdown (docs/records.md lists
+    them); a figure the suite cannot draw gets the sentence that says why
+    (:meth:`Report.show`), and its stale files are removed. ``suite_dir=None``
+    reports on the bundled example records into ``./example-report/``, never into
+    the installed package.
     """
     if suite_dir is None:
         suite_dir, out_dir = EXAMPLE_SUITE, EXAMPLE_REPORT if out_dir is None else out_dir
@@ -262,7 +199,6 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
     out = Path(out_dir) if out_dir is not None else suite.path / REPORT_DIR
     st = study_tables(suite)
     arms = run_arms(st)
-    # one colour + marker per arm, for every figure of the report (arms.ArmStyles)
     styles = ArmStyles.for_arms(arms["arm"])
     pair = paper_pair(suite)
     table = summary_table(suite, arms["label"].to_dict())
@@ -308,7 +244,8 @@ def build_report(suite_dir: str | Path | None, out_dir: str | Path | None = None
             config_arms = {(r["dataset"], r["label"]): arm_of(r)
                            for _, r in st.configurations.iterrows()}
             figures["loss_tracking"] = tracking_plot.loss_tracking(st.loss_tracking, config_arms, styles)
-            files += write_table(loss_tracking_summary(st.loss_tracking), out / "loss_tracking")
+            files += write_table(tracking.loss_tracking_summary(st.loss_tracking),
+                                 out / "loss_tracking")
         notes["accuracy_vs_n"] = notes["cost_vs_n"] = (
             "Not drawn: no N sweep in this suite (no baseline with equal-effective-batch or "
             "equal-micro-batch configurations accumulated in-step with a mean loss).")

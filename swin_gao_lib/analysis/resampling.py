@@ -1,53 +1,31 @@
-r"""Differences of bounded, possibly bimodal outcomes: permutation tests, their intervals, collapses.
+r"""Bounded, possibly bimodal outcomes: permutation tests, their inverted intervals, collapses.
 
-A study's accuracies live in [0, 1], and some configurations *collapse* on
-some seeds (the model stays at chance) and learn on others: two modes, ten
-seeds. A t-interval assumes one roughly normal mode and may then leave the
-range an accuracy difference can take (``-57.5 pp [-144.0, +28.9]``). For such
-comparisons the study uses the methods here, which assume neither normality
-nor one mode, and whose intervals never leave the range of the data.
+Accuracies live in [0, 1], and a configuration that *collapses* on some seeds
+(stays at chance) has two modes, where a t-interval can leave the range a
+difference can take. *Paired*: the sign-flip test of ``mean(d)``, ``d = a - b``
+over the ``2^n`` sign patterns (exact up to :data:`MAX_EXACT` seeds, Monte
+Carlo beyond); *unpaired*: the label permutation test of the difference of
+means (exact up to :data:`MAX_EXACT_SPLITS` relabellings).
 
-*Paired* (both configurations ran the same seeds): the **sign-flip
-permutation test** of the mean of the per-seed differences ``d_s = a_s - b_s``.
-Under the sharp null that the two labels of each seed are exchangeable, each
-``d_s`` is as likely to be ``-d_s``; the reference distribution is the mean
-over all ``2^n`` sign patterns (exact up to :data:`MAX_EXACT` seeds, Monte
-Carlo beyond). *Unpaired*: the **label permutation test** of the difference of
-means (exact up to :data:`MAX_EXACT_SPLITS` relabellings, Monte Carlo beyond).
+For a shift ``delta`` (``H0: difference = delta``), every permutation ``pi``
+gives ``T_pi - T_obs = c_pi + k_pi delta`` with ``k_pi >= 0`` (sign flips of the
+set ``S``: ``c = -2 sum_S d / n``, ``k = 2 |S| / n``), so::
 
-Both are read through one representation. For a shift ``delta`` (the null
-``H0: difference = delta``, the arm's values lowered by ``delta``), every
-reference permutation ``pi`` gives ``T_pi - T_obs = c_pi + k_pi * delta`` with
-``k_pi >= 0``: for a sign pattern flipping the set ``S`` of seeds,
-``c = -2 sum_S d / n`` and ``k = 2 |S| / n``. Hence the one-sided p-values::
+    p_greater(delta) = P_pi(c_pi + k_pi delta >= 0)   (rises with delta)
+    p_less(delta)    = P_pi(c_pi + k_pi delta <= 0)   (falls with delta)
 
-    p_greater(delta) = P_pi(T_pi >= T_obs) = P_pi(c_pi + k_pi delta >= 0)   (rises with delta)
-    p_less(delta)    = P_pi(T_pi <= T_obs) = P_pi(c_pi + k_pi delta <= 0)   (falls with delta)
+The interval is the set of shifts no one-sided test rejects at ``(1 - c) / 2``,
+read exactly off the sorted breakpoints ``-c_pi / k_pi`` (Hartigan 1969), never
+beyond ``[-1, +1]``. The two-sided p is ``min(1, 2 min(p_greater(0), p_less(0)))``;
+the TOST at margin ``m`` is ``max(p_greater(-m), p_less(+m))``; the MDE is the
+shift the two-sided test finds with the stated power when the observed
+residuals, resampled (:data:`MDE_SIMULATIONS`, a fixed seed), are re-centred
+there. ``scipy.stats.permutation_test`` gives neither the breakpoints nor the
+shifted tests, so the tests are written out.
 
-are monotone in ``delta``, and the confidence interval is the set of shifts
-no one-sided test rejects at ``(1 - confidence) / 2`` -- found exactly from
-the sorted breakpoints ``-c_pi / k_pi`` (Hartigan 1969: for the sign-flip test
-they are the means of the subsets of the ``d_s``). It lies between the
-smallest and the largest breakpoint, so never outside the range of the data;
-where so few seeds cannot reject at that level at all, it reaches the range
-of a difference of two accuracies, ``[-1, +1]``, and no further. Then:
-
-* the two-sided p-value is ``min(1, 2 min(p_greater(0), p_less(0)))``, so the
-  95% interval excludes 0 exactly when it is at most 0.05;
-* the equivalence test (TOST) at margin ``m`` is
-  ``max(p_greater(-m), p_less(+m))``: below ``alpha`` exactly when the
-  ``1 - 2 alpha`` interval lies inside ``(-m, +m)``;
-* the *minimum detectable effect* is the shift ``delta`` that the two-sided
-  test at ``alpha`` finds with the stated power when the differences are the
-  observed ones re-centred at ``delta``: residuals ``d_s - mean(d)`` drawn with
-  replacement (:data:`MDE_SIMULATIONS` draws, a fixed seed), ``delta`` found by
-  bisection. Bimodal differences make it large, as they should.
-
-*Collapse.* A run has *collapsed* when its final validation accuracy stays
-within :data:`COLLAPSE_MARGIN` of chance (``1 / classes``), or when it
-diverged. Collapse counts of two configurations are compared with Fisher's
-exact test (``scipy.stats.fisher_exact``, two-sided), which ignores the
-pairing by seed and is, if anything, conservative for it.
+A run *collapsed* when its final validation accuracy is below chance +
+:data:`COLLAPSE_MARGIN`, or it diverged; collapse counts are compared by
+Fisher's exact test (``scipy.stats.fisher_exact``, two-sided).
 """
 
 from __future__ import annotations
@@ -94,11 +72,8 @@ def fisher_collapse_p(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
 
 @dataclass(frozen=True)
 class Permutation:
-    """A permutation comparison: the estimate and the reference ``(c, k)`` of every permutation.
-
-    Build with :func:`sign_flip` (paired) or :func:`label_permutation`
-    (unpaired); see the module docstring for what ``c`` and ``k`` are.
-    """
+    """A permutation comparison: its estimate and every permutation's ``(c, k)`` (module doc);
+    made by :func:`sign_flip` or :func:`label_permutation`."""
 
     estimate: float
     c: np.ndarray = field(repr=False)
@@ -110,7 +85,6 @@ class Permutation:
     bounds: tuple[float, float] = ACCURACY_RANGE
     residuals: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
-    # ------------------------------------------------------------ p-values
     def p_greater(self, delta: float = 0.0) -> float:
         """One-sided p of ``H0: difference <= delta`` against *greater*."""
         return float(np.mean(self.c + self.k * delta >= -_TOL))
@@ -130,7 +104,6 @@ class Permutation:
             raise ValueError(f"an equivalence margin must be > 0, got {margin}")
         return max(self.p_greater(-margin), self.p_less(margin))
 
-    # ------------------------------------------------------------ interval
     def interval(self, confidence: float = 0.95) -> tuple[float, float]:
         """The shifts no one-sided test rejects at ``(1 - confidence) / 2``, within :attr:`bounds`."""
         tail = (1 - confidence) / 2
@@ -155,7 +128,6 @@ class Permutation:
         value = math.inf if need <= 0 else float(points[::-1][min(need, points.size) - 1])
         return min(value, self.bounds[1])
 
-    # ------------------------------------------------------------ power
     def minimum_detectable_effect(self, alpha: float = 0.05, power: float = 0.8) -> float:
         """The shift the two-sided test at ``alpha`` finds with ``power`` (module docstring)."""
         if not self.residuals:
@@ -183,10 +155,10 @@ def _subsets(n: int) -> np.ndarray:
     return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
 
 
-def _sign_patterns(n: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, bool]:
+def _sign_patterns(n: int) -> tuple[np.ndarray, bool]:
     if n <= MAX_EXACT:
         return _subsets(n), True
-    rng = rng or np.random.default_rng(_SEED)
+    rng = np.random.default_rng(_SEED)
     flips = rng.integers(0, 2, size=(MONTE_CARLO, n)).astype(np.float64)
     return np.vstack([np.zeros((1, n)), flips]), False  # the identity counts once
 
@@ -232,12 +204,17 @@ def _relabellings(na: int, nb: int) -> tuple[np.ndarray, bool]:
         for i, chosen in enumerate(combinations(range(n), na)):
             rows[i, list(chosen)] = 1
         return rows, True
+    return _random_relabellings(na, nb, MONTE_CARLO), False
+
+
+def _random_relabellings(na: int, nb: int, count: int) -> np.ndarray:
+    """The observed labelling (counted once), then ``count`` random ones, as 0/1 rows."""
     rng = np.random.default_rng(_SEED)
-    rows = np.zeros((MONTE_CARLO + 1, n), dtype=np.int8)
-    rows[0, :na] = 1  # the observed labelling counts once
-    for i in range(1, MONTE_CARLO + 1):
-        rows[i, rng.permutation(n)[:na]] = 1
-    return rows, False
+    rows = np.zeros((count + 1, na + nb), dtype=np.int8)
+    rows[0, :na] = 1
+    for i in range(1, count + 1):
+        rows[i, rng.permutation(na + nb)[:na]] = 1
+    return rows
 
 
 def _simulated_p(draws: list[np.ndarray], delta: float, test: str) -> np.ndarray:
@@ -253,11 +230,8 @@ def _simulated_p(draws: list[np.ndarray], delta: float, test: str) -> np.ndarray
         return np.minimum(1.0, 2 * np.minimum(greater, less))
     a, b = draws
     na, nb = a.shape[1], b.shape[1]
-    rng = np.random.default_rng(_SEED)  # one fixed set of relabellings for every draw
-    members = np.zeros((_SIMULATED_RELABELLINGS + 1, na + nb))
-    members[0, :na] = 1
-    for i in range(1, _SIMULATED_RELABELLINGS + 1):
-        members[i, rng.permutation(na + nb)[:na]] = 1
+    # one fixed set of relabellings for every draw
+    members = _random_relabellings(na, nb, _SIMULATED_RELABELLINGS).astype(np.float64)
     pooled = np.concatenate([a + delta, b], axis=1)  # (draws, n)
     t = (pooled @ members.T) / na - (pooled @ (1 - members).T) / nb  # (draws, relabellings)
     t_obs = t[:, :1]
@@ -267,9 +241,6 @@ def _simulated_p(draws: list[np.ndarray], delta: float, test: str) -> np.ndarray
 
 
 def smallest_p(n_a: int, n_b: int, paired: bool) -> float:
-    """The smallest two-sided p an exact permutation test can give with these seeds.
-
-    Sign-flip over ``n`` pairs: the observed pattern and its mirror, ``2 / 2**n``;
-    label permutation: ``2 / C(n_a + n_b, n_a)`` (at most 1).
-    """
+    """The smallest two-sided p of an exact permutation test: ``2 / 2**n`` (sign flips of n
+    pairs), ``2 / C(n_a + n_b, n_a)`` (label permutation), at most 1."""
     return min(1.0, 2.0 / (2.0 ** n_a if paired else math.comb(n_a + n_b, n_a)))

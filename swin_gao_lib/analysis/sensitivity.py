@@ -1,31 +1,20 @@
-"""How a verdict moves with a rule decided after the outcomes: diverged runs scored three ways.
+"""Diverged runs scored three ways, since the rule was chosen after the outcomes.
 
-A run that diverged (a NaN loss) has no test accuracy. The comparisons score
-it at chance (1 / classes), what a model that learned nothing scores; that
-rule was chosen after the quick study's first SGD arm had diverged, so every
-comparison that leans on it is shown here under the two other readings too:
-
-* **at chance** -- the comparisons' own rule;
-* **at 0** -- the worst score a run can have;
-* **dropped** -- compare only the runs that finished (unpaired where the two
-  sides no longer share their seeds).
-
-Each row is tested by the method the comparisons choose for it
+A diverged run has no test accuracy. The comparisons score it *at chance*
+(1 / classes); every comparison that leans on that rule is shown here also *at
+0* (the worst score) and *dropped* (only the runs that finished; unpaired where
+the sides no longer share their seeds), each tested by the comparisons' method
 (:func:`~swin_gao_lib.analysis.comparisons.test_metric`) and decided within its
-own Holm family, the family's other comparisons keeping their p-values. A
-claim that an arm *collapses* is tested first by Fisher's exact test on the
-counts of collapsed runs (``collapse_p``), which needs no scoring at all; the
-accuracy rows beside it show what the scoring does to the difference.
+own Holm family, the family's other comparisons keeping their p-values.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
 
-from swin_gao_lib.analysis.comparisons import pairs, test_metric
+from swin_gao_lib.analysis.comparisons import pairs, per_seed, test_metric
 from swin_gao_lib.analysis.stats import UNTESTED, decide, holm
 from swin_gao_lib.analysis.study import ALPHA
 from swin_gao_lib.config.design import StudyDesign
@@ -35,19 +24,6 @@ COLUMNS = ["dataset", "label", "role", "scoring", "diverged", "partner_diverged"
            "n_baseline", "test", "difference", "ci_low", "ci_high", "p_value", "p_holm",
            "tost_p_holm", "margin", "decision", "collapsed", "runs", "partner_collapsed",
            "partner_runs", "collapse_p"]
-
-
-def scored(rows: pd.DataFrame, scoring: str) -> dict[Any, float]:
-    """One configuration's test accuracy by seed, its diverged runs scored as ``scoring`` says."""
-    values: dict[Any, float] = {}
-    for seed, value, gone, chance in zip(rows["seed"], rows["test_accuracy"], rows["diverged"],
-                                         rows["chance"]):
-        if gone:
-            if scoring != "dropped":
-                values[seed] = chance if scoring == "at chance" else 0.0
-        elif pd.notna(value):
-            values[seed] = value
-    return values
 
 
 def sensitivity(runs: pd.DataFrame, configs: pd.DataFrame, comp: pd.DataFrame,
@@ -76,7 +52,8 @@ def sensitivity(runs: pd.DataFrame, configs: pd.DataFrame, comp: pd.DataFrame,
         pos = list(family.index).index(row.name)
         collapsed = int(mine["collapsed"].sum()) + int(base["collapsed"].sum())
         for scoring in SCORINGS:
-            a, b = scored(mine, scoring), scored(base, scoring)
+            a = per_seed(mine, "test_accuracy", scoring)
+            b = per_seed(base, "test_accuracy", scoring)
             out = {"dataset": row["dataset"], "label": row["label"], "role": row["role"],
                    "scoring": scoring, "diverged": int(mine["diverged"].sum()),
                    "partner_diverged": int(base["diverged"].sum()), "margin": row["margin"],
@@ -102,26 +79,16 @@ def sensitivity(runs: pd.DataFrame, configs: pd.DataFrame, comp: pd.DataFrame,
     return pd.DataFrame(rows, columns=COLUMNS).astype({"difference": float}, errors="ignore")
 
 
-def moved(table: pd.DataFrame) -> pd.DataFrame:
-    """The comparisons whose decision is not the same under every scoring."""
-    if table.empty:
-        return table
-    spread = table.groupby(["dataset", "label"], sort=False)["decision"].transform("nunique")
-    return table[spread > 1]
-
-
-
 def notes(table: pd.DataFrame, comp: pd.DataFrame) -> list[str | None]:
-    """Per row of ``comp``: how its test-accuracy decision reads under the other scorings.
-
-    None where the decision does not move (or the row has no diverged run).
-    """
-    moving = moved(table)
+    """Per row of ``comp``: its test-accuracy decision under the other scorings, where that
+    differs (None elsewhere)."""
     texts = {}
-    for (dataset, label), g in moving.groupby(["dataset", "label"], sort=False):
-        others = "; ".join(f"{s} {d}" for s, d in zip(g["scoring"], g["decision"])
-                           if s != SCORINGS[0])
-        texts[dataset, label] = ("diverged runs scored at chance, a rule decided after the "
-                                 f"outcomes: {others}")
+    if not table.empty:
+        spread = table.groupby(["dataset", "label"], sort=False)["decision"].transform("nunique")
+        for (dataset, label), g in table[spread > 1].groupby(["dataset", "label"], sort=False):
+            others = "; ".join(f"{s} {d}" for s, d in zip(g["scoring"], g["decision"])
+                               if s != SCORINGS[0])
+            texts[dataset, label] = ("diverged runs scored at chance, a rule decided after the "
+                                     f"outcomes: {others}")
     return [texts.get((d, lab)) if m == "test_accuracy" else None
             for d, lab, m in zip(comp["dataset"], comp["label"], comp["metric"])]

@@ -1,71 +1,31 @@
-r"""Statistics across seeds: mean +- std, differences of means with confidence intervals, t-tests.
+r"""Statistics across seeds: mean ± std, differences with intervals, t-tests, TOST, MDE, Holm.
 
-A study runs every configuration with several seeds. Comparing a
-configuration ``a`` with its baseline ``b`` asks how large ``mean(a) - mean(b)``
-is and how sure we are of its sign.
+*Paired* (both sides ran the same seeds; per-seed differences ``d``)::
 
-*Paired* (when both ran with the same seeds): seed ``s`` fixes the initial
-weights and the data order of both runs, so the per-seed differences
-``d_s = a_s - b_s`` remove the noise the two share::
+    estimate = mean(d),  se = sd(d) / sqrt(n),  df = n - 1
 
-    d_bar = mean(d),  se = sd(d) / sqrt(n),  t = d_bar / se,  df = n - 1
+*Welch* (otherwise)::
 
-*Welch* (otherwise): unequal variances, Welch–Satterthwaite degrees of freedom::
+    se^2 = s_a^2/n_a + s_b^2/n_b,   df = se^4 / ((s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1))
 
-    se^2 = s_a^2/n_a + s_b^2/n_b
-    df   = se^4 / ((s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1))
+Then ``t = estimate / se``, the two-sided p-value ``2 P(T_df > |t|)`` and the
+interval ``estimate ± t_{(1+c)/2, df} se``. With fewer than two values on a
+side there is no test (``"none"``).
 
-In both, the two-sided p-value is ``2 * P(T_df > |t|)`` and the confidence
-interval is ``estimate +- t_{(1+c)/2, df} * se``. With fewer than two values
-on a side there is no spread to estimate: the estimate stands alone and the
-test is ``"none"``.
+*TOST* at margin ``m`` (Schuirmann 1987): ``p = max(P(T_df > (estimate + m)/se),
+P(T_df < (estimate - m)/se))``; ``p < alpha`` exactly when the ``1 - 2 alpha``
+interval lies inside ``(-m, +m)``. *MDE*: ``lambda* se``, where the two-sided
+test at ``alpha`` has power ``power`` at noncentral-t noncentrality ``lambda*``.
 
-*Equivalence* (TOST, two one-sided tests, Schuirmann 1987) asks the other
-question: is the difference inside a stated margin ``(-m, +m)``? With the same
-``se`` and ``df``::
-
-    t_low  = (d_bar + m) / se,   p_low  = P(T_df > t_low)     H0: diff <= -m
-    t_high = (d_bar - m) / se,   p_high = P(T_df < t_high)    H0: diff >= +m
-    p_TOST = max(p_low, p_high)
-
-``p_TOST < alpha`` exactly when the ``1 - 2 alpha`` (90%) confidence interval
-lies inside the margin.
-
-*Minimum detectable effect* (MDE): the true difference that the two-sided
-t-test at level ``alpha`` finds with probability ``power``, for this
-comparison's ``se`` and ``df``. The test statistic then follows a noncentral t
-with noncentrality ``delta / se``; the MDE is ``lambda* * se`` where
-``lambda*`` solves::
-
-    P(T'_{df, lambda} > t_{1-alpha/2, df}) + P(T'_{df, lambda} < -t_{1-alpha/2, df}) = power
-
-For a paired test this is statsmodels' ``TTestPower`` with effect size
-``delta / sd(d)`` and ``nobs = n`` (``lambda = effect * sqrt(n)``); for Welch it
-uses the Welch ``se`` and ``df`` (an approximation, as Welch's df is estimated).
-
-*Decision* (:func:`decide`), for one comparison within a family whose p-values
-were Holm-adjusted (:func:`holm`) — the difference tests and the TOST p-values
-each across the family: *lower* / *higher* when the Holm-adjusted difference
-test rejects; else *equivalent* when the Holm-adjusted TOST rejects; else
-*inconclusive*: the data show neither a difference nor that it is smaller
-than the margin (the interval is wider than the margin allows). A
-significant difference may also lie inside the margin (both tests reject);
-``within_margin`` says so.
-
-*Libraries.* The standard error of the paired differences is
-``scipy.stats.sem``; Welch's standard error and degrees of freedom are
-statsmodels' ``CompareMeans`` (``std_meandiff_separatevar``, ``dof_satt``); the
-p-values, quantiles and intervals are ``scipy.stats.t``'s; Holm's adjustment is
-written out (:func:`holm` says why). ``scipy.stats.ttest_rel`` is not called: it
-computes the standard error as ``sqrt(var / n)``, which differs from
-``sd / sqrt(n)`` in the last bit for about half of the committed comparisons,
-and the committed reports are regenerated bit for bit. What the libraries lack
-is kept here: the TOST from an estimate, its ``se`` and ``df`` (statsmodels'
-``ttost_paired`` / ``ttost_ind`` need the samples; the margin search of
-:func:`swin_gao_lib.analysis.decisions.margin_needed` calls it for many
-margins), and the MDE for a given ``df`` (statsmodels' ``TTestPower`` fixes
-``df = nobs - 1``, so it has no Welch MDE, and its power is NaN far in the
-noncentral t's tail, e.g. ``df = 1``, ``lambda = 8``, where two seeds need an MDE).
+Libraries, bit for bit: the paired se is ``scipy.stats.sem`` (``ttest_rel``'s
+``sqrt(var / n)`` differs in the last bit for about half the committed
+comparisons, and the reports are regenerated bit for bit); Welch's se and df
+are statsmodels' ``CompareMeans``; p-values, quantiles and intervals are
+``scipy.stats.t``'s. Kept here: Holm (:func:`holm` says why), the TOST from an
+estimate, se and df (statsmodels' ``ttost_*`` need the samples, and
+:func:`~swin_gao_lib.analysis.decisions.margin_needed` calls it for many margins)
+and the MDE for any df (``TTestPower`` fixes ``df = n - 1``, and its power is
+NaN far in the tail, e.g. ``df = 1``, ``lambda = 8``, where two seeds need one).
 """
 
 from __future__ import annotations
@@ -187,18 +147,20 @@ def welch_difference(a: Sequence[float], b: Sequence[float],
     return _t_difference(estimate, se, df, "Welch t", a.size, b.size, confidence)
 
 
-def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
-    """Compare two configurations' per-seed values ``{seed: value}``.
+def paired_seeds(a: Mapping[int, float], b: Mapping[int, float]) -> list[int] | None:
+    """The seeds to pair two configurations on, or None: unpaired.
 
-    Paired by seed when the seeds of one are among the other's (at least two in
-    common): a control run with seeds 0-2 against a baseline run with seeds 0-9
-    is paired on seeds 0-2, since a seed fixes the initial weights and the data
-    order of both runs and pairing removes that shared variation. Welch's
-    unpaired test otherwise.
+    Paired when the seeds of one are among the other's, at least two: a seed
+    fixes both runs' initial weights and data order, and pairing removes that.
     """
     common = set(a) & set(b)
-    if len(common) >= 2 and common in (set(a), set(b)):
-        seeds = sorted(common)
+    return sorted(common) if len(common) >= 2 and common in (set(a), set(b)) else None
+
+
+def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
+    """Compare per-seed values ``{seed: value}``: paired t on :func:`paired_seeds`, else Welch."""
+    seeds = paired_seeds(a, b)
+    if seeds is not None:
         return paired_difference([a[s] for s in seeds], [b[s] for s in seeds], confidence)
     return welch_difference(list(a.values()), list(b.values()), confidence)
 
@@ -206,14 +168,10 @@ def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (NaN stays NaN and does not count).
 
-    With m tests sorted by p, the k-th smallest (k = 0..m-1) is multiplied by
-    ``m - k``, a running maximum keeps the adjusted values in order, and each
-    is capped at 1. Rejecting where the adjusted p < alpha controls the chance
-    of any false positive among the m at alpha. Written out rather than
-    statsmodels' ``multipletests(method="holm")`` (the tests check the two
-    agree): that function runs ``gc.collect()`` on every call, 0.1 s each, and a
-    report calls Holm hundreds of times while it searches each comparison's
-    smallest equivalence margin -- 33 of a small report's 41 seconds.
+    The k-th smallest of m (k = 0..m-1) times ``m - k``, kept in order by a
+    running maximum, capped at 1. Not statsmodels' ``multipletests`` (the tests
+    check they agree): it runs ``gc.collect()`` on every call, and the margin
+    search calls Holm hundreds of times (33 of a small report's 41 seconds).
     """
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
@@ -226,7 +184,6 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-# ---------------------------------------------------------------- equivalence and power
 @dataclass(frozen=True)
 class Equivalence:
     """TOST of ``-margin < difference < +margin`` (see the module docstring)."""
@@ -245,12 +202,8 @@ class Equivalence:
 
 
 def tost(estimate: float, se: float, df: float, margin: float) -> Equivalence:
-    """Two one-sided t-tests of ``|difference| < margin`` (as statsmodels' ``ttost_paired``).
-
-    ``se == 0`` (every seed gave the same difference) decides without noise:
-    p = 0 on the side the estimate is on, 1 otherwise. NaN ``se`` (one seed)
-    gives NaN p-values.
-    """
+    """Two one-sided t-tests of ``|difference| < margin`` (as statsmodels' ``ttost_paired``);
+    ``se == 0`` decides without noise (p 0 or 1 per side), NaN ``se`` gives NaN."""
     if not margin > 0:
         raise ValueError(f"an equivalence margin must be > 0, got {margin}")
     nan = math.nan
@@ -283,11 +236,8 @@ def t_test_power(noncentrality: float, df: float, alpha: float = 0.05) -> float:
 
 def minimum_detectable_effect(se: float, df: float, alpha: float = 0.05,
                               power: float = 0.8) -> float:
-    """The true difference a two-sided t-test with this ``se`` and ``df`` finds with ``power``.
-
-    ``lambda* * se``, where the noncentral-t power at noncentrality ``lambda*``
-    equals ``power`` (module docstring). 0 when ``se`` is 0, NaN when unknown.
-    """
+    """The true difference a two-sided t-test with this ``se`` and ``df`` finds with ``power``
+    (module docstring): 0 when ``se`` is 0, NaN when unknown."""
     if math.isnan(se) or math.isnan(df) or df <= 0:
         return math.nan
     if se == 0:
@@ -302,12 +252,11 @@ def minimum_detectable_effect(se: float, df: float, alpha: float = 0.05,
 
 
 def decide(estimate: float, p_holm: float, tost_p_holm: float, alpha: float = 0.05) -> str:
-    """The decision for one comparison from its Holm-adjusted p-values (module docstring).
+    """The decision for one comparison from its Holm-adjusted p-values.
 
-    Returns :data:`LOWER` or :data:`HIGHER` (the difference test rejects),
-    :data:`EQUIVALENT` (only the TOST rejects), :data:`INCONCLUSIVE` (neither)
-    or :data:`UNTESTED` (no test: one seed). A NaN ``tost_p_holm`` (no margin
-    stated) never gives *equivalent*.
+    :data:`LOWER` or :data:`HIGHER` when the difference test rejects, else
+    :data:`EQUIVALENT` when the TOST rejects (never for a NaN ``tost_p_holm``: no
+    margin), else :data:`INCONCLUSIVE`; :data:`UNTESTED` without a test (one seed).
     """
     if math.isnan(p_holm):
         return UNTESTED

@@ -1,47 +1,14 @@
-"""A suite read as a study: configurations over seeds, controls, comparisons, findings.
+"""A suite read as a study: configurations over seeds, their baselines and families, N sweeps.
 
-Runs that differ only in their seed are one *configuration*. Configurations
-that differ only in how a batch is accumulated (``accumulation_steps``,
-``batch_size``, ``accumulation_mode``, ``reduction``, ``lr_scaling``,
-``warmup_updates``) share a *baseline*: the one among them with N=1 (at ``lr_base_batch`` if there are
-several). Against that baseline, with ``B0`` its batch, each accumulating
-configuration belongs to a *family*:
-
-* **equal effective batch** -- ``B = B0`` in N micro-batches of ``B0/N``: the
-  same data per update and as many updates; with a mean loss, the same
-  gradient. What may change is time and memory.
-* **equal micro-batch** -- micro-batches of ``B0``, so ``B = N B0`` and N times
-  fewer updates per epoch; optionally a learning rate scaled by sqrt(N) or N.
-* **equal updates** -- micro-batches of ``B0`` as above, trained N times the
-  baseline's epochs, so that they make as many updates as the baseline (the
-  same config otherwise).
-* **plain large batch** -- N=1 at ``B = N B0`` (a multiple of the baseline's
-  batch), without accumulation: the larger batch and the fewer updates alone.
-
-Each equal-micro-batch configuration is also compared with its *plain
-partner* when the suite has one: the plain-large-batch configuration at its
-batch ``N B0`` with the same learning-rate scaling (control 2a). Both make the
-same updates on the same batches; a difference there is accumulation's, while
-the plain configuration against the baseline shows what the larger batch
-does. Where a family promises as many updates as its partner (equal effective
-batch, equal updates, vs plain), the recorded ``optimizer_updates`` are
-checked: where they differ (Keras's optimizer mode carries micro-steps across
-epoch ends) the control says *updates differ*, never *same updates*
-(control 2d).
-
-A *control* is a family at fixed optimizer, mode, reduction and learning-rate
-scaling, seen across N. A study may also *declare* comparisons, with their
-role and prediction, in its params files (:mod:`swin_gao_lib.config.design`):
-an arm against any partner, such as SGD's summed micro-batches at lr/N
-against the baseline. How each comparison is tested and decided is in
-:mod:`swin_gao_lib.analysis.comparisons`; what it says about the paper's claims
-in :mod:`swin_gao_lib.analysis.findings`.
-
-Every run also says whether it *collapsed* -- its final validation accuracy
-within :data:`~swin_gao_lib.analysis.resampling.COLLAPSE_MARGIN` of chance --
-and runs that diverged (a NaN loss, no metrics) are read back as runs without
-measurements (:func:`diverged_runs`): both count as collapses where collapse
-rates are compared, and an arm whose every run diverged is still compared.
+Runs that differ only in their seed are one *configuration*; configurations
+that differ only in how a batch is accumulated (:data:`ACCUMULATION_KEYS`)
+share a *baseline*: the one with N = 1 (at ``lr_base_batch`` if several). With
+``B0`` its batch, an accumulating configuration's *family* is *equal effective
+batch* (``B = B0`` in N micro-batches), *equal micro-batch* (micro-batches of
+``B0``, ``B = N B0``; its *plain partner*: N = 1 at ``N B0``, control 2a), *equal
+updates* (micro-batches of ``B0`` for N times the epochs, control 2b) or *plain
+large batch* (N = 1 at a multiple of ``B0``). Where a family promises its
+partner's update count, the records are checked (``same_updates``, control 2d).
 """
 
 from __future__ import annotations
@@ -54,17 +21,17 @@ import pandas as pd
 
 from swin_gao_lib.config.labels import (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES,
                                  LR_SCALING_TITLES, PLAIN_BATCH, configuration_label,
-                                 control_label, dataset_title, series_label, training_title)
+                                 control_label, series_label, training_title)
+from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config.datasets import title as dataset_title
 from swin_gao_lib.config.design import configuration_key
 from swin_gao_lib.config.run_config import NOT_CONFIGURATION
 from swin_gao_lib.records import Run, Suite
 from swin_gao_lib.analysis.resampling import COLLAPSE_MARGIN, collapsed
 from swin_gao_lib.analysis.stats import mean_std
 
-#: Keys that say how a batch is accumulated; the rest of the config is the control.
-#: A warm-up is part of the large-batch recipe, like the rate's scaling (Goyal et al. 2017): a
-#: batch of 512 warmed up over its first updates still has the unwarmed batch of 128 as its
-#: baseline.
+#: Keys that say how a batch is accumulated; the rest of the config is the control. A warm-up
+#: is part of the large-batch recipe (Goyal et al. 2017), like the rate's scaling.
 ACCUMULATION_KEYS = ("accumulation_steps", "batch_size", "accumulation_mode", "reduction",
                      "lr_scaling", "warmup_updates")
 FAMILIES = (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH, "no accumulation",
@@ -73,22 +40,21 @@ FAMILIES = (BASELINE, EQUAL_BATCH, EQUAL_MICRO, EQUAL_UPDATES, PLAIN_BATCH, "no 
 SAME_UPDATES = (EQUAL_BATCH, EQUAL_UPDATES)
 #: Whom a comparison is against: the baseline, or the plain partner at the same batch.
 VS_BASELINE, VS_PLAIN = "baseline", "plain"
-#: Per-run measurements the study compares, with their display names.
+#: Per-run measurements the study compares, with the words a page names them by.
 METRICS = {
     "test_accuracy": "test accuracy",
     "generalization_gap": "train-test gap",
     # scored like the test images (no dropout, no augmentation): what overfitting would keep
     "train_eval_accuracy": "train accuracy (re-scored)",
-    "time_per_image_ms": "time per image (ms)",
-    "peak_memory_mib": "peak memory (MiB)",
+    "time_per_image_ms": "time per image",
+    "peak_memory_mib": "peak memory",
     "optimizer_updates": "optimizer updates",
 }
-#: Equivalence margins (in the metric's units) for a decision, where a suite declares none
-#: (:mod:`swin_gao_lib.config.design`; a study states its own, with its reason): +-2
-#: percentage points of accuracy and of the train-test gap. Time has none until a noise floor is measured
-#: (repeated identical runs or interleaved measurements): without one, time differences
-#: between runs that were not interleaved, on a shared machine, are numbers, not verdicts.
-#: Memory and update counts are descriptive.
+#: The metrics that are accuracies (fractions): bounded, possibly bimodal, shown in percent.
+ACCURACY_METRICS = ("test_accuracy", "generalization_gap", "train_eval_accuracy")
+#: Equivalence margins (the metric's units) where a suite declares none: +-2 points of accuracy
+#: and of the gap. Time has none without a measured noise floor (runs not interleaved on a
+#: shared machine give numbers, not verdicts); memory and update counts are descriptive.
 MARGINS: dict[str, float] = {"test_accuracy": 0.02, "generalization_gap": 0.02}
 #: The decision of a comparison whose metric has no margin.
 NOT_JUDGED = "not judged"
@@ -111,9 +77,8 @@ def _num_classes(dataset: str) -> int:
 def runs_frame(suite: Suite, gone: list[Run] | tuple = ()) -> pd.DataFrame:
     """One row per run: what it varied and what it measured (see :class:`records.Run`).
 
-    ``gone``, the runs that diverged (:func:`diverged_runs`), adds a row for each:
-    its configuration, no measurement, ``collapsed`` and ``diverged`` true -- the rows
-    the comparisons need so that an arm whose every run diverged is still compared.
+    ``gone`` (:func:`diverged_runs`) adds their rows: no measurement, ``collapsed``
+    and ``diverged`` true, so that an arm whose every run diverged is still compared.
     """
     rows = []
     diverged = {r.name for r in gone}
@@ -146,13 +111,7 @@ def runs_frame(suite: Suite, gone: list[Run] | tuple = ()) -> pd.DataFrame:
 
 
 def diverged_runs(suite: Suite) -> list[Run]:
-    """Every run that diverged (its loss became NaN), read as a :class:`records.Run`.
-
-    Such a run has its config but no metrics (``measured`` reads NaN; the rate
-    it ran at is its config's). It learned nothing it could be scored on: it
-    counts as a collapse where collapse rates are compared, and the
-    comparisons score its accuracy at chance (:mod:`.comparisons`).
-    """
+    """Every run that diverged (NaN loss) as a :class:`records.Run`: its config, no metrics."""
     from swin_gao_lib.config import from_yaml
     from swin_gao_lib.config.yaml_text import read_text_file
     from swin_gao_lib.records import CONFIG
@@ -230,15 +189,9 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _tell_apart(rows: list[pd.Series]) -> None:
-    """Name the learning rate where configurations would otherwise share a label,
-    and wherever one optimizer runs at several rates in a data set.
-
-    A declared arm such as SGD's N=1 at lr x N is its own baseline by the
-    family rules, and would read like the real baseline. And SGD's sum at lr/N
-    must say its rate even when the sum at lr has no complete run to collide
-    with (all its runs diverged): "in-step sum" alone would read like the sum
-    that broke.
-    """
+    """Name the learning rate where configurations would otherwise share a label, and wherever
+    one optimizer runs at several rates in a data set (SGD's sum at lr/N must say its rate even
+    when the sum at lr has no complete run: alone, it would read like the sum that broke)."""
     rates: dict[tuple, set[float]] = {}
     for r in rows:  # the rates each optimizer ran at, without a scaling rule
         if r["lr_scaling"] == "none":
@@ -251,19 +204,15 @@ def _tell_apart(rows: list[pd.Series]) -> None:
         for row, at_several in zip(rows, several):
             if names.count((row["dataset"], row[column])) > 1 or at_several:
                 row[column] = f"{row[column]}, lr {row['effective_lr']:g}"
-    # and the figures' arms (training title, :mod:`.arms`): SGD's baseline at lr and its
-    # N=1 arm at 4 lr were one arm, one colour and marker, one legend entry
+    # and the figures' arms (:mod:`.arms`): SGD's baseline at lr and its N=1 arm at 4 lr apart
     for row, at_several in zip(rows, several):
         if at_several:
             row["training"] = f"{row['training']}, lr {row['effective_lr']:g}"
 
 
 def _equal_updates_baseline(row: pd.Series, baselines: Any) -> pd.Series | None:
-    """The baseline an N>1 configuration trained N x its epochs matches, if any (control 2b).
-
-    Same config but for the accumulation keys and the epochs; micro-batches of
-    the baseline's batch; ``epochs == N * baseline epochs``.
-    """
+    """The baseline an N>1 configuration matches with micro-batches of its batch and N times
+    its epochs, the rest of the config the same (control 2b); None if none."""
     for base in baselines:
         if (base["budget_group"] == row["budget_group"] and row["micro_batch"] == base["batch"]
                 and row["epochs"] == row["N"] * base["epochs"]):
@@ -272,18 +221,15 @@ def _equal_updates_baseline(row: pd.Series, baselines: Any) -> pd.Series | None:
 
 
 def _plain_partner(row: pd.Series, first: pd.DataFrame) -> str | None:
-    """The plain N=1 configuration at this equal-micro-batch configuration's batch (control 2a).
-
-    Same control group (optimizer, epochs, data, model...), N=1, the same batch,
-    the same ``lr_scaling`` (hence the same optimizer learning rate) and warm-up.
-    """
+    """The plain partner of an equal-micro-batch configuration (control 2a): same control group,
+    N=1, the same batch, ``lr_scaling`` and warm-up."""
     match = first[(first["control_group"] == row["control_group"]) & (first["N"] == 1)
                   & (first["batch"] == row["batch"]) & (first["lr_scaling"] == row["lr_scaling"])
                   & (first["warmup_updates"] == row["warmup_updates"])]
     return match.iloc[0]["configuration"] if len(match) == 1 else None
 
 
-def _at_chance(configs: pd.DataFrame) -> pd.Series:
+def at_chance(configs: pd.DataFrame) -> pd.Series:
     """Configurations whose mean test accuracy sits within the collapse margin of chance."""
     return configs["test_accuracy_mean"] <= configs["chance"] + COLLAPSE_MARGIN
 
@@ -291,11 +237,9 @@ def _at_chance(configs: pd.DataFrame) -> pd.Series:
 def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean and std of ``metric`` against N, one series per family (and lr scaling).
 
-    Each series starts at its baseline (N=1) and follows one family at in-step
-    accumulation with a mean reduction, per data set and training arm (optimizer,
-    momentum, schedule: :func:`swin_gao_lib.config.labels.training_title`); the
-    equal-effective-batch family also with the paper's summed gradients, unless
-    that arm collapsed.
+    Each series starts at its baseline (N=1) and follows one family, in-step with
+    a mean loss, per data set and training arm; equal effective batch also with
+    the paper's summed gradients, unless that arm collapsed.
     """
     rows = []
     # the mean (the baseline's gradient) and, in the equal-effective-batch family, the sum:
@@ -312,11 +256,10 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
         equal = g[g["family"] == EQUAL_BATCH]
         series = [(series_label(training, EQUAL_BATCH, b0), EQUAL_BATCH, "none", "mean",
                    equal[equal["reduction"] == "mean"]),
-                  # a summed arm that collapsed or lost runs to divergence (SGD's N-times
-                  # step) is left to the other figures: a mean over two modes, or at chance,
-                  # would squash every learning arm into one line
+                  # a summed arm that collapsed or lost runs to divergence is left out: a
+                  # mean over two modes would squash every learning arm into one line
                   (series_label(training, EQUAL_BATCH, b0) + ", summed (Eq. 9)", EQUAL_BATCH,
-                   "none", "sum", equal[(equal["reduction"] == "sum") & ~_at_chance(equal)
+                   "none", "sum", equal[(equal["reduction"] == "sum") & ~at_chance(equal)
                                         & (equal["seeds"] >= base.iloc[0]["seeds"])])]
         micro = g[g["family"] == EQUAL_MICRO]
         for scaling in LR_SCALING_TITLES:
@@ -335,3 +278,14 @@ def n_sweep(configs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "series", "family", "optimizer", "training",
                                        "lr_scaling", "reduction", "N", "mean", "std", "seeds",
                                        "optimizer_updates"])
+
+
+def paper_run(c: dict[str, Any]) -> bool:
+    """A run of the paper's pair: its baseline (N=1) or its GAO (in-step, summed), both at the
+    default optimizer, the reference batch (unscaled) and a constant rate without warm-up."""
+    d = RunConfig()
+    reference = (c["optimizer"] == d.optimizer and c["lr_scaling"] == "none"
+                 and c["batch_size"] == c["lr_base_batch"] and c["lr_schedule"] == d.lr_schedule
+                 and c["warmup_updates"] == d.warmup_updates)
+    in_step_sum = c["accumulation_mode"] == "in_step" and c["reduction"] == "sum"
+    return reference and (c["accumulation_steps"] == 1 or in_step_sum)

@@ -1,15 +1,6 @@
-"""The study's figures, drawn from :mod:`study`'s tables (mean ± std over seeds).
+"""The study's figures (mean ± std over seeds): accuracy vs updates, metrics vs N, differences.
 
-* :func:`accuracy_vs_updates` — test accuracy against the number of optimizer
-  updates, one column per update count; not drawn where every configuration
-  made the same number (:func:`updates_note` says so instead).
-* :func:`metric_vs_n` — accuracy, train–test gap, time per image and memory
-  against N, one line per arm from its baseline.
-* :func:`differences` — each configuration minus its baseline, with its 95%
-  confidence interval, the equivalence margin and the decision.
-
-Arms keep the report's colours and markers (:class:`~swin_gao_lib.analysis.arms.ArmStyles`);
-legends sit below the panels (:func:`swin_gao_lib.analysis.plots.legend_below`).
+Arms keep the report's colours and markers (:class:`~swin_gao_lib.analysis.arms.ArmStyles`).
 """
 
 from __future__ import annotations
@@ -27,6 +18,7 @@ from matplotlib.transforms import blended_transform_factory
 from swin_gao_lib.analysis.arms import Arm, ArmStyles, arm_of
 from swin_gao_lib.analysis.plots import (FONT, accuracy_range, arm_handle, legend_below,
                                          new_figure, style_axes)
+from swin_gao_lib.analysis import study
 from swin_gao_lib.config.labels import BASELINE
 
 
@@ -35,11 +27,8 @@ def _counts(sub: pd.DataFrame) -> list[int]:
 
 
 def updates_note(configs: pd.DataFrame) -> str | None:
-    """The sentence that stands in for accuracy vs updates when no panel would carry information.
-
-    ``None`` when some data set's configurations made different numbers of
-    updates (the figure is drawn; its title names the data sets left out).
-    """
+    """The sentence that stands in for accuracy vs updates when every configuration of each
+    data set made the same number of updates (None: the figure is drawn)."""
     counts = {ds: _counts(g) for ds, g in configs.groupby("dataset", sort=False)}
     if any(len(c) >= 2 for c in counts.values()):
         return None
@@ -69,25 +58,10 @@ def _dodge(k: int, width: float = 0.4) -> np.ndarray:
     return np.linspace(-width / 2, width / 2, k) if k > 1 else np.zeros(1)
 
 
-def _collapsed(r: pd.Series) -> bool:
-    """A configuration whose mean test accuracy sits at chance (its runs collapsed)."""
-    from swin_gao_lib.analysis.resampling import COLLAPSE_MARGIN
-
-    chance = r.get("chance")
-    return chance == chance and chance is not None and \
-        float(r["test_accuracy_mean"]) <= float(chance) + COLLAPSE_MARGIN
-
-
 def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | None:
-    """Test accuracy (mean +- std over seeds) against the number of optimizer updates.
-
-    One panel per data set whose configurations made at least two different
-    numbers of updates (``None`` when none did): each update count a column,
-    its configurations side by side in it, in the arms' colours and markers.
-    An arm with several configurations in a panel (an N sweep) has each
-    point labelled with its N. With one seed per configuration there is no
-    spread to draw, and the axis label says so.
-    """
+    """Test accuracy (mean +- std over seeds) against the number of optimizer updates: a panel
+    per data set with at least two update counts (None: none has), a column per count, an N
+    sweep's points labelled with N, collapsed configurations on a strip at the floor."""
     configs = _with_arms(configs)
     panels = [ds for ds in dict.fromkeys(configs["dataset"])
               if len(_counts(configs[configs["dataset"] == ds])) >= 2]
@@ -108,8 +82,9 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
         for col, count in enumerate(counts):
             members = sub[sub["optimizer_updates_mean"].round() == count]
             members = members.assign(_r=[a._rank() for a in members["arm"]]).sort_values(["_r", "N"])
-            for dx, (_, r) in zip(_dodge(len(members)), members.iterrows()):
-                if _collapsed(r):  # drawn on the axis' floor below, not on a 0-100% axis
+            for dx, (_, r), low in zip(_dodge(len(members)), members.iterrows(),
+                                       study.at_chance(members)):
+                if low:  # drawn on the axis' floor below, not on a 0-100% axis
                     at_chance.append((col + dx, r))
                     continue
                 s = styles[r["arm"]]
@@ -160,13 +135,8 @@ def accuracy_vs_updates(configs: pd.DataFrame, styles: ArmStyles) -> Figure | No
 
 def metric_vs_n(sweeps: dict[str, pd.DataFrame], ylabels: dict[str, str], title: str,
                 styles: ArmStyles, scale: dict[str, float] | None = None) -> Figure:
-    """One row per metric, one column per data set: mean +- std against N, one line per arm.
-
-    ``sweeps`` maps a metric to its :func:`swin_gao_lib.analysis.study.n_sweep` table
-    (in-step accumulation with a mean loss). Each line starts at its arm's
-    baseline (N = 1, drawn in the baseline's style); N is a column per value,
-    arms side by side in it.
-    """
+    """One row per metric (``sweeps``: each metric's :func:`.study.n_sweep`), one column per
+    data set: mean +- std against N, one line per arm from its baseline (N = 1)."""
     scale = scale or {}
     metrics = [m for m, t in sweeps.items() if not t.empty]
     datasets = list(dict.fromkeys(pd.concat([sweeps[m] for m in metrics])["dataset"]))
@@ -252,14 +222,9 @@ def _row_label(r: pd.Series) -> str:
 
 def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float = 100.0,
                 xlabel: str = "difference from the baseline (percentage points)") -> Figure:
-    """Forest plot: each configuration's difference from its baseline, with its 95% CI.
-
-    One panel per data set, stacked. The colour is the comparison's decision
-    (:mod:`study`: after Holm's correction, against the metric's margin, the
-    shaded band with dashed edges drawn over the points): red lower, green
-    higher, blue equivalent, grey inconclusive or not judged; the difference,
-    interval and decision are also written at the right of each row.
-    """
+    """Forest plot: each comparison's difference with its 95% CI, one panel per data set; the
+    colour is its decision (red lower, green higher, blue equivalent, grey otherwise), the
+    band its margin, the numbers written at the right."""
     sub = comp[comp["metric"] == metric]
     datasets = list(dict.fromkeys(sub["dataset"])) or [""]
     tested = bool(len(sub)) and (sub["test"] != "none").any()
@@ -271,10 +236,8 @@ def differences(comp: pd.DataFrame, metric: str = "test_accuracy", scale: float 
     panel_margins: dict[str, float] = {}
     for ax, ds in zip(axes[:, 0], datasets):
         g = sub[sub["dataset"] == ds].reset_index(drop=True)
-        # each data set's own margin: a study states one per data set (MNIST's +-0.5 pp was
-        # drawn at CIFAR-10's +-2 when one band served every panel)
-        # no band where nothing was tested (one seed): a point beside a margin line reads as
-        # a decision that was never made
+        # each data set's own margin; none where nothing was tested (one seed): a point beside
+        # a margin line reads as a decision
         margin = (float(g["margin"].max()) if tested and "margin" in g and g["margin"].notna().any()
                   else 0.0)
         if margin > 0:

@@ -1,11 +1,8 @@
 """A study's tables: what the analysis makes of a suite's records, before any figure.
 
-:func:`study_tables` groups the runs into configurations over seeds
-(:mod:`.study`), compares each with its partners (:mod:`.comparisons`), judges
-whether each configuration settled (:mod:`.convergence`) and marks every
-verdict's budget, scores diverged runs three ways (:mod:`.sensitivity`), lays
-SGD's accuracy out against the effective rate (:mod:`.rates`) and states the
-findings (:mod:`.findings`). The report (:mod:`.report`) draws and writes them.
+:func:`study_tables` runs the analysis modules in order: configurations
+(:mod:`.study`), comparisons, settling and budgets, sensitivity, effective
+rates and findings; :mod:`.report` draws and writes them.
 """
 
 from __future__ import annotations
@@ -17,16 +14,7 @@ import pandas as pd
 from swin_gao_lib.analysis import comparisons as compare, convergence, findings, study
 from swin_gao_lib.analysis import rates, sensitivity, tracking
 from swin_gao_lib.config.design import StudyDesign, load_design
-from swin_gao_lib.config.labels import dataset_title
 from swin_gao_lib.records import Suite
-
-
-def loss_tracking_summary(track: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration and seed: the largest relative loss difference from the baseline."""
-    g = track.groupby(["dataset", "configuration", "N", "seed"], sort=False)
-    return g.agg(epochs=("epoch", "count"),
-                 max_relative_difference=("relative_difference", "max"),
-                 max_val_relative_difference=("val_relative_difference", "max")).reset_index()
 
 
 @dataclass
@@ -49,18 +37,16 @@ class StudyTables:
 
 def study_tables(suite: Suite, margins: dict[str, float] | None = None,
                  design: StudyDesign | None = None) -> StudyTables:
-    """Group a suite's runs into configurations and compare each with its baseline.
+    """Group a suite's runs into configurations and compare each with its partners.
 
-    ``margins``: the equivalence margin of each metric (default
-    :data:`study.MARGINS`; a metric without one gets no decision); a declared
-    ``design`` (:mod:`swin_gao_lib.config.design`, default: the suite's own
-    ``study-design.yaml``) adds its comparisons, roles, predictions and margins.
+    ``margins``: each metric's equivalence margin (default :data:`study.MARGINS`);
+    ``design`` (default: the suite's ``study-design.yaml``) adds its comparisons,
+    roles, predictions and margins.
     """
     design = load_design(suite.path) if design is None else design
     runs = study.runs_frame(suite)
     configs = study.configurations(runs)
-    # the comparisons also see the runs that diverged (scored at chance): an arm whose every
-    # run diverged is compared, not dropped; the tables and figures show complete runs
+    # the comparisons also see the diverged runs; the tables and figures show complete runs
     gone = study.diverged_runs(suite)
     every = study.runs_frame(suite, gone)
     compared = study.configurations(every)
@@ -93,19 +79,14 @@ def study_tables(suite: Suite, margins: dict[str, float] | None = None,
 def accuracy_margins(configs: pd.DataFrame, margins: dict[str, float] | None,
                      design: StudyDesign | None) -> dict[str, float]:
     """Each data set's (title's) test-accuracy margin: declared, else the suite's default."""
-    default = (study.MARGINS if margins is None else margins).get("test_accuracy", float("nan"))
-    declared = {dataset_title(d): m["test_accuracy"]
-                for d, m in (design.margins.items() if design else []) if "test_accuracy" in m}
-    return {t: declared.get(t, default) for t in configs["dataset"].unique()}
+    margins = study.MARGINS if margins is None else margins
+    return {t: compare.margins_for(t, None, design, margins).get("test_accuracy", float("nan"))
+            for t in configs["dataset"].unique()}
 
 
 def _same_labels(configs: pd.DataFrame, compared: pd.DataFrame) -> None:
-    """Give the complete runs' configurations the labels the comparisons use (in place).
-
-    Labels name a learning rate where configurations would otherwise read alike;
-    counted with the diverged runs, a configuration may need its rate where the
-    complete runs alone would not (its twin at another rate only diverged).
-    """
+    """Give the complete runs' configurations the labels the comparisons use (in place): with
+    the diverged runs counted, a label may need its rate (its twin at another rate diverged)."""
     names = compared.set_index("configuration")[["label", "control", "training"]]
     for column in ("label", "control", "training"):
         configs[column] = configs["configuration"].map(names[column]).fillna(configs[column])

@@ -1,30 +1,16 @@
-"""How closely accumulation follows its baseline: per epoch, and per optimizer update.
+r"""How closely in-step accumulation follows its baseline, seed by seed: per epoch and per update.
 
-Two runs of one seed that should compute the same updates -- in-step
-accumulation against its baseline -- can be followed side by side. Where
-training draws nothing at random per micro-batch (no dropout, drop path or
-augmentation: the deterministic arm), they start from the same weights, see
-the same data in the same order and, with a mean loss, compute the same
-gradient up to float32 rounding, so their curves must coincide. With dropout
-on, N micro-batches draw N masks where one batch draws one, and the curves
-part like two seeds'.
+Without per-micro-batch randomness (the deterministic arm) and with a mean
+loss, both compute the same gradient up to float32 rounding, and their curves
+coincide; with dropout they part like two seeds. :func:`loss_tracking` compares
+``history.csv``'s losses (equal effective batch, in-step, mean);
+:func:`update_tracking` compares ``lr.csv`` per update (mean and sum):
 
-:func:`loss_tracking` compares the per-epoch losses of ``history.csv`` for
-the equal-effective-batch, in-step, mean-reduced configurations.
-:func:`update_tracking` compares the per-update records of ``lr.csv`` for every
-in-step equal-effective-batch configuration, mean *and* sum:
-
-* ``loss_relative_difference`` -- of the training loss each update's batch
-  gave, recovered from the running epoch mean Keras reports after update
-  ``k`` of an epoch (``L_k = k m_k - (k-1) m_{k-1}`` for full batches); the
-  float32 running mean limits this to about ``k`` units in the last place,
-  ~1e-5 at 100 updates per epoch;
-* ``update_ratio`` -- the norm of the change the update made to the weights,
-  over the baseline's for the same update. A summed gradient hands the
-  optimizer N times the mean: plain SGD then steps N times as far (ratio N
-  from the first update), while Adam(W), which divides by the root of its
-  second-moment estimate, steps as far as the baseline (ratio 1, up to its
-  epsilon).
+* ``loss_relative_difference`` -- of each update's batch loss, recovered from
+  the running epoch mean after update ``k``: ``L_k = k m_k - (k-1) m_{k-1}``
+  (float32 limits this to about ``k`` units in the last place);
+* ``update_ratio`` -- the norm of the weights' change over the baseline's: N
+  from the first update for SGD with a summed gradient, 1 for Adam(W).
 """
 
 from __future__ import annotations
@@ -34,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from swin_gao_lib.analysis.comparisons import declared_keys
 from swin_gao_lib.config.labels import EQUAL_BATCH
 from swin_gao_lib.records import Suite
 
@@ -50,11 +37,14 @@ def _pairs(runs: pd.DataFrame, configs: pd.DataFrame, reductions: tuple[str, ...
     sel = configs[(configs["family"] == EQUAL_BATCH) & (configs["mode"] == "in_step")
                   & (configs["reduction"].isin(reductions))]
     for _, c in sel.iterrows():
-        mine = runs[runs["configuration"] == c["configuration"]]
-        base = runs[runs["configuration"] == c["baseline"]].set_index("seed")
-        for _, r in mine.iterrows():
-            if r["seed"] in base.index:
-                yield c, r, base.loc[r["seed"], "run"]
+        yield from _shared_seeds(runs, c, c["configuration"], c["baseline"])
+
+
+def _shared_seeds(runs: pd.DataFrame, c: pd.Series, arm: str, partner: str):
+    base = runs[runs["configuration"] == partner].set_index("seed")
+    for _, r in runs[runs["configuration"] == arm].iterrows():
+        if r["seed"] in base.index:
+            yield c, r, base.loc[r["seed"], "run"]
 
 
 def loss_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
@@ -78,6 +68,14 @@ def loss_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame) -> pd
     return pd.DataFrame(rows, columns=TRACK_COLUMNS)
 
 
+def loss_tracking_summary(track: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and seed: the largest relative loss difference from the baseline."""
+    g = track.groupby(["dataset", "configuration", "N", "seed"], sort=False)
+    return g.agg(epochs=("epoch", "count"),
+                 max_relative_difference=("relative_difference", "max"),
+                 max_val_relative_difference=("val_relative_difference", "max")).reset_index()
+
+
 def batch_losses(updates: pd.DataFrame) -> np.ndarray:
     """Each update's batch loss from the running epoch means of ``lr.csv`` (full batches)."""
     out = np.empty(len(updates))
@@ -92,36 +90,28 @@ def batch_losses(updates: pd.DataFrame) -> np.ndarray:
 def _declared_pairs(runs: pd.DataFrame, configs: pd.DataFrame, design: Any):
     """As :func:`_pairs`, for a design's declared in-step comparisons (SGD's sum at lr/N...)."""
     from swin_gao_lib.config import RunConfig
-    from swin_gao_lib.config.design import configuration_key
 
     defaults = RunConfig().to_dict()
     by_key = configs.set_index("configuration")
     for d in design.comparisons if design is not None else []:
-        arm = configuration_key({**defaults, **d.arm})
-        partner = configuration_key({**defaults, **d.versus})
+        arm, partner = declared_keys(d, defaults)
         if (arm not in by_key.index or partner not in by_key.index
                 or d.arm.get("accumulation_mode", "in_step") != "in_step"
                 or by_key.loc[arm, "baseline"] == partner):  # already an inferred pair
             continue
         c = by_key.loc[arm].copy()
         c["label"] = d.label or f"{c['label']} vs {by_key.loc[partner, 'label']}"
-        base = runs[runs["configuration"] == partner].set_index("seed")
-        for _, r in runs[runs["configuration"] == arm].iterrows():
-            if r["seed"] in base.index:
-                yield c, r, base.loc[r["seed"], "run"]
+        yield from _shared_seeds(runs, c, arm, partner)
 
 
 def update_tracking(suite: Suite, runs: pd.DataFrame, configs: pd.DataFrame,
                     design: Any = None, diverged: Any = ()) -> pd.DataFrame:
-    """Per update: batch loss and step size of in-step N micro-batches against the baseline.
+    """Per update: batch loss and step size of in-step N micro-batches against the baseline,
+    and of every in-step comparison a ``design`` declares.
 
-    Besides the equal-effective-batch configurations against their baselines,
-    every in-step comparison a ``design`` declares (its arm against its
-    partner). Only runs whose ``lr.csv`` has the per-update columns (older
-    records lack them) and as many updates as their partner's are compared --
-    or, where a side diverged (``diverged``: its runs, which ``runs`` and
-    ``configs`` then include), the updates both made before it stopped: SGD's
-    summed micro-batches step 4x as far from the first update, up to the NaN.
+    Only runs whose ``lr.csv`` has the per-update columns and as many updates as
+    their partner's are compared; where a side diverged (``diverged``, included
+    in ``runs`` and ``configs``), the updates both made before it stopped.
     """
     import itertools
 

@@ -1,11 +1,4 @@
-"""The loss-tracking figure: N micro-batches against one batch, epoch by epoch.
-
-Equal-effective-batch accumulation with in-step accumulation and a mean loss
-computes the baseline's gradient; this figure shows how closely each such
-configuration's loss follows its baseline's (left: one seed's curves; right:
-the relative difference per epoch for every shared seed, against float32's
-resolution). Arms keep the report's colours and markers.
-"""
+"""The loss-tracking figure: N micro-batches against one batch, epoch by epoch."""
 
 from __future__ import annotations
 
@@ -35,14 +28,11 @@ def loss_tracking(track: pd.DataFrame, arms: Mapping[tuple[str, str], Arm],
                   styles: ArmStyles) -> Figure:
     """Equal-effective-batch accumulation (in-step, mean) against its baseline's loss curve.
 
-    ``track`` is :func:`swin_gao_lib.analysis.study.loss_tracking`; ``arms`` maps each
-    ``(dataset, configuration label)`` to its arm. One row per data set and arm: left,
-    the training loss per epoch of the baseline (black, dashed) and of each N,
-    for the first seed they share; right, ``|loss_N - loss_1| / loss_1`` per
-    epoch on a log scale, every shared seed one thin line, with float32's
-    machine epsilon dotted for scale. An arm keeps its colour and marker; its
-    N are shades of that colour. Coinciding curves (the deterministic arm) sit a
-    few epsilons up; with dropout the runs part like different seeds.
+    ``track``: :func:`.tracking.loss_tracking`; ``arms``: each ``(dataset, label)``'s
+    arm. Per data set and arm: left, the losses of the baseline (black, dashed)
+    and of each N (shades of the arm's colour) for their first shared seed;
+    right, ``|loss_N - loss_1| / loss_1`` per epoch and seed, log scale, float32's
+    epsilon dotted.
     """
     track = track.assign(arm=[arms[k] for k in zip(track["dataset"], track["configuration"])])
     panels = list(dict.fromkeys(zip(track["dataset"], track["arm"])))

@@ -51,9 +51,6 @@ def _write(results: list[dict[str, Any]], repeats: int, t0: float, out: Path) ->
         "versions": {r["spec"]["backend"]: r["versions"] for r in results if "error" not in r},
         "summary": summarise(results), "raw": results,
     }
-    from swin_gao_lib.bench.targets import judge
-
-    report["targets"] = judge(report["summary"], report["device"])
     out.mkdir(parents=True, exist_ok=True)
     from swin_gao_lib.files import write_json
 

@@ -1,49 +1,12 @@
-"""Benchmark specs: the variants measured, and the method (the cost of accumulation, per backend).
+"""Benchmark specs: the variants measured and the plan of a benchmark (method: docs/benchmarks.md).
 
-Variants, for a full batch B and N micro-batches of m = B/N:
-
-* ``plain_full``  — ordinary ``fit`` at batch B (what accumulation emulates);
-* ``plain_micro`` — ordinary ``fit`` at batch m (what fits in memory);
-* ``in_step``     — this kit's accumulation: one step takes B, runs N micro-batches;
-* ``optimizer``   — Keras's ``gradient_accumulation_steps=N`` with batches of m;
-
-each on every ``--backend`` (TensorFlow with ``jit_compile`` off and/or on; JAX,
-always XLA-compiled), in float32 and optionally mixed precision.
-
-Method. Every measurement runs in a **fresh process** (so one variant's memory
-peak never hides another's, and each process's own compile and state are
-its own), and the repeats are **interleaved**: round r runs every variant
-once, in a shuffled order, before round r+1 starts, so the machine's drift
-falls evenly on all of them. A worker sets its backend before Keras is
-imported, trains on the bundled CIFAR-10 (or MNIST) sample through the kit's
-pipeline of that backend (tf.data; NumPy batches on JAX), drops the warm-up
-*updates* (tracing, compilation, caches) and times each further update: one
-step for plain and in-step, N micro-steps including the apply for optimizer
-mode, so every variant is timed per optimizer update of B samples (plain_micro
-per step of m). Each step's loss is read back, which waits for the device.
-
-Reported per variant: the median time per sample over all repeats' measured
-updates, its interquartile range, the median of each process's median and their
-spread *between* processes (max - min over the median); the step-time trend
-within the measured updates (last third over first third: near 1 when warm-up
-removed compile and drift; a worker past +-10% is flagged); images/s, time per
-update; peak memory as the absolute peak and as the increase over the idle
-process (CPU: the RSS high-water mark over the RSS before training; GPU: the
-allocator's peak over its use before training); ratios to ``plain_micro``
-(same micro-batch) and ``plain_full`` (same batch) *within* a backend, and,
-for JAX rows, JAX / TensorFlow for the same variant (against TF with XLA off
-and on).
-
-The input-pipeline check runs ``plain_full`` once more on in-memory arrays
-(already scaled, no augmentation), so the pipeline's overhead is the ratio.
-
-Levels. ``step`` (above) times the train step as ``fit`` calls it. ``fit``
-times what a user waits for: the kit's ``train()`` itself, for ``epochs``
-epochs on the sample with validation, ``history.csv``, ``lr.csv`` and the
-per-epoch checkpoints on, through the ``host`` pipeline (``fit``) or the
-``device`` one (JAX epoch programs), one seed or ``seeds`` side by side; each
-epoch after the first (which compiles) is one timed unit, from the end of one
-epoch's checkpoint to the end of the next, of ``seeds`` x its training images.
+For a full batch B and N micro-batches of m = B/N: ``plain_full`` (``fit`` at
+B), ``plain_micro`` (``fit`` at m), ``in_step`` (this kit's accumulation) and
+``optimizer`` (Keras's ``gradient_accumulation_steps=N`` at m). Every variant is
+timed per optimizer update of B samples (``plain_micro`` per step of m; optimizer
+mode's N micro-steps include the apply). Level ``step`` times the train step
+under ``fit``; level ``fit`` the kit's ``train()`` per epoch after the first,
+records and checkpoints included.
 """
 
 from __future__ import annotations
@@ -131,13 +94,10 @@ def plan(models, batch: int, ns, jit_modes, precisions, steps: int, warmup: int,
          variants=VARIANTS) -> list[Spec]:
     """Every spec of a benchmark; N=1 has only ``plain_full`` (the others coincide).
 
-    ``jit_modes`` apply to TensorFlow; JAX is always XLA-compiled (one mode).
-    ``precisions``: Keras dtype policies, e.g. ``["float32", "mixed_bfloat16"]``.
-    ``levels``: ``step`` (the train step under ``fit``) and/or ``fit`` (``train()``
-    end to end); ``pipelines`` and ``seeds`` apply to the fit level: ``device``
-    runs on JAX only, ``seeds`` > 1 (side by side) on the device pipeline only.
-    ``variants`` keeps only those of :data:`VARIANTS` (``plain_full`` at N = 1 is
-    the reference of every ratio: leave it in).
+    ``jit_modes`` apply to TensorFlow (JAX always compiles); ``pipelines`` and
+    ``seeds`` to the fit level (``device`` on JAX only, ``seeds`` > 1 on the device
+    pipeline only); ``variants`` keeps only those (``plain_full``, every ratio's
+    reference, should stay).
     """
     from swin_gao_lib.errors import InputError
 

@@ -6,11 +6,9 @@ import statistics
 from dataclasses import asdict
 from typing import Any
 
-
 from swin_gao_lib.bench.specs import Spec
 
 
-# ---------------------------------------------------------------- driver
 def _quantile(values, q):
     values = sorted(values)
     pos = (len(values) - 1) * q
@@ -34,8 +32,7 @@ def trend(times: list[float]) -> float | None:
 def _row_key(row: dict[str, Any], variant: str, n: int, backend: str | None = None,
              jit: bool | None = None, pipeline: str | None = None,
              seeds: int | None = None) -> str:
-    """The key of the row like ``row`` but for another variant/N (backend, XLA mode,
-    pipeline, seeds)."""
+    """The key of the row like ``row`` but for another variant, N, backend, XLA, pipeline, seeds."""
     spec = Spec(model=row["model"], batch=row["batch"], n=n, variant=variant,
                 jit=row["jit"] if jit is None else jit, precision=row["precision"],
                 data=row["data"], backend=backend or row["backend"],

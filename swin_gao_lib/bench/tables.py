@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from swin_gao_lib.bench.specs import VARIANTS
 from swin_gao_lib.bench.summary import TREND_LIMIT
 
@@ -68,9 +67,6 @@ def markdown_table(report: dict[str, Any]) -> str:
                  f"last-third over first-third step time (⚠: beyond ±{TREND_LIMIT:.0%}).")
     text += fit_table(report)
     text += "\n\nMemory: " + "; ".join(kinds) + ".\n"
-    from swin_gao_lib.bench.targets import judge, markdown
-
-    text += "\nTargets:\n\n" + markdown(judge(report["summary"], report.get("device")))
     return text
 
 

@@ -15,7 +15,6 @@ import numpy as np
 from swin_gao_lib.bench.specs import Spec
 
 
-# ---------------------------------------------------------------- worker (fresh process)
 def measure(spec: Spec) -> dict[str, Any]:
     """Run one spec in this process; return per-update times and memory.
 
@@ -27,12 +26,11 @@ def measure(spec: Spec) -> dict[str, Any]:
     if spec.level == "fit":
         return measure_fit(spec)
     import keras
-    import numpy as np
 
     from swin_gao_lib.training.accumulation import build_trainer
     from swin_gao_lib.data.sources import load_sample
     from swin_gao_lib.data.splits import split
-    from swin_gao_lib.runtime.machine import PeakMemory, environment
+    from swin_gao_lib.runtime.machine import PeakMemory
     from swin_gao_lib.model import build_swin
 
     if spec.precision != "float32":
@@ -66,31 +64,33 @@ def measure(spec: Spec) -> dict[str, Any]:
     model.fit(**fit_data, steps_per_epoch=total_steps, epochs=1, verbose=0, callbacks=[Clock()])
     marks = [start] + ends[unit - 1::unit]  # the end of every update
     times = [b - a for a, b in zip(marks[spec.warmup:], marks[spec.warmup + 1:])]
+    warmup = [b - a for a, b in zip(marks[:spec.warmup], marks[1:spec.warmup + 1])]
+    return _record(spec, times, warmup, spec.step_samples(), {}, memory.describe(),
+                   bool(np.all(np.isfinite(losses))))
+
+
+def _record(spec: Spec, times: list[float], warmup: list[float], samples: int,
+            extra: dict[str, Any], memory: dict[str, Any], finite: bool) -> dict[str, Any]:
+    """One measurement as ``bench.json``'s ``raw`` holds it."""
+    from swin_gao_lib.runtime.machine import environment
+
     env = environment()
-    mem = memory.describe()
     return {"spec": asdict(spec), "key": spec.key, "step_times_s": times,
-            "warmup_times_s": [b - a for a, b in zip(marks[:spec.warmup], marks[1:spec.warmup + 1])],
-            "step_samples": spec.step_samples(), "peak_memory_mib": mem["peak_memory_mib"],
-            "peak_memory_increase_mib": mem["peak_memory_increase_mib"],
-            "peak_memory_kind": mem["peak_memory_kind"],
+            "warmup_times_s": warmup, "step_samples": samples, **extra,
+            **{k: memory[k] for k in ("peak_memory_mib", "peak_memory_increase_mib",
+                                      "peak_memory_kind")},
             "device": env["device"],
             "versions": {k: env.get(k) for k in ("python", "keras", "keras_backend",
                                                   "backend_version", "numpy")},
-            "cpu_count": env["cpu_count"], "losses_finite": bool(np.all(np.isfinite(losses)))}
+            "cpu_count": env["cpu_count"], "losses_finite": finite}
 
 
 def measure_fit(spec: Spec) -> dict[str, Any]:
-    """The fit level: the kit's ``train()`` (or ``seeds`` side by side), records and all.
-
-    Timed units are whole epochs after the first (which compiles): from the end
-    of one epoch's last checkpoint to the end of the next's, so validation,
-    ``history.csv``, ``lr.csv`` and checkpoints count. The checkpoints' writer is
-    wrapped to note when each epoch's records are all on disk.
-    """
+    """The fit level: the kit's ``train()`` (or ``seeds`` side by side), records and all,
+    timed per epoch after the first (which compiles), from checkpoint to checkpoint."""
     import dataclasses
     import tempfile
 
-    from swin_gao_lib.runtime.machine import environment
     from swin_gao_lib.training import checkpoint
     from swin_gao_lib.training.side_by_side import train_side_by_side
     from swin_gao_lib.training.train import train
@@ -119,20 +119,12 @@ def measure_fit(spec: Spec) -> dict[str, Any]:
     marks = [start] + [ends[e] for e in sorted(ends)]
     times = [b - a for a, b in zip(marks[1:], marks[2:])]  # epochs 2..E
     m = results[0].metrics
-    env = environment()
-    return {"spec": dataclasses.asdict(spec), "key": spec.key, "step_times_s": times,
-            "warmup_times_s": [marks[1] - marks[0]],  # the first epoch: compile
-            "step_samples": spec.seeds * m["samples"]["train"],
-            "train_images_per_s": sum(r.metrics["images_per_s"] for r in results),
-            "compile_s": m["compile_s"], "test_accuracy": [r.metrics["test_accuracy"]
-                                                           for r in results],
-            "peak_memory_mib": m["peak_memory_mib"],
-            "peak_memory_increase_mib": m["peak_memory_increase_mib"],
-            "peak_memory_kind": m["peak_memory_kind"], "device": env["device"],
-            "versions": {k: env.get(k) for k in ("python", "keras", "keras_backend",
-                                                  "backend_version", "numpy")},
-            "cpu_count": env["cpu_count"],
-            "losses_finite": all(np.isfinite(r.metrics["final_train_loss"]) for r in results)}
+    extra = {"train_images_per_s": sum(r.metrics["images_per_s"] for r in results),
+             "compile_s": m["compile_s"],
+             "test_accuracy": [r.metrics["test_accuracy"] for r in results]}
+    return _record(spec, times, [marks[1] - marks[0]],  # the first epoch: compile
+                   spec.seeds * m["samples"]["train"], extra, m,
+                   all(np.isfinite(r.metrics["final_train_loss"]) for r in results))
 
 
 def _endless(data: Any, cfg: Any, per_step: int) -> Any:

@@ -1,28 +1,7 @@
 """A run's configuration: the data-set registry, RunConfig, params files, display names."""
 
-from swin_gao_lib.config.run_config import (ACCUMULATION_MODES, IMAGE_HANDLING, LIMITS,
-                                            LR_SCALINGS, LR_SCHEDULES, MAX_RUN_NAME,
-                                            MAX_SEED, OPTIMIZERS, REDUCTIONS, RUN_NAME,
-                                            RunConfig)
-from swin_gao_lib.config.checks import (check_run_name, from_yaml, make_config, to_yaml,
-                                        unknown_key_error, validate)
+from swin_gao_lib.config.run_config import MAX_RUN_NAME, MAX_SEED, RunConfig
+from swin_gao_lib.config.checks import from_yaml, make_config, to_yaml, unknown_key_error
 
-__all__ = [
-    "ACCUMULATION_MODES",
-    "IMAGE_HANDLING",
-    "LIMITS",
-    "LR_SCALINGS",
-    "LR_SCHEDULES",
-    "MAX_RUN_NAME",
-    "MAX_SEED",
-    "OPTIMIZERS",
-    "REDUCTIONS",
-    "RUN_NAME",
-    "RunConfig",
-    "check_run_name",
-    "from_yaml",
-    "make_config",
-    "to_yaml",
-    "unknown_key_error",
-    "validate",
-]
+__all__ = ["MAX_RUN_NAME", "MAX_SEED", "RunConfig", "from_yaml", "make_config", "to_yaml",
+           "unknown_key_error"]

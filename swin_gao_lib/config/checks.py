@@ -1,7 +1,6 @@
-"""Turning values into a checked :class:`RunConfig`: coercion, validation, YAML.
+"""Values to a checked :class:`RunConfig` (coercion, validation) and back to YAML.
 
-Every value is checked here before anything is built, with one line that names
-the key and the fix (:class:`swin_gao_lib.errors.ConfigError`).
+Every error is one :class:`ConfigError` line naming the key and the fix.
 """
 
 from __future__ import annotations
@@ -16,15 +15,14 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from swin_gao_lib.config import datasets
-from swin_gao_lib.runtime.backend import BACKENDS
 from swin_gao_lib.config.paths import check_path, refuse_control_characters
+from swin_gao_lib.config.run_config import (ACCUMULATION_MODES, IMAGE_HANDLING, LIMITS,
+                                            LR_SCALINGS, LR_SCHEDULES, MAX_RUN_NAME, MAX_SEED,
+                                            OPTIMIZERS, PIPELINES, PRECISIONS, REDUCTIONS,
+                                            RUN_NAME, RunConfig)
 from swin_gao_lib.config.yaml_text import read_yaml
 from swin_gao_lib.errors import ConfigError, shown
-
-from swin_gao_lib.config.run_config import (ACCUMULATION_MODES, IMAGE_HANDLING, LIMITS,
-    LR_SCALINGS, LR_SCHEDULES, MAX_RUN_NAME, MAX_SEED, OPTIMIZERS, PIPELINES, PRECISIONS,
-    REDUCTIONS, RUN_NAME, RunConfig)
-
+from swin_gao_lib.runtime.backend import BACKENDS
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
@@ -32,19 +30,11 @@ _HINTS = typing.get_type_hints(RunConfig)
 
 # ---------------------------------------------------------------- coercion
 def parse_number(name: str, value: Any, kind: type) -> int | float:
-    """One parse for every number of a config: convert first, then check.
-
-    Wherever a value comes from (a params file, ``--set``, a grid, the
-    notebook's parameters, a run's ``config.yaml``) it is converted to
-    ``kind`` first and checked after, so ``inf``, ``nan``, ``1e400`` and
-    ``.inf`` all meet the same finiteness rule, and ``"0x10"`` the same type rule
-    (before, text was converted after the check, so ``--set learning_rate=inf``
-    passed it).
+    """The one parse of every number of a config, whatever its origin: convert, then check.
 
     * ``float``: a number, or text Python reads as one ("3e-4", which YAML 1.1
-      leaves as a string; "inf"); the result must be finite.
-    * ``int``: an integer (not a bool, not a float: ``2.0`` is refused, nor
-      text: ``"64"``, ``"0x10"``).
+      leaves as a string); the result must be finite (``inf``, ``nan``, ``1e400``).
+    * ``int``: an integer (not a bool, a float such as ``2.0``, nor text such as ``"64"``).
 
     Raises:
         ConfigError: naming ``name``, what was given, and what to write instead.
@@ -88,9 +78,8 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, (list, tuple)) or not value:
-            raise ConfigError(
-                f"{name}: expected a non-empty list of integers, e.g. [2, 2], got {shown(value)}"
-            )
+            raise ConfigError(f"{name}: expected a non-empty list of integers, e.g. [2, 2], "
+                              f"got {shown(value)}")
         for v in value:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise ConfigError(f"{name}: every entry must be an integer, got {shown(v)} in "
@@ -153,10 +142,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     """Check every cross-field constraint; raise :class:`ConfigError` naming the field."""
     _choice("dataset", cfg.dataset, tuple(datasets.DATASETS))
     if not (cfg.source in ("keras", "sample") or cfg.source.startswith("dir:")):
-        raise ConfigError(
-            f"source: {shown(cfg.source)} is not valid; use 'keras' (download), 'sample' "
-            "(bundled real subset) or 'dir:<path>' (the published files on disk)"
-        )
+        raise ConfigError(f"source: {shown(cfg.source)} is not valid; use 'keras' (download), "
+                          "'sample' (bundled real subset) or 'dir:<path>' (the published files "
+                          "on disk)")
     if cfg.source.startswith("dir:"):  # with room for the data set's file names inside it
         if not cfg.source[4:].strip():
             raise ConfigError("source: 'dir:' needs a folder, e.g. 'dir:/data/mnist'")
@@ -165,12 +153,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(
             f"source: no sample of {cfg.dataset} ships with the kit (samples: "
             f"{', '.join(datasets.with_sample())}); use 'keras' or 'dir:<path>'")
-    _choice("image_handling", cfg.image_handling, IMAGE_HANDLING)
-    _choice("optimizer", cfg.optimizer, OPTIMIZERS)
-    _choice("accumulation_mode", cfg.accumulation_mode, ACCUMULATION_MODES)
-    _choice("reduction", cfg.reduction, REDUCTIONS)
-    _choice("lr_scaling", cfg.lr_scaling, tuple(LR_SCALINGS))
-    _choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    for name, options in (("image_handling", IMAGE_HANDLING), ("optimizer", OPTIMIZERS),
+                          ("accumulation_mode", ACCUMULATION_MODES), ("reduction", REDUCTIONS),
+                          ("lr_scaling", tuple(LR_SCALINGS)), ("lr_schedule", LR_SCHEDULES)):
+        _choice(name, getattr(cfg, name), options)
     if cfg.warmup_updates < 0:
         raise ConfigError(f"warmup_updates: must be >= 0 (0: no warm-up), got {cfg.warmup_updates}")
     if cfg.lr_schedule == "step" and cfg.lr_step_updates is None:
@@ -185,8 +171,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"lr_step_factor: must be in (0, 1], got {cfg.lr_step_factor}")
     if cfg.backend is not None:
         _choice("backend", cfg.backend, BACKENDS)
-    _choice("precision", cfg.precision, PRECISIONS)
-    _choice("pipeline", cfg.pipeline, PIPELINES)
+    for name, options in (("precision", PRECISIONS), ("pipeline", PIPELINES)):
+        _choice(name, getattr(cfg, name), options)
     if cfg.pipeline == "device" and cfg.backend == "tensorflow":
         raise ConfigError("pipeline: 'device' runs on the JAX backend; set backend: jax, or "
                           "pipeline: host for TensorFlow")
@@ -214,25 +200,21 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"crop_padding: {cfg.crop_padding} is more than {min(h, w) // 2}, half "
                           f"the side of the {h}x{w} images it pads; use at most {min(h, w) // 2}, "
                           "which keeps half of each image in every crop (keras-io pads 4)")
-    _rate(cfg, "dropout", "attention_dropout", "drop_path_rate", "label_smoothing")
-    if not (0.0 <= cfg.validation_split < 1.0):
-        raise ConfigError(f"validation_split: must be in [0, 1), got {cfg.validation_split}")
+    _rate(cfg, "dropout", "attention_dropout", "drop_path_rate", "label_smoothing",
+          "validation_split")
     if not cfg.learning_rate > 0:
         raise ConfigError(f"learning_rate: must be > 0, got {cfg.learning_rate}")
     if cfg.weight_decay < 0:
         raise ConfigError(f"weight_decay: must be >= 0, got {cfg.weight_decay}")
-    if not (0.0 <= cfg.momentum < 1.0):
-        raise ConfigError(f"momentum: must be in [0, 1), got {cfg.momentum}")
+    _rate(cfg, "momentum")
     if not 0 <= cfg.seed <= MAX_SEED:
         raise ConfigError(f"seed: must be in [0, 2^32 - 1] = [0, {MAX_SEED}], got {cfg.seed}")
 
     # --- accumulation
     n = cfg.accumulation_steps
     if cfg.accumulation_mode == "in_step" and cfg.batch_size < n:
-        raise ConfigError(
-            f"batch_size: in in_step mode the batch ({cfg.batch_size}) is split into "
-            f"accumulation_steps={n} micro-batches, so it must be >= {n}"
-        )
+        raise ConfigError(f"batch_size: in in_step mode the batch ({cfg.batch_size}) is split "
+                          f"into accumulation_steps={n} micro-batches, so it must be >= {n}")
     if cfg.accumulation_mode == "in_step" and math.ceil(cfg.batch_size / cfg.micro_batch_size) != n:
         b, m = cfg.batch_size, cfg.micro_batch_size
         works = [k for k in range(1, min(b, 64) + 1) if math.ceil(b / math.ceil(b / k)) == k]
@@ -242,71 +224,53 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"(for {b}: {', '.join(map(str, works))}{', ...' if b > 64 else ''})")
     if cfg.accumulation_mode == "optimizer":
         if n > 1 and cfg.batch_size % n:
-            raise ConfigError(
-                f"batch_size: optimizer mode feeds batches of batch_size/accumulation_steps; "
-                f"{cfg.batch_size} is not divisible by {n} (try {cfg.batch_size - cfg.batch_size % n})"
-            )
+            raise ConfigError(f"batch_size: optimizer mode feeds batches of batch_size/"
+                              f"accumulation_steps; {cfg.batch_size} is not divisible by {n} "
+                              f"(try {cfg.batch_size - cfg.batch_size % n})")
         if cfg.reduction != "mean":
-            raise ConfigError(
-                "reduction: Keras's optimizer accumulation always averages the N gradients; "
-                "'sum' exists only in accumulation_mode: in_step"
-            )
+            raise ConfigError("reduction: Keras's optimizer accumulation always averages the N "
+                              "gradients; 'sum' exists only in accumulation_mode: in_step")
 
     # --- geometry
-    h, w, _ = cfg.input_shape
     p = cfg.patch_size
     if h % p or w % p:
         fix = " (or image_handling: pad32 for 32x32)" if h == 28 else ""
-        raise ConfigError(
-            f"patch_size: {p} does not divide the {h}x{w} input of {cfg.dataset}; "
-            f"use a divisor of {h}{fix}"
-        )
+        raise ConfigError(f"patch_size: {p} does not divide the {h}x{w} input of {cfg.dataset}; "
+                          f"use a divisor of {h}{fix}")
     if len(cfg.num_heads) != len(cfg.depths):
-        raise ConfigError(
-            f"num_heads: has {len(cfg.num_heads)} entries but depths has {len(cfg.depths)} stages; "
-            "give one head count per stage"
-        )
+        raise ConfigError(f"num_heads: has {len(cfg.num_heads)} entries but depths has "
+                          f"{len(cfg.depths)} stages; give one head count per stage")
     if any(d < 1 for d in cfg.depths):
         raise ConfigError(f"depths: every stage needs at least one block, got "
                           f"{shown(list(cfg.depths))}")
     if cfg.shift_size < 0 or cfg.shift_size >= cfg.window_size:
-        raise ConfigError(
-            f"shift_size: must be in [0, window_size) = [0, {cfg.window_size}), got {cfg.shift_size}"
-        )
-    grids = cfg.stage_grids()
-    n_merges = len(cfg.depths) - 1 + int(cfg.merge_after_last_stage)
+        raise ConfigError(f"shift_size: must be in [0, window_size) = [0, {cfg.window_size}), "
+                          f"got {cfg.shift_size}")
     side = h // p
-    for i in range(n_merges):
+    for i in range(len(cfg.depths) - 1 + int(cfg.merge_after_last_stage)):
         if side % 2:
-            raise ConfigError(
-                f"depths: patch merging {i + 1} halves a {side}x{side} token grid, which is odd; "
-                "use fewer stages, merge_after_last_stage: false, or a different patch_size"
-            )
+            raise ConfigError(f"depths: patch merging {i + 1} halves a {side}x{side} token grid, "
+                              "which is odd; use fewer stages, merge_after_last_stage: false, or "
+                              "a different patch_size")
         side //= 2
-    for i, (g, heads) in enumerate(zip(grids, cfg.num_heads)):
+    for i, (g, heads) in enumerate(zip(cfg.stage_grids(), cfg.num_heads)):
         dim = cfg.embed_dim * 2**i
         if heads < 1 or dim % heads:
-            raise ConfigError(
-                f"num_heads: stage {i + 1} has width {dim}, which {heads} heads do not divide; "
-                f"use a divisor of {dim}"
-            )
+            raise ConfigError(f"num_heads: stage {i + 1} has width {dim}, which {heads} heads do "
+                              f"not divide; use a divisor of {dim}")
         # Swin's rule: a window as large as the grid becomes the whole grid (no shift).
         if g > cfg.window_size and g % cfg.window_size:
             divisors = [d for d in range(1, g + 1) if g % d == 0]
-            raise ConfigError(
-                f"window_size: {cfg.window_size} does not divide stage {i + 1}'s {g}x{g} "
-                f"patch grid; use one of {divisors}"
-            )
+            raise ConfigError(f"window_size: {cfg.window_size} does not divide stage {i + 1}'s "
+                              f"{g}x{g} patch grid; use one of {divisors}")
     return cfg
 
 
 # ---------------------------------------------------------------- building
 def make_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> RunConfig:
     """Build and validate a :class:`RunConfig` from a mapping plus keyword overrides."""
-    merged = dict(values or {})
-    merged.update(overrides)
     kwargs = {}
-    for key, value in merged.items():
+    for key, value in {**(values or {}), **overrides}.items():
         if key not in _FIELDS:
             raise unknown_key_error(key)
         kwargs[key] = _coerce(key, value)
@@ -328,13 +292,10 @@ def from_yaml(text: str, where: str = "config") -> RunConfig:
 
 
 def uneven_split_note(cfg: RunConfig) -> str | None:
-    """One line saying how a batch that N does not divide is cut, or ``None`` when it divides.
+    """How an in-step batch that N does not divide is cut, or ``None`` when it divides.
 
-    In in-step mode a batch of B in N micro-batches is cut into micro-batches of
-    ceil(B/N), the last one shorter (B = 32, N = 5: 7+7+7+7+4). The update stays
-    exact (every sample weighs the same, docs/accumulation.md), but the micro-batches
-    differ in size, which a user asking for N = 5 may not expect; the CLI and the
-    train notebook print this line before training.
+    Micro-batches of ceil(B/N), the last one shorter (B = 32, N = 5: 7+7+7+7+4); the
+    update stays exact. The CLI and the train notebook print this line before training.
     """
     b, n = cfg.batch_size, cfg.accumulation_steps
     if n <= 1 or b % n == 0 or cfg.accumulation_mode != "in_step":

@@ -1,16 +1,12 @@
-"""The data-set registry: every fact about a data set, in one entry.
+"""The data-set registry: every fact about a data set, in one entry (no TensorFlow, no Keras).
 
-Config validation, the sources, the pipeline, the model's output layer, the
-report, the benchmark and the sample tool all read these entries; adding a data
-set is one :class:`DatasetSpec` here plus, if its files have a new layout, a
+Adding a data set is one :class:`DatasetSpec` here plus, for a new file layout, a
 parser in :mod:`swin_gao_lib.data.formats`.
-
-Nothing here imports TensorFlow or Keras: the registry is read while params
-files are planned, before any backend is loaded.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,16 +21,14 @@ class DirLayout:
     """The published files of a data set, as a ``dir:<path>`` source expects them.
 
     Attributes:
-        format: ``"idx"`` (MNIST-style IDX pairs, gzipped or not) or
-            ``"cifar_python"`` (Krizhevsky's pickled "python version" batches).
-        train: file names holding the training split, in order. For ``idx``,
-            the images file then the labels file.
+        format: ``"idx"`` (IDX pairs, gzipped or not) or ``"cifar_python"`` (pickled batches).
+        train: file names of the training split, in order (``idx``: images, then labels).
         test: the same for the test split.
-        subfolder: the folder the published archive unpacks to; ``dir:`` may
-            name it or the folder that contains it.
+        subfolder: the folder the published archive unpacks to; ``dir:`` may name it
+            or the folder that contains it.
         label_key: the key of the labels in a ``cifar_python`` batch.
-        meta: a ``cifar_python`` file holding the class names, and its key;
-            read when present, to check that it names ``num_classes`` classes.
+        meta: a ``cifar_python`` file holding the class names, and its key; read when
+            present, to check that it names ``num_classes`` classes.
     """
 
     format: str
@@ -58,18 +52,14 @@ class DatasetSpec:
     """One data set: what it is called, what its images are, where it comes from.
 
     Attributes:
-        name: the value of ``dataset:`` in a config.
-        title: how figures and tables name it.
+        name: the value of ``dataset:`` in a config; ``title``: how figures name it.
         shape: ``(height, width, channels)`` of one image as published.
         num_classes: labels are integers in ``0 .. num_classes - 1``.
-        flip: whether a left-right flip keeps an image in its class (true for
-            photos, false for digits and letters).
-        keras_loader: the ``keras.datasets`` module that downloads it, and the
-            keyword arguments of its ``load_data``.
+        flip: whether a left-right flip keeps an image in its class (photos, not digits).
+        keras_loader: the ``keras.datasets`` module; ``keras_kwargs``: its ``load_data``'s.
         layout: the published files a ``dir:`` source reads.
         sample: whether a real subset ships with the kit (``source: sample``).
-        train_images: how many training images the published data set has
-            (what ``source: keras`` loads).
+        train_images: training images of the published data set (what ``keras`` loads).
     """
 
     name: str
@@ -109,8 +99,6 @@ def get(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except (KeyError, TypeError):
-        import difflib
-
         close = difflib.get_close_matches(str(name), DATASETS, n=1)
         extra = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(f"dataset: '{name}' is not one of {', '.join(DATASETS)}{extra}") from None

@@ -1,8 +1,6 @@
-"""A study's declared design: which comparisons it makes, their roles, predictions and margins.
+"""A study's declared design: its comparisons, their roles, predictions and margins.
 
-A params file may hold a ``study:`` block beside its grid. It is written before
-the runs, so that what the study set out to test, and what it expected,
-cannot be adjusted to what came out::
+A params file may hold a ``study:`` block beside its grid, written before the runs::
 
     study:
       margin:                      # the equivalence margin of each decided metric
@@ -17,19 +15,11 @@ cannot be adjusted to what came out::
           why: Adam divides by sqrt(v), so a 4x larger gradient is nearly the same update
           label: ...               # optional: how the findings name it
 
-``arm`` and ``versus`` are the values that set them apart, on top of the
-file's base values; each becomes a full configuration. ``arm`` must be one of
-the file's own grid points (seeds aside), ``versus`` may be run by another file
-of the suite (the baseline in a controls file). Any other comparison the
-report infers (:mod:`swin_gao_lib.analysis.study`) is secondary and states no
-prediction.
-
-``run-all`` checks every block before the first run (:func:`read_design`) and
-writes the suite's design beside its runs (:func:`write_design`,
-``<suite>/study-design.yaml``), where the report reads it back
-(:func:`load_design`). A design file that already holds a different block for
-one of the suite's params files is refused unless ``--force``: the records
-would otherwise be read against predictions they were not made under.
+``arm`` and ``versus`` are values on top of the file's base, each made a full
+configuration; ``arm`` must be one of the file's grid points (seeds aside), ``versus``
+may be run by another file of the suite. ``run-all`` checks every block before the
+first run and keeps them in ``<suite>/study-design.yaml`` (:func:`write_design`),
+where the report reads them (:func:`load_design`).
 """
 
 from __future__ import annotations
@@ -151,12 +141,11 @@ def parse_block(block: Any, values: Mapping[str, Any], stem: str, source: str) -
                               f"{', '.join(PREDICTIONS)}")
         if not isinstance(item["why"], str) or not item["why"].strip():
             raise ConfigError(f"{at}.why: say why this outcome is expected")
-        arm, versus = _full(base, item["arm"], f"{at}.arm"), _full(base, item["versus"],
-                                                                  f"{at}.versus")
+        arm = _full(base, item["arm"], f"{at}.arm")
+        versus = _full(base, item["versus"], f"{at}.versus")
         if configuration_key(arm) not in points:
-            raise ConfigError(f"{at}.arm: {shown(dict(item['arm']))} is not a run of this "
-                              "file's grid; "
-                              "name the values that set one grid point apart")
+            raise ConfigError(f"{at}.arm: {shown(dict(item['arm']))} is not a run of this file's "
+                              "grid; name the values that set one grid point apart")
         if arm == versus:
             raise ConfigError(f"{at}: arm and versus are the same configuration")
         comparisons.append({"arm": arm, "versus": versus, "role": item["role"],
@@ -193,9 +182,9 @@ def read_design(files: list[Path]) -> dict[str, dict[str, Any]]:
 def write_design(files: list[Path], output: Path, force: bool = False) -> Path | None:
     """Check the blocks of ``files`` against ``<output>/study-design.yaml`` and write them in.
 
-    Nothing is written when no file has a block. Raises :class:`InputError`
-    (before anything is written) when the file holds a different block for
-    one of ``files`` and ``force`` is not set.
+    Nothing is written when no file has a block. Raises :class:`InputError`, before
+    writing, when the file holds a different block for one of ``files`` (records made
+    under the old predictions) and ``force`` is not set.
     """
     blocks = read_design(files)
     if not blocks:

@@ -1,12 +1,8 @@
 """The example params folders that ship with the kit, and copying them for a user.
 
-The command-line examples name files in the repository's ``params/`` folder
-(``swin-gao run-all params/quick``). An install from pip has no clone beside
-it, so the wheel carries a copy of ``params/``: ``setup.py`` copies the folder
-into the package when the wheel is built (as ``example_params/``; the
-repository keeps one copy, ``params/``). In a clone or an editable install the
-repository's own ``params/`` is used. ``swin-gao examples DIR`` copies them
-into a new or empty folder, never over anything.
+A wheel carries ``params/`` as ``example_params/`` (``setup.py``); a clone or an
+editable install uses the repository's ``params/``. ``swin-gao examples DIR``
+copies them into a new or empty folder, never over anything.
 """
 
 from __future__ import annotations
@@ -18,10 +14,8 @@ from pathlib import Path
 from swin_gao_lib.errors import InputError
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-#: The name of the copy inside a built wheel; setup.py writes it (keep the two equal).
-PACKAGED_NAME = "example_params"
-#: Where an installed wheel holds the example params folders.
-PACKAGED = _PACKAGE / PACKAGED_NAME
+#: Where an installed wheel holds the example params folders (setup.py's SHIPPED: keep equal).
+PACKAGED = _PACKAGE / "example_params"
 #: The repository's own folder, for a clone or an editable install.
 CLONE = _PACKAGE.parent / "params"
 #: What the command-line examples call the folder (``swin-gao run-all params/quick``).
@@ -49,14 +43,12 @@ def example_folders() -> list[str]:
 
 
 def copy_examples(dest: str | os.PathLike) -> list[Path]:
-    """Copy every shipped example params folder into ``dest`` (``dest/quick/...``).
-
-    ``dest`` must be a new or an empty folder: nothing in it is overwritten.
-    Returns the copied files.
+    """Copy every shipped example params folder into ``dest`` (``dest/quick/...``); return
+    the copied files.
 
     Raises:
-        InputError: ``dest`` is a file or a folder that is not empty (checked
-            before anything is written), or cannot be written; one line naming it.
+        InputError: ``dest`` is a file or a folder that is not empty (checked before
+            anything is written), or cannot be written.
     """
     dest = Path(dest)
     source = example_params_dir()
@@ -77,11 +69,8 @@ def copy_examples(dest: str | os.PathLike) -> list[Path]:
 
 
 def missing_params_hint(path: str | os.PathLike) -> str:
-    """A fix to add when a params path the docs use (``params/...``) is not there, else ``""``.
-
-    Copied from the docs after ``pip install``, every command names a
-    ``params/`` folder that an install without a clone does not have.
-    """
+    """A fix to add when a params path the docs use (``params/...``) is not there (an
+    install without a clone), else ``""``."""
     parts = Path(path).parts
     if parts and parts[0] == DOCUMENTED and not Path(DOCUMENTED).exists():
         return (f"; no {DOCUMENTED}/ folder here (the kit installed without a clone?): "

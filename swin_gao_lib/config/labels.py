@@ -1,8 +1,7 @@
-"""The kit's display vocabulary: how data sets, variants, optimizers and runs are named.
+"""The kit's display vocabulary: how variants, optimizers, arms and runs are named.
 
-Tables, figures, run folders and grid points all take their words from here,
-so a label reads the same in every report and a renamed variant changes in one
-place.
+Tables, figures, run folders and grid points take their words from here (data-set
+titles from the registry, :func:`swin_gao_lib.config.datasets.title`).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from swin_gao_lib.config import datasets
 from swin_gao_lib.config import RunConfig
 
 OPTIMIZER_TITLES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
@@ -23,37 +21,25 @@ EQUAL_BATCH, EQUAL_MICRO = "equal effective batch", "equal micro-batch"
 #: without accumulation.
 EQUAL_UPDATES, PLAIN_BATCH = "equal updates", "plain large batch"
 #: Short tags for the keys grids vary most; other keys use their full name.
-TAGS = {
-    "accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
-    "epochs": "e", "seed": "s", "accumulation_mode": "", "reduction": "", "optimizer": "",
-    "dataset": "",
-}
+TAGS = {"accumulation_steps": "n", "batch_size": "b", "learning_rate": "lr", "lr_scaling": "lr",
+        "epochs": "e", "seed": "s", "accumulation_mode": "", "reduction": "", "optimizer": "",
+        "dataset": ""}
 _DEFAULTS = RunConfig()
 
 
-def dataset_title(name: str) -> str:
-    """``"CIFAR-10"`` for ``"cifar10"``: the registry's title."""
-    return datasets.title(name)
-
-
-def optimizer_title(name: str) -> str:
-    return OPTIMIZER_TITLES.get(name, name)
-
-
 def mode_title(mode: str) -> str:
+    """``in-step`` or ``Keras optimizer`` (an unknown mode as it is)."""
     return MODE_TITLES.get(mode, mode)
 
 
 def training_title(row: Mapping[str, Any]) -> str:
     """The optimizer as a study tells its arms apart: ``SGD without momentum, cosine lr``.
 
-    ``row`` holds ``optimizer`` and, where known, ``momentum``, ``lr_schedule``
-    and ``warmup_updates``. SGD names its momentum (a summed gradient's N x
-    step acts on both, but through the momentum's 1/(1-m) too); a schedule other
-    than ``constant`` is named with its warm-up, so arms that differ only there
-    get distinct labels.
+    ``row`` holds ``optimizer`` and, where known, ``momentum``, ``lr_schedule`` and
+    ``warmup_updates``: SGD names its momentum, a schedule other than ``constant``
+    its name and warm-up, so arms that differ only there get distinct labels.
     """
-    text = optimizer_title(row["optimizer"])
+    text = OPTIMIZER_TITLES.get(row["optimizer"], row["optimizer"])
     momentum = row.get("momentum")
     if row["optimizer"] == "sgd" and momentum is not None:
         text += " without momentum" if momentum == 0 else f", momentum {momentum:g}"
@@ -83,36 +69,27 @@ def configuration_label(row: Mapping[str, Any]) -> str:
     opt = training_title(row)
     if row["family"] == BASELINE:
         return f"{opt} baseline, B={row['batch']}"
+    lr = "" if row["lr_scaling"] == "none" else f", {LR_SCALING_TITLES[row['lr_scaling']]}"
     if row["family"] == PLAIN_BATCH:
-        text = f"{opt} plain B={row['batch']}, no accumulation"
-        if row["lr_scaling"] != "none":
-            text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
-        return text
+        return f"{opt} plain B={row['batch']}, no accumulation{lr}"
     text = (f"{opt} N={row['N']}: {row['N']}x{row['micro_batch']}={row['batch']}, "
-            f"{mode_title(row['mode'])} {row['reduction']}")
-    if row["lr_scaling"] != "none":
-        text += f", {LR_SCALING_TITLES[row['lr_scaling']]}"
+            f"{mode_title(row['mode'])} {row['reduction']}{lr}")
     if row["family"] == EQUAL_UPDATES:
         text += f", {row['epochs']} epochs"
     return text
 
 
-#: What a control says about its updates when the records show they differ from its partner's.
-UPDATES_DIFFER = "updates differ"
-
-
-def _updates(same: Any, promised: str = "same updates") -> str:
-    """``same updates`` only when the recorded update counts are the partner's."""
+def _updates(same: Any) -> str:
+    """``same updates`` unless the recorded update counts differ from the partner's."""
     # == rather than `is`: numpy's False counts; None and NaN (no partner) do not
-    return UPDATES_DIFFER if same == False else promised  # noqa: E712
+    return "updates differ" if same == False else "same updates"  # noqa: E712
 
 
 def control_label(row: Mapping[str, Any]) -> str:
     """A control: the family at fixed optimizer, mode, reduction and lr scaling (N varies).
 
-    A family that promises as many updates as its partner says ``same updates``
-    only when the recorded counts agree (``row["same_updates"]``, not False);
-    otherwise ``updates differ`` (Keras's optimizer mode crosses epoch ends).
+    A family promising its partner's update count says ``same updates`` unless
+    ``row["same_updates"]`` is False (Keras's optimizer mode crosses epoch ends).
     """
     lr = LR_SCALING_TITLES.get(row["lr_scaling"], row["lr_scaling"])
     same = row.get("same_updates")
@@ -141,11 +118,8 @@ def arm_label(family: str, training: str, mode: str | None = None, reduction: st
               lr_scaling: str = "none") -> str:
     """An arm: a configuration across N, e.g. ``AdamW equal effective batch, in-step sum``.
 
-    What a figure's line or colour stands for when it joins configurations that
-    differ only in N (and the batch or epochs N implies). ``training`` is the
-    arm's :func:`training_title`; ``mode`` and ``reduction`` are left out of
-    arms without accumulation (N = 1). A single configuration is named by
-    :func:`configuration_label`, which starts with the same training title.
+    ``training`` is the arm's :func:`training_title`; ``mode`` is None for arms
+    without accumulation (N = 1).
     """
     lr = "" if lr_scaling in (None, "none") else f", {LR_SCALING_TITLES.get(lr_scaling, lr_scaling)}"
     how = f", {mode_title(mode)} {reduction}" if mode is not None else ""
@@ -159,10 +133,8 @@ def arm_label(family: str, training: str, mode: str | None = None, reduction: st
 
 
 def series_label(training: str, family: str, base_batch: int, lr_scaling: str = "none") -> str:
-    """A line of the figures against N: one family of one training arm from its baseline batch.
-
-    ``training`` is the arm's :func:`training_title` (``AdamW``, ``SGD without momentum``).
-    """
+    """A line of the figures against N: one family of one training arm from its baseline
+    batch; ``training`` is the arm's :func:`training_title`."""
     if family == EQUAL_BATCH:
         return f"{training}: {EQUAL_BATCH} (B={base_batch})"
     return (f"{training}: {EQUAL_MICRO} (B={base_batch}N), "
@@ -192,11 +164,8 @@ def _format(value: Any) -> str:
 
 
 def point_name(prefix: str, varied: list[str], values: Mapping[str, Any]) -> str:
-    """The run name of the grid point ``values`` of a grid varying ``varied``.
-
-    ``<prefix>-<tag><value>-...``, every varied key in order, e.g.
-    ``mnist-n4-b512-lrsqrt-s1``.
-    """
+    """``<prefix>-<tag><value>-...`` for every ``varied`` key in order, e.g.
+    ``mnist-n4-b512-lrsqrt-s1``: the run name of a grid point."""
     parts = [prefix]
     for key in varied:
         value = values.get(key, getattr(_DEFAULTS, key, None))

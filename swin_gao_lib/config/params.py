@@ -1,43 +1,17 @@
 """Params files: YAML on disk, ``--set`` overrides, grids and seeds, resolved to configs.
 
-This module owns everything between a params file and a :class:`RunConfig`:
-
-* :func:`read_params` reads one YAML file of ``key: value`` pairs;
-* :func:`parse_override` reads one ``--set key=value`` (the value as YAML);
-* a file may describe several runs (below); :func:`resolve` expands it and
-  validates every point once, which is what ``run-all`` plans from;
-* :func:`load_config` loads the one run a file (plus overrides) describes.
-
-Grids. A params file holds ``key: value`` pairs (the base of every run) and may add
-
-``grid:``
-    a mapping of config keys to *lists* of values, expanded as their
-    Cartesian product; or a list of such mappings, expanded block by block
-    and joined (scikit-learn's ``ParameterGrid`` rule). Blocks let values move
-    together: ``{accumulation_steps: [4], batch_size: [512]}`` is one run, not
-    a product with every other block's values.
-
-``seeds:``
-    a list of seeds; every grid point runs once per seed.
-
-Run names are derived from the varied values, in the order the keys first
-appear: ``<prefix>-<key><value>-...-s<seed>``, where the prefix is the file's
-``run_name`` or its stem, and common keys get short tags (``n`` for
-``accumulation_steps``, ``b`` for ``batch_size``...; :mod:`swin_gao_lib.config.labels`). Every key of the
-union of blocks appears in every name, so names line up across blocks::
-
-    seeds: [0, 1]
-    grid:
-      - {accumulation_steps: [1, 4]}
-      - {accumulation_steps: [4], batch_size: [512], lr_scaling: [none, linear]}
-
-gives ``mnist-n1-b128-lrnone-s0``, ``mnist-n4-b128-lrnone-s0``,
-``mnist-n4-b512-lrnone-s0``, ``mnist-n4-b512-lrlinear-s0`` and the same four
-with ``-s1``.
+A file holds ``key: value`` pairs (the base of every run) and may add ``grid:``
+(a mapping of keys to lists of values, their Cartesian product; or a list of such
+blocks, expanded one by one and joined: scikit-learn's ``ParameterGrid``) and
+``seeds:`` (every point runs once per seed). A point is named
+``<prefix>-<tag><value>-...-s<seed>`` from every key varied in any block, in the
+order the keys first appear (:func:`swin_gao_lib.config.labels.point_name`);
+docs/running.md#grids-one-file-many-runs has an example.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from dataclasses import dataclass
@@ -58,23 +32,17 @@ GRID_KEY, SEEDS_KEY = "grid", "seeds"
 STUDY_KEY = "study"
 #: Keys of a params file that are not config keys.
 _NOT_CONFIG = (GRID_KEY, SEEDS_KEY, STUDY_KEY)
-FIELDS = frozenset(RunConfig.__dataclass_fields__)
 #: Keys a grid may not vary: each has its own mechanism.
-_NOT_IN_GRID = {
-    "seed": "list the seeds under 'seeds:' instead",
-    "run_name": "run names are derived from the varied values",
-    "output_dir": "a suite lands in one folder; use run-all --output",
-}
+_NOT_IN_GRID = {"seed": "list the seeds under 'seeds:' instead",
+                "run_name": "run names are derived from the varied values",
+                "output_dir": "a suite lands in one folder; use run-all --output"}
 _DEFAULTS = RunConfig()
 
 
 # ---------------------------------------------------------------- files and overrides
 def read_params(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a params YAML file into a mapping (no validation of the values).
-
-    The file is read and parsed by :mod:`swin_gao_lib.config.yaml_text`: a
-    regular UTF-8 file, strict and bounded YAML.
-    """
+    """Read a params YAML file (strict and bounded: :mod:`.yaml_text`) into a mapping,
+    values unchecked."""
     where = f"params file {shown_path(path)}"
     try:
         data = read_yaml_file(path, "params file", " (run-all takes a folder of them)")
@@ -117,11 +85,13 @@ def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, A
 # ---------------------------------------------------------------- grids
 @dataclass(frozen=True)
 class GridPoint:
-    """One run of a grid: its name and the values it sets on top of the file's base."""
+    """One run of a params file: its name, the values it sets on top of the file's base and,
+    once :func:`resolve` has validated it, its config."""
 
     name: str
     overrides: dict[str, Any]
     seed_rank: int = 0  # position of its seed in ``seeds:``; runs go seed by seed
+    config: RunConfig | None = None
 
 
 def has_grid(values: Mapping[str, Any]) -> bool:
@@ -147,12 +117,11 @@ def _blocks(grid: Any) -> list[dict[str, list]]:
         for key, values in block.items():
             if key in _NOT_IN_GRID:
                 raise ConfigError(f"{where}: '{key}' cannot be varied in a grid; {_NOT_IN_GRID[key]}")
-            if key not in FIELDS:
+            if key not in RunConfig.__dataclass_fields__:
                 raise unknown_key_error(key, where=where)
             if not isinstance(values, list):
                 raise ConfigError(f"{where}: {key} must be a list of values, e.g. {key}: "
-                                  f"[{shown(values)}]"
-                                  f", got {shown(values)}")
+                                  f"[{shown(values)}], got {shown(values)}")
             if not values:
                 raise ConfigError(f"{where}: {key} has an empty list of values; give at least one")
         out.append(dict(block))
@@ -178,10 +147,9 @@ def _seeds(values: Mapping[str, Any]) -> list[int] | None:
             raise ConfigError("seeds: every seed must be an integer in [0, 2^32 - 1], got "
                               f"{shown(s)}")
         parsed.append(seed)
-    seeds = parsed
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: {shown(seeds)} repeats a seed; each seed runs once")
-    return seeds
+    if len(set(parsed)) != len(parsed):
+        raise ConfigError(f"seeds: {shown(parsed)} repeats a seed; each seed runs once")
+    return parsed
 
 
 def varied_keys(values: Mapping[str, Any]) -> list[str]:
@@ -196,10 +164,8 @@ def varied_keys(values: Mapping[str, Any]) -> list[str]:
 
 
 def expand(values: Mapping[str, Any], prefix: str) -> list[GridPoint]:
-    """Expand a params mapping into its runs (one point when it has no grid).
-
-    Only the shape of the grid is checked here; :func:`resolve` validates each
-    point's full config.
+    """Expand a params mapping into its runs (one point when it has no grid); only the
+    grid's shape is checked here, :func:`resolve` validates each point.
 
     Raises:
         ConfigError: a malformed grid, an unknown key, an empty value list,
@@ -230,60 +196,39 @@ def expand(values: Mapping[str, Any], prefix: str) -> list[GridPoint]:
                 name = point_name(prefix, varied, {**base, **overrides})
                 if name in seen:
                     where = "twice" if seen[name] == b else f"already made by block {seen[name]}"
-                    raise ConfigError(
-                        f"grid block {b} gives the run '{name}' {where}; remove the repeated "
-                        "values")
+                    raise ConfigError(f"grid block {b} gives the run '{name}' {where}; remove "
+                                      "the repeated values")
                 seen[name] = b
                 points.append(GridPoint(name, overrides, rank))
     return points
 
 
 # ---------------------------------------------------------------- resolving
-@dataclass(frozen=True)
-class ResolvedRun:
-    """One run of a params file, resolved: its validated config and its place in the plan."""
-
-    name: str
-    config: RunConfig
-    overrides: dict[str, Any]  # the grid values it sets on top of the file's base
-    seed_rank: int = 0
-
-
 def _base(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in _NOT_CONFIG}
 
 
 def resolve(path: str | os.PathLike, overrides: Sequence[str] | Mapping[str, Any] = ()
-            ) -> list[ResolvedRun]:
+            ) -> list[GridPoint]:
     """Every run of a params file, each validated once, named as ``run-all`` names it.
 
-    ``overrides`` apply to every run (``run-all`` sets ``output_dir`` this
-    way); the run name always comes from the file and the grid point.
+    ``overrides`` apply to every run (``run-all`` sets ``output_dir`` this way).
     """
     values = read_params(path)
     extra = parse_overrides(overrides)
     base = _base(values)
-    runs = []
-    for point in expand(values, Path(path).stem):
-        cfg = make_config({**base, **point.overrides, **extra, "run_name": point.name})
-        runs.append(ResolvedRun(point.name, cfg, point.overrides, point.seed_rank))
-    return runs
+    return [dataclasses.replace(point, config=make_config(
+        {**base, **point.overrides, **extra, "run_name": point.name}))
+        for point in expand(values, Path(path).stem)]
 
 
-def load_config(
-    path: str | os.PathLike | None = None,
-    overrides: Sequence[str] | Mapping[str, Any] = (),
-) -> RunConfig:
-    """Load a params file, apply overrides, validate.
+def load_config(path: str | os.PathLike | None = None,
+                overrides: Sequence[str] | Mapping[str, Any] = ()) -> RunConfig:
+    """The one run a params file (``None``: the defaults) plus overrides describes, validated.
 
-    Args:
-        path: a YAML file of ``key: value`` pairs, or None for the defaults.
-        overrides: ``["key=value", ...]`` strings as from ``--set``, or a mapping.
-
-    The run name defaults to the params file's stem. A file with a ``grid:``
-    or ``seeds:`` block describes several runs; it loads as one of them when
-    the overrides set every key it varies, and the run is then named from
-    those values as ``run-all`` names it.
+    ``overrides``: ``["key=value", ...]`` as from ``--set``, or a mapping. The run
+    name defaults to the file's stem; a grid file loads as one of its points when the
+    overrides set every key it varies, named as ``run-all`` names it.
     """
     values = read_params(path) if path is not None else {}
     chosen = parse_overrides(overrides)
@@ -295,10 +240,10 @@ def load_config(
         points = expand(values, prefix)  # also checks the grid's shape
         missing = [k for k in varied if k not in chosen]
         if missing:
-            raise ConfigError(
-                f"params file {path} is a grid of {len(points)} runs varying {', '.join(varied)}; run them "
-                f"all with `swin-gao run-all {path}`, or pick one by setting "
-                f"{', '.join(missing)} (e.g. --set {missing[0]}=...)")
+            raise ConfigError(f"params file {path} is a grid of {len(points)} runs varying "
+                              f"{', '.join(varied)}; run them all with `swin-gao run-all {path}`, "
+                              f"or pick one by setting {', '.join(missing)} (e.g. --set "
+                              f"{missing[0]}=...)")
         values = _base(values)
     values.update(chosen)
     if path is not None and values.get("run_name") is None:

@@ -1,14 +1,5 @@
-"""What a path the kit is given may be, and what is at it: checked before anything is written.
-
-Two kinds of checks, both ending in one line that names the field and the fix:
-
-* :func:`check_path` looks at the text alone (no file system): an empty value,
-  a control character, a name or a whole path past the file system's limits.
-  It owns the control-character rule, which run names share
-  (:func:`refuse_control_characters`).
-* :func:`what_is` looks at the file system: a file, a folder, or what makes
-  the path neither (a symbolic link loop, a FIFO, a device, a missing parent),
-  so that a message says what the path is instead of "does not exist".
+"""What a path the kit is given may be (:func:`check_path`, from its text alone) and what
+is at it (:func:`what_is`): checked before anything is written.
 """
 
 from __future__ import annotations
@@ -27,10 +18,8 @@ PATH_MAX = 4096
 
 
 def refuse_control_characters(text: str, field: str, noun: str) -> str:
-    """Refuse ``text`` holding a control character (a newline, a tab, NUL, DEL...).
-
-    A run name or a path holding one makes a folder no one can type or list
-    cleanly, and a line of output that breaks in two.
+    """Refuse ``text`` holding a control character (a newline, a tab, NUL, DEL...): a
+    folder no one can type, a line of output broken in two. Run names share the rule.
 
     Raises:
         ConfigError: ``<field>: '<text>' is not a valid <noun>: it holds a control character``.
@@ -46,14 +35,12 @@ def check_path(path: str, field: str, noun: str = "folder", room: int = 0,
                below: str = "") -> str:
     """Refuse a path no file system takes, from its text alone; return it.
 
-    ``room``: bytes the kit appends below it (``below`` says what: a run's
-    folder and files inside ``output_dir``), so that those paths stay within
-    :data:`PATH_MAX` too.
+    ``room``: bytes the kit appends below it (``below`` says what), which must fit
+    within :data:`PATH_MAX` too.
 
     Raises:
-        ConfigError: an empty value (an unset shell variable), a control
-            character, a name longer than :data:`NAME_MAX` bytes, or a path
-            longer than :data:`PATH_MAX` - 1 - ``room`` bytes.
+        ConfigError: an empty value (an unset shell variable), a control character,
+            a name over :data:`NAME_MAX` bytes, a path over ``PATH_MAX - 1 - room``.
     """
     if not path.strip():
         raise ConfigError(f"{field}: an empty value names no {noun} (an unset shell variable?); "
@@ -84,12 +71,10 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
 
 
 def what_is(path: str | os.PathLike) -> str:
-    """``"file"``, ``"folder"``, or what makes ``path`` neither, as a message goes on.
+    """``"file"``, ``"folder"``, or what makes ``path`` neither, to follow it in a message
+    (``does not exist``, ``is a symbolic link loop``, ``is not a regular file (a FIFO)``...).
 
-    The others read "<path> <answer>": ``does not exist``, ``is a symbolic link
-    loop``, ``is a symbolic link to <target>, which does not exist``, ``is not a
-    regular file (a FIFO)``, ``cannot be read (permission denied)``... Never
-    opens the path, so a FIFO cannot make it wait.
+    Never opens the path, so a FIFO cannot make it wait.
     """
     path = Path(path)
     try:

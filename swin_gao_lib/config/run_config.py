@@ -1,12 +1,7 @@
-"""The run configuration: one typed object holding every knob of a run.
+"""RunConfig: every knob of a run, its default and its help line (validated in checks.py).
 
-Data flows ``params/*.yaml`` -> :mod:`swin_gao_lib.config.params` -> :class:`RunConfig`
-(validated here, before anything is built) -> data, model, train step.
-
-Defaults are those of the keras-io Swin Transformer example (the model the
-paper most likely used): patch 2, embed 64, 8 heads, window 2, shift 1,
-MLP 256, AdamW 1e-3 with weight decay 1e-4, label smoothing 0.1, batch 128,
-40 epochs, validation split 0.1.
+Defaults are those of the keras-io Swin Transformer example, the model the paper most
+likely used.
 """
 
 from __future__ import annotations
@@ -16,7 +11,6 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
-
 
 from swin_gao_lib.config import datasets
 
@@ -34,9 +28,8 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 PIPELINES = ("host", "device")
 #: Seeds feed TensorFlow and NumPy generators, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
-#: Upper bounds that catch typos (an extra zero or three) before hours are spent.
-#: Sizes of the model too: a width or depth past them is a typo that fails only when the model
-#: is built (out of memory), after the run's folder was written. ``depths``: each stage.
+#: Upper bounds that catch typos (an extra zero or three) before hours are spent, or before a
+#: model too large fails at build time, after its run folder was written. ``depths``: each stage.
 LIMITS = {"epochs": 100_000, "batch_size": 2**20, "accumulation_steps": 2**20,
           "lr_base_batch": 2**20, "warmup_updates": 10**9, "lr_step_updates": 10**9,
           "embed_dim": 4096, "mlp_dim": 16_384, "head_units": 16_384, "depths": 64}
@@ -60,8 +53,7 @@ class RunConfig:
     ``embed_dim * 2**i`` on a grid halved by each patch merging between stages.
     Blocks alternate plain (shift 0) and shifted (``shift_size``) windows.
 
-    Each field's help line is the configuration reference
-    (``docs/configuration.md``, written by ``tools/config_reference.py``).
+    The help lines are docs/configuration.md (``tools/config_reference.py``).
     """
 
     # --- data
@@ -148,8 +140,7 @@ class RunConfig:
     pipeline: str = _knob("host", "training", "`host`: batches made on the host (tf.data; NumPy "
                           "on JAX), one train step per call; `device` (JAX only): the split's "
                           "uint8 images on the device, each epoch's order, crops, flips and "
-                          "scaling and all its updates in one compiled program "
-                          "(docs/backends.md)")
+                          "scaling and all its updates in one compiled program (docs/backends.md)")
     # --- records
     output_dir: str = _knob("outputs", "records", "the run lands in `<output_dir>/<run_name>/`")
     run_name: str | None = _knob(None, "records", "the run's folder name; null: the params "

@@ -1,23 +1,12 @@
-"""YAML in: the one loader of every YAML text the kit reads, strict and bounded.
-
-Params files, ``--set`` values, a run's ``config.yaml`` read back, a suite's
-``study-design.yaml``: all of them go through :func:`read_yaml` (and files
-through :func:`read_yaml_file`), so each rule below holds everywhere:
+"""The one loader of every YAML text the kit reads (params files, ``--set`` values, a run's
+``config.yaml``, ``study-design.yaml``): strict and bounded.
 
 * a key given twice is refused (PyYAML lets the last one win);
-* the size is bounded *as the values will be used*, aliases expanded: a
-  "billion laughs" (``&a [x, x, ...]``, ``&b [*a, *a, ...]``, ...) is 500 bytes
-  of text but a billion values to anything that walks them (a message showing
-  the value, a grid, a merge key ``<<: *a``). Each alias counts its anchor's
-  nodes and characters again, and loading stops at the first node past
-  :data:`MAX_NODES` or :data:`MAX_CHARS`, before any value is built;
-* nesting is bounded (:data:`MAX_DEPTH`): PyYAML composes recursively, and
-  10,000 nested ``[`` made a RecursionError;
-* an alias may not point into the collection that holds it (a recursive
-  value, which anything that walks it never finishes).
-
-A params file holds a few hundred values; the largest study design of the
-kit's examples, about 3,000. The bounds leave room for far more.
+* the size is bounded as the values will be used, aliases expanded (a "billion
+  laughs" is 500 bytes of text): each alias counts its anchor's nodes and characters
+  again, and composing stops past :data:`MAX_NODES` or :data:`MAX_CHARS`;
+* nesting is bounded (:data:`MAX_DEPTH`; PyYAML composes recursively);
+* an alias may not point into the collection that holds it (a recursive value).
 """
 
 from __future__ import annotations
@@ -39,19 +28,16 @@ MAX_DEPTH = 32
 
 
 class TooLarge(yaml.MarkedYAMLError):
-    """YAML refused for its size or shape (not for its syntax): aliases expand too far,
-    too many values, too deep, or a recursive alias."""
+    """YAML refused for its size or shape, not its syntax."""
 
 
 class BoundedLoader(yaml.SafeLoader):
-    """A ``SafeLoader`` (no arbitrary objects) that counts what it composes, aliases expanded,
-    and refuses repeated keys."""
+    """A ``SafeLoader`` that counts what it composes, aliases expanded, and refuses repeated
+    keys."""
 
     def __init__(self, stream: str):
         super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-        self._chars = 0
+        self._depth = self._nodes = self._chars = 0
         self._sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (nodes, characters)
 
     def _count(self, nodes: int, chars: int, mark: Any, alias: str | None = None) -> None:
@@ -145,10 +131,8 @@ def read_yaml(text: str, where: str) -> Any:
 def read_text_file(path: str | os.PathLike, what: str, folder_hint: str = "") -> str:
     """The UTF-8 text of a small file the kit reads (a params file, a run's ``config.yaml``).
 
-    Refuses, in one line naming ``what`` and the path, anything but a regular
-    file: a folder, a symbolic link loop, a FIFO (never opened, so it cannot
-    make the kit wait), a device (``/dev/zero`` would never end); a file over
-    :data:`MAX_CHARS` bytes; text that is not UTF-8.
+    Refuses, in one line naming ``what`` and the path, anything but a regular file
+    (a FIFO is never opened), a file over :data:`MAX_CHARS` bytes, text not UTF-8.
     """
     named = f"{what} {shown_path(path)}"
     check_path(os.fspath(path), what, "file")

@@ -1,18 +1,9 @@
-"""The input pipeline without TensorFlow: NumPy batches in a ``keras.utils.PyDataset``.
+"""The input pipeline without TensorFlow: NumPy batches in a ``keras.utils.PyDataset`` (JAX).
 
-It feeds ``fit`` on the JAX backend, where TensorFlow may be absent. It keeps
-the tf.data pipeline's rules (:mod:`swin_gao_lib.data.pipeline`): images stay
-uint8 in memory; each batch is scaled to [0, 1], randomly cropped after
-zero-padding by ``crop_padding`` pixels (every image its own offset) and
-flipped left-right where the data set allows it; labels are one-hot.
-
-Epoch ``e``'s order is a shuffle keyed by ``(seed, e)`` and batch ``k``'s
-crops and flips are keyed by ``(seed, (e + 1) * AUGMENT_STRIDE + k)``: every
-batch is a pure function of its index, so a resumed run sees exactly the
-batches of an uninterrupted one. The draws are NumPy's (a ``Generator`` on
-``PCG64`` seeded with the key), not TensorFlow's, so the two backends see the
-same kind of batches but not the same ones. The augmentation is vectorised per
-batch (one gather for all crops), so feeding costs little next to a train step.
+The rules of :mod:`swin_gao_lib.data.pipeline`, drawn with NumPy (``PCG64`` keyed by
+the same keys), so the backends see the same kind of batches, not the same ones:
+epoch ``e``'s order is keyed by ``(seed, e)``, batch ``k``'s crops and flips by
+``(seed, (e + 1) * AUGMENT_STRIDE + k)``; every batch is a pure function of its index.
 """
 
 from __future__ import annotations
@@ -20,12 +11,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from swin_gao_lib.config import datasets
-from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config import RunConfig, datasets
 
-#: Augmentation keys are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``; shuffle keys are
-#: ``[seed, epoch]``. Epochs and batches per epoch stay below the stride (config limits), so
-#: no two draws of a run share a key.
+#: Augmentation keys are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``; epochs and batches
+#: per epoch stay below the stride (config limits), so no two draws of a run share a key.
 AUGMENT_STRIDE = 2**20
 
 
@@ -49,10 +38,9 @@ def random_crop_flip(images: np.ndarray, key: list[int], padding: int,
                      flip: bool) -> np.ndarray:
     """Per-image random crop (after zero padding) and optional left-right flip.
 
-    ``images`` is a float batch ``(b, H, W, C)``; the offsets and coins are
-    drawn from a generator keyed by ``key``, so the result is a pure function
-    of its inputs. The crop picks rows ``oy..oy+H`` and columns ``ox..ox+W``
-    of the padded image with a per-image ``(oy, ox)``, in one gather.
+    ``images``: a float batch ``(b, H, W, C)``; offsets and coins are drawn from a
+    generator keyed by ``key``. Image ``i`` is rows ``oy..oy+H``, columns ``ox..ox+W``
+    of its padded self, all in one gather.
     """
     b, h, w, _ = images.shape
     rng = np.random.default_rng(key)

@@ -1,25 +1,12 @@
 """Data on the device (JAX): uint8 splits uploaded once, batches made inside the program.
 
-``pipeline: device`` keeps a run's splits on the accelerator as uint8 arrays
-(:class:`DeviceSplits`, one upload per run) and makes every training batch
-inside the compiled epoch program (:mod:`swin_gao_lib.training.epoch_program`)
-with the functions below, which are pure JAX and ``vmap``-able over seeds:
-
-* epoch ``e``'s order is ``jax.random.permutation`` keyed by
-  ``fold_in(fold_in(key(seed), ORDER), e)``;
-* batch ``k`` of that epoch takes rows ``k B .. k B + B`` of the order (the
-  epoch's last batch may be shorter: it has a program of its own size),
-  scales them to [0, 1], crops every image at its own offset after zero
-  padding by ``crop_padding`` pixels and flips it left-right where the data
-  set allows it, all keyed by ``fold_in(fold_in(fold_in(key(seed), AUGMENT), e), k)``;
-* labels become one-hot rows.
-
-The rules are those of the host pipelines (:mod:`swin_gao_lib.data.pipeline`,
-:mod:`swin_gao_lib.data.arrays`), and so is the contract: every batch is a
-pure function of ``(seed, epoch, batch index)``, so a run resumed at epoch
-``e`` sees the batches an uninterrupted run sees. The draws are JAX's
-(threefry), not TensorFlow's or NumPy's: the same kind of batches, not the
-same ones as ``pipeline: host``. No TensorFlow is imported here.
+``pipeline: device`` keeps a run's splits on the accelerator (:class:`DeviceSplits`)
+and makes every batch inside the compiled epoch program
+(:mod:`swin_gao_lib.training.epoch_program`) with the pure, ``vmap``-able functions
+below, by the rules of :mod:`swin_gao_lib.data.pipeline` with JAX's draws: epoch
+``e``'s order is keyed by ``fold_in(fold_in(key(seed), ORDER), e)``, batch ``k``'s
+crops and flips by ``fold_in(fold_in(fold_in(key(seed), AUGMENT), e), k)``. An
+epoch's last batch may be shorter (a program of its own size). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -53,14 +40,11 @@ class BatchRules:
 
 @dataclass
 class DeviceSplits:
-    """A run's splits on the device, back to back in one array: train, validation, test.
+    """A run's splits on the device in one array (one evaluation program serves all three).
 
-    ``x`` holds uint8 images and ``y`` int32 labels, the training split first,
-    then the validation and the test split, then ``pad`` zero rows so that a
-    batch read at any split's end never runs past the array. Side by side,
-    ``x`` and ``y`` have a leading seed axis (each seed its own split; the
-    test images repeat in every row). One array lets one evaluation program
-    serve all three splits (:meth:`EpochPrograms.evaluate`).
+    ``x``: uint8 images, ``y``: int32 labels, of train, validation and test back to
+    back, then ``pad`` zero rows so that no batch read at a split's end runs past the
+    array. Side by side, a leading seed axis (the test images repeat in every row).
     """
 
     x: Any
@@ -79,9 +63,8 @@ class DeviceSplits:
     def upload(cls, splits: Splits | list[Splits], pad: int) -> "DeviceSplits":
         """Put ``splits`` on the default device once (``pad``: the largest batch read).
 
-        A list (the runs of one configuration side by side, one per seed)
-        stacks the seeds' arrays on a leading axis; their splits must have equal
-        sizes and the same test images.
+        A list (one configuration's seeds side by side) is stacked on a leading axis;
+        its splits must have equal sizes and the same test images.
         """
         import jax.numpy as jnp
 
@@ -121,11 +104,8 @@ def epoch_order(seed: Any, epoch: Any, n: int) -> Any:
 
 
 def augment(images: Any, key: Any, padding: int, flip: bool) -> Any:
-    """Per-image random crop (after zero padding) and optional left-right flip.
-
-    ``images`` is a float batch ``(b, H, W, C)``; every image gets its own
-    offset ``(oy, ox)`` in ``[0, 2 padding]`` and its own coin.
-    """
+    """Per-image random crop (offset ``(oy, ox)`` in ``[0, 2 padding]``, after zero padding)
+    and optional left-right flip of a float batch ``(b, H, W, C)``."""
     import jax
     import jax.numpy as jnp
 
@@ -169,7 +149,7 @@ def train_batch(x: Any, y: Any, order: Any, seed: Any, epoch: Any, k: Any, start
 
 def eval_batch(x: Any, y: Any, start: Any, size: int, num_classes: int) -> tuple[Any, Any]:
     """Rows ``start .. start + size`` in file order, scaled, not augmented (``start`` may be
-    traced; the array must hold ``size`` rows from it: :class:`DeviceSplits` pads its end)."""
+    traced; :class:`DeviceSplits` pads the array's end)."""
     import jax
 
     return to_model(jax.lax.dynamic_slice_in_dim(x, start, size),

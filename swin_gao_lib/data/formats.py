@@ -55,11 +55,9 @@ def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
     magic = struct.unpack(">I", data[:4])[0]
     expected_magic = IDX_IMAGES_MAGIC if expect_ndim == 3 else IDX_LABELS_MAGIC
     if zero != b"\x00\x00" or dtype_code != 0x08 or ndim != expect_ndim:
-        raise DataError(
-            f"{path}: bad IDX magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
-            f"(unsigned bytes, {expect_ndim} dimension{'s' if expect_ndim > 1 else ''}); "
-            "is this the right file?"
-        )
+        raise DataError(f"{path}: bad IDX magic number 0x{magic:08x}, expected "
+                        f"0x{expected_magic:08x} (unsigned bytes, {expect_ndim} dimension"
+                        f"{'s' if expect_ndim > 1 else ''}); is this the right file?")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header")
@@ -68,10 +66,8 @@ def read_idx(path: str | Path, expect_ndim: int) -> np.ndarray:
     body = len(data) - header
     if body != expected:
         kind = "truncated" if body < expected else "has trailing bytes"
-        raise DataError(
-            f"{path}: file {kind}: header says {'x'.join(map(str, dims))} = {expected} bytes of "
-            f"data, found {body}"
-        )
+        raise DataError(f"{path}: file {kind}: header says {'x'.join(map(str, dims))} = "
+                        f"{expected} bytes of data, found {body}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -81,11 +77,11 @@ def read_idx_pair(images_path: str | Path, labels_path: str | Path,
     images = read_idx(images_path, 3)
     labels = read_idx(labels_path, 1)
     if images.shape[1:] != (28, 28):
-        raise DataError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+        raise DataError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, "
+                        "expected 28x28")
     if len(images) != len(labels):
-        raise DataError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
-        )
+        raise DataError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                        f"{len(labels)} labels")
     if not len(images):
         raise DataError(f"{images_path}: holds no images; download the file again")
     _check_labels(labels, labels_path, num_classes)
@@ -105,12 +101,10 @@ class _ForbiddenObject(pickle.UnpicklingError):
 class _CifarUnpickler(pickle.Unpickler):
     """Unpickle only what a CIFAR batch holds: no arbitrary code from a data file."""
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),
-    }
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
+                ("numpy._core.multiarray", "_reconstruct"), ("numpy", "dtype"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
@@ -139,14 +133,8 @@ def _unpickle(path: Path, title: str) -> dict:
 
 def read_cifar_batch(path: str | Path, label_key: bytes = b"labels", num_classes: int = 10,
                      title: str = "CIFAR-10") -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR python batch: ``(N, 32, 32, 3)`` uint8 images and their labels.
-
-    Args:
-        path: a batch file (``data_batch_1``, ``test_batch``; CIFAR-100's
-            ``train`` or ``test``).
-        label_key: ``b'labels'`` (CIFAR-10) or ``b'fine_labels'`` (CIFAR-100).
-        num_classes: labels must lie in ``0 .. num_classes - 1``.
-        title: the data set's name, for messages.
+    """Read one CIFAR python batch (``data_batch_1``, CIFAR-100's ``train``...): ``(N, 32, 32,
+    3)`` uint8 images and their labels (``label_key``), which must lie in ``0 .. num_classes-1``.
     """
     path = Path(path)
     batch = _unpickle(path, title)

@@ -1,41 +1,26 @@
-"""From split uint8 arrays to the batches ``fit`` reads: scaling, augmentation, batches.
+"""The batches ``fit`` reads: tf.data pipelines on TensorFlow (here), NumPy PyDatasets on JAX
+(:mod:`swin_gao_lib.data.arrays`); :func:`make_datasets` picks by the Keras backend.
 
-On TensorFlow they are tf.data pipelines (this module); on JAX, NumPy batches in
-a ``keras.utils.PyDataset`` (:mod:`swin_gao_lib.data.arrays`, the same rules,
-no TensorFlow import): :func:`make_datasets` picks by the Keras backend.
+Images stay uint8 in memory; each batch is scaled to [0, 1], randomly cropped after
+zero padding by ``crop_padding`` pixels (every image its own offset), flipped
+left-right where the registry allows it (photos, not digits); labels are one-hot
+(label smoothing needs them). Epoch ``e``'s order and crops are stateless draws keyed
+by ``(seed, e)``, so a resumed run sees exactly the batches of an uninterrupted one.
 
-Splitting and padding live in :mod:`swin_gao_lib.data.splits` (no TensorFlow).
-Images stay uint8 in memory; each *batch* is then scaled to [0, 1], randomly
-cropped after zero-padding by ``crop_padding`` pixels (every image its own
-offset) and, where the data-set registry allows it (photos: CIFAR-10/100),
-flipped left-right (digits are not mirror-symmetric). Batches are prefetched;
-labels are one-hot, which label smoothing needs.
-
-tf.data's autotuning is off (:func:`_without_autotune`): its optimisation
-thread sleeps for up to a minute between rounds once a pipeline has run that
-long, and destroying the iterator waits for it to wake, so every ``fit``
-longer than a minute or so ended with a wait of 0-60 s (``fit_wall_s`` minus
-the epochs' ``epoch_s`` in ``metrics.json``; benchmarks/tfdata_teardown.py
-measures it). The batches are the same either way: each is a pure function of
-its key.
-
-The order and the crops of epoch ``e`` are stateless draws keyed by
-``(seed, e)`` (:func:`train_pipeline`): they do not depend on what ran
-before, so a resumed run continues with exactly the batches it would have
-seen without the interruption.
+tf.data's autotuning is off: its thread sleeps up to a minute between rounds, and
+the iterator's destructor waits for it, so a long ``fit`` ended with a 0-60 s wait
+(benchmarks/tfdata_teardown.py). The batches are the same either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
-from swin_gao_lib.config import datasets
-from swin_gao_lib.config import RunConfig
+from swin_gao_lib.config import RunConfig, datasets
 from swin_gao_lib.data.arrays import AUGMENT_STRIDE, EvalBatches, TrainBatches, steps_per_epoch
 from swin_gao_lib.data.sources import RawData
 from swin_gao_lib.data.splits import Splits, load_splits, split
@@ -45,9 +30,6 @@ if TYPE_CHECKING:
 
 #: Batches prepared ahead of the one being trained on (tf.data pipelines).
 PREFETCH = 2
-
-__all__ = ["AUGMENT_STRIDE", "Datasets", "eval_pipeline", "make_datasets", "random_crop_flip",
-           "steps_per_epoch", "train_pipeline"]
 
 
 @dataclass
@@ -61,27 +43,12 @@ class Datasets:
     splits: Splits
     train_eval: Any | None = None  # train images, un-augmented, in file order
 
-    def epoch(self, cfg: RunConfig, e: int) -> Any:
-        """The batches of epoch ``e`` alone (what ``fit`` sees as that epoch)."""
-        if _numpy_pipeline():
-            return TrainBatches(self.splits.x_train, self.splits.y_train, cfg,
-                                cfg.fit_batch_size, e, e + 1)
-        return train_pipeline(self.splits.x_train, self.splits.y_train, cfg,
-                              cfg.fit_batch_size, e, e + 1)
-
-
-def _numpy_pipeline() -> bool:
-    """Whether this process feeds NumPy batches (JAX backend: TensorFlow may be absent)."""
-    return keras.backend.backend() != "tensorflow"
-
 
 def random_crop_flip(images: tf.Tensor, seed: tf.Tensor, padding: int, flip: bool) -> tf.Tensor:
     """Per-image random crop (after zero padding) and optional left-right flip.
 
-    ``images`` is a float batch ``(b, H, W, C)``; ``seed`` a shape-(2,) int
-    seed for stateless ops, so the result is a pure function of its inputs.
-    The crop picks rows ``oy..oy+H`` and columns ``ox..ox+W`` of the padded
-    image with a per-image ``(oy, ox)``, via two batched gathers.
+    ``images``: a float batch ``(b, H, W, C)``; ``seed``: a shape-(2,) stateless seed.
+    Image ``i`` is rows ``oy..oy+H`` and columns ``ox..ox+W`` of its padded self.
     """
     import tensorflow as tf
 
@@ -111,15 +78,11 @@ def _scaler(num_classes: int):
 
 def train_pipeline(x: np.ndarray, y: np.ndarray, cfg: RunConfig, batch_size: int,
                    first_epoch: int = 0, epochs: int | None = None) -> tf.data.Dataset:
-    """Epochs ``first_epoch .. epochs-1`` of shuffled, augmented batches, one after another.
+    """Epochs ``first_epoch .. epochs-1`` (``None``: no end) of shuffled, augmented batches.
 
-    Epoch ``e`` is a pure function of ``(seed, e)``: its order is a stateless
-    shuffle keyed by ``[seed, e]`` and its crops and flips are drawn with a key
-    per batch. It does not depend on how many passes came before or on how
-    Keras makes its iterators, so a run resumed at epoch ``k`` (``first_epoch=k``)
-    sees exactly the batches an uninterrupted run sees. ``epochs=None``: no end.
-    Feed it to ``fit`` with ``steps_per_epoch`` (:func:`steps_per_epoch`).
-    Augmentation seeds are ``[seed, (epoch + 1) * AUGMENT_STRIDE + batch]``.
+    Epoch ``e``'s order is a stateless shuffle keyed by ``[seed, e]``, batch ``k``'s
+    crops and flips are keyed by ``[seed, (e + 1) * AUGMENT_STRIDE + k]``. Feed it to
+    ``fit`` with :func:`steps_per_epoch`.
     """
     import tensorflow as tf
 
@@ -161,11 +124,8 @@ def eval_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int,
 
 
 def _without_autotune(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """``ds`` with tf.data's autotuning off (see the module docstring for why).
-
-    Parallel maps then run on ``min(16, cores)`` threads, the value autotuning
-    starts from; the prefetch buffer holds :data:`PREFETCH` batches.
-    """
+    """``ds`` with tf.data's autotuning off (module docstring): parallel maps run on
+    ``min(16, cores)`` threads."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -183,7 +143,8 @@ def make_datasets(cfg: RunConfig, raw: RawData | None = None, splits: Splits | N
     s = splits if splits is not None else (split(raw, cfg) if raw is not None else load_splits(cfg))
     # Evaluation runs at the micro-batch size so it never needs more memory than training.
     eval_bs, k = cfg.micro_batch_size, cfg.num_classes
-    train, evaluate = ((TrainBatches, EvalBatches) if _numpy_pipeline()
+    # NumPy batches off TensorFlow (JAX: TensorFlow may be absent)
+    train, evaluate = ((TrainBatches, EvalBatches) if keras.backend.backend() != "tensorflow"
                        else (train_pipeline, eval_pipeline))
     return Datasets(
         train=train(s.x_train, s.y_train, cfg, cfg.fit_batch_size, first_epoch, cfg.epochs),

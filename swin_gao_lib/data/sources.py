@@ -1,11 +1,8 @@
 """Where the images come from: ``keras``, ``dir:<path>`` or the bundled ``sample``.
 
-The source is always chosen explicitly and never swapped for another: a user
-who asked for full CIFAR-10 must never silently get the sample.
-
-Each loader returns uint8 arrays ``x_train (N, H, W, C)``, ``y_train (N,)``,
-``x_test``, ``y_test`` exactly as published (28x28x1 for the digits, 32x32x3
-for CIFAR-10). Padding to 32x32 happens later, in :mod:`pipeline`.
+The source is the one asked for, never swapped for another (full CIFAR-10 must never
+silently become the sample). Loaders return uint8 arrays ``x (N, H, W, C)``, ``y (N,)``
+exactly as published; padding to 32x32 happens in :mod:`swin_gao_lib.data.splits`.
 """
 
 from __future__ import annotations
@@ -19,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from swin_gao_lib.config import datasets
-from swin_gao_lib.data.formats import read_cifar_batch, read_cifar_meta, read_idx_pair
 from swin_gao_lib.config.datasets import CIFAR_PYTHON, DatasetSpec
+from swin_gao_lib.data.formats import read_cifar_batch, read_cifar_meta, read_idx_pair
 from swin_gao_lib.errors import DataError
 
+_SAMPLES = Path(str(resources.files("swin_gao_lib.data") / "sample"))
 OFFLINE_HINT = ("offline sources: 'sample' (real subset bundled with the kit) or "
                 "'dir:<path>' (the published files on disk)")
 
@@ -47,6 +45,14 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def _folder(folder: str | Path) -> Path:
+    """A ``dir:`` source's folder, which must exist."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    return folder
+
+
 # ------------------------------------------------------------------ dir:<path>
 def _find(folder: Path, stem: str, spec: DatasetSpec) -> Path:
     for name in (stem + ".gz", stem):
@@ -61,9 +67,7 @@ def _find(folder: Path, stem: str, spec: DatasetSpec) -> Path:
 def load_idx_dir(folder: str | Path, dataset: str = "mnist") -> RawData:
     """Load MNIST or Fashion-MNIST from a folder holding the four published IDX files."""
     spec = datasets.get(dataset)
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    folder = _folder(folder)
     layout = spec.layout
     xtr, ytr = read_idx_pair(*(_find(folder, f, spec) for f in layout.train), spec.num_classes)
     xte, yte = read_idx_pair(*(_find(folder, f, spec) for f in layout.test), spec.num_classes)
@@ -82,18 +86,12 @@ def cifar_folder(folder: str | Path, dataset: str = "cifar10") -> Path:
 
 
 def load_cifar_dir(folder: str | Path, dataset: str = "cifar10") -> RawData:
-    """Load CIFAR-10 or CIFAR-100 from their python-version files.
-
-    ``folder`` is the unpacked archive (``cifar-10-batches-py``,
-    ``cifar-100-python``) or the folder that contains it. The ``meta`` file,
-    when present, must name as many classes as the registry says.
+    """Load CIFAR-10 or CIFAR-100 from their python-version files: ``folder`` is the unpacked
+    archive or the folder holding it; a ``meta`` file must name the registry's class count.
     """
     spec = datasets.get(dataset)
     layout = spec.layout
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (source dir:{folder})")
-    folder = cifar_folder(folder, dataset)
+    folder = cifar_folder(_folder(folder), dataset)
     for name in layout.files():
         if not (folder / name).is_file():
             raise DataError(f"{folder}: missing {name}; expected the {spec.title} python-version "
@@ -113,14 +111,16 @@ def load_cifar_dir(folder: str | Path, dataset: str = "cifar10") -> RawData:
 
 # ------------------------------------------------------------------ sample
 def sample_path(dataset: str) -> Path:
-    """Path of the bundled sample file of ``dataset``."""
-    return Path(str(resources.files("swin_gao_lib.data") / "sample" / f"{dataset}.npz"))
+    """Path of the bundled sample file of ``dataset``, which must be there."""
+    path = _SAMPLES / f"{dataset}.npz"
+    if not path.is_file():
+        raise DataError(f"{path}: the bundled sample of {dataset} is missing; reinstall the kit")
+    return path
 
 
 def sample_manifest() -> dict:
     """Provenance of the bundled samples (source files, their SHA-256, row selection)."""
-    path = Path(str(resources.files("swin_gao_lib.data") / "sample" / "manifest.json"))
-    return json.loads(path.read_text())
+    return json.loads((_SAMPLES / "manifest.json").read_text())
 
 
 @functools.lru_cache(maxsize=None)
@@ -133,10 +133,8 @@ def expected_train_images(dataset: str, source: str, validation_split: float,
                           max_train_samples: int | None) -> int:
     """How many images one epoch of a run will train on, without loading the data.
 
-    Exact for ``source: sample`` (the manifest counts its rows) and for the full
-    published data set (``keras``); for ``dir:`` folders, which may hold a subset,
-    the published size is the estimate. The batch runner weighs its progress bar
-    with it (images x epochs per run), so its ETA follows each run's cost.
+    Exact for ``sample`` (the manifest counts its rows) and ``keras``; for ``dir:``
+    the published size is the estimate (the batch runner weighs its progress with it).
     """
     spec = datasets.get(dataset)
     n = spec.train_images
@@ -152,8 +150,6 @@ def load_sample(dataset: str) -> RawData:
         raise DataError(f"source sample: no sample of {dataset} ships with the kit (samples: "
                         f"{', '.join(datasets.with_sample())}); use source: keras or dir:<path>")
     path = sample_path(dataset)
-    if not path.is_file():
-        raise DataError(f"{path}: the bundled sample of {dataset} is missing; reinstall the kit")
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -183,21 +179,14 @@ def load_keras(dataset: str) -> RawData:
 
 
 def check_source(dataset: str, source: str) -> None:
-    """Look at a source without reading it: a ``dir:`` folder must hold the published files.
-
-    Cheap enough to run for every source of a suite before its first run.
-    """
+    """Look at a source without reading it (cheap, for every run of a suite before the first):
+    a ``dir:`` folder must hold the published files."""
     spec = datasets.get(dataset)
-    if source == "sample":
-        if spec.sample and not sample_path(dataset).is_file():
-            raise DataError(f"{sample_path(dataset)}: the bundled sample of {dataset} is missing; "
-                            "reinstall the kit")
-        return
+    if source == "sample" and spec.sample:
+        sample_path(dataset)
     if not source.startswith("dir:"):
         return
-    folder = Path(source[4:]).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (source dir:{folder})")
+    folder = _folder(source[4:])
     if spec.layout.format == CIFAR_PYTHON:
         folder = cifar_folder(folder, dataset)
         missing = [n for n in spec.layout.files() if not (folder / n).is_file()]

@@ -1,15 +1,9 @@
-"""Train, validation and test splits as uint8 arrays (no TensorFlow here).
+"""Train, validation and test splits as uint8 arrays (no TensorFlow: a bad data file or an
+empty split is reported before the backend starts).
 
-* **28x28 digits.** With ``image_handling: pad32`` (the default) MNIST and
-  Fashion-MNIST are zero-padded by 2 pixels on each side to 32x32, so the
-  model's geometry is the same as for CIFAR-10 and only the channel count
-  differs; the pad is exact (the digits already sit in a zero border).
-* **Validation** is carved from train by a seeded permutation, so it is the
-  same for every run with that seed, whatever the accumulation. Test data is
-  used for the final test only.
-
-Loading and splitting happen before the backend is imported, so a bad data
-file or an empty split is reported before TensorFlow starts.
+Under ``image_handling: pad32`` the 28x28 digits are zero-padded by 2 pixels to 32x32
+(exact: they sit in a zero border). Validation is carved from train by a permutation
+keyed by the seed alone, so it is the same for every run with that seed.
 """
 
 from __future__ import annotations
@@ -64,11 +58,9 @@ def split(raw: RawData, cfg: RunConfig) -> Splits:
                         "none to train on; lower validation_split")
     if not len(y_test):
         raise DataError(f"{raw.description}: holds no test images")
-    return Splits(
-        fit_geometry(raw.x_train[train_idx], cfg), raw.y_train[train_idx],
-        fit_geometry(raw.x_train[val_idx], cfg), raw.y_train[val_idx],
-        fit_geometry(x_test, cfg), y_test, raw.description,
-    )
+    return Splits(fit_geometry(raw.x_train[train_idx], cfg), raw.y_train[train_idx],
+                  fit_geometry(raw.x_train[val_idx], cfg), raw.y_train[val_idx],
+                  fit_geometry(x_test, cfg), y_test, raw.description)
 
 
 def load_splits(cfg: RunConfig) -> Splits:

@@ -1,9 +1,7 @@
 """The layers of a Swin Transformer, as Keras 3 layers built on ``keras.ops``.
 
-Token tensors are ``(batch, L, C)`` with ``L = h * w`` tokens of a square-or-
-rectangular grid stored row-major; each layer that needs the grid is told its
-``(h, w)`` at construction, so shapes stay static and every layer serialises
-with :meth:`get_config`.
+Token tensors are ``(batch, h * w, C)``, the grid row-major; a layer that needs the
+grid is given its ``(h, w)`` at construction, so shapes stay static.
 """
 
 from __future__ import annotations
@@ -31,10 +29,9 @@ def _check(condition: bool, message: str) -> None:
 class PatchEmbedding(layers.Layer):
     """Cut an image into ``p x p`` patches and project each to ``embed_dim``.
 
-    ``(B, H, W, C) -> (B, H/p * W/p, embed_dim)``. A patch is flattened
-    row-major, channels last (the layout of ``tf.image.extract_patches``), then
-    a Dense layer projects it. With ``absolute_position=True`` a learned
-    embedding of each patch index is added, as in the keras-io example.
+    ``(B, H, W, C) -> (B, H/p * W/p, embed_dim)``; a patch is flattened row-major,
+    channels last (``tf.image.extract_patches``'s layout). ``absolute_position``: a
+    learned embedding of each patch index is added, as in the keras-io example.
     """
 
     def __init__(self, patch_size: int, embed_dim: int, absolute_position: bool = True, **kwargs):
@@ -81,13 +78,9 @@ class PatchEmbedding(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class DropPath(layers.Layer):
-    """Stochastic depth: drop a whole residual branch per sample while training.
-
-    In training, each sample's branch is kept with probability ``1 - rate``
-    and scaled by ``1 / (1 - rate)`` so its expectation is unchanged; at
-    inference it is the identity. (The keras-io example uses an element-wise
-    ``Dropout`` here, which is a different regulariser.)
-    """
+    """Stochastic depth: in training each sample's residual branch is kept with probability
+    ``1 - rate`` and scaled by ``1 / (1 - rate)``; the identity at inference (keras-io's
+    element-wise ``Dropout`` here is a different regulariser)."""
 
     def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -119,10 +112,9 @@ class WindowAttention(layers.Layer):
 
         Attention(Q, K, V) = softmax(Q K^T / sqrt(d) + B + mask) V
 
-    where ``B[i, j] = table[index[i, j]]`` is a learned bias per head that
-    depends only on the offset between tokens ``i`` and ``j`` (see
-    :func:`relative_position_index`), and ``mask`` is 0 or -100 per pair in
-    shifted windows. Input ``(B*nW, n, C)``; ``attention_mask`` ``(nW, n, n)`` or None.
+    ``B[i, j] = table[index[i, j]]``, a learned bias per head depending only on the
+    offset of tokens ``i`` and ``j`` (:func:`relative_position_index`); ``mask``: 0
+    or -100 per pair. Input ``(B*nW, n, C)``; ``attention_mask`` ``(nW, n, n)`` or None.
     """
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True,
@@ -142,10 +134,8 @@ class WindowAttention(layers.Layer):
         self.proj = layers.Dense(dim, name="proj")
         self.attn_drop = layers.Dropout(attention_dropout)
         self.proj_drop = layers.Dropout(dropout)
-        # Bias lookup as a matmul with a constant one-hot matrix, not a gather:
-        # a gather's gradient is IndexedSlices with repeated indices, and Keras's
-        # Adam squares those slice by slice (sum of g^2 instead of (sum of g)^2),
-        # which silently changes its second moment for this table.
+        # Bias lookup as a matmul with a one-hot matrix, not a gather: Keras's Adam squares a
+        # gather's IndexedSlices gradient slice by slice (docs/model.md).
         index = relative_position_index(window_size).reshape(-1)
         self.index_one_hot = np.eye((2 * window_size - 1) ** 2, dtype="float32")[index]
 
@@ -193,11 +183,9 @@ class WindowAttention(layers.Layer):
 class SwinBlock(layers.Layer):
     """One Swin Transformer block on an ``h x w`` token grid.
 
-    ``x = x + DropPath(W-MSA(LN(x)))`` then ``x = x + DropPath(MLP(LN(x)))``,
-    where W-MSA is window attention after a cyclic shift of ``-shift_size``
-    (undone afterwards). When a window covers the whole grid, shifting would be
-    a no-op, so, as in the reference implementation, the window is clamped to
-    the grid and the shift set to 0.
+    ``x = x + DropPath(W-MSA(LN(x)))`` then ``x = x + DropPath(MLP(LN(x)))``, W-MSA
+    being window attention after a cyclic shift of ``-shift_size`` (undone after). A
+    window covering the grid is clamped to it, with shift 0, as in the reference code.
     """
 
     def __init__(self, dim: int, grid: tuple[int, int] | list[int], num_heads: int,
@@ -271,11 +259,9 @@ class SwinBlock(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PatchMerging(layers.Layer):
-    """Halve the grid and double the width: ``(B, h*w, C) -> (B, h/2*w/2, 2C)``.
-
-    Each 2x2 neighbourhood's four tokens are concatenated (``4C``), layer-
-    normalised and linearly reduced to ``2C`` (no bias), as in Swin.
-    """
+    """Halve the grid and double the width: ``(B, h*w, C) -> (B, h/2*w/2, 2C)``: each 2x2
+    neighbourhood's tokens concatenated (``4C``), layer-normalised, reduced to ``2C`` (no
+    bias)."""
 
     def __init__(self, grid: tuple[int, int] | list[int], dim: int, **kwargs):
         super().__init__(**kwargs)

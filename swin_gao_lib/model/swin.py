@@ -7,19 +7,9 @@
           -> LayerNorm -> GlobalAveragePooling
           -> Dense(head_units) -> GELU -> Dropout -> Dense(classes)      (the paper's MLP head)
 
-With the defaults (one stage of two blocks, merge after it, as in the keras-io
-example) the backbone of a 32x32x3 model has the keras-io example's size: with
-``head_units: 0`` (pooling -> dense, the keras-io head) the whole model has
-152,154 parameters; the MLP head the paper describes (linear projection,
-activation, dropout, linear projection; it states no width or activation, so
-128 units and GELU are the kit's assumption) brings it to 168,666 -- 168,154
-on one-channel images (MNIST), whose patch embedding has a third of the inputs. The model outputs logits; the loss applies the softmax, which is
-numerically safer.
-
-Precision. ``precision: mixed_bfloat16`` builds every layer under Keras's
-``mixed_bfloat16`` dtype policy (bfloat16 compute, float32 variables) except
-the logits layer, which computes in float32 so that the loss, and what the
-optimizer and the accumulators receive, stay float32.
+The model outputs logits (the loss applies the softmax). Sizes against keras-io's:
+docs/model.md. Under ``mixed_bfloat16`` every layer computes in bfloat16 except the
+logits, kept float32 so that the loss and what the optimizer receives stay float32.
 """
 
 from __future__ import annotations
@@ -37,9 +27,8 @@ def build_swin(cfg: RunConfig, num_classes: int | None = None,
                precision: str | None = None) -> keras.Model:
     """Build the (uncompiled) Swin classifier described by ``cfg``.
 
-    ``num_classes`` defaults to the data set's (the registry's) class count,
-    ``precision`` (a Keras dtype policy) to ``cfg.precision``; the benchmark
-    passes ``mixed_float16``, which is no config value.
+    ``num_classes`` defaults to the data set's, ``precision`` (a Keras dtype policy) to
+    ``cfg.precision`` (the benchmark passes ``mixed_float16``, no config value).
     """
     num_classes = cfg.num_classes if num_classes is None else num_classes
     with dtype_policy(precision or cfg.precision):
@@ -48,12 +37,8 @@ def build_swin(cfg: RunConfig, num_classes: int | None = None,
 
 @contextlib.contextmanager
 def dtype_policy(name: str):
-    """Keras's global dtype policy set to ``name`` while the block runs, then restored.
-
-    Layers take the policy when they are made, so a model built inside the block
-    keeps it; the process's policy is left as it was (a notebook kernel that
-    trains several runs must not inherit one run's precision).
-    """
+    """Keras's global dtype policy set to ``name`` while the block runs, then restored (a
+    notebook kernel that trains several runs must not inherit one run's precision)."""
     before = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:

@@ -1,14 +1,10 @@
-"""Window geometry of Swin attention: partition, reverse, shift mask, bias index.
+"""Window geometry of Swin attention (Liu et al., 2021): partition, reverse, shift mask, bias
+index.
 
-Swin (Liu et al., 2021) computes self-attention inside non-overlapping
-``M x M`` windows of the token grid. Every second block first rolls the grid by
-``-s`` (the *shift*), so windows straddle the previous block's borders. After
-the roll, a window at the edge holds tokens that were far apart in the image;
-an additive mask of ``-inf`` (here ``-100``, as in the reference code) stops
-them attending to each other.
-
-The constants here (mask, relative-position index) depend only on the
-geometry, so they are built once in NumPy and stored in the layer.
+Attention runs inside non-overlapping ``M x M`` windows of the token grid; every
+second block first rolls the grid by ``-s``, and an additive mask (``-100``, as in
+the reference code) keeps tokens that the roll brought together from attending to
+each other. The constants depend only on the geometry: built once in NumPy.
 """
 
 from __future__ import annotations

@@ -16,18 +16,17 @@ from swin_gao_lib.config.yaml_text import read_yaml_file
 from swin_gao_lib.errors import ConfigError, InputError
 from swin_gao_lib.files import atomic_write_text, write_csv, write_json
 from swin_gao_lib.records.layout import (CHECKPOINT, CHECKPOINT_FILE, COMPLETE_MARKER, CONFIG,
-    FAILURE, HISTORY, LEARNING_RATES, LOCK, METRICS, NOTEBOOK, RECORDS,
-    REPORT_DIR, RESULTS, run_dir_of)
+                                         FAILURE, HISTORY, LEARNING_RATES, LOCK, METRICS,
+                                         NOTEBOOK, RECORDS, REPORT_DIR, RESULTS, run_dir_of)
 from swin_gao_lib.records.history import current_columns
 from swin_gao_lib.records.run import Run
 
 
-#: Keys every ``config.yaml`` the kit has ever written holds: a file with all of them is the
-#: kit's own, even when this version refuses one of its values.
+#: Keys every ``config.yaml`` the kit has ever written holds (a file with all of them is the
+#: kit's own, even when this version refuses a value).
 KIT_CONFIG_KEYS = frozenset({"dataset", "source", "batch_size", "accumulation_steps",
                              "accumulation_mode", "epochs", "seed", "output_dir", "run_name"})
-#: The temporary name of a record being written (:func:`swin_gao_lib.files.atomic_write_bytes`),
-#: left only when the writing process was killed mid-write.
+#: A record's temporary name while written (:func:`swin_gao_lib.files.atomic_write_bytes`).
 _LEFT_BEHIND = re.compile(r"\.(" + "|".join(re.escape(n) for n in (*RECORDS, NOTEBOOK))
                           + r")\.[^/]+\.tmp")
 
@@ -86,8 +85,7 @@ class RunFolder:
 
         Raises:
             ConfigError: a ``config.yaml`` that is not one the kit wrote.
-            UnusableConfig: one the kit wrote that this version refuses (e.g. a
-                value a check added since would reject); ``--overwrite`` may replace it.
+            UnusableConfig: one the kit wrote that this version refuses.
         """
         path = self.path / CONFIG
         if not path.exists():
@@ -139,11 +137,9 @@ class RunFolder:
     def plan(self, cfg: RunConfig, overwrite: bool = False) -> str:
         """How a run of ``cfg`` may use this folder: ``"new"``, ``"resume"`` or ``"overwrite"``.
 
-        An unfinished run of the same resolved config is resumed; a complete
-        run, a diverged one (it would diverge again), an unfinished run of
-        another config, or a folder holding files the kit did not write, is
-        refused unless ``overwrite`` (which still touches only the kit's own
-        files). Nothing is written here.
+        Only an unfinished run of the same resolved config is resumed; a complete or
+        diverged run, another config's, or files the kit did not write are refused
+        unless ``overwrite`` (which touches only the kit's files). Writes nothing.
 
         Raises:
             ConfigError: the folder cannot be used as asked; the message says why.
@@ -214,18 +210,16 @@ class RunFolder:
         self.clear_checkpoint()
 
     def remove_left_behind(self) -> None:
-        """Remove the temporary files of record writes a killed process never finished (only
-        under the folder's lock, or in a cleared folder: another writer's is a write going on)."""
+        """Remove the temporary files of writes a killed process never finished (only under the
+        folder's lock: another writer's is a write going on)."""
         if self.path.is_dir():
             for path in self.path.iterdir():
                 if _LEFT_BEHIND.fullmatch(path.name):
                     path.unlink(missing_ok=True)
 
     def reopen(self, cfg: RunConfig) -> None:
-        """Go on with the unfinished run of ``cfg`` here (under the folder's lock): the earlier
-        try's ``failure.json`` goes, and so do the temporary files of writes a killed process
-        never finished (the record each was replacing is whole; nothing else would remove
-        them); the config is written if the folder lost it."""
+        """Go on with the unfinished run of ``cfg`` here (under the folder's lock): remove the
+        earlier try's ``failure.json`` and left-behind temporary files; rewrite a lost config."""
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / FAILURE).unlink(missing_ok=True)
         self.remove_left_behind()
@@ -246,11 +240,8 @@ class RunFolder:
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold the folder for one writer: a second process gets a clear error, not a mix.
-
-        The lock (``fcntl.flock`` on ``.lock``) is released when the holder exits,
-        however it ends (a ``kill -9`` included); a clean exit also removes the file.
-        """
+        """Hold the folder for one writer (``fcntl.flock`` on ``.lock``, released however the
+        holder exits): a second process gets a clear error, not a mix."""
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
@@ -277,8 +268,7 @@ class RunFolder:
             handle.flush()
             yield
         finally:
-            # Removed while still held, so the finished folder holds only records; a
-            # process killed here leaves the file, which the next writer simply reuses.
+            # removed while still held; a process killed here leaves it for the next writer
             try:
                 (self.path / LOCK).unlink(missing_ok=True)
             except OSError:  # a folder turned read-only: the lock file stays, harmless

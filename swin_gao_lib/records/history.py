@@ -1,28 +1,10 @@
-"""One row of ``history.csv`` per epoch: its columns, built in one place, and older rows read.
+"""One row of ``history.csv`` per epoch, built here for both training loops; older rows read.
 
-Both training loops (Keras's ``fit`` in :mod:`swin_gao_lib.training.train`, the
-device programs in :mod:`swin_gao_lib.training.device_runs`) build their rows with
-:func:`history_row`, so the file has one schema:
-
-* ``epoch`` (from 1);
-* ``loss`` and ``running_accuracy``: the epoch's *running means* over its
-  training batches, as Keras's progress bar shows them -- measured with dropout
-  on, on augmented images, while the weights change. They are not the final
-  model's train accuracy: ``metrics.json``'s ``train_eval_accuracy`` is that
-  (the final model re-scored on the training images like the test images);
-* ``val_loss`` and ``val_accuracy``: the model at the epoch's end on the
-  validation images (empty without a validation split);
-* ``epoch_s``, ``train_s``, ``compile_s``, ``train_s_steady``, ``val_s``: the
-  epoch's wall time, its training part, the first step's compile time (first
-  epoch of a process only), training without it, and validation;
-* ``images_per_s``: training images per steady second.
-
-Runs recorded before the running mean had its own name call it ``accuracy``;
-:func:`current_rows` (for a checkpoint's copy of the rows, in
-:meth:`swin_gao_lib.training.checkpoint.Checkpoint.load`) and
-:func:`current_columns` (for ``history.csv``, in
-:meth:`swin_gao_lib.records.RunFolder.read`) read those under the new name, so a
-resumed older run writes one schema and older records report as before.
+``loss`` and ``running_accuracy`` are the epoch's running means over its
+training batches (dropout on, weights changing: not the final model's train
+accuracy, which is ``metrics.json``'s ``train_eval_accuracy``). Older records
+call the running mean ``accuracy``: :func:`current_rows` and
+:func:`current_columns` read them under the new name. Columns: docs/records.md.
 """
 
 from __future__ import annotations

@@ -1,31 +1,10 @@
 """The run folder's layout: its file names, the completion marker, where a run lands.
 
-One run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`):
-
-* ``config.yaml`` — the resolved config (loads back to the same run), first;
-* ``history.csv`` — one row per epoch, rewritten after every epoch, so a run
-  that dies keeps the epochs it finished;
-* ``lr.csv`` — one row per optimizer update: ``update`` (k, from 0), the
-  ``epoch`` and train ``step`` (a micro-step in optimizer mode) it happened
-  at, and the ``learning_rate`` the optimizer applied; rewritten after every
-  epoch. Runs recorded before it existed have none (:attr:`Run.learning_rates`
-  is then None);
-* ``metrics.json`` — written last, only when the run succeeded: its presence
-  marks a complete record (:data:`COMPLETE_MARKER`);
-* ``failure.json`` — instead of ``metrics.json`` when the run failed: the
-  error, the traceback and the epochs completed;
-* ``train.ipynb`` — the executed notebook, when ``run-all`` ran it;
-* ``checkpoint/`` — while the run is unfinished: the state after the last
-  finished epoch (:mod:`swin_gao_lib.training.checkpoint`), from which a new start of
-  the same config resumes; removed when the run completes.
-
-A *suite* is a folder of run folders (plus its ``report/``, and reference
-folders holding a ``linear.json``, :data:`LINEAR_REFERENCE`, written by
-``swin-gao linear``: read as references, not runs). Every file is
-written atomically (:mod:`swin_gao_lib.files`), so a crash leaves either the
-old file or the new one, never half.
-
-This module imports no TensorFlow: ``run-all`` plans and skips runs with it.
+A run lands in ``<output_dir>/<run_name>/`` (:func:`run_dir_of`; the files:
+docs/records.md). ``metrics.json`` is written last, only by a successful run,
+so it marks a complete record; a suite is a folder of run folders, its
+``report/`` and reference folders (``linear.json``). No TensorFlow here:
+``run-all`` plans and skips runs with this module.
 """
 
 from __future__ import annotations
@@ -52,23 +31,20 @@ RECORDS = (CONFIG, *RESULTS)
 LINEAR_REFERENCE = "linear.json"
 #: The suite's report folder, beside its run folders.
 REPORT_DIR = "report"
-#: The example records that ship inside the package: ``examples/quick``'s run records
-#: (the paper's four runs of ``params/quick``), so that the report notebook opened alone
-#: (its Colab badge) has a suite to show. ``tools/bundle_example.py`` copies them.
+#: The example records shipped in the package (``examples/quick``'s runs, copied by
+#: ``tools/bundle_example.py``): the report notebook opened alone has a suite to show.
 EXAMPLE_SUITE = Path(__file__).resolve().parents[1] / "example_suite"
 #: The files of each example run that are bundled (what the report reads).
 EXAMPLE_FILES = (CONFIG, HISTORY, LEARNING_RATES, METRICS)
 #: Held (flock) by the process that writes a run folder; holds that process's pid.
 LOCK = ".lock"
-#: The files a checkpoint folder may hold, all written by :mod:`swin_gao_lib.training.checkpoint`.
-#: (``epoch-NNNNN.variables.npz`` and ``state.json``, their temporary names while written,
-#: and the ``.weights.h5`` and ``.rng.npz`` of checkpoints written by earlier versions.)
+#: The files a checkpoint folder may hold (:mod:`swin_gao_lib.training.checkpoint`): the
+#: variables and state, their temporary names, and earlier versions' ``.weights.h5``, ``.rng.npz``.
 CHECKPOINT_FILE = re.compile(r"(\.tmp-)?epoch-\d{5}\.(variables\.npz|weights\.h5|rng\.npz)|"
                              r"state\.json|"
                              r"\.(epoch-\d{5}\.(variables|rng)\.npz|state\.json)\..*\.tmp")
 
 
-# ------------------------------------------------------------------ one run's folder
 def run_dir_of(cfg: RunConfig) -> Path:
     """Where the run of ``cfg`` lands: ``<output_dir>/<run_name>``."""
     return Path(cfg.output_dir) / (cfg.run_name or labels.default_run_name(cfg))

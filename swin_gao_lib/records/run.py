@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swin_gao_lib.config import labels
-from swin_gao_lib.config import RunConfig
-
-from swin_gao_lib.records.layout import (LEARNING_RATES)
+from swin_gao_lib.config import RunConfig, datasets, labels
+from swin_gao_lib.records.layout import LEARNING_RATES
 
 
 @dataclass
@@ -38,7 +36,7 @@ class Run:
 
     @property
     def dataset_title(self) -> str:
-        return labels.dataset_title(self.dataset)
+        return datasets.title(self.dataset)
 
     @property
     def variant(self) -> str:
@@ -69,14 +67,8 @@ class Run:
 
     @property
     def training_time_s(self) -> float:
-        """The run's training time: the sum of its epochs' steady training wall time.
-
-        Compile time (the first step of each process) and validation are left
-        out, so runs of different lengths and resumed runs compare fairly. This
-        is the one "training time" of the kit: the report's summary table and
-        the label of the training-time figure (whose dots are the epochs' times)
-        both show it.
-        """
+        """The kit's one training time: the sum of the epochs' steady training wall time
+        (compile and validation left out, so resumed and longer runs compare fairly)."""
         if "train_s_steady" in self.history:
             return float(self.history["train_s_steady"].sum())
         return float(self.metrics.get("train_time_s") or math.nan)

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from swin_gao_lib.errors import InputError
-
-from swin_gao_lib.records.layout import (COMPLETE_MARKER, CONFIG,
-    FAILURE, LINEAR_REFERENCE, REPORT_DIR)
+from swin_gao_lib.records.layout import (COMPLETE_MARKER, CONFIG, FAILURE, LINEAR_REFERENCE,
+                                         REPORT_DIR)
 from swin_gao_lib.records.folder import RunFolder
 from swin_gao_lib.records.run import Run
 
@@ -19,10 +18,8 @@ from swin_gao_lib.records.run import Run
 class Suite:
     """The complete runs of a suite, and the folders that hold no complete run.
 
-    ``failed`` holds, for each incomplete folder with a ``failure.json``, what
-    it says (``diverged`` is true when the loss became NaN or infinite).
-    ``references`` holds what each reference folder's ``linear.json`` says
-    (with its folder's name as ``name``).
+    ``failed``: each incomplete folder's ``failure.json`` by folder name;
+    ``references``: each reference folder's ``linear.json`` (with ``name``).
     """
 
     path: Path

@@ -240,19 +240,13 @@ def _check_data(plans: list[Plan]) -> list[InputError]:
 
 
 def _check_suite_space(plans: list[Plan], output: Path, force: bool) -> None:
-    """Room for the suite: its largest run's two checkpoints, and every run's records.
-
-    Runs go one after another (or a few at once on Dask, whose records come
-    back to this folder): a finished run's checkpoint is deleted, so the peak
-    is the largest pair of checkpoints plus all records and notebooks.
-    """
+    """Room for every run's records and executed notebook (a run's checkpoints are
+    checked by the run itself, once its model is built: :mod:`swin_gao_lib.training.space`)."""
     todo = [p for p in plans if force or not RunFolder(p.run_dir).complete]
     if not todo:
         return
     needs = [run_bytes(p.config, p.images_per_epoch, notebook=True) for p in todo]
     kept = sum(used_bytes(p.run_dir) for p in todo if not force)
-    total = (max(2 * n.checkpoint for n in needs)
-             + sum(n.records + n.notebook for n in needs) - kept)
-    largest = max(needs, key=lambda n: n.checkpoint)
-    check_space(output, total, f"{len(todo)} run(s); the largest {largest.describe()}",
-                field="--output")
+    largest = max(needs, key=lambda n: n.total)
+    check_space(output, sum(n.total for n in needs) - kept,
+                f"{len(todo)} run(s); the largest {largest.describe()}", field="--output")

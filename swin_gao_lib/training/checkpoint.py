@@ -58,6 +58,17 @@ def _variables(model: keras.Model) -> list:
     return list(model.variables) + list(model.optimizer.variables)
 
 
+#: The npz format's headers per stored array (zip entry, central directory, npy header).
+ARRAY_OVERHEAD = 512
+
+
+def checkpoint_bytes(model: keras.Model) -> int:
+    """An upper bound of the size of one variables file of the built trainer ``model``."""
+    variables = _variables(model)
+    data = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return data + ARRAY_OVERHEAD * len(variables)
+
+
 class Checkpoint:
     """The ``checkpoint/`` folder of one run."""
 

@@ -4,10 +4,11 @@
 overwrite; :meth:`swin_gao_lib.records.RunFolder.plan`), checks that it can be
 written, then loads and splits the data (NumPy only), refuses a training
 split smaller than one batch (unless ``allow_small_train_split``) and a file
-system without room for the run's checkpoints and records
-(:mod:`swin_gao_lib.training.space`). A bad path, a bad data file, an empty
-split or a full disk is reported in one line before TensorFlow prints
-anything, and before a single file is written. ``run-all`` makes the same
+system without room for the run's records (:mod:`swin_gao_lib.training.space`).
+A bad path, a bad data file, an empty split or a full disk is reported in one
+line before TensorFlow prints anything, and before a single file is written.
+The room for the checkpoints is checked once the model is built
+(:meth:`Preflight.check_checkpoint_room`), still before a file is written. ``run-all`` makes the same
 checks for every run of a suite before its first kernel starts
 (:mod:`swin_gao_lib.runs.plan`).
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from swin_gao_lib.config import RunConfig
 from swin_gao_lib.data.splits import Splits, load_splits
 from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.records import RunFolder
-from swin_gao_lib.training.space import check_space, run_bytes, used_bytes
+from swin_gao_lib.training.space import SpaceNeed, check_space, run_bytes, used_bytes
 
 
 @dataclass
@@ -31,6 +33,20 @@ class Preflight:
     folder: RunFolder
     action: str  # "new", "resume" or "overwrite"
     splits: Splits
+    need: SpaceNeed  # checkpoints not counted yet: they need the built model
+    kept: int = 0  # bytes a resumed run already holds (its checkpoint among them)
+
+    def check_checkpoint_room(self, model: Any) -> None:
+        """Refuse, writing nothing, a file system without room for two checkpoints of the
+        built trainer ``model`` beside the records.
+
+        Raises:
+            ConfigError: one line naming ``output_dir``, the free space and the need.
+        """
+        from swin_gao_lib.training.checkpoint import checkpoint_bytes
+
+        need = self.need.with_checkpoint(checkpoint_bytes(model))
+        check_space(self.folder.path, need.total - self.kept, need.describe())
 
 
 def check_train_split(cfg: RunConfig, n_train: int, log=print) -> None:
@@ -88,4 +104,4 @@ def preflight(cfg: RunConfig, overwrite: bool = False, log=print,
     need = run_bytes(cfg, sizes["train"], notebook=notebook)
     kept = used_bytes(folder.path) if action == "resume" else 0
     check_space(folder.path, need.total - kept, need.describe())
-    return Preflight(folder, action, splits)
+    return Preflight(folder, action, splits, need, kept)

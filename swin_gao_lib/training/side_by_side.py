@@ -76,10 +76,19 @@ def train_side_by_side(cfgs: list[RunConfig], *, overwrite: bool = False,
     checked = checked or [preflight(c, overwrite=overwrite, log=log) for c in cfgs]
     runs = [GroupRun(c, k, Checkpoint(k.folder.checkpoint).load() if k.action == "resume" else None)
             for c, k in zip(cfgs, checked)]
+    slots = program_slots(runs)
+    first = next(r for r in slots if not r.stand_in)  # the program is built for its seed
+    cfg, n_train = first.cfg, len(first.checked.splits.y_train)
+    keras.utils.set_random_seed(cfg.seed)
+    network = build_swin(cfg)
+    model = build_trainer(cfg, network,
+                          planned_updates(cfg, steps_per_epoch(n_train, cfg.fit_batch_size)))
+    for k in checked:  # the last input check: nothing is written before it
+        k.check_checkpoint_room(model)
     with contextlib.ExitStack() as locks:
         for run in runs:  # one writer per run folder
             locks.enter_context(run.checked.folder.lock())
-        _train_group(program_slots(runs), verbose, log)
+        _train_group(slots, network, model, verbose, log)
     results = [run.outcome for run in runs]
     errors = [r for r in results if isinstance(r, RunError)]
     if raise_errors and errors:
@@ -132,7 +141,8 @@ def _initial_state(run: GroupRun, model: keras.Model, fresh: Any, cfg: RunConfig
               for vs in (net.trainable_variables, net.non_trainable_variables)), fresh[2])
 
 
-def _train_group(slots: list[GroupRun], verbose, log) -> None:
+def _train_group(slots: list[GroupRun], network: keras.Model, model: keras.Model, verbose,
+                 log) -> None:
     """Train the runs of ``slots`` to their end; each run's outcome lands in ``run.outcome``."""
     import jax
     import jax.numpy as jnp
@@ -140,15 +150,11 @@ def _train_group(slots: list[GroupRun], verbose, log) -> None:
     real = [r for r in slots if not r.stand_in]
     cfg, side = real[0].cfg, len(slots) > 1
     program_seeds = [r.seed for r in slots] if side else None
+    n_train = len(real[0].checked.splits.y_train)
     for run in real:
         start_records(run)
-    n_train = len(real[0].checked.splits.y_train)
     memory = PeakMemory()
     try:
-        keras.utils.set_random_seed(cfg.seed)
-        network = build_swin(cfg)
-        model = build_trainer(cfg, network,
-                              planned_updates(cfg, steps_per_epoch(n_train, cfg.fit_batch_size)))
         fresh = jax.tree_util.tree_map(np.asarray, model_state(model))
         states = {id(r): _initial_state(r, model, fresh, cfg, log) for r in real}
         state = _stack([states[id(r if not r.stand_in else real[0])] for r in slots], side)

@@ -1,4 +1,4 @@
-"""The disk space a run needs, from its config alone (no TensorFlow), and the check.
+"""The disk space a run needs, and the check that refuses a run without it.
 
 A run's largest files are its checkpoints (:mod:`swin_gao_lib.training.checkpoint`):
 every variable of the model and of the optimizer, as float32. While one is
@@ -6,20 +6,21 @@ saved the previous one stays on disk until the new one is committed, so a run
 needs room for two. Then come its records, which grow with the epochs
 (``history.csv``, ``lr.csv``, the history copied into ``state.json``), the
 closing ``metrics.json`` or ``failure.json``, and under ``run-all`` the
-executed notebook. :func:`run_bytes` adds these up; :func:`check_space`
-refuses a run, before anything is written, when the output's file system has
-less free space than that.
+executed notebook. :func:`check_space` refuses a run, before anything is
+written, when the output's file system has less free space than it needs.
 
-The checkpoint's size is counted from the architecture (:func:`parameter_shapes`
-follows :func:`swin_gao_lib.model.build_swin` layer by layer; a test holds it
-to Keras's own count), so the check needs neither TensorFlow nor a built model.
+The records are counted from the config alone (:func:`run_bytes`), so that
+check comes before the backend is imported; the checkpoint is counted from the
+built trainer's variables (:func:`swin_gao_lib.training.checkpoint.checkpoint_bytes`,
+the one description of what a checkpoint holds), once they exist, still
+before a file is written.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from swin_gao_lib.config import RunConfig
@@ -31,60 +32,13 @@ HISTORY_ROW, LR_ROW, STATE_ROW = 400, 80, 500
 CLOSING_RECORDS = 64 * 1024
 #: The executed ``train.ipynb`` of a ``run-all`` run (its figure, summary and log), and slack.
 NOTEBOOK = 1024 * 1024
-#: The npz format's headers per stored array (zip entry, central directory, npy header).
-ARRAY_OVERHEAD = 512
-
-
-def parameter_shapes(cfg: RunConfig) -> list[tuple[int, ...]]:
-    """The shape of every weight of the model ``cfg`` describes, in build order."""
-    h, w, c = cfg.input_shape
-    p, dim = cfg.patch_size, cfg.embed_dim
-    shapes: list[tuple[int, ...]] = [(p * p * c, dim), (dim,), ((h // p) * (w // p), dim)]
-    grid = (h // p, w // p)
-    n_stages = len(cfg.depths)
-    for stage, (depth, heads) in enumerate(zip(cfg.depths, cfg.num_heads)):
-        mlp = cfg.mlp_dim * 2**stage
-        window = min(grid) if min(grid) <= cfg.window_size else cfg.window_size
-        for _ in range(depth):
-            shapes += [(dim,), (dim,)]                                     # norm1
-            shapes += [(dim, 3 * dim)] + ([(3 * dim,)] if cfg.qkv_bias else [])  # qkv
-            shapes += [(dim, dim), (dim,), ((2 * window - 1) ** 2, heads)]  # proj, bias table
-            shapes += [(dim,), (dim,), (dim, mlp), (mlp,), (mlp, dim), (dim,)]  # norm2, MLP
-        if stage < n_stages - 1 or cfg.merge_after_last_stage:
-            shapes += [(4 * dim,), (4 * dim,), (4 * dim, 2 * dim)]         # norm, reduction
-            grid, dim = (grid[0] // 2, grid[1] // 2), dim * 2
-    shapes += [(dim,), (dim,)]                                             # final norm
-    if cfg.head_units:
-        shapes += [(dim, cfg.head_units), (cfg.head_units,)]
-        dim = cfg.head_units
-    return shapes + [(dim, cfg.num_classes), (cfg.num_classes,)]
-
-
-def parameter_count(cfg: RunConfig) -> int:
-    """The model's parameters (``build_swin(cfg).count_params()``), without building it."""
-    return sum(math.prod(s) for s in parameter_shapes(cfg))
-
-
-def optimizer_slots(cfg: RunConfig) -> int:
-    """Float32 values the optimizer keeps per parameter (moments, accumulators)."""
-    slots = {"adamw": 2, "adam": 2, "sgd": 1 if cfg.momentum else 0}[cfg.optimizer]
-    if cfg.accumulation_mode == "optimizer" and cfg.accumulation_steps > 1:
-        slots += 1  # Keras's gradient accumulators
-    return slots
-
-
-def checkpoint_bytes(cfg: RunConfig) -> int:
-    """The size of one checkpoint's variables file, rounded up."""
-    shapes = parameter_shapes(cfg)
-    arrays = len(shapes) * (1 + optimizer_slots(cfg)) + 64  # + seed states, counters
-    return 4 * parameter_count(cfg) * (1 + optimizer_slots(cfg)) + ARRAY_OVERHEAD * arrays
 
 
 @dataclass(frozen=True)
 class SpaceNeed:
     """What a run writes at most: two checkpoints at once, its records, its notebook."""
 
-    checkpoint: int
+    checkpoint: int  # 0 until the model is built (:func:`with_checkpoint`)
     records: int
     notebook: int
 
@@ -93,16 +47,21 @@ class SpaceNeed:
         return 2 * self.checkpoint + self.records + self.notebook
 
     def describe(self) -> str:
-        return (f"{human(self.checkpoint)} per checkpoint, two at once while one is saved, "
-                f"{human(self.records)} of records"
+        return ((f"{human(self.checkpoint)} per checkpoint, two at once while one is saved, "
+                 if self.checkpoint else "")
+                + f"{human(self.records)} of records"
                 + (f", {human(self.notebook)} for its executed notebook" if self.notebook else ""))
+
+    def with_checkpoint(self, checkpoint: int) -> "SpaceNeed":
+        """This need with checkpoints of ``checkpoint`` bytes counted."""
+        return replace(self, checkpoint=checkpoint)
 
 
 def run_bytes(cfg: RunConfig, n_train: int, notebook: bool = False) -> SpaceNeed:
-    """The space a run of ``cfg`` on ``n_train`` training images needs at its peak."""
+    """The space a run of ``cfg`` on ``n_train`` training images needs, checkpoints aside."""
     updates = cfg.epochs * math.ceil(n_train / cfg.batch_size)
     records = (cfg.epochs * (HISTORY_ROW + 2 * STATE_ROW) + updates * LR_ROW + CLOSING_RECORDS)
-    return SpaceNeed(checkpoint_bytes(cfg), records, NOTEBOOK if notebook else 0)
+    return SpaceNeed(0, records, NOTEBOOK if notebook else 0)
 
 
 def existing_folder(path: Path) -> Path:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -196,8 +196,9 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
 
             return train_side_by_side([cfg], verbose=verbose, log=log, checked=[checked],
                                       raise_errors=True)[0]
+        start = _build(cfg, checked)
         with checked.folder.lock():  # one writer per run folder
-            return _train(cfg, checked, verbose=verbose, log=log)
+            return _train(cfg, checked, start, verbose=verbose, log=log)
     except OSError as exc:  # before training began (the lock, the config): one line too
         raise RunError(f"cannot write {exc.filename or checked.folder.path}: "
                        f"{exc.strerror or exc}; nothing was trained; free space or make the "
@@ -205,17 +206,38 @@ def train(cfg: RunConfig, *, overwrite: bool = False, verbose: int | str = "auto
                        str(checked.folder.path)) from None
 
 
-def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> RunResult:
+class _Start(NamedTuple):
+    """What a run starts from, made before anything is written."""
+
+    state: dict | None  # the checkpoint's state.json of a resumed run
+    data: Any  # swin_gao_lib.data.pipeline's datasets
+    network: keras.Model
+    model: keras.Model
+
+
+def _build(cfg: RunConfig, checked: Preflight) -> _Start:
+    """The data and the model, then the last input check: room for the checkpoints."""
+    state = Checkpoint(checked.folder.checkpoint).load() if checked.action == "resume" else None
+    data = make_datasets(cfg, splits=checked.splits,
+                         first_epoch=state["epoch"] if state is not None else 0)
+    keras.utils.set_random_seed(cfg.seed)
+    network = build_swin(cfg)
+    model = build_trainer(cfg, network, planned_updates(cfg, data.steps_per_epoch))
+    checked.check_checkpoint_room(model)
+    return _Start(state, data, network, model)
+
+
+def _train(cfg: RunConfig, checked: Preflight, start: _Start, *, verbose: int | str,
+           log) -> RunResult:
     folder = checked.folder
     run_dir = folder.path
     checkpoint = Checkpoint(folder.checkpoint)
-    state = checkpoint.load() if checked.action == "resume" else None
+    state, data, network, model = start
+    initial_epoch = state["epoch"] if state is not None else 0
     if checked.action == "resume":
         folder.reopen(cfg)
     else:
         folder.start(cfg)
-    initial_epoch = state["epoch"] if state is not None else 0
-    data = make_datasets(cfg, splits=checked.splits, first_epoch=initial_epoch)
 
     n_train = len(data.splits.y_train)
     resumed_at = list(state.get("resumed_at_epochs", [])) if state else []
@@ -224,9 +246,6 @@ def _train(cfg: RunConfig, checked: Preflight, *, verbose: int | str, log) -> Ru
     guard = DivergenceGuard()
     memory = PeakMemory()
     try:
-        keras.utils.set_random_seed(cfg.seed)
-        network = build_swin(cfg)
-        model = build_trainer(cfg, network, planned_updates(cfg, data.steps_per_epoch))
         rates = LearningRateRecorder(folder, steps=recorder.steps)
         if state is not None:
             checkpoint.restore(model, state)

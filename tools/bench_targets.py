@@ -1,9 +1,8 @@
-"""The speed targets set for the GPU benchmark, judged on a benchmark's summary (never in a test).
+"""The GPU benchmark's speed targets, judged on a benchmark summary (``benchmarks/gpu/summarize.py``).
 
-Each target names the row it reads (paper-size model, B = 128, JAX, the
-device pipeline at the fit level) and a threshold. It is judged only on the
-card it was set for (one H100 or H200); on any other device its row is
-printed with the distance, marked as measured elsewhere.
+Each target reads one row (paper-size model, B = 128, JAX, device pipeline,
+fit level) and is judged only on the card it was set for (one H100 or H200);
+elsewhere it is printed with its distance, "not judged".
 """
 
 from __future__ import annotations
