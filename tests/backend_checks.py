@@ -1,18 +1,5 @@
-"""The accumulation checks of one Keras backend, run in a fresh process.
-
-``python tests/backend_checks.py BACKEND PART OUT.json`` sets the backend before
-Keras is imported, runs the checks of PART and writes their numbers as JSON;
-``tests/test_backends.py`` runs it once per backend and part, and asserts.
-
-PART ``equivalence``: the in-step gradient against the full-batch gradient
-(an independent path: ``tf.GradientTape``, or ``jax.grad`` of the network's
-``stateless_call``), 4+4+2 weighting, sum vs mean, five SGD / AdamW updates
-against Keras's own full-batch train step, optimizer mode, metrics over all
-rows (sum vs mean at the update level stays in tests/test_accumulation.py, TF).
-PART ``train``: two short end-to-end runs of ``train()`` with the same
-seed (their weight digests and losses). PART ``all``: both, in this one process
-(``{"equivalence": ..., "train": ...}``): one start of the backend instead of two.
-"""
+"""The JAX backend's accumulation checks and two seeded runs, in a fresh process without TensorFlow
+(``tests/no_tensorflow.py tests/backend_checks.py OUT.json WORKDIR``), for tests/test_backends.py."""
 
 from __future__ import annotations
 
@@ -33,14 +20,17 @@ def _rel_err(a, b) -> float:
     return float(num / np.sqrt(sum((np.asarray(q) ** 2).sum() for q in b)))
 
 
-def equivalence(backend: str) -> dict:
+def equivalence() -> dict:
+    import jax
+    import jax.numpy as jnp
     import keras
     import numpy as np
 
     from conftest import TINY_DETERMINISTIC
-    from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates
     from swin_gao_lib.config import make_config
     from swin_gao_lib.model import build_swin
+    from swin_gao_lib.training.accumulation import build_trainer, optimizer_updates
+    from swin_gao_lib.training.accumulation_jax import accumulated_gradients
 
     def cfg(**kw):
         return make_config({**TINY_DETERMINISTIC, "batch_size": BATCH, **kw})
@@ -53,53 +43,31 @@ def equivalence(backend: str) -> dict:
     y = np.eye(10, dtype="float32")[rng.integers(0, 10, len(x))]
     loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
 
-    if backend == "jax":
-        import jax
-        import jax.numpy as jnp
+    @jax.jit
+    def _full(tv, ntv, xb, yb):
+        def f(tv):
+            return loss_fn(yb, net.stateless_call(tv, ntv, xb, training=True)[0])
+        return jax.grad(f)(tv)
 
-        from swin_gao_lib.training.accumulation_jax import accumulated_gradients
+    def full_gradient(xb, yb):
+        net.set_weights(w0)
+        return [np.asarray(g) for g in _full([v.value for v in net.trainable_variables],
+                                             [v.value for v in net.non_trainable_variables],
+                                             jnp.asarray(xb), jnp.asarray(yb))]
 
-        @jax.jit
-        def _full(tv, ntv, xb, yb):
-            def f(tv):
-                return loss_fn(yb, net.stateless_call(tv, ntv, xb, training=True)[0])
-            return jax.grad(f)(tv)
-
-        def full_gradient(xb, yb):
-            net.set_weights(w0)
-            return [np.asarray(g) for g in _full([v.value for v in net.trainable_variables],
-                                                 [v.value for v in net.non_trainable_variables],
-                                                 jnp.asarray(xb), jnp.asarray(yb))]
-
-        def accumulated(xb, yb, steps, reduction="mean", micro=None):
-            net.set_weights(w0)
-            model = build_trainer(cfg(accumulation_steps=steps, reduction=reduction), net)
-            model.micro_batch_size = micro
-            model(xb[:1])
-            model.optimizer.build(model.trainable_variables)
-            values = lambda vs: [v.value for v in vs]
-            fn = jax.jit(lambda tv, ntv, xb, yb: accumulated_gradients(
-                model, tv, ntv, values(model.metrics_variables),
-                values(model.optimizer.variables), xb, yb)[0])
-            return [np.asarray(g) for g in fn(values(model.trainable_variables),
-                                              values(model.non_trainable_variables),
-                                              jnp.asarray(xb), jnp.asarray(yb))]
-    else:
-        import tensorflow as tf
-
-        def full_gradient(xb, yb):
-            net.set_weights(w0)
-            with tf.GradientTape() as tape:
-                loss = loss_fn(yb, net(xb, training=True))
-            return [tf.convert_to_tensor(g).numpy()
-                    for g in tape.gradient(loss, net.trainable_variables)]
-
-        def accumulated(xb, yb, steps, reduction="mean", micro=None):
-            net.set_weights(w0)
-            model = build_trainer(cfg(accumulation_steps=steps, reduction=reduction), net)
-            model.micro_batch_size = micro
-            return [g.numpy() for g in tf.function(model.accumulated_gradients)(
-                tf.constant(xb), tf.constant(yb))]
+    def accumulated(xb, yb, steps, reduction="mean", micro=None):
+        net.set_weights(w0)
+        model = build_trainer(cfg(accumulation_steps=steps, reduction=reduction), net)
+        model.micro_batch_size = micro
+        model(xb[:1])
+        model.optimizer.build(model.trainable_variables)
+        values = lambda vs: [v.value for v in vs]
+        fn = jax.jit(lambda tv, ntv, xb, yb: accumulated_gradients(
+            model, tv, ntv, values(model.metrics_variables),
+            values(model.optimizer.variables), xb, yb)[0])
+        return [np.asarray(g) for g in fn(values(model.trainable_variables),
+                                          values(model.non_trainable_variables),
+                                          jnp.asarray(xb), jnp.asarray(yb))]
 
     out: dict = {}
     xb, yb = x[:BATCH], y[:BATCH]
@@ -161,25 +129,24 @@ def equivalence(backend: str) -> dict:
     return out
 
 
-def train_twice(backend: str, workdir: str) -> dict:
+def train_twice(workdir: str) -> dict:
     import sys as _sys
 
     from conftest import TINY_DETERMINISTIC
     from swin_gao_lib.config import make_config
     from swin_gao_lib.training.train import train
 
-    fetched: list[int] = []
-    if backend == "jax":  # record the order in which fit reads the NumPy batches
-        from swin_gao_lib.data.arrays import TrainBatches
+    from swin_gao_lib.data.arrays import TrainBatches
 
-        getitem = TrainBatches.__getitem__
-        TrainBatches.__getitem__ = lambda self, i: fetched.append(i) or getitem(self, i)
+    fetched: list[int] = []  # the order in which fit reads the NumPy batches
+    getitem = TrainBatches.__getitem__
+    TrainBatches.__getitem__ = lambda self, i: fetched.append(i) or getitem(self, i)
     runs = []
     for name in ("a", "b"):
         cfg = make_config({**TINY_DETERMINISTIC, "dataset": "mnist", "source": "sample",
                            "max_train_samples": 48, "max_test_samples": 32,
                            "validation_split": 0.0, "epochs": 2, "batch_size": 16,
-                           "accumulation_steps": 2, "dropout": 0.1, "backend": backend,
+                           "accumulation_steps": 2, "dropout": 0.1, "backend": "jax",
                            "output_dir": workdir, "run_name": name})
         result = train(cfg, overwrite=True, verbose=0, log=lambda *a: None)
         runs.append({"digest": result.metrics["final_weights_sha256"],
@@ -194,17 +161,11 @@ def train_twice(backend: str, workdir: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    backend, part, out = argv[:3]
+    out, workdir = argv
     from swin_gao_lib.runtime.backend import use_backend
 
-    use_backend(backend)
-    import keras
-
-    assert keras.backend.backend() == backend
-    if part == "all":
-        result = {"equivalence": equivalence(backend), "train": train_twice(backend, argv[3])}
-    else:
-        result = equivalence(backend) if part == "equivalence" else train_twice(backend, argv[3])
+    use_backend("jax")
+    result = {"equivalence": equivalence(), "train": train_twice(workdir)}
     Path(out).write_text(json.dumps(result, indent=1))
     return 0
 

@@ -1,19 +1,5 @@
-"""Shared test setup: quiet TensorFlow, tiny configs, and what is built once per session.
-
-Reuse these instead of training or building again (docs/testing.md, "Shared fixtures"):
-
-* ``tiny_run`` -- one complete, tiny run (records on disk and its ``TrainResult``),
-  trained once per session. Read it; to change anything, ``tiny_run.copy_to(tmp_path)``
-  first and work on the copy.
-* ``kit_wheel`` -- the kit built as a wheel (not an editable install), as ``pip install
-  git+...`` builds it on Colab, once per session.
-
-The suite runs on two pytest-xdist workers (``-n 2 --dist loadscope`` in pyproject.toml):
-each test module, and each notebook's cells, go to one worker as a whole, so a module
-fixture is built once and nbval runs a notebook's cells in order in one kernel. A session
-fixture is built once per worker that uses it. The hook at the end of this file hands out
-the longest modules first (``@pytest.mark.slow(seconds)``).
-"""
+"""Shared test setup: quiet TensorFlow, tiny configs, what is built once per session
+(docs/testing.md, "Shared fixtures"), and the order the two xdist workers take modules in."""
 
 import os
 
@@ -32,9 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
-#: A small model with every stochastic part off: the equivalence tests need
-#: two runs to see the same function. Its validation split is small too (150 images of
-#: the MNIST sample, not 1,500): a tiny run's time went mostly into validating.
+#: A small model with every stochastic part off (two runs see the same function), validating
+#: on 150 images of the MNIST sample: a tiny run's time went mostly into validating.
 TINY_DETERMINISTIC = dict(
     embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8, dropout=0.0,
     attention_dropout=0.0, drop_path_rate=0.0, label_smoothing=0.1, validation_split=0.01,
@@ -48,16 +33,8 @@ TINY_RUN = {**TINY_DETERMINISTIC, "dataset": "mnist", "max_train_samples": 96,
 
 
 def quick_xla_compile(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with XLA's CPU backend compiling at LLVM optimization level 0.
-
-    For a subprocess whose time is mostly compiling: the JAX equivalence checks (nine
-    train steps compiled, each run for a few updates) and the JAX bench's smoke run. They
-    compile in about two thirds of the time; what the programs compute changes only in
-    rounding (the in-step gradient's distance from the full batch's went from 1.6e-7 to
-    1.9e-7, five SGD updates' largest weight difference from 6e-8 to 1.2e-7, against
-    tolerances of 1e-5 and 1e-6). Not for longer runs: the device pipeline's tests,
-    which run whole epochs, got slower at level 0.
-    """
+    """``env`` with XLA's CPU backend at LLVM optimization level 0, for a process that mostly
+    compiles programs it runs a few steps (2/3 of the time; rounding moves by ~1e-7)."""
     flags = f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
     return {**env, "XLA_FLAGS": flags}
 
@@ -101,11 +78,7 @@ def tiny_run(tmp_path_factory) -> TinyRun:
 
 @pytest.fixture(scope="session")
 def kit_wheel(tmp_path_factory) -> Path:
-    """The kit's wheel, built once per session from a copy of what the wheel is made of.
-
-    Built from a copy so that no ``build/`` folder in the repository (possibly stale) can
-    leak into it; with pip's build isolation, as ``pip install git+...`` builds it.
-    """
+    """The kit's wheel, built once per session from a clean copy, as ``pip install git+...``."""
     sys.path.insert(0, str(REPO / "tools"))
     import notebooks_alone  # the one builder: tools/notebooks_alone.py builds the same wheel
 
@@ -141,13 +114,8 @@ def _cost(unit: list[pytest.Item]) -> float:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest modules and notebooks first, each whole and in its own order.
-
-    With ``--no-loadscope-reorder`` xdist hands the units out in this order, so the many
-    quick modules fill the gaps at the end instead of one long module running alone
-    while the other worker idles. Last (``trylast``), after pytest's own reordering. The
-    notebooks are collected here too, since ``tests/`` comes first in ``testpaths``.
-    """
+    """The longest modules and notebooks first, each whole (xdist hands them out in this order:
+    the quick modules fill the end); ``trylast``, after pytest's own reordering."""
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
         units.setdefault(_unit(item), []).append(item)

@@ -1,21 +1,6 @@
-"""The device pipeline's checks (JAX, ``pipeline: device``), run in a fresh process.
-
-``python tests/no_tensorflow.py tests/device_checks.py PART OUT.json WORKDIR`` runs
-the checks of PART with TensorFlow made impossible and writes their numbers as
-JSON; ``tests/test_device.py`` asserts. Programs compile once per process; the
-test module shares a JAX compilation cache between its processes, so the
-programs every part shares (one configuration, below) compile once.
-
-PART ``data``: the device batches against NumPy brute force (crop windows,
-flips, scaling, one-hot), and their keys (pure functions of seed, epoch, batch).
-PART ``train``: the same run twice, another seed, both seeds side by side,
-a run that diverges. PART ``kill``: the run killed the instant its second
-history row is on disk, while ``lr.csv`` is written (after the first epoch's
-checkpoint, before the second's); PART ``resume``: the same command again.
-PART ``kill-side``: ``run-all --executor side-by-side`` of seeds 1 and 2
-(PARAMS, a fourth argument) killed between the two seeds' epoch-2
-checkpoints; PART ``resume-alone``: seed 1 of such a suite resumed alone.
-"""
+"""The device pipeline's checks (JAX) in a fresh process, for tests/test_device.py:
+``tests/no_tensorflow.py tests/device_checks.py PART OUT.json WORKDIR [ARGS]``, PART one of
+``train``, ``kill`` / ``resume``, ``kill-side`` / ``resume-alone`` (see each function)."""
 
 from __future__ import annotations
 
@@ -28,8 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-#: One configuration for every part: 200 training images in batches of 32 (6 full and a
-#: short one of 8, which in-step splits 4+4), dropout, drop path and augmentation on.
+#: Every part's configuration: 200 images in batches of 32 (the last of 8, split 4+4),
+#: dropout, drop path and augmentation on.
 BASE = dict(dataset="mnist", source="sample", max_train_samples=200, max_test_samples=64,
             validation_split=0.01, embed_dim=16, num_heads=[2], mlp_dim=32, head_units=8,
             dropout=0.1, attention_dropout=0.1, drop_path_rate=0.1, augment=True, epochs=3,
@@ -41,57 +26,6 @@ def config(workdir: str, **kw):
     from swin_gao_lib.config import make_config
 
     return make_config({**BASE, "output_dir": workdir, **kw})
-
-
-def data_checks() -> dict:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from swin_gao_lib.data import device as dd
-
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
-    y = rng.integers(0, 10, 40).astype(np.int32)
-    order = dd.epoch_order(jnp.uint32(7), jnp.int32(3), 40)
-    out: dict = {
-        "order_is_permutation": sorted(np.asarray(order).tolist()) == list(range(40)),
-        "order_repeats": bool(jnp.all(order == dd.epoch_order(np.uint32(7), 3, 40))),
-        "order_differs_by_epoch": not bool(jnp.all(order == dd.epoch_order(jnp.uint32(7),
-                                                                            jnp.int32(4), 40))),
-        "order_differs_by_seed": not bool(jnp.all(order == dd.epoch_order(jnp.uint32(8),
-                                                                           jnp.int32(3), 40))),
-        "largest_seed_ok": bool(dd.epoch_order(jnp.uint32(2**32 - 1), 0, 5).shape == (5,)),
-    }
-    rules = dd.BatchRules(num_classes=10, augment=True, padding=2, flip=True)
-    fn = jax.jit(lambda s, e, k, start: dd.train_batch(jnp.asarray(x), jnp.asarray(y), order,
-                                                       s, e, k, start, 16, rules))
-    xb, yb = fn(jnp.uint32(7), jnp.int32(3), jnp.int32(1), jnp.int32(16))
-    again, _ = fn(jnp.uint32(7), jnp.int32(3), jnp.int32(1), jnp.int32(16))
-    other, _ = fn(jnp.uint32(7), jnp.int32(3), jnp.int32(2), jnp.int32(16))
-    xb, yb = np.asarray(xb), np.asarray(yb)
-    rows = np.asarray(order)[16:32]
-    scaled = x[rows].astype(np.float32) / 255.0
-    padded = np.pad(scaled, [(0, 0), (2, 2), (2, 2), (0, 0)])
-    found, flipped = [], 0
-    # XLA may scale by the reciprocal of 255 (1 ulp off x / 255); pixels are 1/255 apart
-    same = lambda a, b: np.allclose(a, b, rtol=0, atol=1e-6)  # noqa: E731
-    for i in range(16):  # brute force: some window (and orientation) of the padded image
-        hits = [(oy, ox, f) for oy in range(5) for ox in range(5) for f in (0, 1)
-                if same(xb[i], (padded[i, oy:oy + 8, ox:ox + 8]
-                                if not f else padded[i, oy:oy + 8, ox:ox + 8][:, ::-1]))]
-        found.append(bool(hits))
-        flipped += any(f for *_, f in hits) and not any(not f for *_, f in hits)
-    out.update({
-        "every_image_is_a_window": all(found), "some_flipped": flipped,
-        "labels_one_hot": bool(np.array_equal(yb, np.eye(10, dtype=np.float32)[y[rows]])),
-        "batch_repeats": bool(np.array_equal(xb, np.asarray(again))),
-        "batch_differs_by_index": not bool(np.array_equal(xb, np.asarray(other))),
-    })
-    digits = dd.BatchRules(num_classes=10, augment=True, padding=0, flip=False)
-    plain, _ = dd.train_batch(jnp.asarray(x), jnp.asarray(y), order, 7, 3, 1, 16, 16, digits)
-    out["no_padding_no_flip_is_scaling"] = bool(same(np.asarray(plain), scaled))
-    return out
 
 
 def _digest_run(run: Path) -> dict:
@@ -107,6 +41,7 @@ def _digest_run(run: Path) -> dict:
 
 
 def train_checks(workdir: str) -> dict:
+    """A run twice, another seed, both seeds side by side, a run that diverges."""
     import numpy as np
 
     from swin_gao_lib.training.side_by_side import train_side_by_side
@@ -131,8 +66,7 @@ def train_checks(workdir: str) -> dict:
 
 
 def side_vs_alone(out: dict) -> dict:
-    """The largest differences between each seed side by side and the seed alone (both seeds):
-    what docs/backends.md quotes."""
+    """The largest differences between each seed side by side and alone (docs/backends.md)."""
     import numpy as np
 
     def lr_column(run: dict, k: int) -> np.ndarray:
@@ -158,6 +92,7 @@ def side_vs_alone(out: dict) -> dict:
 
 
 def kill_at_second_epoch(workdir: str) -> None:
+    """The run killed the instant its second history row is on disk, while lr.csv is written."""
     from swin_gao_lib import files
     from swin_gao_lib.training.train import train
 
@@ -165,7 +100,6 @@ def kill_at_second_epoch(workdir: str) -> None:
     replace = os.replace
 
     def killing(src, dst):
-        # history row 2 is on disk, lr.csv's new text only in its temporary file, and
         # epoch 1's checkpoint the last one saved; nothing catches SIGKILL
         if Path(dst).name == "lr.csv" and len(history.read_text().splitlines()) == 3:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -213,9 +147,7 @@ def main(argv: list[str]) -> int:
     from swin_gao_lib.runtime.backend import use_backend
 
     use_backend("jax")
-    if part == "data":
-        result = data_checks()
-    elif part == "train":
+    if part == "train":
         result = train_checks(workdir)
     elif part == "kill":
         kill_at_second_epoch(workdir)

@@ -1,9 +1,5 @@
-"""Make ``import tensorflow`` impossible in this process (a ``sys.meta_path`` blocker).
-
-``python tests/no_tensorflow.py SCRIPT ARGS...`` runs SCRIPT with TensorFlow
-blocked, as on a machine where it is not installed; ``block()`` does it in the
-current process.
-"""
+"""Make ``import tensorflow`` fail as if it were not installed: ``block()`` in this process,
+``python tests/no_tensorflow.py SCRIPT ARGS...`` for a script."""
 
 import importlib.abc
 import runpy

@@ -1,9 +1,5 @@
-"""Gradient accumulation against full-batch training.
-
-The reference is always the ordinary Keras train step on the whole batch
-(an independent code path: ``keras.Model.train_step``), or a gradient taken
-directly with ``tf.GradientTape`` on the full batch.
-"""
+"""Gradient accumulation against full-batch training: Keras's own train step on the whole batch,
+or ``tf.GradientTape``'s gradient of it."""
 
 import keras
 import numpy as np
@@ -63,19 +59,6 @@ def test_in_step_mean_equals_full_batch_gradient(setup, steps):
     assert _rel_err(acc, ref) <= 1e-5
 
 
-def test_uneven_split_4_4_2_is_weighted_exactly(setup):
-    net, w0, x, y = setup
-    net.set_weights(w0)
-    xb, yb = x[:10], y[:10]
-    ref = _full_gradient(net, xb, yb)
-    acc = _accumulated_gradient(net, xb, yb, steps=3, micro=4)  # 4 + 4 + 2
-    assert _rel_err(acc, ref) <= 1e-5
-    # Equal weights (1/3 each) would be wrong: the short micro-batch counts less.
-    parts = [_full_gradient(net, xb[s:s + 4], yb[s:s + 4]) for s in (0, 4, 8)]
-    naive = [sum(p[i] for p in parts) / 3 for i in range(len(ref))]
-    assert _rel_err(naive, ref) > 1e-3
-
-
 @pytest.mark.parametrize("steps", [2, 4])
 def test_sum_reduction_is_n_times_mean(setup, steps):
     net, w0, x, y = setup
@@ -85,29 +68,22 @@ def test_sum_reduction_is_n_times_mean(setup, steps):
     assert _rel_err(total, [steps * g for g in mean]) <= 1e-5
 
 
-def test_sum_with_unequal_micro_batches_is_count_times_exact_mean(setup):
-    # 4+4+2: sum = 3 x the exact full-batch mean gradient (every sample weighted alike),
-    # not g_1 + g_2 + g_3 of each micro-batch's own mean, which over-weights the short one.
+@pytest.mark.parametrize("rows,steps,micro,reduction,factor", [
+    (10, 3, 4, "mean", 1),  # 4 + 4 + 2
+    (10, 3, 4, "sum", 3),  # the sum: 3 x the exact mean, not g_1 + g_2 + g_3
+    (20, 4, 8, "sum", 3),  # an epoch's short last batch with N=4: 8 + 8 + 4, 3 micro-batches
+])
+def test_uneven_micro_batches_weigh_every_row_alike(setup, rows, steps, micro, reduction, factor):
     net, w0, x, y = setup
     net.set_weights(w0)
-    xb, yb = x[:10], y[:10]
-    ref = _full_gradient(net, xb, yb)
-    total = _accumulated_gradient(net, xb, yb, steps=3, reduction="sum", micro=4)
-    assert _rel_err(total, [3 * g for g in ref]) <= 1e-5
-    parts = [_full_gradient(net, xb[s:s + 4], yb[s:s + 4]) for s in (0, 4, 8)]
-    literal = [sum(p[i] for p in parts) for i in range(len(ref))]
-    assert _rel_err(literal, [3 * g for g in ref]) > 1e-3
-
-
-def test_sum_on_a_short_last_batch_counts_the_micro_batches_it_ran(setup):
-    # An epoch's last batch of 20 with N=4 (micro-batches of 8): 3 micro-batches (8+8+4),
-    # so the sum is 3 x the exact mean of those 20 samples.
-    net, w0, x, y = setup
-    net.set_weights(w0)
-    xb, yb = x[:20], y[:20]
-    ref = _full_gradient(net, xb, yb)
-    total = _accumulated_gradient(net, xb, yb, steps=4, reduction="sum", micro=8)
-    assert _rel_err(total, [3 * g for g in ref]) <= 1e-5
+    xb, yb = x[:rows], y[:rows]
+    want = [factor * g for g in _full_gradient(net, xb, yb)]
+    got = _accumulated_gradient(net, xb, yb, steps, reduction, micro)
+    assert _rel_err(got, want) <= 1e-5
+    # each micro-batch's own mean weighed alike would over-weigh the short one
+    parts = [_full_gradient(net, xb[s:s + micro], yb[s:s + micro]) for s in range(0, rows, micro)]
+    naive = [factor * sum(p[i] for p in parts) / len(parts) for i in range(len(want))]
+    assert _rel_err(naive, want) > 1e-3
 
 
 def _train(net, w0, x, y, **kw):
@@ -128,24 +104,15 @@ ADAMW = dict(optimizer="adamw", learning_rate=1e-3, weight_decay=1e-2)
 
 
 @pytest.mark.parametrize("steps", [2, 4])
+@pytest.mark.parametrize("opt,tol", [(SGD, 1e-6), (ADAMW, 0.01 * ADAMW["learning_rate"])],
+                         ids=["sgd", "adamw"])
 @pytest.mark.slow(5)
-def test_in_step_sgd_five_steps_match_full_batch(setup, steps):
+def test_in_step_five_updates_match_full_batch(setup, steps, opt, tol):
     net, w0, x, y = setup
-    ref, _, _ = _train(net, w0, x, y, **SGD)
-    acc, model, _ = _train(net, w0, x, y, accumulation_steps=steps, **SGD)
+    ref, _, _ = _train(net, w0, x, y, **opt)
+    acc, model, _ = _train(net, w0, x, y, accumulation_steps=steps, **opt)
     assert len(ref) == len(acc) == 5
-    assert max(np.abs(a - b).max() for a, b in zip(acc[-1], ref[-1])) <= 1e-6
-    assert optimizer_updates(model.optimizer) == 5
-
-
-@pytest.mark.parametrize("steps", [2, 4])
-@pytest.mark.slow(5)
-def test_in_step_adamw_five_steps_match_full_batch(setup, steps):
-    net, w0, x, y = setup
-    ref, _, _ = _train(net, w0, x, y, **ADAMW)
-    acc, model, _ = _train(net, w0, x, y, accumulation_steps=steps, **ADAMW)
-    diff = max(np.abs(a - b).max() for a, b in zip(acc[-1], ref[-1]))
-    assert diff <= 0.01 * ADAMW["learning_rate"]
+    assert max(np.abs(a - b).max() for a, b in zip(acc[-1], ref[-1])) <= tol
     assert optimizer_updates(model.optimizer) == 5
 
 
@@ -245,3 +212,45 @@ def test_micro_batches_have_a_static_shape_for_xla(setup):
                      input_signature=[tf.TensorSpec((None, 32, 32, 3)), tf.TensorSpec((None, 10))])
     fn.get_concrete_function()
     assert seen and all(s == (4, 32, 32, 3) for s in seen), seen
+
+
+# ------------------------------------------------ what each micro-batch sees (BatchNorm, Dropout)
+BN_ROWS = np.random.default_rng(2).normal(size=(4, 3)).astype("float32")
+
+
+def _moving_mean_after_one_step(x):
+    """BatchNormalization(momentum 0.5)'s moving mean after one in-step update of N = 2."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=0.5),
+                            keras.layers.Dense(1)])
+    model = AccumulatingModel(net, accumulation_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.train_on_batch(x, np.zeros((len(x), 1), "float32"))
+    return net.layers[0].moving_mean.numpy()
+
+
+def test_in_step_batchnorm_runs_once_per_micro_batch():
+    got = _moving_mean_after_one_step(BN_ROWS)  # micro-batches of 2 and 2 rows
+    per_micro_batch = 0.25 * BN_ROWS[:2].mean(0) + 0.5 * BN_ROWS[2:].mean(0)
+    np.testing.assert_allclose(got, per_micro_batch, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got, 0.5 * BN_ROWS.mean(0), atol=1e-3)  # not the whole batch once
+
+
+def test_in_step_batchnorm_counts_the_padded_row_of_a_short_micro_batch():
+    # a documented limit (docs/accumulation.md): 2 rows, then 1 row and 1 zero row of padding
+    got = _moving_mean_after_one_step(BN_ROWS[:3])
+    with_padding = 0.25 * BN_ROWS[:2].mean(0) + 0.5 * BN_ROWS[2] / 2
+    np.testing.assert_allclose(got, with_padding, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got, 0.25 * BN_ROWS[:2].mean(0) + 0.5 * BN_ROWS[2], atol=1e-3)
+
+
+def test_in_step_draws_a_dropout_mask_per_micro_batch():
+    # two equal rows, one per micro-batch: one shared mask would move the kernel by one value
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.5),
+                            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model = AccumulatingModel(net, accumulation_steps=2)
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+    model.train_on_batch(np.ones((2, 64), "float32"), np.zeros((2, 1), "float32"))
+    move = 1.0 - net.layers[-1].kernel.numpy().ravel()
+    assert len(np.unique(np.round(move[move != 0], 5))) > 1

@@ -25,8 +25,6 @@ def test_plan_covers_variants():
             assert f"{tf}/N{n}/{v}" in keys and f"{tf}/N{n}/{v}+xla" in keys
     assert f"{tf}/N1/plain_full+xla+tensors" in keys
     assert len(keys) == len(set(keys)) == 2 * (1 + 2 * 3) + 1
-    with pytest.raises(ValueError, match="not divisible"):
-        plan(["paper"], 8, [3], [False], ["float32"], 2, 1)
 
 
 def test_plan_across_backends_and_precisions():
@@ -96,21 +94,19 @@ def test_summary_spread_between_processes_and_jax_over_tf():
     assert jx["memory_jax_vs_tf_xla"] == pytest.approx(500 / 900)
 
 
-@pytest.mark.slow(30)
+@pytest.mark.slow(20)
 def test_bench_smoke_writes_valid_json(tmp_path, capsys):
-    # TensorFlow here; the JAX backend's smoke run is the next test (with TensorFlow
-    # unimportable), and the JAX / TF table is checked on hand numbers above.
+    # TensorFlow, a worker process per spec: in-step against its reference (every variant runs
+    # in the JAX smoke below); the tiny model: the bench's machinery, not the paper's cost
     code = cli.main(["bench", "--backend", "tensorflow", "--models", "tiny", "--batch", "4",
                      "--n", "1", "2", "--jit", "off", "--steps", "3", "--warmup", "1",
-                     "--repeats", "1", "--dataset", "mnist", "--out", str(tmp_path)])
+                     "--repeats", "1", "--dataset", "mnist", "--variants", "plain_full",
+                     "in_step", "--out", str(tmp_path)])
     assert code == 0, capsys.readouterr()
     report = json.loads((tmp_path / "bench.json").read_text())
-    keys = {r["key"] for r in report["summary"]}
-    b = "tensorflow"
-    # the tiny model: what is checked is the bench's machinery, not the paper model's cost
-    assert keys == {f"{b}/tiny/B4/N1/plain_full", f"{b}/tiny/B4/N2/plain_micro",
-                    f"{b}/tiny/B4/N2/in_step", f"{b}/tiny/B4/N2/optimizer",
-                    f"{b}/tiny/B4/N1/plain_full+tensors"}
+    assert {r["key"] for r in report["summary"]} == {
+        "tensorflow/tiny/B4/N1/plain_full", "tensorflow/tiny/B4/N2/in_step",
+        "tensorflow/tiny/B4/N1/plain_full+tensors"}
     for r in report["summary"]:
         assert "error" not in r and r["s_per_sample"] > 0 and r["peak_memory_mib"] > 0
         assert r["peak_memory_increase_mib"] is not None
@@ -119,19 +115,6 @@ def test_bench_smoke_writes_valid_json(tmp_path, capsys):
     assert (tmp_path / "bench.png").stat().st_size > 0
     md = (tmp_path / "bench.md").read_text()
     assert "in_step" in md and "between processes" in md
-
-
-def test_gpu_scripts_parse():
-    # The GPU run itself needs a GPU (or ~5 CPU minutes: benchmarks/gpu/run.sh OUT --smoke);
-    # here only that its shell scripts parse and its Python compiles.
-    import py_compile
-    import subprocess
-    from pathlib import Path
-
-    gpu = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
-    for script in ("run.sh", "fetch_wheels.sh"):
-        assert subprocess.run(["bash", "-n", str(gpu / script)]).returncode == 0, script
-    py_compile.compile(str(gpu / "equivalence.py"), doraise=True)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")

@@ -1,10 +1,5 @@
-"""CIFAR-100, added as one registry entry: its published python layout, keras, a real run.
-
-The files are built here in the published format (pickled dicts, protocol 2,
-``b'data'`` uint8 (N, 3072) channels-first, ``b'fine_labels'`` and
-``b'coarse_labels'`` lists; ``meta`` with ``b'fine_label_names'``), and read
-back through ``source: dir:`` as a user's download would be.
-"""
+"""CIFAR-100 as one registry entry: files in its published python layout (pickled dicts of
+channels-first uint8 rows, fine and coarse labels, a ``meta``) read through ``dir:``, keras, a run."""
 
 import pickle
 
@@ -15,7 +10,7 @@ from conftest import TINY_DETERMINISTIC
 from swin_gao_lib.config import make_config
 from swin_gao_lib.data.pipeline import make_datasets
 from swin_gao_lib.data.sources import load_raw
-from swin_gao_lib.errors import ConfigError, DataError
+from swin_gao_lib.errors import DataError
 from swin_gao_lib.model import build_swin
 
 
@@ -88,11 +83,6 @@ def test_keras_source_asks_for_fine_labels(monkeypatch):
     raw = load_raw("cifar100", "keras")
     assert calls == [{"label_mode": "fine"}]
     assert raw.y_train.shape == (8,) and raw.y_train.dtype == np.uint8 and raw.x_test.shape[0] == 4
-
-
-def test_there_is_no_bundled_sample():
-    with pytest.raises(ConfigError, match=r"source: no sample of cifar100 ships with the kit"):
-        make_config(dataset="cifar100", source="sample")
 
 
 def test_pipeline_and_model_take_100_classes_from_the_registry(tmp_path):

@@ -1,17 +1,23 @@
-"""The command line as a user meets it: --version, train --help, and what an uneven N does."""
+"""The command line as a user meets it: --version, --help, an uneven N, report, examples."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import types
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from swin_gao_lib import cli
-from swin_gao_lib.config import make_config
+from swin_gao_lib.analysis.page import external_urls
+from swin_gao_lib.config import examples, make_config
 from swin_gao_lib.config.checks import uneven_split_note
+from swin_gao_lib.runs import execute
+from swin_gao_lib.runs.scratch import root
+from test_report_display import fake_suite
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,8 +27,6 @@ def test_version_names_the_release_and_the_commit_in_a_clone(capsys):
         cli.main(["--version"])
     assert stop.value.code == 0
     out = capsys.readouterr().out.strip()
-    from importlib.metadata import version
-
     assert out.startswith(f"swin-gao {version('swin-gao')}")
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                          text=True).stdout.strip()
@@ -30,17 +34,24 @@ def test_version_names_the_release_and_the_commit_in_a_clone(capsys):
         assert f"(commit {sha[:12]}" in out
 
 
-def test_train_help_points_to_the_configuration_reference_with_two_examples():
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "train", "--help"],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0
-    assert "docs/configuration.md" in proc.stdout
-    examples = [line.strip() for line in proc.stdout.splitlines()
-                if line.strip().startswith("swin-gao train params/")]
-    assert len(examples) == 2
-    for example in examples:  # the examples name params files that exist
-        assert (REPO / example.split()[2]).is_file()
-    assert (REPO / "docs" / "configuration.md").is_file()
+@pytest.mark.parametrize("command,examples,also", [
+    ("train", None, "docs/configuration.md"),
+    ("run-all", ["swin-gao run-all params/quick",
+                 "swin-gao run-all params/study-quick --executor dask --workers 2"],
+     "swin-gao examples params"),  # the way out without a clone
+])
+def test_help_shows_two_examples_that_parse_and_name_shipped_params(capsys, command, examples,
+                                                                   also):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and also in out
+    shown = [line.strip() for line in out.splitlines()
+             if line.strip().startswith(f"swin-gao {command} params/")]
+    assert len(shown) == 2 and shown == (examples or shown)
+    for example in shown:
+        args = vars(cli.build_parser().parse_args(example.split()[1:]))
+        assert (REPO / args.get("params", args.get("params_dir"))).exists()
 
 
 def test_an_uneven_split_is_named_in_one_line():
@@ -66,11 +77,6 @@ def test_train_prints_the_note_before_training(monkeypatch, capsys, tmp_path):
 
 
 def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, capsys, tmp_path):
-    import shutil
-
-    from swin_gao_lib.analysis.page import external_urls
-    from test_runner_report import fake_suite
-
     fake_suite(tmp_path / "suite")
     executed = []
 
@@ -89,29 +95,12 @@ def test_report_writes_the_one_page_report_through_the_notebook(monkeypatch, cap
                                           "out_dir": str(page.parent)})]
     assert f"all of it on one page: {page}" in capsys.readouterr().out
     # the kernel's files in a scratch folder of this command, gone when it ends
-    from swin_gao_lib.runs.scratch import root
-
     assert scratches[0].parent == root() and not scratches[0].exists()
     assert page.is_file() and not external_urls(page.read_text())
     # --no-html: the figures and tables alone, no kernel
     assert cli.main(["report", str(tmp_path / "suite"), "--no-html", "--out",
                      str(tmp_path / "plain")]) == 0
     assert len(executed) == 1 and (tmp_path / "plain" / "summary.csv").is_file()
-    assert cli.main(["report", str(tmp_path / "missing")]) == 2  # bad input, before a kernel
-
-
-def test_run_all_help_shows_two_examples_that_parse():
-    proc = subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", "run-all", "--help"],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0
-    examples = [line.strip() for line in proc.stdout.splitlines()
-                if line.strip().startswith("swin-gao run-all params/")]
-    assert examples == ["swin-gao run-all params/quick",
-                        "swin-gao run-all params/study-quick --executor dask --workers 2"]
-    for example in examples:  # each names a shipped folder and parses as written
-        args = cli.build_parser().parse_args(example.split()[1:])
-        assert (REPO / args.params_dir).is_dir()
-    assert "swin-gao examples params" in proc.stdout  # the way out without a clone
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -141,8 +130,6 @@ def test_examples_copies_the_params_folders_and_never_over_anything(tmp_path, ca
 
 def test_examples_reads_the_copy_a_wheel_ships(tmp_path, monkeypatch):
     # inside an installed wheel there is no clone: setup.py put params/ into the package
-    from swin_gao_lib.config import examples
-
     packaged = tmp_path / "site-packages" / "swin_gao_lib" / "example_params"
     (packaged / "quick").mkdir(parents=True)
     (packaged / "quick" / "a.yaml").write_text("epochs: 1\n")
@@ -151,8 +138,6 @@ def test_examples_reads_the_copy_a_wheel_ships(tmp_path, monkeypatch):
     examples.copy_examples(tmp_path / "out")
     assert _files(tmp_path / "out") == {"quick/a.yaml": b"epochs: 1\n"}
     # the notebooks run-all executes come from there too
-    from swin_gao_lib.runs import execute
-
     notebooks = tmp_path / "site-packages" / "swin_gao_lib" / "notebooks"
     notebooks.mkdir()
     (notebooks / "train.ipynb").write_text("{}")

@@ -1,29 +1,22 @@
-"""The notebooks as Colab runs them: the notebook alone, the kit from pip, nothing else.
-
-Opened from its badge, a notebook has no clone beside it: only what its setup
-cell installs. These tests do the same without Colab: build a wheel of the
-project (not an editable install), install it into a fresh virtual environment,
-copy **only** the notebook into an empty folder, execute it there with
-papermill, and check the figures it produced and that its outputs are quiet.
-
-The fresh environment installs the wheel *with* its declared dependencies, at
-the tested versions of ``requirements.txt`` (pip's cache makes that quick after
-the set-up): a dependency the wheel forgets to declare, or a file it forgets to
-ship (the data sample, the example records), fails here. The same checks
-against the newest TensorFlow and Keras on PyPI are ``tools/notebooks_alone.py
---newest`` (too slow and too changeable for every test run; its committed
-result is in ``tools/results/``). The helpers live in that script, so both run
-the same checks.
-"""
+"""The notebooks as Colab runs them: the kit from its wheel, with its declared dependencies at
+the tested pins, in a fresh venv; the notebook alone in an empty folder. A dependency or a file
+the wheel forgets fails here. The helpers are tools/notebooks_alone.py's (``--newest`` runs the
+same checks against the newest TensorFlow and Keras)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import types as pytypes
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from swin_gao_lib.runtime import machine
+from swin_gao_lib.runtime.machine import tensorflow_log_filter
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -32,7 +25,6 @@ import notebooks_alone as alone  # noqa: E402
 
 @pytest.fixture(scope="module")
 def colab(tmp_path_factory, kit_wheel) -> dict:
-    """A fresh venv with the kit installed from its wheel (the pins), and its environment."""
     root = tmp_path_factory.mktemp("colab")
     return alone.make_env(root, kit_wheel, REPO / "requirements.txt")
 
@@ -42,8 +34,7 @@ def test_the_kit_comes_from_the_wheel(colab):
     where = alone.run([colab["python"], "-c", "import swin_gao_lib; print(swin_gao_lib.__file__)"],
                       cwd=colab["root"], env=colab["env"]).stdout.strip()
     assert Path(where).is_relative_to(colab["root"] / "env"), where
-    # and with it what the command-line examples need: `swin-gao examples` copies params/
-    # out of the package, and run-all and report find the notebooks inside it
+    # `swin-gao examples` copies params/ out of the package; run-all finds the notebooks there
     copied = colab["root"] / "copied-params"
     alone.run([colab["root"] / "env" / "bin" / "swin-gao", "examples", copied],
               cwd=colab["root"], env=colab["env"])
@@ -59,8 +50,6 @@ def test_the_kit_comes_from_the_wheel(colab):
 @pytest.mark.slow(15)
 def test_the_wheel_ships_the_example_params_and_the_notebooks(kit_wheel):
     # setup.py copies them in when the wheel is built; the repository keeps one copy
-    import zipfile
-
     names = set(zipfile.ZipFile(kit_wheel).namelist())
     params = {f"swin_gao_lib/example_params/{p.relative_to(REPO / 'params').as_posix()}"
               for p in (REPO / "params").rglob("*.yaml")}
@@ -68,10 +57,7 @@ def test_the_wheel_ships_the_example_params_and_the_notebooks(kit_wheel):
     assert {"swin_gao_lib/notebooks/train.ipynb", "swin_gao_lib/notebooks/report.ipynb"} <= names
 
 
-#: The train notebook's demo, made tiny through its overrides (merged key by key): what is
-#: checked here is that it runs alone from the wheel, draws its figure and stays quiet. Its
-#: defaults as they are run in nbval (``notebooks/train.ipynb``) and in
-#: ``notebooks_alone.py --newest``.
+#: The train notebook's demo made tiny through its overrides (its defaults run under nbval).
 TINY_OVERRIDES = {"dataset": "mnist", "source": "sample", "max_train_samples": 64,
                   "max_test_samples": 32, "validation_split": 0.01, "epochs": 2,
                   "batch_size": 32, "accumulation_steps": 2, "embed_dim": 16, "num_heads": [2],
@@ -105,27 +91,14 @@ def test_report_notebook_alone_shows_the_bundled_example(colab):
     assert not alone.noise(nb, stderr)
 
 
-def test_the_noise_check_sees_tensorflow_start_up_lines():
-    nb = {"cells": [{"outputs": [{"name": "stderr", "output_type": "stream", "text": [
-        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
-        "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"]}]}]}
-    assert len(alone.noise(nb, "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n")) == 3
-    assert not alone.noise({"cells": [{"outputs": [{"text": "epoch 1: loss 0.5\n"}]}]})
-
-
 def _setup_cell(notebook: str) -> str:
     cells = json.loads((REPO / "notebooks" / notebook).read_text())["cells"]
     return next("".join(c["source"]) for c in cells if "google.colab" in "".join(c["source"]))
 
 
 def test_on_colab_the_setup_cell_clones_and_keeps_tensorflow(colab, tmp_path):
-    """The Colab branch of the setup cell, run as Colab runs it, from a clone of this repository.
-
-    It clones the kit beside the notebook, installs it with the installed
-    TensorFlow and Keras held at their versions (pip replaces neither), and moves
-    into the clone's notebooks/ folder, where the parameters cell's example
-    paths resolve as written.
-    """
+    """The setup cell's Colab branch clones the kit, installs it keeping Colab's TensorFlow and
+    Keras, and moves into the clone's notebooks/, where the example paths resolve."""
     origin = tmp_path / "origin"  # the repository as committed: a clone is what Colab gets
     subprocess.run(["git", "clone", "-q", "--no-local", str(REPO), str(origin)], check=True)
     code = _setup_cell("train.ipynb").replace(
@@ -150,8 +123,6 @@ def test_on_colab_the_setup_cell_clones_and_keeps_tensorflow(colab, tmp_path):
 
 # ------------------------------------------------------------------ quiet start-up, fast
 def test_tensorflow_log_filter_keeps_what_the_level_allows():
-    from swin_gao_lib.runtime.machine import tensorflow_log_filter
-
     text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
             "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"
             "W0000 00:00:1795929592.3   27768 cudart_stub.cc:31] a warning\n"
@@ -190,11 +161,6 @@ def test_quiet_tensorflow_filters_what_the_import_writes_to_stderr(tmp_path):
 
 
 def test_quiet_notebook_drops_only_the_kernel_shutdown_race_line(monkeypatch, caplog):
-    import logging
-    import types as pytypes
-
-    from swin_gao_lib.runtime import machine
-
     log = logging.getLogger("IPKernelApp-test")
     shell = pytypes.SimpleNamespace(kernel=pytypes.SimpleNamespace(log=log))
     monkeypatch.setitem(sys.modules, "IPython", pytypes.SimpleNamespace(get_ipython=lambda: shell))
@@ -209,7 +175,6 @@ def test_quiet_notebook_drops_only_the_kernel_shutdown_race_line(monkeypatch, ca
 
 
 def _colab_pins():
-    """``colab_pins`` as each notebook's setup cell defines it (the same in both)."""
     found = []
     for name in ("train.ipynb", "report.ipynb"):
         cells = json.loads((REPO / "notebooks" / name).read_text())["cells"]
@@ -223,7 +188,7 @@ def _colab_pins():
 
 
 def test_colab_keeps_a_supported_tensorflow_and_replaces_an_older_one_with_the_tested_pair():
-    """Colab images with TensorFlow < 2.20 stopped on pip's resolver conflict in the setup cell."""
+    # Colab images with TensorFlow < 2.20 stopped on pip's resolver conflict in the setup cell
     pins = _colab_pins()
     assert pins({"tensorflow": "2.20.0", "keras": "3.10.0"}) == \
         (["tensorflow==2.20.0", "keras==3.10.0"], None)

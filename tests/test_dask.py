@@ -1,10 +1,5 @@
-"""run-all on Dask: a LocalCluster on 127.0.0.1 started by the test, 2 workers x 1 core.
-
-The same suite on the sequential executor and on Dask gives identical losses,
-accuracies and final weights per run (both with one backend thread per run);
-a kernel killed mid-run by PID is retried and resumes from its checkpoint; a
-run that fails on its own fails alone; a second start skips what is complete.
-"""
+"""run-all on a local Dask cluster (2 workers x 1 core): the sequential executor's results bit
+for bit, a killed kernel retried and resumed, a failing run failing alone, a killed driver."""
 
 import json
 import os
@@ -75,7 +70,6 @@ def test_dask_gives_the_sequential_results_and_skips_what_is_complete(tmp_path):
 
 
 def _kill_a_kernel_after_its_first_epoch(found: list, stop: threading.Event) -> None:
-    """Find the kernel of run 'long' once its scratch checkpoint exists, and SIGKILL it."""
     import psutil
 
     me = psutil.Process()
@@ -127,7 +121,7 @@ def test_a_killed_kernel_is_retried_and_resumes_a_broken_run_fails_alone(tmp_pat
 
 
 def test_a_failed_runs_line_is_the_helpers_error_not_what_was_logged_after_it(tmp_path, capsys):
-    """CI once printed a failed run without its error: a library logged a line after it."""
+    # CI once printed a failed run without its error: a library logged a line after it
     from swin_gao_lib.runs import dask_task
 
     error = "Diverged: the loss became nan at epoch 1, step 2"
@@ -141,9 +135,8 @@ def test_a_failed_runs_line_is_the_helpers_error_not_what_was_logged_after_it(tm
 
 
 def test_a_killed_driver_resumes_on_the_next_start_and_leaves_no_scratch(tmp_path, monkeypatch):
-    """kill -9 the driver mid-run: the checkpoint it already holds is resumed, bit for bit;
-    what it kept in $TMPDIR (kernel connection files, Dask's worker space and its lock files)
-    is all in its scratch folder, which the next start removes."""
+    # kill -9 the driver mid-run: its checkpoint resumes bit for bit; what it kept in $TMPDIR
+    # (kernel connection files, Dask's worker space) is in its scratch, which the next start removes
     import signal
     import subprocess
     import sys

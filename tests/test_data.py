@@ -5,22 +5,20 @@ import hashlib
 import pickle
 import struct
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import FASHION
 from swin_gao_lib.config import make_config
+from swin_gao_lib.data import arrays
+from swin_gao_lib.data.arrays import EvalBatches, TrainBatches
 from swin_gao_lib.data.formats import read_idx
 from swin_gao_lib.data.pipeline import make_datasets, random_crop_flip
-from swin_gao_lib.data.splits import split
-from swin_gao_lib.data.sources import (
-    load_cifar_dir,
-    load_idx_dir,
-    load_raw,
-    load_sample,
-    sample_manifest,
-)
+from swin_gao_lib.data.splits import load_splits, split
+from swin_gao_lib.data.sources import (expected_train_images, load_cifar_dir, load_idx_dir,
+                                       load_raw, load_sample, sample_manifest)
 from swin_gao_lib.errors import DataError
 
 
@@ -77,50 +75,50 @@ def test_idx_plain_uncompressed_file(tmp_path):
     np.testing.assert_array_equal(read_idx(tmp_path / "f", 3), a)
 
 
+def _damage_idx(name, damage):
+    """Rewrite ``name`` (gzipped IDX) of the folder with ``damage`` of its decompressed bytes."""
+    def apply(folder):
+        f = folder / f"{name}.gz"
+        f.write_bytes(gzip.compress(damage(gzip.decompress(f.read_bytes()))))
+    return apply
+
+
+IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
+
+
 @pytest.mark.parametrize("damage,message", [
-    (lambda b: b"\x00\x00\x08\x02" + b[4:], r"bad IDX magic number 0x00000802, expected 0x00000803"),
-    (lambda b: b"\x00\x00\x0d\x03" + b[4:], r"bad IDX magic number 0x00000d03"),
-    (lambda b: b[:-100], r"file truncated: header says 20x28x28 = 15680 bytes of data, found 15580"),
-    (lambda b: b + b"\x00", r"file has trailing bytes: header says 20x28x28 = 15680 bytes of data, found 15681"),
-    (lambda b: b[:2], r"only 2 bytes, too short"),
+    (_damage_idx(IMAGES, lambda b: b"\x00\x00\x08\x02" + b[4:]),
+     r"images-idx3-ubyte.gz: bad IDX magic number 0x00000802, expected 0x00000803"),
+    (_damage_idx(IMAGES, lambda b: b"\x00\x00\x0d\x03" + b[4:]), r"bad IDX magic number 0x00000d03"),
+    (_damage_idx(IMAGES, lambda b: b[:-100]),
+     r"file truncated: header says 20x28x28 = 15680 bytes of data, found 15580"),
+    (_damage_idx(IMAGES, lambda b: b + b"\x00"),
+     r"file has trailing bytes: header says 20x28x28 = 15680 bytes of data, found 15681"),
+    (_damage_idx(IMAGES, lambda b: b[:2]), r"images-idx3-ubyte.gz: only 2 bytes, too short"),
+    (lambda f: (f / "t10k-images-idx3-ubyte.gz").write_bytes(
+        (f / "t10k-images-idx3-ubyte.gz").read_bytes()[:200]),
+     r"t10k-images-idx3-ubyte.gz: the gzip stream is truncated or corrupt"),
+    (lambda f: (f / f"{LABELS}.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(19)))),
+     r"holds 20 images but .*train-labels-idx1-ubyte.gz holds 19 labels"),
+    (lambda f: (f / f"{LABELS}.gz").write_bytes(gzip.compress(idx_bytes(np.full(20, 12)))),
+     r"train-labels-idx1-ubyte.gz: label 12 is outside 0..9"),
+    (lambda f: (f / "t10k-labels-idx1-ubyte.gz").unlink(), r"missing t10k-labels-idx1-ubyte.gz"),
 ])
 def test_idx_corrupt_contents(tmp_path, damage, message):
     write_idx_dir(tmp_path)
-    f = tmp_path / "train-images-idx3-ubyte.gz"
-    f.write_bytes(gzip.compress(damage(gzip.decompress(f.read_bytes()))))
-    with pytest.raises(DataError, match=f"train-images-idx3-ubyte.gz: {message}"):
+    damage(tmp_path)
+    with pytest.raises(DataError, match=message):
         load_idx_dir(tmp_path)
-
-
-def test_idx_truncated_gzip(tmp_path):
-    write_idx_dir(tmp_path)
-    f = tmp_path / "t10k-images-idx3-ubyte.gz"
-    f.write_bytes(f.read_bytes()[:200])
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: the gzip stream is truncated or corrupt"):
-        load_idx_dir(tmp_path)
-
-
-def test_idx_count_mismatch_and_label_range(tmp_path):
-    write_idx_dir(tmp_path)
-    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(19))))
-    with pytest.raises(DataError, match=r"holds 20 images but .*train-labels-idx1-ubyte.gz holds 19 labels"):
-        load_idx_dir(tmp_path)
-    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(
-        gzip.compress(idx_bytes(np.full(20, 12))))
-    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: label 12 is outside 0..9"):
-        load_idx_dir(tmp_path)
-
-
-def test_idx_missing_file_and_folder(tmp_path):
-    write_idx_dir(tmp_path)
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataError, match=r"missing t10k-labels-idx1-ubyte.gz"):
-        load_idx_dir(tmp_path)
-    with pytest.raises(DataError, match=r"folder not found"):
-        load_raw("mnist", f"dir:{tmp_path / 'nowhere'}")
 
 
 # ---------------------------------------------------------------- CIFAR
+class Evil:
+    """A pickle that would run code when loaded."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
 def test_cifar_reader_matches_spec(tmp_path):
     batches = write_cifar_dir(tmp_path / "cifar-10-batches-py")
     raw = load_raw("cifar10", f"dir:{tmp_path}")  # the parent folder works too
@@ -140,29 +138,18 @@ def test_cifar_reader_matches_spec(tmp_path):
     (lambda good: cifar_batch_bytes(np.zeros((2, 100), np.uint8), [1, 2]), r"b'data' is uint8 \(2, 100\), expected uint8 \(N, 3072\)"),
     (lambda good: cifar_batch_bytes(np.zeros((2, 3072), np.uint8), [1]), r"2 images but 1 labels"),
     (lambda good: cifar_batch_bytes(np.zeros((1, 3072), np.uint8), [10]), r"label 10 is outside 0..9"),
+    (lambda good: pickle.dumps(Evil(), protocol=2),
+     r"holds a pickled (__builtin__|builtins).print, which no CIFAR-10 batch contains; refusing"),
+    (None, r"missing data_batch_3"),
 ])
 def test_cifar_corrupt(tmp_path, content, message):
     write_cifar_dir(tmp_path)
     f = tmp_path / "data_batch_3"
-    f.write_bytes(content(f.read_bytes()))
-    with pytest.raises(DataError, match=f"data_batch_3: {message}"):
-        load_cifar_dir(tmp_path)
-
-
-def test_cifar_refuses_code_in_pickle(tmp_path):
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
-    write_cifar_dir(tmp_path)
-    (tmp_path / "test_batch").write_bytes(pickle.dumps(Evil(), protocol=2))
-    with pytest.raises(DataError, match=r"test_batch: holds a pickled (__builtin__|builtins).print, which no CIFAR-10 batch contains; refusing"):
-        load_cifar_dir(tmp_path)
-
-
-def test_cifar_missing_batch(tmp_path):
-    write_cifar_dir(tmp_path)
-    (tmp_path / "data_batch_5").unlink()
-    with pytest.raises(DataError, match=r"missing data_batch_5"):
+    if content is None:
+        f.unlink()
+    else:
+        f.write_bytes(content(f.read_bytes()))
+    with pytest.raises(DataError, match=message if content is None else f"data_batch_3: {message}"):
         load_cifar_dir(tmp_path)
 
 
@@ -323,8 +310,6 @@ def test_an_epoch_does_not_depend_on_the_epochs_before_it():
 
 
 def test_keras_source_failure_names_offline_sources(monkeypatch):
-    import keras
-
     def offline():
         raise OSError("network is unreachable")
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
@@ -333,8 +318,6 @@ def test_keras_source_failure_names_offline_sources(monkeypatch):
 
 
 def test_expected_train_images_without_loading_the_data():
-    from swin_gao_lib.data.sources import expected_train_images, sample_manifest
-
     n_sample = len(sample_manifest()["mnist"]["train_rows"])
     assert n_sample == len(load_raw("mnist", "sample").y_train)
     # the split of splits.py: round(n * validation_split) held out
@@ -342,28 +325,17 @@ def test_expected_train_images_without_loading_the_data():
     assert expected_train_images("mnist", "keras", 0.1, None) == 54_000
     assert expected_train_images("cifar10", "keras", 0.0, 1000) == 1000
     assert expected_train_images("cifar10", "dir:/x", 0.2, None) == 40_000  # published size
-
-
-def test_expected_train_images_matches_the_pipeline():
-    from swin_gao_lib.data.sources import expected_train_images
-    from swin_gao_lib.data.splits import load_splits
-
     cfg = make_config(dataset="cifar10", source="sample", validation_split=0.1)
     assert expected_train_images("cifar10", "sample", 0.1, None) == len(load_splits(cfg).y_train)
 
 
 # ------------------------------------------------------------------ NumPy pipeline (JAX backend)
 def test_numpy_random_crop_flip_against_brute_force():
-    from swin_gao_lib.data import arrays
-
     _check_crops(lambda images, flip: arrays.random_crop_flip(images, [1, 2], 2, flip=flip))
 
 
 def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
-    # What resume relies on, as for tf.data: epoch e's batches do not depend on
-    # the epochs before it; every epoch is a permutation of the training rows.
-    from swin_gao_lib.data.arrays import EvalBatches, TrainBatches
-
+    # what resume relies on, as for tf.data: epoch e's batches do not depend on the ones before
     cfg = make_config(dataset="cifar10", batch_size=64, max_train_samples=200,
                       validation_split=0.0)
     s = split(load_sample("cifar10"), cfg)
@@ -385,9 +357,8 @@ def test_numpy_batches_are_a_pure_function_of_seed_epoch_and_index():
 
 
 def test_the_tf_data_pipelines_run_without_autotuning():
-    """Autotuning's thread made every long fit end with a wait of up to a minute (the
-    iterator's destructor waits for it; benchmarks/tfdata_teardown.py): every pipeline the
-    kit hands to Keras runs without it, and still yields every batch."""
+    # autotuning's thread made every long fit end with a wait of up to a minute (the iterator's
+    # destructor waits for it; benchmarks/tfdata_teardown.py)
     cfg = make_config(dataset="mnist", source="sample", max_train_samples=96, max_test_samples=32,
                       batch_size=32, epochs=2)
     data = make_datasets(cfg)

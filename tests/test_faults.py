@@ -1,30 +1,41 @@
 """Faults the kit must survive, made real: a full disk, a folder turned read-only, a dead driver.
 
-The disk faults use a small tmpfs mounted for the test (``mount -t tmpfs -o
-size=...``), filled with a real file until the kernel answers ENOSPC, and a
-run folder made read-only under the running process by a read-only bind mount
-of it over itself (EROFS; root ignores file modes, and a file system with
-files open for writing cannot be remounted read-only). Mounting needs root (or
-CAP_SYS_ADMIN); where it is not allowed those tests are skipped and say so.
+A full disk is a small tmpfs filled until ENOSPC; a read-only folder, a read-only bind mount of
+it over itself (EROFS: root ignores file modes). Where mounting is not allowed they skip.
 """
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
+import keras
+import nbformat
 import numpy as np
 import pytest
 import yaml
 
 from swin_gao_lib.config import make_config, to_yaml
-from swin_gao_lib.errors import ConfigError, InputError
+from swin_gao_lib.errors import ConfigError, InputError, RunError
+from swin_gao_lib.model import build_swin
+from swin_gao_lib.records import RunFolder
+from swin_gao_lib.records.folder import UnusableConfig
+from swin_gao_lib.runs import scratch
+from swin_gao_lib.runs import execute
+from swin_gao_lib.runs.execute import execute_notebook
+from swin_gao_lib.runs.runner import plan_suite, run_all
+from swin_gao_lib.runs.suite_lock import SuiteBusy
+from swin_gao_lib.training.accumulation import build_trainer
+from swin_gao_lib.training.checkpoint import Checkpoint, checkpoint_bytes
 
 TINY = dict(dataset="mnist", source="sample", max_train_samples=96, max_test_samples=32,
             validation_split=0.01,  # 150 images: the tests check the machinery
@@ -62,48 +73,8 @@ def fill(fs: Path) -> Path:
     return filler
 
 
-# ---------------------------------------------------------------- numbers and folders
-@pytest.mark.parametrize("key,value,message", [
-    ("learning_rate", "inf", "learning_rate: must be a finite number, got inf"),
-    ("learning_rate", "-Infinity", "learning_rate: must be a finite number, got -Infinity"),
-    ("weight_decay", "nan", "weight_decay: must be a finite number, got nan"),
-    ("learning_rate", "1e400", "got 1e400 (too large for a float: it reads as inf)"),
-    ("learning_rate", 10 ** 400, "(401 characters) (too large for a float"),
-    ("learning_rate", float("inf"), "learning_rate: must be a finite number, got inf"),
-    ("learning_rate", np.float32("nan"), "learning_rate: must be a finite number, got nan"),
-    ("learning_rate", "0x10", "learning_rate: expected a number, got '0x10' (str)"),
-    ("epochs", "0x10", "epochs: expected an integer, got '0x10' (str)"),
-    ("epochs", 2.0, "epochs: expected an integer, got 2.0 (float)"),
-    ("dropout", True, "dropout: expected a number, got True (bool)"),
-])
-def test_every_number_is_converted_first_and_checked_after(key, value, message):
-    # the notebook's parameters and Python callers pass values like these directly
-    with pytest.raises(ConfigError) as err:
-        make_config({key: value})
-    assert message in str(err.value)
-    assert "\n" not in str(err.value)
-
-
-def test_numbers_that_are_fine_still_convert():
-    cfg = make_config({"learning_rate": "3e-4", "weight_decay": " 1e-5 ", "epochs": np.int64(4)})
-    assert (cfg.learning_rate, cfg.weight_decay, cfg.epochs) == (3e-4, 1e-5, 4)
-    assert type(cfg.epochs) is int
-
-
-def test_a_grid_value_meets_the_same_rule(tmp_path):
-    from swin_gao_lib.config.params import resolve
-
-    path = tmp_path / "g.yaml"
-    path.write_text("dataset: mnist\ngrid: {learning_rate: [0.001, 3e400]}\n")
-    with pytest.raises(ConfigError, match=r"learning_rate: must be a finite number, got 3e400"):
-        resolve(path)
-
-
+# ---------------------------------------------------------------- folders
 def test_the_kit_recognises_its_own_folder_after_a_failed_run(tmp_path):
-    """A config.yaml the kit wrote stays the kit's even when this version refuses a value."""
-    from swin_gao_lib.records import RunFolder
-    from swin_gao_lib.records.folder import UnusableConfig
-
     cfg = make_config({**TINY, "output_dir": str(tmp_path), "run_name": "r"})
     run = tmp_path / "r"
     run.mkdir()
@@ -131,9 +102,6 @@ def test_the_kit_recognises_its_own_folder_after_a_failed_run(tmp_path):
 
 # ---------------------------------------------------------------- space and checkpoints
 def _trainer(cfg):
-    from swin_gao_lib.model import build_swin
-    from swin_gao_lib.training.accumulation import build_trainer
-
     model = build_trainer(cfg, build_swin(cfg), 10)
     model(np.zeros((1, *cfg.input_shape), "float32"), training=False)
     model.optimizer.build(model.trainable_variables)
@@ -141,27 +109,19 @@ def _trainer(cfg):
 
 
 def _values(model):
-    import keras
-
     return [keras.ops.convert_to_numpy(v) for v in
             list(model.variables) + list(model.optimizer.variables)]
 
 
 @pytest.mark.parametrize("mode", ["in_step", "optimizer"])
 def test_a_checkpoint_is_no_larger_than_its_estimate(tmp_path, mode):
-    from swin_gao_lib.training.checkpoint import Checkpoint
-    from swin_gao_lib.training.checkpoint import checkpoint_bytes
-
-    cfg = make_config({**TINY, "accumulation_steps": 2, "accumulation_mode": mode})
-    model = _trainer(cfg)
+    model = _trainer(make_config({**TINY, "accumulation_steps": 2, "accumulation_mode": mode}))
     Checkpoint(tmp_path).save(model, 1, {"history": []})
     size = (tmp_path / "epoch-00001.variables.npz").stat().st_size
     assert size <= checkpoint_bytes(model) <= 1.25 * size
 
 
 def test_a_checkpoint_that_meets_a_full_disk_keeps_the_one_before(tmp_path):
-    from swin_gao_lib.training.checkpoint import Checkpoint
-
     cfg = make_config(TINY)
     model = _trainer(cfg)
     with tmpfs(tmp_path / "fs", "1m") as fs:
@@ -186,12 +146,6 @@ def test_a_checkpoint_that_meets_a_full_disk_keeps_the_one_before(tmp_path):
 
 def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
     """Earlier versions wrote Keras's weights file plus the seed generators' states."""
-    import io
-
-    import keras
-
-    from swin_gao_lib.training.checkpoint import Checkpoint
-
     cfg = make_config(TINY)
     model = _trainer(cfg)
     for v in model.trainable_variables:
@@ -209,9 +163,6 @@ def test_a_checkpoint_of_an_earlier_kit_still_restores(tmp_path):
 
 
 def test_a_checkpoint_of_another_model_is_refused_with_one_line(tmp_path):
-    from swin_gao_lib.errors import RunError
-    from swin_gao_lib.training.checkpoint import Checkpoint
-
     checkpoint = Checkpoint(tmp_path)
     checkpoint.save(_trainer(make_config(TINY)), 1, {"history": []})
     wider = make_config({**TINY, "embed_dim": 2 * make_config(TINY).embed_dim})
@@ -225,39 +176,49 @@ FAULT_DRIVER = textwrap.dedent("""
     import os, subprocess, sys
     from pathlib import Path
     from swin_gao_lib import cli
-    from swin_gao_lib.training import train
+    from swin_gao_lib.training import side_by_side, train
 
-    FS, FAULT, AFTER = os.environ["FAULT_FS"], os.environ["FAULT"], int(os.environ["FAULT_AFTER"])
-    original = train.Recorder.on_epoch_end
+    FS, FAULT = Path(os.environ["FAULT_FS"]), os.environ.get("FAULT", "full")
+    AFTER, SEED = int(os.environ.get("FAULT_AFTER", "1")), int(os.environ.get("FAULT_SEED", "-1"))
 
-    def on_epoch_end(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch + 1 == AFTER:  # right after this epoch's checkpoint: the fault, for real
-            if FAULT == "full":
-                with open(Path(FS) / "filler", "wb", buffering=0) as f:
-                    try:
-                        while True:
-                            f.write(bytes(4096))
-                            f.flush()
-                    except OSError:
-                        pass
-            else:  # the run folder turns read-only under the running process
-                run = str(Path(FS) / "r")
-                subprocess.run(["mount", "--bind", run, run], check=True)
-                subprocess.run(["mount", "-o", "remount,ro,bind", run], check=True)
+    def fault():  # for real: a file until the disk is full, or the run folder made read-only
+        if FAULT == "full":
+            with open(FS / "filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(bytes(4096))
+                except OSError:
+                    pass
+        else:
+            run = str(FS / "r")
+            subprocess.run(["mount", "--bind", run, run], check=True)
+            subprocess.run(["mount", "-o", "remount,ro,bind", run], check=True)
 
-    train.Recorder.on_epoch_end = on_epoch_end
+    on_epoch_end, record_epoch = train.Recorder.on_epoch_end, side_by_side.record_epoch
+
+    def after_checkpoint(self, epoch, logs=None):  # fit's epoch loop
+        on_epoch_end(self, epoch, logs)
+        if epoch + 1 == AFTER:
+            fault()
+
+    def after_record(run, *args, **kwargs):  # the device's, for each seed side by side
+        record_epoch(run, *args, **kwargs)
+        if len(run.rows) == AFTER and SEED in (-1, run.cfg.seed):
+            fault()
+
+    train.Recorder.on_epoch_end = after_checkpoint
+    side_by_side.record_epoch = after_record
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
 
-def _train(args, cwd, fault=None):
+def _train(args, cwd, **fault):
+    """The real CLI; with ``fault`` (FAULT_FS, ...) under the driver above."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    cmd = [sys.executable, "-m", "swin_gao_lib.cli", *args]
-    if fault is not None:
-        env.update(fault)
-        cmd = [sys.executable, "-c", FAULT_DRIVER, *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    env.update(fault)
+    cmd = ["-c", FAULT_DRIVER] if "FAULT_FS" in fault else ["-m", "swin_gao_lib.cli"]
+    return subprocess.run([sys.executable, *cmd, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env)
 
 
 def _one_line(stderr: str) -> str:
@@ -281,7 +242,7 @@ def _full_disk_after_epoch_1(stderr: str, run: Path) -> None:
 
 
 def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
-    """Each write failure ends the run with exit 1 and one line; the next start resumes."""
+    # each write failure ends the run with exit 1 and one line; the next start resumes
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump(TINY))
     with tmpfs(tmp_path / "fs", "2m") as fs:
@@ -289,14 +250,13 @@ def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
         common = ["train", str(params), "--verbose", "0", "--set", f"output_dir={fs}",
                   "--set", "run_name=r"]
 
-        full = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "full",
-                                          "FAULT_AFTER": "1"})
+        full = _train(common, tmp_path, FAULT_FS=str(fs))
         assert full.returncode == 1, full.stderr[-3000:]
         _full_disk_after_epoch_1(full.stderr, run)
         (fs / "filler").unlink()
 
-        readonly = _train(common, tmp_path, {"FAULT_FS": str(fs), "FAULT": "read-only",
-                                              "FAULT_AFTER": "2"})
+        readonly = _train(common, tmp_path, FAULT_FS=str(fs), FAULT="read-only",
+                          FAULT_AFTER="2")
         assert readonly.returncode == 1, readonly.stderr[-3000:]
         assert "resuming r after epoch 1 of 3" in readonly.stdout
         line = _one_line(readonly.stderr)
@@ -320,46 +280,16 @@ def test_a_full_disk_then_a_read_only_folder_mid_run_then_a_resume(tmp_path):
     assert got["test_loss"] == want["test_loss"]
 
 
-DEVICE_FAULT_DRIVER = textwrap.dedent("""
-    import os, sys
-    from pathlib import Path
-    from swin_gao_lib import cli
-    from swin_gao_lib.training import side_by_side
-
-    FS, LAST = Path(os.environ["FAULT_FS"]), int(os.environ.get("FAULT_SEED", "-1"))
-    original = side_by_side.record_epoch
-
-    def record_epoch(run, *args, **kwargs):
-        original(run, *args, **kwargs)
-        # right after epoch 1's checkpoint (of every seed side by side): the disk fills, for real
-        if len(run.rows) == 1 and LAST in (-1, run.cfg.seed):
-            with open(FS / "filler", "wb", buffering=0) as f:
-                try:
-                    while True:
-                        f.write(bytes(4096))
-                except OSError:
-                    pass
-
-    side_by_side.record_epoch = record_epoch
-    sys.exit(cli.main(sys.argv[1:]))
-""")
-
-
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_a_full_disk_mid_run_on_the_device_pipeline_ends_with_the_same_one_line(tmp_path):
     """The device's epoch loop fails a write as fit does: exit 1, one line, the checkpoint kept."""
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump({**TINY, "pipeline": "device"}))
     with tmpfs(tmp_path / "fs", "2m") as fs:
-        run = fs / "r"
-        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        env.update(KERAS_BACKEND="jax", FAULT_FS=str(fs))
-        proc = subprocess.run([sys.executable, "-c", DEVICE_FAULT_DRIVER, "train", str(params),
-                               "--verbose", "0", "--set", f"output_dir={fs}",
-                               "--set", "run_name=r"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        proc = _train(["train", str(params), "--verbose", "0", "--set", f"output_dir={fs}",
+                       "--set", "run_name=r"], tmp_path, KERAS_BACKEND="jax", FAULT_FS=str(fs))
         assert proc.returncode == 1, proc.stderr[-3000:]
-        _full_disk_after_epoch_1(proc.stderr, run)
+        _full_disk_after_epoch_1(proc.stderr, fs / "r")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
@@ -369,11 +299,9 @@ def test_a_full_disk_under_seeds_side_by_side_names_each_runs_own_file(tmp_path)
     params.write_text(yaml.safe_dump({**{k: v for k, v in TINY.items() if k != "seed"},
                                       "pipeline": "device", "backend": "jax", "seeds": [1, 2]}))
     with tmpfs(tmp_path / "fs", "4m") as fs:
-        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        env.update(KERAS_BACKEND="jax", FAULT_FS=str(fs), FAULT_SEED="2")
-        proc = subprocess.run([sys.executable, "-c", DEVICE_FAULT_DRIVER, "run-all", str(params),
-                               "--executor", "side-by-side", "--output", str(fs / "suite")],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        proc = _train(["run-all", str(params), "--executor", "side-by-side", "--output",
+                       str(fs / "suite")], tmp_path, KERAS_BACKEND="jax", FAULT_FS=str(fs),
+                      FAULT_SEED="2")
         assert proc.returncode == 1, proc.stderr[-3000:]
         assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
         failed = sorted(line for line in proc.stderr.splitlines() if line.startswith("FAILED"))
@@ -388,25 +316,18 @@ def test_a_full_disk_under_seeds_side_by_side_names_each_runs_own_file(tmp_path)
                 ["epoch-00001.variables.npz", "state.json"]
 
 
-@pytest.mark.parametrize("size, room_for", [
-    ("64k", "records"),  # refused before the backend is imported
-    ("256k", "checkpoints"),  # room for the records: refused once the model is built
-])
-def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(tmp_path, size,
-                                                                             room_for):
+def test_a_disk_with_room_for_the_records_but_not_the_checkpoints_is_refused(tmp_path):
+    # refused once the model is built (a disk without room for the records: test_bad_input)
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump(TINY))
-    with tmpfs(tmp_path / "fs", size) as fs:
+    with tmpfs(tmp_path / "fs", "256k") as fs:
         proc = _train(["train", str(params), "--set", f"output_dir={fs}"], tmp_path)
         assert proc.returncode == 2
         line = _one_line(proc.stderr)
-        assert line.startswith(f"swin-gao: error: output_dir: {fs} has {size[:-1]} KiB free, "
-                               "but this needs about "), line
-        assert ("per checkpoint, two at once while one is saved" in line) == \
-            (room_for == "checkpoints"), line
+        assert line.startswith(f"swin-gao: error: output_dir: {fs} has 256 KiB free, but this "
+                               "needs about "), line
+        assert "per checkpoint, two at once while one is saved" in line
         assert list(fs.iterdir()) == []
-        if room_for == "records":
-            assert "tensorflow" not in proc.stdout.lower()
 
 
 # ---------------------------------------------------------------- one driver per suite
@@ -429,11 +350,6 @@ def _hold(output: Path, seconds: float) -> subprocess.Popen:
 
 
 def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
-    import socket
-
-    from swin_gao_lib.runs.runner import run_all
-    from swin_gao_lib.runs.suite_lock import SuiteBusy
-
     params = tmp_path / "params"
     params.mkdir()
     (params / "a.yaml").write_text(yaml.safe_dump(TINY))
@@ -469,9 +385,6 @@ def test_a_second_run_all_on_a_suite_names_the_first_or_waits(tmp_path):
 
 
 def test_a_run_folder_another_process_writes_stops_the_suite_before_it_starts(tmp_path):
-    from swin_gao_lib.records import RunFolder
-    from swin_gao_lib.runs.runner import run_all
-
     params = tmp_path / "params"
     params.mkdir()
     (params / "a.yaml").write_text(yaml.safe_dump(TINY))
@@ -492,14 +405,13 @@ def test_a_run_folder_another_process_writes_stops_the_suite_before_it_starts(tm
         writer.wait()
     assert not (tmp_path / "out" / "a").exists()
     assert RunFolder(tmp_path / "out" / "b").foreign_files() == []
+    # the lock the dead writer left behind stops nobody
+    plans = plan_suite(sorted(params.glob("*.yaml")), tmp_path / "out")
+    assert [p.run_dir.name for p in plans] == ["a", "b"]
 
 
 # ---------------------------------------------------------------- scratch of dead drivers
 def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, monkeypatch):
-    import tempfile
-
-    from swin_gao_lib.runs import scratch
-
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -519,16 +431,15 @@ def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, 
     assert sorted(p.name for p in scratch.root().iterdir()) == ["nomarker"]
 
 
+def test_without_a_scratch_folder_a_kernel_starts_in_this_environment(monkeypatch):
+    monkeypatch.setenv("TMPDIR", "/somewhere")
+    with execute._kernel_tmpdir(None):
+        assert os.environ["TMPDIR"] == "/somewhere"
+
+
 def test_a_notebooks_kernel_keeps_its_files_in_the_drivers_scratch(tmp_path, monkeypatch):
     """Its connection file (jupyter_client would make it in $TMPDIR) and its own temporary
     files: where a killed driver or kernel would leave them, the next start removes them."""
-    import tempfile
-
-    import nbformat
-
-    from swin_gao_lib.runs import scratch
-    from swin_gao_lib.runs.execute import execute_notebook
-
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))

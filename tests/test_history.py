@@ -1,9 +1,5 @@
-"""history.csv: one row schema for both training loops, and records of older runs read under it.
-
-The epoch's running mean of the training batches' accuracy is called
-``running_accuracy``; runs recorded before called it ``accuracy``, which the
-tables once read as "train accuracy" beside the re-scored one.
-"""
+"""history.csv: one row schema for both training loops; older records' ``accuracy`` column (the
+running mean, once read as "train accuracy") read as ``running_accuracy``."""
 
 import csv
 import json
@@ -32,7 +28,6 @@ def test_a_row_names_the_running_mean_and_counts_images_per_steady_second():
 
 
 def _older_run(root, name="old"):
-    """A complete run folder as the kit wrote it before the rename."""
     cfg = make_config(dataset="mnist", epochs=2, run_name=name, output_dir=str(root))
     run = root / name
     run.mkdir(parents=True)
@@ -56,9 +51,7 @@ def test_older_records_read_their_accuracy_column_as_the_running_mean(tmp_path):
 
 
 def test_a_resumed_older_run_writes_one_schema(tmp_path):
-    """A checkpoint's copy of older rows says ``accuracy``: the rewritten file has one header.
-
-    Both training loops take the rows from ``Checkpoint.load``, which renames them."""
+    # a checkpoint's older rows say `accuracy`: Checkpoint.load renames them for both loops
     from types import SimpleNamespace
 
     from swin_gao_lib.training.outcome import RunRecords, resume_state
@@ -72,7 +65,7 @@ def test_a_resumed_older_run_writes_one_schema(tmp_path):
     (folder.checkpoint / "epoch-00001.variables.npz").write_bytes(b"")
     (folder.checkpoint / "state.json").write_text(json.dumps(
         {"epoch": 1, "variables": "epoch-00001.variables.npz", "history": older, "steps": 3}))
-    checked = Preflight(folder, "resume", SimpleNamespace(y_train=[0] * 1000))
+    checked = Preflight(folder, "resume", SimpleNamespace(y_train=[0] * 1000), need=None)
     records = RunRecords(None, checked, resume_state(checked))
     records.end_epoch(2, 0.8, 0.72, 0.7, 0.75, TIMES_OF_AN_EPOCH)
     with (folder.path / "history.csv").open(newline="") as f:

@@ -12,10 +12,12 @@ from scipy.special import softmax
 
 from swin_gao_lib.config import make_config
 from swin_gao_lib.data.splits import Splits
-from swin_gao_lib.training.linear import (features, fit_reference, fit_softmax, loss_and_grad,
+from swin_gao_lib.training import linear
+from swin_gao_lib.training.linear import (LinearReference, features, fit_reference, fit_softmax, loss_and_grad,
                                  reference_dir)
 from swin_gao_lib.records import LINEAR_REFERENCE, load_suite
 from swin_gao_lib.analysis.report import references_table
+from test_study import write_run
 
 
 def _problem(n=300, d=4, k=3, seed=0):
@@ -112,8 +114,6 @@ class _Fake:
                              "may lie beyond it"),
 ])
 def test_the_l2_grid_grows_until_its_choice_is_interior(monkeypatch, peak, grid, chosen, choice):
-    from swin_gao_lib.training import linear
-
     fitted = []
 
     def fake_fit(x, y, k, l2, max_iter=0, start=None):
@@ -129,8 +129,6 @@ def test_the_l2_grid_grows_until_its_choice_is_interior(monkeypatch, peak, grid,
 
 
 def test_a_reference_says_when_its_number_is_only_a_bound():
-    from swin_gao_lib.training.linear import LinearReference
-
     ref = LinearReference("cifar10", "CIFAR-10", 0, "m", 10.0, [1.0, 10.0], {}, "the strongest "
                           "L2 tried; the grid stops at 10, so the best L2 may lie beyond it",
                           0.3, 0.37, 0.36, {"train": 9, "validation": 1, "test": 1}, 2000, False,
@@ -140,8 +138,7 @@ def test_a_reference_says_when_its_number_is_only_a_bound():
 
 
 def _cli(*args):
-    """``swin-gao`` in its own process, one BLAS thread (a tiny fit on a shared CPU:
-    OpenBLAS threads spinning for cores other processes hold make it ~50x slower)."""
+    """``swin-gao`` in a process with one BLAS thread (spinning threads make it ~50x slower)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "swin_gao_lib.cli", *args], capture_output=True,
                           text=True, env=env, timeout=300)
@@ -176,8 +173,6 @@ def test_cli_writes_one_reference_and_the_suite_lists_it(tmp_path):
 
     # a suite holding the reference: read as a reference, not an incomplete run
     # (build_report writes it as references.md: tests/test_study.py checks that)
-    from test_study import write_run
-
     write_run(out, seed=0, acc=0.9)
     suite = load_suite(out)
     assert suite.incomplete == [] and [r["name"] for r in suite.references] == [path.parent.name]

@@ -6,16 +6,8 @@ import pytest
 
 from conftest import TINY_DETERMINISTIC
 from swin_gao_lib.config import make_config
-from swin_gao_lib.errors import ConfigError
 from swin_gao_lib.model import build_swin
 from swin_gao_lib.training.train import train
-
-
-def test_precision_key_is_validated():
-    assert make_config().precision == "float32"
-    with pytest.raises(ConfigError, match="precision: 'mixed_float16' is not one of float32, "
-                                          "mixed_bfloat16"):
-        make_config(precision="mixed_float16")
 
 
 def test_mixed_model_computes_in_bfloat16_with_float32_weights_and_logits():

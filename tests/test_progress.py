@@ -1,10 +1,5 @@
-"""The suite's time left (runs/progress.py), on hand-made histories and a fake clock.
-
-Each expected value is worked out by hand from the average rate: elapsed x
-(images still to train) / (images trained since the suite started), the
-runs skipped as complete, a resumed run's earlier epochs and a failed run's
-untrained epochs in neither count.
-"""
+"""The suite's time left on hand-made histories and a fake clock: elapsed x images left / images
+trained since the start, skipped runs, resumed epochs and a failed run's rest in neither count."""
 
 import io
 from pathlib import Path
@@ -37,7 +32,6 @@ def _plans(tmp_path: Path, **runs) -> dict:
 
 
 def _history(plan, rows) -> None:
-    """Write a run's history.csv with rows of (epoch_s, compile_s)."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     lines = ["epoch,epoch_s,compile_s"] + [f"{i},{e},{c}" for i, (e, c) in enumerate(rows, 1)]
     tmp = plan.run_dir / ".h.tmp"
@@ -147,50 +141,3 @@ def test_on_a_terminal_one_bar_is_redrawn_in_place(tmp_path):
     assert any("| 0:05 elapsed, ~" in f and "run 1/1 a epoch 2/2 | 100/200 images" in f
                for f in frames)
     assert frames[-1].startswith("run-all t: 100%|") and "0:06 elapsed | report done" in frames[-1]
-
-
-def _notebook(start: float, end: float, train_start: float, train_s: float) -> dict:
-    """An executed notebook as papermill leaves it: the times eta_replay reads."""
-    iso = lambda t: f"2026-11-29T{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:06.3f}Z"
-    return {"metadata": {"papermill": {"start_time": iso(start), "end_time": iso(end)}},
-            "cells": [{"cell_type": "code", "source": ["result = train(cfg)"],
-                       "metadata": {"papermill": {"start_time": iso(train_start),
-                                                  "duration": train_s}}}]}
-
-
-def test_the_replay_reads_a_suite_with_a_failed_run(tmp_path):
-    """benchmarks/eta_replay.py stopped on the quick study: its diverged runs have no
-    metrics.json. A failed run is replayed up to its failure and ends as a failure."""
-    import importlib.util
-    import json
-
-    spec = importlib.util.spec_from_file_location(
-        "eta_replay", Path(__file__).resolve().parents[1] / "benchmarks" / "eta_replay.py")
-    eta_replay = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(eta_replay)
-    plans = _plans(tmp_path, a={}, b={"learning_rate": 1e30})
-    suite = tmp_path / "suite"
-    for i, (name, plan) in enumerate(sorted(plans.items())):
-        run = suite / plan.run_dir.name
-        run.mkdir(parents=True)
-        start = 36000.0 + 100 * i
-        if name == "a":  # complete: two epochs of 30 s in a fit of 62 s
-            (run / "history.csv").write_text("epoch,epoch_s,compile_s\n1,30,5\n2,30,0\n")
-            (run / "metrics.json").write_text(json.dumps({"fit_wall_s": 62.0}))
-            nb = _notebook(start, start + 80, start + 10, 66.0)
-        else:  # diverged in its first epoch: no epoch row, no metrics
-            (run / "history.csv").write_text("epoch,epoch_s,compile_s\n")
-            (run / "failure.json").write_text('{"diverged": true, "epoch": 1, "step": 2}')
-            nb = _notebook(start, start + 20, start + 10, 6.0)
-        (run / "train.ipynb").write_text(json.dumps(nb))
-    result = eta_replay.replay(suite, tmp_path / "params", total=None, report_s=5.0)
-    labels = [(name, label) for *_, name, label in result["timeline"]]
-    assert labels == [(plans["a"].run_dir.name, 1), (plans["a"].run_dir.name, 2),
-                      (plans["a"].run_dir.name, "done"), (plans["b"].run_dir.name, "failed")]
-    assert result["span"] == pytest.approx(100 + 20 + 5)
-    # the estimate: the image rate so far on the images left (run a's first epoch ends
-    # 10 s + half its 4 s outside fit + 30 s after the suite began)
-    total = sum(p.images_per_epoch * p.config.epochs for p in plans.values())
-    done = plans["a"].images_per_epoch
-    elapsed, left, *_ = result["timeline"][0]
-    assert elapsed == pytest.approx(42) and left == pytest.approx(42 * (total - done) / done)

@@ -1,8 +1,5 @@
-"""SGD's accuracy against the effective rate, and diverged runs scored three ways.
-
-References: the effective rate by hand (N x lr for a sum), means and ranges read
-straight from the records' metrics.json, scipy's Fisher exact test.
-"""
+"""SGD's accuracy against the effective rate (N x lr for a sum), and diverged runs scored three
+ways, against hand-made records, the records' metrics.json and scipy's Fisher exact test."""
 
 import json
 from pathlib import Path

@@ -1,12 +1,5 @@
-"""Resume after a real ``kill -9``: the same weights and history as an uninterrupted run.
-
-Each run is a separate ``swin-gao train`` process. The interrupted one sends
-itself SIGKILL in the middle of epoch 3 (from a train-batch hook installed by a
-small driver script, so the kill lands at a known step; nothing in the kit
-catches or sees it). Starting the same command again resumes from the
-checkpoint of epoch 2. Dropout, attention dropout, drop path and augmentation
-are all on, so every random stream has to be restored for the result to match.
-"""
+"""Resume after a real ``kill -9`` in epoch 3 (a driver's batch hook sends it): the same command
+again gives the uninterrupted run's weights and history, with every random stream on."""
 
 import csv
 import json

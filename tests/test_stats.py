@@ -130,45 +130,31 @@ def test_welch_difference_matches_scipy_ttest_ind(a, b):
     assert (got.ci_low, got.ci_high) == pytest.approx((ci.low, ci.high))
 
 
-def test_compare_pairs_on_the_common_seeds_when_one_side_ran_a_subset():
-    """A 3-seed control against a 5-seed baseline: paired on the 3 shared seeds (scipy)."""
-    a = dict(zip([0, 1, 2], A[:3]))
-    b = dict(zip([0, 1, 2, 3, 4], B))
-    got = compare(a, b)
+def test_compare_pairs_on_the_seeds_both_sides_ran():
+    base = dict(zip(range(5), B))
+    assert compare(dict(zip(range(5), A)), base).p_value == pytest.approx(st.ttest_rel(A, B).pvalue)
+    # a 3-seed control against a 5-seed baseline: paired on the 3 shared seeds
+    got = compare(dict(zip(range(3), A[:3])), base)
     assert got.test == "paired t" and got.n_a == 3
     assert got.p_value == pytest.approx(st.ttest_rel(A[:3], B[:3]).pvalue)
     assert got.estimate == pytest.approx(np.mean(np.subtract(A[:3], B[:3])))
-    assert compare(b, a).p_value == pytest.approx(got.p_value)
-    # overlapping but neither inside the other: no pairing
-    c = dict(zip([3, 4, 5], A[:3]))
-    assert compare(c, dict(zip([0, 1, 2, 3, 4], B))).test == "Welch t"
+    assert compare(base, dict(zip(range(3), A[:3]))).p_value == pytest.approx(got.p_value)
+    # other seeds, or overlapping with neither inside the other: no pairing
+    other = compare(dict(zip(range(5, 10), A)), base)
+    assert other.test == "Welch t"
+    assert other.p_value == pytest.approx(st.ttest_ind(A, B, equal_var=False).pvalue)
+    assert compare(dict(zip([3, 4, 5], A[:3])), base).test == "Welch t"
 
 
-def test_compare_pairs_only_when_the_seeds_match():
-    a = dict(zip([0, 1, 2, 3, 4], A))
-    b = dict(zip([0, 1, 2, 3, 4], B))
-    assert compare(a, b).test == "paired t"
-    assert compare(a, b).p_value == pytest.approx(st.ttest_rel(A, B).pvalue)
-    b_other = dict(zip([5, 6, 7, 8, 9], B))
-    assert compare(a, b_other).test == "Welch t"
-    assert compare(a, b_other).p_value == pytest.approx(st.ttest_ind(A, B, equal_var=False).pvalue)
-
-
-def test_one_seed_gives_an_estimate_without_a_test():
-    d = compare({0: 0.9}, {0: 0.8})
+def test_one_seed_no_noise_and_unequal_lengths():
+    d = compare({0: 0.9}, {0: 0.8})  # an estimate without a test
     assert d.test == "none" and d.estimate == pytest.approx(0.1)
     assert math.isnan(d.ci_low) and math.isnan(d.p_value) and d.significant() == 0
     assert welch_difference([0.9, 0.8], [0.7]).test == "none"
-
-
-def test_identical_differences_have_no_noise():
-    d = paired_difference([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])
+    d = paired_difference([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])  # identical differences
     assert (d.ci_low, d.ci_high) == (0.5, 0.5) and d.p_value == 0.0 and d.significant() == 1
     same = paired_difference([1.0, 2.0], [1.0, 2.0])
     assert same.p_value == 1.0 and same.significant() == 0
-
-
-def test_paired_needs_equal_lengths():
     with pytest.raises(ValueError, match="equal lengths"):
         paired_difference([1.0, 2.0], [1.0])
 
@@ -185,8 +171,8 @@ def test_holm_adjustment_by_hand():
 
 
 def _holm_by_definition(p):
-    """Holm (1979) step-down, written from its definition: the adjusted p of test i is
-    min(1, max over tests j with p_j <= p_i of (m - #{l: p_l < p_j}) p_j), m the tests not NaN."""
+    """Holm (1979) from its definition: test i's adjusted p is min(1, max over p_j <= p_i of
+    (m - #{l: p_l < p_j}) p_j), m the tests not NaN."""
     kept = [x for x in p if not math.isnan(x)]
     m = len(kept)
     return [math.nan if math.isnan(x) else
@@ -194,14 +180,17 @@ def _holm_by_definition(p):
             for x in p]
 
 
-def test_holm_matches_its_definition_and_keeps_the_order():
+def test_holm_matches_its_definition_and_statsmodels_and_keeps_the_order():
+    # the kit writes Holm out (statsmodels' function runs gc.collect() on every call)
+    from statsmodels.stats.multitest import multipletests
+
     rng = np.random.default_rng(5)
     for size in (1, 2, 5, 12, 40):
         p = rng.uniform(0, 0.2, size).round(3)  # rounded: ties happen
+        assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), abs=1e-15)
         p[rng.uniform(size=size) < 0.2] = np.nan
         got = holm(list(p))
-        ref = _holm_by_definition(list(p))
-        assert got == pytest.approx(ref, nan_ok=True)
+        assert got == pytest.approx(_holm_by_definition(list(p)), nan_ok=True)
         kept = ~np.isnan(p)
         order = np.argsort(p[kept], kind="stable")
         assert (np.diff(np.asarray(got)[kept][order]) >= 0).all()  # the raw order is kept
@@ -333,14 +322,3 @@ def test_decisions():
     assert decide(0.001, 0.8, 0.2) == INCONCLUSIVE  # neither: NOT "no effect"
     assert decide(0.001, 0.8, math.nan) == INCONCLUSIVE  # no margin: never equivalent
     assert decide(0.1, math.nan, math.nan) == UNTESTED
-
-
-def test_holm_equals_statsmodels_multipletests():
-    # the kit writes Holm out (statsmodels' function runs gc.collect() on every call);
-    # statsmodels is the independent reference
-    from statsmodels.stats.multitest import multipletests
-
-    rng = np.random.default_rng(7)
-    for m in (1, 2, 5, 11, 30):
-        p = np.round(rng.uniform(0, 0.2, m), 3)  # rounded: ties, as real p-values have
-        assert holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]), abs=1e-15)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import papermill as pm
 import pytest
 from scipy import stats as st
 
@@ -11,8 +12,10 @@ from swin_gao_lib.config import make_config, to_yaml
 from swin_gao_lib.records import load_suite
 from swin_gao_lib.analysis.report import build_report
 from swin_gao_lib.analysis.study_tables import study_tables
+from swin_gao_lib.analysis.tracking import loss_tracking_summary
 from swin_gao_lib.analysis.stats import holm
 from swin_gao_lib.analysis.study import MARGINS
+from swin_gao_lib.runs.execute import find_notebook
 
 N_TRAIN = 1000
 SEEDS = (0, 1, 2)
@@ -21,12 +24,8 @@ NOISE = (0.004, -0.003, 0.001)  # per-seed noise shared by every configuration (
 
 def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None, loss=None,
               val_curve=None, **kw):
-    """One run's records as train() writes them: config.yaml, history.csv, metrics.json.
-
-    ``updates``: the recorded optimizer updates (default: 2 epochs' worth at its batch);
-    ``loss``: the training loss of the two epochs (default 2.0, 1.5; val_loss 0.1 above);
-    ``val_curve``: the validation accuracy of every epoch (default 0.5, then ``acc``).
-    """
+    """One run's records as train() writes them; by default 2 epochs (loss 2.0, 1.5; val
+    accuracy 0.5, then ``acc``) and their updates at its batch."""
     cfg = make_config(dataset=kw.pop("dataset", "mnist"), seed=seed, **kw)
     name = (f"{cfg.dataset}-{cfg.optimizer}-m{cfg.momentum:g}-lr{cfg.learning_rate:g}-"
             f"n{cfg.accumulation_steps}-b{cfg.batch_size}-{cfg.accumulation_mode}-"
@@ -56,11 +55,8 @@ def write_run(root, *, seed, acc, gap=0.0, time=2.0, memory=1000.0, updates=None
 
 
 def study_suite(root, *, micro_drop, micro_gap, batch_time, seeds=SEEDS):
-    """A baseline, an equal-batch family (N=2, 4) and an equal-micro family (N=4).
-
-    micro_drop / micro_gap: how the equal-micro-batch runs' accuracy and gap differ
-    from the baseline's; batch_time: the equal-batch runs' time per epoch (baseline 2.0 s).
-    """
+    """A baseline, equal batch at N=2, 4 (``batch_time`` s/epoch against 2.0) and equal
+    micro-batch at N=4 (``micro_drop`` lower, its gap ``micro_gap`` larger)."""
     for seed, noise in zip(seeds, NOISE):
         write_run(root, seed=seed, acc=0.80 + noise, gap=0.01)
         for n in (2, 4):
@@ -78,7 +74,7 @@ def verdicts(report):
             for row in f.itertuples()}
 
 
-def test_families_baselines_and_labels(tmp_path):
+def test_families_baselines_labels_and_paired_comparisons(tmp_path):
     study_suite(tmp_path, micro_drop=0.1, micro_gap=0.05, batch_time=3.0)
     st_ = study_tables(load_suite(tmp_path))
     c = st_.configurations.set_index("label")
@@ -94,12 +90,8 @@ def test_families_baselines_and_labels(tmp_path):
     assert c.loc["AdamW N=4: 4x128=512, in-step mean", "optimizer_updates_mean"] == 4
     assert base["optimizer_updates_mean"] == 16
     assert base["time_per_image_ms_mean"] == pytest.approx(2.0)  # 2 s / 1000 images
-
-
-def test_comparisons_are_paired_t_tests_over_seeds(tmp_path):
-    study_suite(tmp_path, micro_drop=0.1, micro_gap=0.05, batch_time=3.0)
-    runs = load_suite(tmp_path)
-    comp = study_tables(runs).comparisons
+    # the comparisons are paired t-tests over the seeds
+    comp = st_.comparisons
     row = comp[(comp["label"] == "AdamW N=4: 4x128=512, in-step mean")
                & (comp["metric"] == "test_accuracy")].iloc[0]
     a = [0.80 + n - 0.1 + 0.002 * s for s, n in zip(SEEDS, NOISE)]
@@ -141,8 +133,7 @@ def test_findings_supporting_every_claim(tmp_path):
 
 
 def test_findings_refuting_every_claim(tmp_path):
-    # Accuracy rises with fewer updates? No: it drops, but with a SMALLER gap (underfitting),
-    # and accumulation runs faster than the baseline.
+    # a drop with a SMALLER gap (underfitting), and accumulation faster than the baseline
     study_suite(tmp_path, micro_drop=0.10, micro_gap=-0.04, batch_time=1.5)
     v = verdicts(build_report(tmp_path))
     assert verdicts(study_tables(load_suite(tmp_path), TIMED))[("raises", "batch")] == (
@@ -157,9 +148,7 @@ def test_findings_refuting_every_claim(tmp_path):
 
 
 def test_overfitting_is_asked_at_each_drop_with_a_margin_the_drop_sets(tmp_path):
-    # -10 pp with an unchanged gap: the train accuracy falls by as much as test, so the gap
-    # stays within far less than the drop -- not overfitting, and the model fits its own
-    # images less well (re-scored train accuracy lower)
+    # -10 pp with an unchanged gap: train accuracy falls as much as test -- not overfitting
     study_suite(tmp_path, micro_drop=0.10, micro_gap=0.0, batch_time=3.0)
     found = build_report(tmp_path).study.findings
     row = found[(found["claim"] == "the accuracy drop is due to overfitting")
@@ -176,8 +165,7 @@ def test_overfitting_is_asked_at_each_drop_with_a_margin_the_drop_sets(tmp_path)
 
 
 def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
-    # Per-seed differences +3, -4, +2 pp: the mean is near 0, but the 90% CI is far wider
-    # than +-2 pp, so the data show neither a drop nor equivalence.
+    # per-seed differences +3, -4, +2 pp: a mean near 0, a 90% CI far wider than +-2 pp
     for seed, wobble in zip(SEEDS, (0.03, -0.04, 0.02)):
         write_run(tmp_path, seed=seed, acc=0.80)
         write_run(tmp_path, seed=seed, acc=0.80 + wobble, accumulation_steps=2)
@@ -186,8 +174,7 @@ def test_noisy_small_differences_are_inconclusive_never_no_effect(tmp_path):
     assert v[("lowers", "batch")] == ("inconclusive (neither lower nor equivalent within ±2 pp)"
                                      " (at 40 epochs)")
     text = (tmp_path / "report" / "findings.md").read_text()
-    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) = 3.264 x 3.786 pp = 12.4 pp; equivalence
-    # would need the margin to hold the 90% t-interval, [-6.05, +6.72] pp (scipy below)
+    # MDE = 3.264 (TTestPower, n = 3, 80%) x sd(d) 3.786 pp; the margin needed holds the 90% CI
     assert ("N=2: +0.3 pp [-9.1, +9.7] inconclusive; paired t (no run collapsed: one mode, t "
             "fits); MDE 12.4 pp; equivalent from ±6.7 pp") in text
     ci90 = st.ttest_rel([0.83, 0.76, 0.82], [0.8] * 3).confidence_interval(0.90)
@@ -266,41 +253,17 @@ def test_a_suite_without_accumulation_reports_without_study_figures(tmp_path):
     assert (tmp_path / "report" / "configurations.md").is_file()
     assert not (tmp_path / "report" / "findings.md").exists()
     # and the report notebook says so instead of failing
-    import papermill as pm
-    from swin_gao_lib.runs.execute import find_notebook
-
     nb = find_notebook("report.ipynb")
     pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
                         parameters={"suite_dir": str(tmp_path)}, progress_bar=False)
     assert "no accumulating configuration with a baseline" in (tmp_path / "report.ipynb").read_text()
 
 
-@pytest.mark.slow(12)
-def test_the_report_notebook_renders_a_study(tmp_path):
-    import papermill as pm
-    from swin_gao_lib.runs.execute import find_notebook
-
-    study_suite(tmp_path / "suite", micro_drop=0.10, micro_gap=0.05, batch_time=3.0)
-    nb = find_notebook("report.ipynb")
-    pm.execute_notebook(str(nb), str(tmp_path / "report.ipynb"), cwd=str(nb.parent),
-                        parameters={"suite_dir": str(tmp_path / "suite")}, progress_bar=False)
-    text = (tmp_path / "report.ipynb").read_text()
-    assert "GA lowers test accuracy" in text and "supported (at 40 epochs): N=4: -9.8 pp" in text
-    assert "equal micro-batch" in text
-
-
 # ---------------------------------------------------------------- the update-count controls
 def controls_suite(root, *, accumulation_drop=0.0, warmup=0):
-    """A baseline (B=128, 2 epochs) and, at N=4 with micro-batches of 128:
-
-    * equal micro-batch (B=512, 2 epochs): 10 pp lower than the baseline;
-    * its plain partner (N=1, B=512): 10 pp lower too, plus ``accumulation_drop``
-      for the accumulating run -- so the drop is the larger batch's, not accumulation's;
-    * equal updates (B=512, 8 epochs, 16 updates like the baseline): as accurate;
-    * Keras optimizer mode at B=128: 15 recorded updates where the baseline made 16.
-
-    ``warmup``: the B=512 runs' warm-up updates (the baseline has none).
-    """
+    """A baseline (B=128) and at N=4: equal micro-batch (B=512, 10 pp lower), its plain
+    partner (as low, ``accumulation_drop`` above it), equal updates (8 epochs, as accurate),
+    Keras optimizer mode (15 updates to the baseline's 16); ``warmup`` for the B=512 runs."""
     for seed, noise in zip(SEEDS, NOISE):
         big = dict(batch_size=512, warmup_updates=warmup)
         write_run(root, seed=seed, acc=0.80 + noise, epochs=2)
@@ -343,8 +306,6 @@ def test_controls_families_and_partners(tmp_path, warmup):
 
 
 def test_controls_say_where_the_drop_comes_from(tmp_path):
-    from scipy import stats as sst
-
     controls_suite(tmp_path)
     report = build_report(tmp_path)
     comp = report.study.comparisons
@@ -352,7 +313,7 @@ def test_controls_say_where_the_drop_comes_from(tmp_path):
     vs_plain = acc.loc[("plain", "AdamW N=4: 4x128=512, in-step mean vs plain")]
     a = [0.70 + n - 0.001 * s for s, n in zip(SEEDS, NOISE)]
     p = [0.70 + n + 0.001 * s for s, n in zip(SEEDS, NOISE)]
-    ref = sst.ttest_rel(a, p)
+    ref = st.ttest_rel(a, p)
     assert vs_plain["difference"] == pytest.approx(np.mean(a) - np.mean(p))
     assert vs_plain["p_value"] == pytest.approx(ref.pvalue)
     assert vs_plain["point"] == "N=4" and vs_plain["partner_batch"] == 512
@@ -409,12 +370,8 @@ def test_the_report_lists_a_linear_reference(tmp_path):
 
 
 def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
-    """Arms that differ only in schedule or momentum get their own baseline and labels.
-
-    A cosine arm whose Keras-optimizer-mode run is 10 pp lower (its schedule ran N x too
-    fast) must be compared with the cosine baseline, not the constant one, and read lower;
-    SGD without momentum is named so.
-    """
+    """A cosine arm is compared with the cosine baseline (and reads 10 pp lower: Keras's mode
+    ran its schedule N x too fast); SGD without momentum is named so."""
     for seed, noise in zip(SEEDS, NOISE):
         write_run(tmp_path, seed=seed, acc=0.80 + noise)
         write_run(tmp_path, seed=seed, acc=0.80 + noise + 0.0005 * (-1) ** seed,
@@ -446,9 +403,6 @@ def test_schedule_and_momentum_arms_are_their_own_controls(tmp_path):
 
 
 def test_loss_tracking_follows_each_seed_against_its_baseline(tmp_path):
-    """Relative loss differences per epoch, by hand: a run that coincides, one that parts."""
-    from swin_gao_lib.analysis.tracking import loss_tracking_summary
-
     for seed in (0, 1):
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0, 1.5])
         write_run(tmp_path, seed=seed, acc=0.8, loss=[2.0 * (1 + 1e-7), 1.5], accumulation_steps=2)

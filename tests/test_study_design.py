@@ -1,17 +1,20 @@
-"""A study's declared design: comparisons with roles and predictions written before
-the runs, the paper's comparison in its own Holm family, the method each comparison gets, the
-smallest margin at which it would be equivalent, and the settling rule."""
+"""A study's declared design (roles, predictions, margins written before the runs), the Holm
+families, the method each comparison gets, the margin needed, and the settling rule."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 from scipy import stats as st
 
+from swin_gao_lib.analysis.arms import ArmStyles, arm_of
+from swin_gao_lib.analysis.comparisons import confounds
 from swin_gao_lib.analysis.decisions import margin_needed, outcome
 from swin_gao_lib.analysis.convergence import COLLAPSED, LEARNING, SETTLED, settling, slope
 from swin_gao_lib.analysis.report import build_report
+from swin_gao_lib.analysis.resampling import smallest_p
 from swin_gao_lib.analysis.study_tables import study_tables
 from swin_gao_lib.analysis.stats import holm, tost
 from swin_gao_lib.config import RunConfig
@@ -23,36 +26,31 @@ from test_study import NOISE, SEEDS, write_run
 SGD = dict(optimizer="sgd", momentum=0.0, weight_decay=0.0)
 SEEDS10 = tuple(range(10))
 NOISE10 = (0.004, -0.003, 0.001, 0.002, -0.001, 0.0, 0.003, -0.002, -0.004, 0.001)
+ARMS = {
+    "adamw": {"optimizer": "adamw", "accumulation_steps": 1},
+    "adamw-sum": {"optimizer": "adamw", "accumulation_steps": 4, "reduction": "sum"},
+    "sgd": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
+    "sgd-sum": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
+    "sgd-sum-lr4": {**SGD, "learning_rate": 0.025, "accumulation_steps": 4, "reduction": "sum"},
+    "sgd-lr4": {**SGD, "learning_rate": 0.4, "accumulation_steps": 1},
+}
 #: The params file that declares the suite below (its base holds the defaults write_run uses).
 PARAMS = {
     "dataset": "mnist", "seeds": list(SEEDS),
-    "grid": [{"optimizer": ["adamw"], "accumulation_steps": [1]},
-             {"optimizer": ["adamw"], "accumulation_steps": [4], "reduction": ["sum"]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.1], "accumulation_steps": [1]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.1], "accumulation_steps": [4], "reduction": ["sum"]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.025], "accumulation_steps": [4], "reduction": ["sum"]},
-             {"optimizer": ["sgd"], "momentum": [0.0], "weight_decay": [0.0],
-              "learning_rate": [0.4], "accumulation_steps": [1]}],
+    "grid": [{key: [value] for key, value in arm.items()} for arm in ARMS.values()],
     "study": {
         "margin": {"test_accuracy": 0.01, "generalization_gap": 0.01,
                    "reason": "a third of the baseline's error rate"},
         "comparisons": [
-            {"arm": {"optimizer": "adamw", "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {"optimizer": "adamw", "accumulation_steps": 1}, "role": "primary",
+            {"arm": ARMS["adamw-sum"], "versus": ARMS["adamw"], "role": "primary",
              "prediction": "equivalent", "why": "Adam divides by sqrt(v)"},
-            {"arm": {**SGD, "learning_rate": 0.025, "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
-             "role": "secondary", "prediction": "equivalent", "why": "4 x the mean at lr/4"},
-            {"arm": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {**SGD, "learning_rate": 0.4, "accumulation_steps": 1},
-             "role": "secondary", "prediction": "equivalent", "why": "the sum is lr x 4",
+            {"arm": ARMS["sgd-sum-lr4"], "versus": ARMS["sgd"], "role": "secondary",
+             "prediction": "equivalent", "why": "4 x the mean at lr/4"},
+            {"arm": ARMS["sgd-sum"], "versus": ARMS["sgd-lr4"], "role": "secondary",
+             "prediction": "equivalent", "why": "the sum is lr x 4",
              "label": "SGD sum N=4 vs N=1 at lr x 4"},
-            {"arm": {**SGD, "learning_rate": 0.1, "accumulation_steps": 4, "reduction": "sum"},
-             "versus": {**SGD, "learning_rate": 0.1, "accumulation_steps": 1},
-             "role": "secondary", "prediction": "equivalent", "why": "a wrong guess, to test"},
+            {"arm": ARMS["sgd-sum"], "versus": ARMS["sgd"], "role": "secondary",
+             "prediction": "equivalent", "why": "a wrong guess, to test"},
         ]},
 }
 
@@ -64,15 +62,12 @@ def designed_suite(root, params=PARAMS):
     path = root.parent / "params" / "mnist.yaml"
     path.write_text(yaml.safe_dump(params))
     for seed, noise in zip(SEEDS, NOISE):
-        write_run(root, seed=seed, acc=0.90 + noise)
-        write_run(root, seed=seed, acc=0.90 + noise + 0.0005 * (-1) ** seed, accumulation_steps=4,
-                  reduction="sum")
-        write_run(root, seed=seed, acc=0.80 + noise, learning_rate=0.1, **SGD)
-        write_run(root, seed=seed, acc=0.60 + noise + 0.001 * seed, learning_rate=0.1,
-                  accumulation_steps=4, reduction="sum", **SGD)
-        write_run(root, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed, learning_rate=0.025,
-                  accumulation_steps=4, reduction="sum", **SGD)
-        write_run(root, seed=seed, acc=0.60 + noise - 0.001 * seed, learning_rate=0.4, **SGD)
+        wobble = 0.0005 * (-1) ** seed
+        accuracy = {"adamw": 0.90, "adamw-sum": 0.90 + wobble, "sgd": 0.80,
+                    "sgd-sum": 0.60 + 0.001 * seed, "sgd-sum-lr4": 0.80 - wobble,
+                    "sgd-lr4": 0.60 - 0.001 * seed}
+        for name, arm in ARMS.items():
+            write_run(root, seed=seed, acc=accuracy[name] + noise, **arm)
     write_design([path], root)
     return path
 
@@ -133,7 +128,6 @@ def test_a_margin_needs_a_reason_and_a_fraction(tmp_path, margin, message):
 
 
 def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
-    """SGD's sum at lr/4 must not read like the sum at lr when every run of that one diverged."""
     designed_suite(tmp_path / "suite")
     _diverge(tmp_path / "suite", "sgd", 0.1, 4)
     labels = set(build_report(tmp_path / "suite").study.configurations["label"])
@@ -142,10 +136,7 @@ def test_an_arm_at_another_rate_says_its_rate_when_its_twin_diverged(tmp_path):
 
 
 def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool = False) -> None:
-    """Make every run of one configuration a diverged one (failure.json, no metrics), or
-    (``remove``) take its folders away, as if the suite had never run it."""
-    import shutil
-
+    """Every run of one configuration diverged (failure.json, no metrics), or ``remove``d."""
     for config in suite.glob("*/config.yaml"):
         c = yaml.safe_load(config.read_text())
         if (c["optimizer"], c["learning_rate"], c["accumulation_steps"]) == (optimizer,
@@ -159,8 +150,8 @@ def _diverge(suite, optimizer: str, learning_rate: float, n: int, remove: bool =
 
 
 def test_an_arm_whose_every_run_diverged_is_compared_at_chance(tmp_path):
-    """The quick study's re-run: all 10 runs of SGD's sum at lr diverged, and the report said
-    "not made: this suite has no run of its arm" for the comparison the arm exists for."""
+    # the quick study's re-run: all 10 runs of SGD's sum at lr diverged, and the comparison
+    # the arm exists for read "not made: this suite has no run of its arm"
     designed_suite(tmp_path / "suite")
     _diverge(tmp_path / "suite", "sgd", 0.1, 4)
     st_ = study_tables(load_suite(tmp_path / "suite"))
@@ -184,8 +175,7 @@ def test_an_arm_whose_every_run_diverged_is_compared_at_chance(tmp_path):
 
 
 def test_the_paper_comparison_leads_each_claim_of_the_findings_table(tmp_path):
-    """Primary first in every claim: before the comparisons no run made (they are listed
-    first by findings()) and whatever its label sorts as."""
+    # primary first in every claim, before comparisons no run made, whatever its label
     comparisons = [dict(c) for c in PARAMS["study"]["comparisons"]]
     comparisons[0]["label"] = "the paper's GAO"  # sorts after "SGD ..."
     params = {**PARAMS, "study": {**PARAMS["study"], "comparisons": comparisons}}
@@ -378,10 +368,7 @@ def test_a_verdict_between_two_settled_arms_has_no_budget_mark(tmp_path):
 
 
 def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
-    """SGD's baseline at lr and its N=1 arm at 4 lr were one arm in the re-run's figures:
-    one black square, one legend entry for two configurations 86 pp apart."""
-    from swin_gao_lib.analysis.arms import ArmStyles, arm_of
-
+    # the re-run drew SGD at lr and at 4 lr as one arm: one legend entry, 86 pp apart
     designed_suite(tmp_path / "suite")
     report = build_report(tmp_path / "suite")
     configs = report.study.configurations
@@ -397,8 +384,7 @@ def test_an_optimizer_at_several_rates_draws_one_arm_per_rate(tmp_path):
 
 
 def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
-    from swin_gao_lib.analysis.comparisons import test_metric
-    from swin_gao_lib.analysis.resampling import smallest_p
+    from swin_gao_lib.analysis.comparisons import test_metric  # not at the top: pytest would collect it
 
     assert smallest_p(8, 8, paired=True) == 2 / 256  # 0.0078: 8 of 8 same-sign pairs
     assert smallest_p(3, 3, paired=False) == pytest.approx(2 / 20)  # C(6, 3) relabellings
@@ -412,8 +398,6 @@ def test_few_seeds_cap_the_permutation_p_and_the_row_says_so():
 
 
 def test_confounds_are_stated_beside_the_comparison():
-    from swin_gao_lib.analysis.comparisons import confounds
-
     base = RunConfig().to_dict()
     longer = {**base, "epochs": 4 * base["epochs"], "batch_size": 512, "lr_base_batch": 128,
               "lr_scaling": "sqrt"}
@@ -436,8 +420,8 @@ def test_the_holm_family_size_is_in_each_finding(tmp_path):
 
 
 def test_an_identity_gives_one_result_not_two(tmp_path):
-    """SGD's sum at lr/4 is the mean at lr, bit for bit: its row and the mean's hold the same
-    numbers, and the later one says so instead of reading as a second, independent result."""
+    # SGD's sum at lr/4 is the mean at lr bit for bit: the later row says so, rather than
+    # reading as a second, independent result
     designed_suite(tmp_path)
     for seed, noise in zip(SEEDS, NOISE):  # the mean at lr 0.1 with the sum-at-lr/4's values
         write_run(tmp_path, seed=seed, acc=0.80 + noise - 0.0005 * (-1) ** seed,

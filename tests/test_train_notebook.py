@@ -1,10 +1,5 @@
-"""The train notebook's parameters, as a user passes them: which run it makes, and when it stops.
-
-Most cases need only the resolved config, so they execute the notebook up to
-its config cell (a copy cut there: papermill cannot stop early), injected by
-papermill exactly as for the whole notebook; one trains a tiny run through the
-whole notebook and runs it again.
-"""
+"""The train notebook's parameters, as a user passes them: which run it makes (the notebook cut
+after its config cell, through papermill), and that a second identical run stops."""
 
 from __future__ import annotations
 
@@ -99,19 +94,6 @@ def papermill_cli(*args: str) -> subprocess.CompletedProcess:
     """``papermill ARGS`` as a user types it, from the repository's root."""
     return subprocess.run([sys.executable, "-m", "papermill", "--no-progress-bar", *args],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
-
-
-@pytest.mark.slow(12)
-def test_a_params_file_alone_runs_that_file_under_its_name(tmp_path):
-    import papermill as pm
-
-    out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(config_notebook(tmp_path)), str(out), cwd=str(NOTEBOOKS),
-                        parameters={"params_file": QUICK, "output_dir": str(tmp_path / "runs")},
-                        progress_bar=False)
-    expected = load_config(NOTEBOOKS / QUICK, {"output_dir": str(tmp_path / "runs")})
-    assert printed_config(out) == yaml.safe_load(to_yaml(expected))
-    assert printed_config(out)["run_name"] == "mnist-gao"
 
 
 @pytest.mark.slow(14)

@@ -1,34 +1,9 @@
-"""What Keras's optimizer accumulation and the kit's in-step mode do, on one backend.
+"""What Keras's optimizer accumulation does, on one backend, with NumPy references.
 
-``python tests/framework_checks.py BACKEND OUT.json`` sets the backend before
-Keras is imported, runs every check and writes its numbers as JSON;
-``tests/test_frameworks.py`` runs it once per backend and asserts against the
-references computed here without Keras: the gradient of the mean squared
-error of a linear model in closed form (NumPy), a schedule's values, and
-BatchNormalization's moving-average formula. These are the runnable cells of
-the frameworks table in ``docs/accumulation.md``.
-
-Keras ``gradient_accumulation_steps`` (micro-steps through ``fit`` or
-``train_on_batch``, as a user runs them):
-
-- ``average``: the update applies the plain mean of the N micro-batch
-  gradients, and nothing changes between updates;
-- ``carry``: an epoch of 3 micro-steps with N = 2 leaves one gradient in the
-  accumulator, which the next epoch's first micro-step completes;
-- ``short``: micro-batches of 2, 2 and 1 rows are weighted 1/3 each, not by
-  their rows;
-- ``schedule``: through ``fit``, update k applies schedule(N k + N - 1);
-- ``decay``: weight decay once per update;
-- ``batchnorm``: BatchNormalization's moving statistics move on every
-  micro-step, the weights only on updates.
-
-The kit's ``in_step`` mode (:class:`~swin_gao_lib.training.accumulation.AccumulatingModel`):
-
-- ``in_step_batchnorm``: each micro-batch is normalised by its own statistics
-  and moves the moving averages, N times per update; a short micro-batch's
-  zero-padded rows enter its statistics (a documented limit: the kit's Swin
-  has LayerNorm only);
-- ``in_step_dropout``: each micro-batch draws its own dropout mask.
+``python framework_checks.py BACKEND OUT.json`` sets the backend before Keras is imported and
+writes every check's numbers as JSON; ``test_frameworks.py`` asserts. Each check's reference is
+computed without Keras (the MSE gradient of a linear model in closed form, a schedule's values,
+BatchNormalization's moving-average formula).
 """
 
 from __future__ import annotations
@@ -39,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))
 
 LR = 0.1
 
@@ -151,72 +126,20 @@ def decay(keras, n: int = 2) -> dict:
     return {"values": values, "per_update": [(1 - LR * 0.1) ** ((i + 1) // n) for i in range(2 * n)]}
 
 
-def _bn_network(keras, d: int):
-    return keras.Sequential([keras.Input((d,)), keras.layers.BatchNormalization(momentum=0.5),
-                             keras.layers.Dense(1)])
-
-
-def _moving_mean(keras, model):
-    import numpy as np
-
-    network = getattr(model, "network", model)  # an AccumulatingModel wraps its network
-    bn = next(layer for layer in network.layers
-              if isinstance(layer, keras.layers.BatchNormalization))
-    return np.array(bn.moving_mean.numpy(), dtype="float64").tolist()
-
-
 def batchnorm(keras) -> dict:
     x, y, _ = _data(2, d=3, seed=1)
     keras.utils.set_random_seed(0)
-    model = _bn_network(keras, 3)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=0.5),
+                              keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(LR, gradient_accumulation_steps=2), loss="mse")
     kernel0 = _kernel(model)
     model.train_on_batch(x, y)  # one micro-step, no update
     return {"kernel_moved": float(abs(_kernel(model) - kernel0).max()),
-            "moving_mean": _moving_mean(keras, model),
+            "moving_mean": model.layers[0].moving_mean.numpy().astype("float64").tolist(),
             "reference": (0.5 * x.mean(axis=0)).tolist()}
 
 
-def in_step_batchnorm(keras) -> dict:
-    from swin_gao_lib.training.accumulation import AccumulatingModel
-
-    x, y, _ = _data(4, d=3, seed=2)
-    out = {}
-    for rows in (4, 3):  # 2 + 2, and 2 + (1 real + 1 padded row)
-        keras.utils.set_random_seed(0)
-        model = AccumulatingModel(_bn_network(keras, 3), accumulation_steps=2)
-        model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
-        model.train_on_batch(x[:rows], y[:rows])
-        second = x[2:rows].sum(axis=0) / 2  # the padded row is zeros, counted in a mean over 2
-        out[rows] = {"moving_mean": _moving_mean(keras, model),
-                     "per_micro_batch": (0.25 * x[:2].mean(axis=0) + 0.5 * x[2:rows].mean(axis=0)).tolist(),
-                     "with_padded_row": (0.25 * x[:2].mean(axis=0) + 0.5 * second).tolist(),
-                     "whole_batch_once": (0.5 * x[:rows].mean(axis=0)).tolist()}
-    return out
-
-
-def in_step_dropout(keras) -> dict:
-    """One SGD step (rate 1) of Dropout(0.5) -> Dense(1, kernel of ones) on two equal rows.
-
-    With N = 2 each row is a micro-batch; the kernel's move is minus the mean of
-    the two micro-batch gradients, each nonzero exactly where its mask kept a
-    unit. One shared mask would give one nonzero value; two masks give more.
-    """
-    import numpy as np
-
-    from swin_gao_lib.training.accumulation import AccumulatingModel
-
-    keras.utils.set_random_seed(0)
-    network = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(0.5),
-                                keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
-    model = AccumulatingModel(network, accumulation_steps=2)
-    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
-    model.train_on_batch(np.ones((2, 64), "float32"), np.zeros((2, 1), "float32"))
-    move = 1.0 - _kernel(network).ravel()
-    return {"distinct_nonzero_moves": int(len(np.unique(np.round(move[move != 0], 5))))}
-
-
-CHECKS = (average, carry, short, schedule, decay, batchnorm, in_step_batchnorm, in_step_dropout)
+CHECKS = (average, carry, short, schedule, decay, batchnorm)
 
 
 def run(keras) -> dict:

@@ -1,16 +1,12 @@
-"""docs/checklist.md, CITATION.cff and the CI workflow (.github/workflows/ci.yml).
-
-CITATION.cff is validated against the Citation File Format 1.2.0 schema and
-the workflow against GitHub's workflow schema, both as ``check-jsonschema``
-bundles them (copies of citation-file-format/citation-file-format's
-``schema.json`` and SchemaStore's ``github-workflow.json``), so no network is
-needed; the workflow is also linted with zizmor, offline. Each validator is
-shown a broken copy too, so that a pass means something.
-"""
+"""The repository around the kit: CITATION.cff and the CI workflow against their schemas (as
+``check-jsonschema`` bundles them, offline) and zizmor, the checklist's links, the tools that keep
+docs and addresses current, and the house rules a linter would check."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import importlib.util
 import json
 import re
 import subprocess
@@ -23,7 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "swin_gao_lib"
 PAPER = ROOT.parent / "shared" / "paper" / "aburass-dorgham-2023.txt"
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -165,17 +162,90 @@ def test_every_link_of_the_checklist_leads_somewhere():
             assert anchor in anchors(path), link
 
 
-def test_every_checklist_item_is_answered_or_says_not_yet():
-    text = (ROOT / "docs" / "checklist.md").read_text()
-    rows = [r for r in text.splitlines() if r.startswith("| ") and not r.startswith("| item")]
-    assert len(rows) >= 25
-    for row in rows:
-        item, mark, answer = [c.strip() for c in row.strip("| ").split(" | ")]
-        assert mark in {"✅", "◐", "✗"}, row[:60]
-        assert re.search(r"\]\(", answer) or "as in the" in answer, f"no link: {item}"
-        if mark != "✅":
-            assert re.search(r"not (yet|measured|been run|known)", answer, flags=re.I), item
-    for item in ("Specification of dependencies", "Training code", "Evaluation code", "Pre-trained models",
-                 "README with results", "number of training and evaluation runs", "Number of parameters",
-                 "computing infrastructure", "Hyper-parameters", "error bars"):
-        assert item in text, item
+# --- tools that keep the docs current, and house rules -------------------------------
+
+def _tool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_configuration_reference_is_current_and_its_check_sees_a_stale_one(tmp_path):
+    from swin_gao_lib.config import RunConfig
+
+    proc = _tool("tools/config_reference.py", "--check")
+    assert proc.returncode == 0, proc.stderr
+    stale = tmp_path / "configuration.md"
+    stale.write_text("# an old reference\n")
+    proc = _tool("tools/config_reference.py", "--check", "--out", str(stale))
+    assert proc.returncode == 1 and "stale" in proc.stderr
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    for f in dataclasses.fields(RunConfig):
+        assert f.metadata.get("help"), f"{f.name} has no help line"
+        assert f"| `{f.name}` |" in text
+
+
+def test_repository_address_is_kept_in_one_place():
+    # README badges, docs and the notebooks' Colab install cells all follow pyproject.toml
+    proc = _tool("tools/sync_repository.py", "--check")
+    assert proc.returncode == 0, proc.stderr
+    spec = importlib.util.spec_from_file_location("sync_repository",
+                                                  ROOT / "tools" / "sync_repository.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = ('[badge](https://colab.research.google.com/github/swin-gao/swin-gao/blob/main/x.ipynb)'
+            ' `pip install git+https://github.com/swin-gao/swin-gao`'
+            ' "git+https://github.com/swin-gao/swin-gao"')
+    assert tool.rewrite(text, "fork/kit") == text.replace("swin-gao/swin-gao", "fork/kit")
+
+
+def test_outputs_folder_is_kept_and_runs_in_it_are_ignored():
+    assert (ROOT / "outputs" / "README.md").is_file()
+    paths = ["outputs/README.md", "outputs/quick/run/metrics.json", "notebooks/outputs/x/a"]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.stdout.split() == paths[1:]
+
+
+@pytest.mark.parametrize("pattern", ["NUM_CLASSES", "._iterations", '"cifar10": "CIFAR-10"'])
+def test_no_scattered_facts(pattern):
+    # class counts come from the registry, titles from labels, update counts from one helper
+    hits = [str(p.relative_to(ROOT)) for p in [*PACKAGE.rglob("*.py"), *(ROOT / "tools").glob("*.py")]
+            if pattern in p.read_text()]
+    exempt = {"._iterations": ["tools/keras_accumulation_report.py"]}.get(pattern, [])
+    assert [h for h in hits if h not in exempt] == [], hits
+
+
+def test_code_names_no_issue_numbers():
+    # history is CHANGELOG's (committed params headers keep theirs: dated predictions)
+    found = [f"{p.relative_to(ROOT)}:{i}"
+             for folder in ("swin_gao_lib", "tools", "benchmarks", "tests")
+             for p in (ROOT / folder).rglob("*.py")
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"\bissues? #\d+", line)]
+    assert not found, f"say what the code does instead: {found}"
+
+
+def test_the_bundled_example_is_examples_quick_file_for_file():
+    proc = _tool("tools/bundle_example.py", "--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_gpu_benchmark_scripts_parse():
+    # the GPU run itself needs a GPU (or ~5 CPU minutes: benchmarks/gpu/run.sh OUT --smoke)
+    import py_compile
+
+    gpu = ROOT / "benchmarks" / "gpu"
+    for script in ("run.sh", "fetch_wheels.sh"):
+        assert subprocess.run(["bash", "-n", str(gpu / script)]).returncode == 0, script
+    py_compile.compile(str(gpu / "equivalence.py"), doraise=True)
+
+
+def test_notebooks_alones_noise_check_sees_tensorflow_start_up_lines():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import notebooks_alone as alone
+
+    nb = {"cells": [{"outputs": [{"name": "stderr", "output_type": "stream", "text": [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        "I0000 00:00:1795929592.312520   27768 port.cc:153] oneDNN custom operations are on.\n"]}]}]}
+    assert len(alone.noise(nb, "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n")) == 3
+    assert not alone.noise({"cells": [{"outputs": [{"text": "epoch 1: loss 0.5\n"}]}]})

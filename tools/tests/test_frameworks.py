@@ -1,12 +1,7 @@
-"""The runnable cells of docs/accumulation.md's frameworks table: Keras, the kit, optax.
+"""The runnable cells of docs/accumulation.md's frameworks table: Keras's and optax's accumulation.
 
-Keras's ``gradient_accumulation_steps`` and the kit's ``in_step`` mode are run
-by ``tests/framework_checks.py`` on TensorFlow (in this process) and on JAX (a
-fresh process), against references computed without Keras (see its
-docstring). optax (``MultiSteps``, ``microbatch``) runs here, against plain
-NumPy arithmetic. What the table says about accelerate, the Hugging Face
-Trainer, Lightning and the official Swin code is read from their source; the
-table names each file.
+Keras runs in ``framework_checks.py`` (TensorFlow here, JAX in a fresh process), optax here,
+each against NumPy references; the kit's in-step cells are in tests/test_accumulation.py.
 """
 
 from __future__ import annotations
@@ -22,7 +17,8 @@ import pytest
 
 import framework_checks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module", params=["tensorflow", "jax"])
@@ -34,7 +30,7 @@ def checks(request, tmp_path_factory) -> dict:
         return framework_checks.run(keras)
     out = tmp_path_factory.mktemp("frameworks") / "jax.json"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "framework_checks.py"), "jax", str(out)],
+    proc = subprocess.run([sys.executable, str(HERE / "framework_checks.py"), "jax", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -88,26 +84,6 @@ def test_keras_batchnorm_statistics_move_on_every_micro_step(checks):
     c = checks["batchnorm"]
     assert c["kernel_moved"] == 0.0
     assert close(c["moving_mean"], c["reference"])
-
-
-# --- the kit's in_step mode ----------------------------------------------------------
-
-def test_in_step_batchnorm_runs_once_per_micro_batch(checks):
-    c = checks["in_step_batchnorm"]["4"]  # two micro-batches of 2
-    assert close(c["moving_mean"], c["per_micro_batch"], 1e-5)
-    assert not close(c["moving_mean"], c["whole_batch_once"], 1e-3)
-
-
-def test_in_step_batchnorm_counts_the_padded_row_of_a_short_micro_batch(checks):
-    """A documented limit (docs/accumulation.md): when in_step learns to keep padded rows
-    out of batch statistics, this flips to ``per_micro_batch`` and the table's cell changes."""
-    c = checks["in_step_batchnorm"]["3"]  # 2 rows, then 1 row + 1 zero row of padding
-    assert close(c["moving_mean"], c["with_padded_row"], 1e-5)
-    assert not close(c["moving_mean"], c["per_micro_batch"], 1e-3)
-
-
-def test_in_step_draws_a_dropout_mask_per_micro_batch(checks):
-    assert checks["in_step_dropout"]["distinct_nonzero_moves"] > 1
 
 
 # --- optax ---------------------------------------------------------------------------
@@ -216,7 +192,7 @@ def test_every_cell_of_the_frameworks_table_names_its_source():
     assert len(rows) == 8
     defined = set(re.findall(r"^- \*\*([A-Z]\d*)\*\* ", section, flags=re.M))
     tests = set()
-    for path in (ROOT / "tests").glob("test_*.py"):
+    for path in [*(ROOT / "tests").glob("test_*.py"), *HERE.glob("test_*.py")]:
         tests |= set(re.findall(r"^def (test_\w+)", path.read_text(), flags=re.M))
     for row in rows:
         cells = [c.strip() for c in row.strip().strip("|").split(" | ")]

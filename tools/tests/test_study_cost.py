@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COST = ROOT / "examples" / "study-tuning" / "cost" / "study-quick" / "cost.json"
 
 

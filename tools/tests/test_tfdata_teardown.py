@@ -4,7 +4,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("tfdata_teardown",
                                               ROOT / "benchmarks" / "tfdata_teardown.py")
 teardown = importlib.util.module_from_spec(spec)

@@ -1,5 +1,4 @@
-"""Params headers quote only numbers their trials' records show (selection on the
-record): the checker on records built to agree and to disagree, then on the study's own files."""
+"""tools/check_citations.py: params headers quote only numbers their trials' records show."""
 
 import json
 import sys
@@ -8,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from check_citations import check, citations, study_params  # noqa: E402
