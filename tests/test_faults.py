@@ -432,9 +432,17 @@ def test_the_scratch_of_a_dead_driver_is_removed_and_a_live_ones_kept(tmp_path, 
 
 
 def test_without_a_scratch_folder_a_kernel_starts_in_this_environment(monkeypatch):
+    import papermill
+
+    seen = {}
+
+    def fake_execute(*args, **kwargs):  # what the kernel would inherit
+        seen.update(tmpdir=os.environ["TMPDIR"], config="config" in kwargs)
+
     monkeypatch.setenv("TMPDIR", "/somewhere")
-    with execute._kernel_tmpdir(None):
-        assert os.environ["TMPDIR"] == "/somewhere"
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    execute.execute_notebook("in.ipynb", "out.ipynb", cwd=".", parameters={})
+    assert seen == {"tmpdir": "/somewhere", "config": False}
 
 
 def test_a_notebooks_kernel_keeps_its_files_in_the_drivers_scratch(tmp_path, monkeypatch):
